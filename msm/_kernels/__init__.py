@@ -1,0 +1,15 @@
+"""numba kernels: plain arrays in, plain arrays out; no DataFrames, no labels.
+
+Each kernel has a naive numpy twin of the same name in ``tests/naive.py``.
+"""
+
+from msm._kernels.logit import logit_log_prob, logit_loglik_score_hessian, logit_predict
+from msm._kernels.weights import cumulative_log_weights, grouped_cumsum
+
+__all__ = [
+    "cumulative_log_weights",
+    "grouped_cumsum",
+    "logit_log_prob",
+    "logit_loglik_score_hessian",
+    "logit_predict",
+]

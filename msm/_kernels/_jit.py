@@ -1,0 +1,26 @@
+"""The one door to ``numba.njit``: every kernel gets the same options.
+
+No ``fastmath``: log weights legitimately reach ``-inf`` (a probability of 0) and LLVM's
+fast-math flags would let it assume they never do.  Caching is on unless
+``MSM_NUMBA_CACHE=0``; when no cache directory is writable (numba/numba#4908) the kernel
+simply compiles on first use instead of failing at import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+
+import numba
+
+
+def jit(fn=None, *, parallel: bool = False):
+    """Compile ``fn`` with msm's numba options (``cache``, ``error_model="numpy"``)."""
+    if fn is None:
+        return functools.partial(jit, parallel=parallel)
+    dispatcher = numba.njit(parallel=parallel, error_model="numpy", nogil=True)(fn)
+    if os.environ.get("MSM_NUMBA_CACHE", "1") == "1":
+        with contextlib.suppress(RuntimeError):  # "no locator available": nowhere to write
+            dispatcher.enable_caching()
+    return dispatcher

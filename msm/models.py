@@ -1,0 +1,235 @@
+"""Treatment and censoring models: P(A_t | history) fitted on the rows that inform it.
+
+The binary logistic model is fitted by Newton-Raphson on the numba path: each iteration is one
+fused pass over the rows (log-likelihood, score and information together), with step halving
+when the log-likelihood would fall, and convergence on the change in coefficients.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+import scipy.stats
+
+from msm import _kernels
+from msm.panel import DataError
+
+
+class ConvergenceWarning(UserWarning):
+    """A model did not converge; the message names the model."""
+
+
+class SeparationWarning(UserWarning):
+    """Fitted probabilities of (numerically) 0 or 1: quasi-separation in a model."""
+
+
+# Fitted probabilities this close to 0 or 1 are "numerically 0 or 1", as in R's glm.fit.
+_PROBABILITY_EPS = 10 * np.finfo(float).eps
+
+
+@dataclass(frozen=True, eq=False)
+class LogitFit:
+    """A fitted weighted logistic regression.
+
+    Attributes
+    ----------
+    name : str
+        Which model this is (e.g. ``"treatment denominator"``).
+    outcome : str
+        The modelled column.
+    formula : str
+        The right-hand side as given.
+    params, bse : pandas.Series
+        Coefficients and model-based (inverse-information) standard errors.
+    cov : pandas.DataFrame
+        Model-based covariance of the coefficients.
+    n : int
+        Rows the model was fitted on.
+    loglik, deviance : float
+        At the estimate.
+    converged : bool
+    n_iter : int
+    """
+
+    name: str
+    outcome: str
+    formula: str
+    params: pd.Series
+    cov: pd.DataFrame
+    n: int
+    loglik: float
+    converged: bool
+    n_iter: int
+    design: object = field(default=None, repr=False)
+
+    @property
+    def bse(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.cov.to_numpy())), index=self.params.index)
+
+    @property
+    def deviance(self) -> float:
+        return -2.0 * self.loglik
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Wald confidence intervals, columns ``lower`` and ``upper``."""
+        z = scipy.stats.norm.ppf(1 - alpha / 2)
+        return pd.DataFrame(
+            {"lower": self.params - z * self.bse, "upper": self.params + z * self.bse}
+        )
+
+    def summary(self) -> pd.DataFrame:
+        """Coefficient table: estimate, std_error, z, p_value."""
+        z = self.params / self.bse
+        return pd.DataFrame(
+            {
+                "estimate": self.params,
+                "std_error": self.bse,
+                "z": z,
+                "p_value": 2 * scipy.stats.norm.sf(np.abs(z)),
+            }
+        )
+
+    def __repr__(self) -> str:
+        status = "converged" if self.converged else "NOT converged"
+        return (
+            f"LogitFit({self.name}: {self.outcome} ~ {self.formula}; n={self.n}, "
+            f"{status} in {self.n_iter} iterations)\n{self.summary().to_string()}"
+        )
+
+
+def fit_logit(
+    X: np.ndarray,
+    y: np.ndarray,
+    names: list[str],
+    *,
+    weights: np.ndarray | None = None,
+    name: str = "logistic model",
+    outcome: str = "y",
+    formula: str = "",
+    max_iter: int = 50,
+    tol: float = 1e-10,
+) -> LogitFit:
+    """Weighted logistic regression by Newton-Raphson with step halving.
+
+    Converged when the largest coefficient change is below ``tol * (1 + max |beta|)``.
+    Warns ``ConvergenceWarning`` when it is not, and ``SeparationWarning`` when fitted
+    probabilities reach 0 or 1 numerically; both name the model and the covariates most
+    likely at fault.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.column_stack([np.ones(500), rng.normal(size=500)])
+    >>> y = (rng.random(500) < 1 / (1 + np.exp(-(0.5 + X[:, 1])))).astype(float)
+    >>> fit = fit_logit(X, y, ["Intercept", "x"])
+    >>> fit.converged, round(float(fit.params["x"]), 1)
+    (True, 1.1)
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    n, p = X.shape
+    w = np.ones(n) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+    if n == 0:
+        raise DataError(outcome, f"{name}: no rows to fit the model on")
+    beta = np.zeros(p)
+    loglik, score, info, pmin, pmax = _kernels.logit_loglik_score_hessian(X, y, w, beta)
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
+        step = _solve(info, score, X, names, name)
+        shrink = 1.0
+        while True:
+            trial = beta + shrink * step
+            new = _kernels.logit_loglik_score_hessian(X, y, w, trial)
+            if new[0] >= loglik - 1e-12 * abs(loglik) or shrink < 1e-8:
+                break
+            shrink /= 2.0  # step halving: never accept a fall in the log-likelihood
+        change = np.max(np.abs(trial - beta)) if p else 0.0
+        beta = trial
+        loglik, score, info, pmin, pmax = new
+        if change <= tol * (1.0 + np.max(np.abs(beta))):
+            converged = True
+            break
+    cov = np.linalg.inv(_checked_information(info, X, names, name))
+    fit = LogitFit(
+        name=name,
+        outcome=outcome,
+        formula=formula,
+        params=pd.Series(beta, index=names),
+        cov=pd.DataFrame(cov, index=names, columns=names),
+        n=n,
+        loglik=float(loglik),
+        converged=converged,
+        n_iter=n_iter,
+    )
+    if not converged:
+        warnings.warn(
+            f"{name} for {outcome!r} did not converge in {max_iter} Newton iterations; "
+            f"covariates: {', '.join(names)}; largest coefficients: "
+            f"{_suspects(beta, X, names)}",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    if pmin < _PROBABILITY_EPS or pmax > 1.0 - _PROBABILITY_EPS:
+        warnings.warn(
+            f"{name} for {outcome!r}: fitted probabilities numerically 0 or 1 occurred "
+            f"(quasi-separation); look at {_suspects(beta, X, names)}: a covariate or "
+            "combination predicts treatment almost perfectly, so weights will be extreme",
+            SeparationWarning,
+            stacklevel=3,
+        )
+    return fit
+
+
+def _suspects(beta: np.ndarray, X: np.ndarray, names: list[str], k: int = 3) -> str:
+    """Covariates with the largest standardized coefficients (|beta_j| x sd(x_j))."""
+    sd = X.std(axis=0) if X.shape[0] > 1 else np.ones(X.shape[1])
+    size = np.abs(beta) * np.where(sd > 0, sd, 0.0)
+    order = [j for j in np.argsort(-size) if sd[j] > 0][:k]
+    if not order:
+        return "the intercept"
+    return ", ".join(f"{names[j]!r} (coef {beta[j]:.3g})" for j in order)
+
+
+def _checked_information(info, X, names, name):
+    """The information matrix, or DataError naming collinear/constant columns."""
+    scale = np.sqrt(np.abs(np.diag(info)))
+    if np.any(scale == 0):
+        bad = [names[j] for j in np.flatnonzero(scale == 0)]
+        raise DataError(bad[0], f"{name}: column(s) {bad} carry no information (all zero)")
+    corr = info / np.outer(scale, scale)
+    eigval, eigvec = np.linalg.eigh(corr)
+    if eigval[0] <= 1e-12 * max(eigval[-1], 1.0):
+        loadings = np.abs(eigvec[:, 0])
+        bad = [names[j] for j in np.flatnonzero(loadings > 0.1)]
+        raise DataError(
+            bad[-1],
+            f"{name}: design matrix is singular; these columns are collinear (or constant "
+            f"together with the intercept) on the rows the model is fitted on: {bad}",
+        )
+    return info
+
+
+def _solve(info, score, X, names, name) -> np.ndarray:
+    try:
+        factor = scipy.linalg.cho_factor(info, lower=True, check_finite=False)
+        step = scipy.linalg.cho_solve(factor, score, check_finite=False)
+    except np.linalg.LinAlgError:
+        _checked_information(info, X, names, name)  # raises with the collinear columns
+        step = np.linalg.lstsq(info, score, rcond=None)[0]
+    if not np.all(np.isfinite(step)):
+        _checked_information(info, X, names, name)
+        step = np.linalg.lstsq(info, score, rcond=None)[0]
+    return step
+
+
+def log_prob(fit: LogitFit, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``log P(Y = y | X)`` under a fitted logistic model, row by row."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    beta = fit.params.to_numpy(dtype=np.float64)
+    return _kernels.logit_log_prob(X, beta, y, np.empty(X.shape[0]))

@@ -1,0 +1,290 @@
+"""Long person-time data: validation at the boundary, one stable sort by (id, time).
+
+Everything downstream works on arrays sorted by subject then time, with subject offsets
+``starts``; results go back to the caller's row order and index through ``Panel.unsort``.
+The caller's DataFrame is only read, never modified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+SHOWN_IDS = 5
+
+
+class DataError(ValueError):
+    """Bad input data: names the column, the rule broken and a few offending ids or rows.
+
+    Attributes
+    ----------
+    column : str or None
+        The column at fault (None when the problem is the frame as a whole).
+    rule : str
+        What is wrong, in words.
+    ids : list
+        Offending subject ids (or row labels), all of them.
+
+    Examples
+    --------
+    >>> str(DataError("month", "time must be unique within subject", ids=[17, 42]))
+    "column 'month': time must be unique within subject (ids 17, 42; 2 in all)"
+    """
+
+    def __init__(self, column: str | None, rule: str, ids: Sequence = (), *, what: str = "ids"):
+        ids = list(ids)
+        shown = ", ".join(map(_show, ids[:SHOWN_IDS])) + (", ..." if len(ids) > SHOWN_IDS else "")
+        tail = f" ({what} {shown}; {len(ids)} in all)" if ids else ""
+        head = f"column {column!r}: " if column is not None else ""
+        super().__init__(f"{head}{rule}{tail}")
+        self.column = column
+        self.rule = rule
+        self.ids = ids
+
+
+def _show(value) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
+
+
+@dataclass(frozen=True, eq=False)
+class Panel:
+    """Rows sorted once by (id, time), with the way back to the caller's order.
+
+    Attributes
+    ----------
+    order : ndarray of int64
+        ``order[k]`` is the caller's row position of the k-th sorted row.
+    starts : ndarray of int64
+        Subject offsets into the sorted rows, length ``n_subjects + 1``.
+    index : pandas.Index
+        The caller's index, in the caller's order.
+    ids : ndarray
+        Subject id of each sorted row.
+    time : ndarray
+        Time of each sorted row.
+    id_name, time_name : str
+        The column names, for messages.
+    """
+
+    order: np.ndarray
+    starts: np.ndarray
+    index: pd.Index
+    ids: np.ndarray
+    time: np.ndarray
+    id_name: str
+    time_name: str
+
+    @property
+    def n_rows(self) -> int:
+        return self.order.size
+
+    @property
+    def n_subjects(self) -> int:
+        return self.starts.size - 1
+
+    @property
+    def is_identity(self) -> bool:
+        """True when the caller's rows were already sorted (no reordering needed)."""
+        return self._identity
+
+    def __post_init__(self):
+        object.__setattr__(
+            self, "_identity", bool(np.array_equal(self.order, np.arange(self.order.size)))
+        )
+
+    def subject_of_row(self) -> np.ndarray:
+        """Subject number (0 .. n_subjects - 1) of each sorted row."""
+        return np.repeat(np.arange(self.n_subjects), np.diff(self.starts))
+
+    def first_rows(self) -> np.ndarray:
+        """Boolean mask over sorted rows: True on each subject's first row."""
+        mask = np.zeros(self.n_rows, dtype=bool)
+        mask[self.starts[:-1]] = True
+        return mask
+
+    def last_rows(self) -> np.ndarray:
+        """Boolean mask over sorted rows: True on each subject's last row."""
+        mask = np.zeros(self.n_rows, dtype=bool)
+        mask[self.starts[1:] - 1] = True
+        return mask
+
+    def sort(self, values) -> np.ndarray:
+        """Take caller-ordered values into sorted order."""
+        values = np.asarray(values)
+        return values if self.is_identity else values[self.order]
+
+    def unsort(self, sorted_values: np.ndarray) -> np.ndarray:
+        """Put sorted-order values back into the caller's order."""
+        if self.is_identity:
+            return sorted_values
+        out = np.empty_like(sorted_values)
+        out[self.order] = sorted_values
+        return out
+
+    def series(self, sorted_values: np.ndarray, name: str | None = None) -> pd.Series:
+        """A Series in the caller's order and index from sorted-order values."""
+        return pd.Series(self.unsort(sorted_values), index=self.index, name=name, copy=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# checks on columns
+
+
+def check_frame(data) -> None:
+    """The data must be a non-empty DataFrame."""
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if len(data) == 0:
+        raise DataError(None, "data is empty (0 rows)")
+
+
+def check_columns_exist(data: pd.DataFrame, columns: Iterable[str], role: str = "") -> None:
+    """Every named column must be in the data."""
+    missing = [c for c in dict.fromkeys(columns) if c not in data.columns]
+    if missing:
+        where = f" ({role})" if role else ""
+        raise DataError(
+            missing[0],
+            f"column not found in data{where}; "
+            f"missing: {', '.join(map(repr, missing))}; "
+            f"available: {_preview(list(data.columns))}",
+        )
+
+
+def _preview(names: list, limit: int = 12) -> str:
+    shown = ", ".join(map(repr, names[:limit]))
+    return shown + (f", ... ({len(names)} columns)" if len(names) > limit else "")
+
+
+def check_finite(data: pd.DataFrame, columns: Iterable[str], id: str) -> None:
+    """No NaN/None (any column) and no +-inf (numeric columns) in the columns used."""
+    ids = data[id]
+    for column in dict.fromkeys(columns):
+        values = data[column]
+        bad = values.isna().to_numpy()
+        n_missing = int(bad.sum())
+        n_inf = 0
+        if pd.api.types.is_float_dtype(values.dtype):
+            infinite = np.isinf(values.to_numpy(dtype=np.float64, na_value=np.nan))
+            n_inf = int(infinite.sum())
+            bad = bad | infinite
+        if n_missing or n_inf:
+            counts = []
+            if n_missing:
+                counts.append(f"{n_missing} missing (NaN)")
+            if n_inf:
+                counts.append(f"{n_inf} infinite")
+            offenders = _unique_in_order(ids.to_numpy()[bad]) if column != id else []
+            what = "ids"
+            if column == id:
+                offenders = list(data.index[bad])
+                what = "rows"
+            raise DataError(
+                column,
+                f"{' and '.join(counts)} value(s) out of {len(values)} rows; "
+                "drop or impute them before weighting",
+                offenders,
+                what=what,
+            )
+
+
+def _unique_in_order(values: np.ndarray) -> list:
+    return list(pd.unique(values))
+
+
+def check_numeric(data: pd.DataFrame, column: str, role: str) -> None:
+    dtype = data[column].dtype
+    if not (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)):
+        if not pd.api.types.is_datetime64_any_dtype(dtype):
+            raise DataError(
+                column,
+                f"{role} must be numeric (or datetime), got dtype {dtype}; "
+                f"convert it, e.g. pd.to_numeric(data[{column!r}])",
+            )
+
+
+def binary_values(panel: Panel, values: np.ndarray, column: str, role: str) -> np.ndarray:
+    """Sorted 0/1 values as float64, or DataError naming the subjects with other values."""
+    if values.dtype == bool:
+        return values.astype(np.float64)
+    if not np.issubdtype(values.dtype, np.number):
+        try:
+            values = values.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DataError(
+                column, f"{role} must be 0/1 (numeric or bool), got dtype {values.dtype}"
+            ) from None
+    values = values.astype(np.float64, copy=False)
+    bad = (values != 0.0) & (values != 1.0)
+    if bad.any():
+        seen = pd.unique(values[bad])[:SHOWN_IDS]
+        raise DataError(
+            column,
+            f"{role} must be 0/1; found {', '.join(map(_show, seen))}",
+            _unique_in_order(panel.ids[bad]),
+        )
+    return values
+
+
+# ---------------------------------------------------------------------------------------------
+# building the panel
+
+
+def build_panel(data: pd.DataFrame, id: str, time: str) -> Panel:
+    """Validate id and time and sort once, stably, by (id, time).
+
+    Raises DataError for non-numeric time and duplicate (id, time) rows; missing values must
+    have been checked before (``check_finite``).
+    """
+    check_numeric(data, time, "time")
+    id_values = data[id].to_numpy()
+    time_values = data[time].to_numpy()
+    if pd.api.types.is_datetime64_any_dtype(time_values.dtype):
+        time_key = time_values.astype("datetime64[ns]").view(np.int64)
+    else:
+        time_key = time_values
+    if np.issubdtype(id_values.dtype, np.number):
+        id_key = id_values
+    else:
+        id_key, _ = pd.factorize(id_values, sort=False)
+
+    n = len(data)
+    same_subject = id_key[1:] == id_key[:-1]
+    already_sorted = bool(np.all(id_key[1:] >= id_key[:-1])) and bool(
+        np.all(time_key[1:][same_subject] > time_key[:-1][same_subject])
+    )
+    if already_sorted:
+        order = np.arange(n, dtype=np.int64)
+        sorted_id_key = id_key
+        sorted_time_key = time_key
+    else:
+        order = np.lexsort((time_key, id_key)).astype(np.int64)  # lexsort is stable
+        sorted_id_key = id_key[order]
+        sorted_time_key = time_key[order]
+        same_subject = sorted_id_key[1:] == sorted_id_key[:-1]
+        duplicated = same_subject & (sorted_time_key[1:] == sorted_time_key[:-1])
+        if duplicated.any():
+            dup_ids = _unique_in_order(id_values[order[1:][duplicated]])
+            raise DataError(
+                time,
+                f"(id, time) must be unique: {int(duplicated.sum())} duplicated "
+                f"({id!r}, {time!r}) pair(s); find them with "
+                f"data[data.duplicated([{id!r}, {time!r}], keep=False)]",
+                dup_ids,
+            )
+    boundaries = np.flatnonzero(~same_subject) + 1
+    starts = np.concatenate(([0], boundaries, [n])).astype(np.int64)
+    return Panel(
+        order=order,
+        starts=starts,
+        index=data.index,
+        ids=id_values if already_sorted else id_values[order],
+        time=time_values if already_sorted else time_values[order],
+        id_name=id,
+        time_name=time,
+    )

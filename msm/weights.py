@@ -1,0 +1,447 @@
+"""Inverse-probability-of-treatment (and censoring) weights: ``iptw()`` and ``Weights``.
+
+Data path: validate and sort once (``panel``), fit the treatment and censoring models on the
+rows that inform them (``models``), turn each row's fitted probability of what happened into a
+log factor, accumulate the factors within subject in log space (``_kernels``), exponentiate,
+truncate, and hand everything back in the caller's row order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from msm import _kernels
+from msm._formula import Terms, design_matrix, parse_terms
+from msm.models import LogitFit, fit_logit, log_prob
+from msm.panel import (
+    DataError,
+    Panel,
+    binary_values,
+    build_panel,
+    check_columns_exist,
+    check_finite,
+    check_frame,
+)
+
+Spec = str | Sequence[str] | None
+
+SUMMARY_COLUMNS = ["n", "min", "p1", "median", "mean", "p99", "max", "sd", "ess", "n_truncated"]
+
+
+@dataclass(frozen=True, eq=False)
+class Weights:
+    """IP weights and everything needed to check them.
+
+    Attributes
+    ----------
+    weights : pandas.Series
+        Final weights (treatment x censoring, truncated if asked), aligned with the input
+        data's index and row order.
+    treatment_weights, censoring_weights : pandas.Series
+        The two parts before truncation (censoring weights are 1 without ``censor=``).
+    untruncated : pandas.Series
+        Treatment x censoring weights before truncation.
+    models : dict of str to LogitFit
+        The fitted models: ``"denominator"``, ``"numerator"`` (stabilized weights only),
+        ``"censor_denominator"``, ``"censor_numerator"`` (with ``censor=``).
+    truncated : pandas.Series of bool
+        Rows whose weight truncation changed.
+    truncation_bounds : pandas.DataFrame or None
+        The lower and upper bounds used (one row, or one per time with ``truncate_by``).
+    """
+
+    weights: pd.Series
+    treatment_weights: pd.Series
+    censoring_weights: pd.Series
+    untruncated: pd.Series
+    models: dict[str, LogitFit]
+    truncated: pd.Series
+    truncation_bounds: pd.DataFrame | None
+    settings: dict
+    panel: Panel = field(repr=False)
+    log_factors: dict[str, np.ndarray] = field(repr=False)  # sorted order, one per model
+    fitted_rows: dict[str, np.ndarray] = field(repr=False)  # sorted-order masks per model
+
+    @property
+    def n_truncated(self) -> int:
+        return int(self.truncated.sum())
+
+    def summary(self, by: str | None = None) -> pd.DataFrame:
+        """Weight summary: n, min, p1, median, mean, p99, max, sd, Kish ESS, n truncated.
+
+        Parameters
+        ----------
+        by : {None, "time"}
+            ``None``: one row for all rows; ``"time"``: one row per time value.
+
+        Examples
+        --------
+        >>> cohort = msm.datasets.simulate_panel(n_subjects=200, seed=1)
+        >>> w = msm.iptw(cohort, id="id", time="time", treatment="a",
+        ...              denominator="x + l", numerator="x", absorbing=True)
+        >>> list(w.summary().columns)[:4]
+        ['n', 'min', 'p1', 'median']
+        """
+        values = self.weights.to_numpy()
+        truncated = self.truncated.to_numpy()
+        if by is None:
+            return pd.DataFrame([_summarize(values, truncated)], index=pd.Index(["all"]))
+        if by not in {"time", self.panel.time_name}:
+            raise ValueError(f"by must be None or 'time', got {by!r}")
+        time = self.panel.unsort(self.panel.time)
+        rows = {}
+        for t in np.unique(time):
+            mask = time == t
+            rows[t] = _summarize(values[mask], truncated[mask])
+        table = pd.DataFrame.from_dict(rows, orient="index")
+        table.index.name = self.panel.time_name
+        return table
+
+    def extreme(self, k: int = 5) -> pd.DataFrame:
+        """The ``k`` largest weights with their subject id and time."""
+        values = self.weights.to_numpy()
+        top = np.argsort(-values, kind="stable")[:k]
+        ids = self.panel.unsort(self.panel.ids)
+        time = self.panel.unsort(self.panel.time)
+        return pd.DataFrame(
+            {
+                self.panel.id_name: ids[top],
+                self.panel.time_name: time[top],
+                "weight": values[top],
+            },
+            index=self.weights.index[top],
+        )
+
+    def __repr__(self) -> str:
+        s = self.settings
+        kind = "stabilized" if s["stabilized"] else "unstabilized"
+        lines = [
+            f"Weights: {kind} IPTW{', absorbing' if s['absorbing'] else ''}"
+            f"{', with censoring' if s['censor'] else ''}",
+            f" - {self.panel.n_subjects} subjects, {self.panel.n_rows} rows, "
+            f"{self.panel.time_name} {_span(self.panel.time)}",
+            f" - treatment {s['treatment']!r}: logit; denominator {s['denominator']}"
+            + (f"; numerator {s['numerator']}" if s["stabilized"] else ""),
+        ]
+        if s["censor"]:
+            lines.append(
+                f" - censoring {s['censor']!r}: {s['n_censored']} subjects censored; "
+                f"denominator {s['censor_denominator']}"
+            )
+        if s["truncate"] is not None:
+            within = " within each time" if s["truncate_by"] else ""
+            lines.append(
+                f" - truncated at percentiles {tuple(s['truncate'])}{within}: "
+                f"{self.n_truncated} rows changed"
+            )
+        lines.append(self.summary().to_string())
+        return "\n".join(lines)
+
+
+def _span(values: np.ndarray) -> str:
+    return f"{values.min()}-{values.max()}"
+
+
+def _summarize(values: np.ndarray, truncated: np.ndarray) -> dict:
+    p1, median, p99 = np.percentile(values, [1, 50, 99])
+    total = values.sum()
+    return {
+        "n": values.size,
+        "min": values.min(),
+        "p1": p1,
+        "median": median,
+        "mean": values.mean(),
+        "p99": p99,
+        "max": values.max(),
+        "sd": values.std(ddof=1) if values.size > 1 else np.nan,
+        "ess": total * total / np.dot(values, values),
+        "n_truncated": int(truncated.sum()),
+    }
+
+
+def iptw(
+    data: pd.DataFrame,
+    *,
+    id: str,
+    time: str | None,
+    treatment: str,
+    denominator: Spec,
+    numerator: Spec = None,
+    absorbing: bool = False,
+    censor: str | None = None,
+    censor_denominator: Spec = None,
+    censor_numerator: Spec = None,
+    truncate: tuple[float, float] | None = None,
+    truncate_by: str | None = None,
+    family: str = "binomial",
+    model: str = "logit",
+) -> Weights:
+    """Inverse-probability-of-treatment weights for a binary, possibly time-varying treatment.
+
+    The treatment model ``P(A_t = 1 | covariates)`` is a logistic regression pooled over rows.
+    Each row's factor is the fitted probability of the treatment actually received (p if
+    treated, 1 - p if not); a subject's weight at time t is the product up to t of numerator
+    over denominator factors.  With ``absorbing=True`` (R ipw ``type="first"``) the models are
+    fitted on rows up to and including each subject's first treated row, and later rows
+    contribute a factor of 1.  A point treatment (one row per subject) takes the same path.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Long person-time data, one row per subject-interval, in any row order.
+    id, time : str
+        Subject and time columns.  ``time=None`` for point-treatment data (one row each).
+    treatment : str
+        0/1 treatment column.
+    denominator : str or list of str
+        Right-hand side of the denominator model: a formula (``"sex + age + I(t**2)"``) or a
+        list of column names.  An intercept is always included.
+    numerator : str or list of str or None
+        Right-hand side of the numerator model for stabilized weights (``"1"`` for the
+        marginal probability); ``None`` gives unstabilized weights.
+    absorbing : bool
+        Once treated, always treated.  A subject whose treatment goes from 1 back to 0 is an
+        error.
+    censor : str, optional
+        0/1 column, 1 on a subject's last row if lost to follow-up there.  Censoring models
+        are fitted on all rows and every row's factor is P(uncensored) (R ipw ``type="cens"``).
+    censor_denominator, censor_numerator : str or list of str, optional
+        Censoring model right-hand sides; default to ``denominator`` and ``numerator``.
+    truncate : (float, float), optional
+        Lower and upper percentiles, e.g. ``(1, 99)``: weights at or below the lower quantile
+        become it, weights above the upper quantile become it (R ipw's rule; quantiles of type
+        7, numpy's default).
+    truncate_by : {None, "time"}
+        ``"time"`` takes the quantiles within each time instead of over all rows.
+    family, model : str
+        ``"binomial"`` and ``"logit"``.
+
+    Returns
+    -------
+    Weights
+
+    Examples
+    --------
+    >>> import msm
+    >>> cohort = msm.datasets.simulate_panel(n_subjects=300, seed=1)
+    >>> w = msm.iptw(cohort, id="id", time="time", treatment="a",
+    ...              denominator="x + l + time", numerator="x + time", absorbing=True)
+    >>> w.weights.index.equals(cohort.index)
+    True
+    >>> bool(abs(w.weights.mean() - 1) < 0.1)
+    True
+    """
+    if family != "binomial" or model != "logit":
+        raise NotImplementedError(
+            f"family={family!r}, model={model!r}: only family='binomial' with model='logit' "
+            "is available so far"
+        )
+    check_frame(data)
+    _check_truncate(truncate, truncate_by)
+    point = time is None
+    if point:
+        time_name = "__msm_time__"
+        data = data.assign(**{time_name: np.zeros(len(data))})  # a new frame: caller untouched
+    else:
+        time_name = time
+    check_columns_exist(data, [id, time_name, treatment], "id/time/treatment")
+    if censor is not None:
+        check_columns_exist(data, [censor], "censor")
+    if censor is not None:
+        censor_denominator = denominator if censor_denominator is None else censor_denominator
+        censor_numerator = numerator if censor_numerator is None else censor_numerator
+    stabilized = numerator is not None
+    specs = {"denominator": (denominator, "treatment denominator")}
+    if stabilized:
+        specs["numerator"] = (numerator, "treatment numerator")
+    if censor is not None:
+        specs["censor_denominator"] = (censor_denominator, "censoring denominator")
+        if stabilized:
+            specs["censor_numerator"] = (censor_numerator, "censoring numerator")
+    terms = {key: parse_terms(spec, data, role) for key, (spec, role) in specs.items()}
+
+    used = [id, time_name, treatment, *([censor] if censor else [])]
+    for t in terms.values():
+        used.extend(t.columns)
+    check_finite(data, used, id)
+    if point and data[id].duplicated().any():
+        dup = pd.unique(data[id][data[id].duplicated()])
+        raise DataError(id, "with time=None each subject must have exactly one row", dup)
+    panel = build_panel(data, id, time_name)
+
+    a = binary_values(panel, panel.sort(data[treatment].to_numpy()), treatment, "treatment")
+    if absorbing:
+        _check_absorbing(panel, a, treatment)
+        # rows up to and including the first treated row: nothing treated before this row
+        treated_before = _kernels.cumulative_log_weights(a, panel.starts) - a
+        treatment_rows = treated_before == 0.0
+    else:
+        treatment_rows = np.ones(panel.n_rows, dtype=bool)
+    log_factors: dict[str, np.ndarray] = {}
+    fitted_rows: dict[str, np.ndarray] = {}
+    models: dict[str, LogitFit] = {}
+
+    def fit_and_score(key: str, outcome: np.ndarray, outcome_name: str, rows, cens: bool):
+        spec, role = specs[key]
+        design = design_matrix(terms[key], _model_frame(data, terms[key], panel.order[rows]))
+        fit = fit_logit(
+            design.matrix,
+            outcome[rows],
+            design.names,
+            name=f"{role} model",
+            outcome=outcome_name,
+            formula=_spec_text(spec),
+        )
+        object.__setattr__(fit, "design", design)
+        models[key] = fit
+        observed = np.zeros(int(rows.sum())) if cens else outcome[rows]
+        factors = np.zeros(panel.n_rows)
+        factors[rows] = log_prob(fit, design.matrix, observed)
+        log_factors[key] = factors
+        fitted_rows[key] = rows
+
+    fit_and_score("denominator", a, treatment, treatment_rows, cens=False)
+    log_treatment = -log_factors["denominator"]
+    if stabilized:
+        fit_and_score("numerator", a, treatment, treatment_rows, cens=False)
+        log_treatment = log_treatment + log_factors["numerator"]
+
+    n_censored = 0
+    if censor is not None:
+        c = binary_values(panel, panel.sort(data[censor].to_numpy()), censor, "censor")
+        _check_censor_last(panel, c, censor)
+        n_censored = int(c.sum())
+        all_rows = np.ones(panel.n_rows, dtype=bool)
+        fit_and_score("censor_denominator", c, censor, all_rows, cens=True)
+        log_censoring = -log_factors["censor_denominator"]
+        if stabilized:
+            fit_and_score("censor_numerator", c, censor, all_rows, cens=True)
+            log_censoring = log_censoring + log_factors["censor_numerator"]
+    else:
+        log_censoring = np.zeros(panel.n_rows)
+
+    treatment_w = np.exp(_kernels.cumulative_log_weights(log_treatment, panel.starts))
+    censoring_w = np.exp(_kernels.cumulative_log_weights(log_censoring, panel.starts))
+    untruncated = panel.unsort(treatment_w * censoring_w)
+    final, truncated, bounds = untruncated, np.zeros(panel.n_rows, dtype=bool), None
+    if truncate is not None:
+        caller_time = panel.unsort(panel.time) if truncate_by else None
+        final, truncated, bounds = truncate_weights(untruncated, truncate, caller_time)
+        if bounds is not None and truncate_by:
+            bounds.index.name = panel.time_name
+
+    index = data.index
+    return Weights(
+        weights=pd.Series(final, index=index, name="weight"),
+        treatment_weights=panel.series(treatment_w, "treatment_weight"),
+        censoring_weights=panel.series(censoring_w, "censoring_weight"),
+        untruncated=pd.Series(untruncated, index=index, name="untruncated_weight"),
+        models=models,
+        truncated=pd.Series(truncated, index=index, name="truncated"),
+        truncation_bounds=bounds,
+        settings={
+            "treatment": treatment,
+            "stabilized": stabilized,
+            "absorbing": absorbing,
+            "censor": censor,
+            "n_censored": n_censored,
+            "denominator": _spec_text(denominator),
+            "numerator": _spec_text(numerator),
+            "censor_denominator": _spec_text(censor_denominator),
+            "censor_numerator": _spec_text(censor_numerator),
+            "truncate": truncate,
+            "truncate_by": truncate_by,
+        },
+        panel=panel,
+        log_factors=log_factors,
+        fitted_rows=fitted_rows,
+    )
+
+
+def _model_frame(data: pd.DataFrame, terms: Terms, rows: np.ndarray) -> pd.DataFrame:
+    """The columns a model reads, on the given caller rows (copies only those columns)."""
+    return pd.DataFrame({c: data[c].iloc[rows] for c in terms.columns}, index=data.index[rows])
+
+
+def _spec_text(spec: Spec) -> str | None:
+    if spec is None or isinstance(spec, str):
+        return spec
+    return " + ".join(spec)
+
+
+def _check_truncate(truncate, truncate_by) -> None:
+    if truncate is not None:
+        lo, hi = truncate
+        if not (0 <= lo < hi <= 100):
+            raise ValueError(
+                "truncate must be (lower, upper) percentiles with 0 <= lower < upper <= 100, "
+                f"got {truncate!r}"
+            )
+    if truncate_by not in (None, "time"):
+        raise ValueError(f"truncate_by must be None or 'time', got {truncate_by!r}")
+
+
+def _check_absorbing(panel: Panel, a: np.ndarray, column: str) -> None:
+    same_subject = ~panel.first_rows()[1:]
+    reverts = same_subject & (a[:-1] == 1.0) & (a[1:] == 0.0)
+    if reverts.any():
+        raise DataError(
+            column,
+            "with absorbing=True treatment must stay 1 once it is 1, but goes from 1 back to 0",
+            list(pd.unique(panel.ids[1:][reverts])),
+        )
+
+
+def _check_censor_last(panel: Panel, c: np.ndarray, column: str) -> None:
+    early = (c == 1.0) & ~panel.last_rows()
+    if early.any():
+        raise DataError(
+            column,
+            "censoring indicator may be 1 only on a subject's last row",
+            list(pd.unique(panel.ids[early])),
+        )
+
+
+def truncate_weights(
+    weights: np.ndarray, percentiles: tuple[float, float], groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """R ipw's truncation: ``w <= q_lo`` becomes ``q_lo``, ``w > q_hi`` becomes ``q_hi``.
+
+    Quantiles are of type 7 (numpy's default), over all rows or within each group.
+    Returns the truncated weights, a mask of rows that changed, and the bounds.
+    """
+    lo, hi = percentiles[0] / 100.0, percentiles[1] / 100.0
+    if groups is None:
+        q_lo, q_hi = np.quantile(weights, [lo, hi])
+        lower = np.full(weights.size, q_lo)
+        upper = np.full(weights.size, q_hi)
+        bounds = pd.DataFrame({"lower": [q_lo], "upper": [q_hi]}, index=pd.Index(["all"]))
+    else:
+        keys, inverse = np.unique(groups, return_inverse=True)
+        q_lo, q_hi = _grouped_quantiles(weights, inverse, keys.size, lo, hi)
+        lower, upper = q_lo[inverse], q_hi[inverse]
+        bounds = pd.DataFrame({"lower": q_lo, "upper": q_hi}, index=pd.Index(keys))
+    out = np.where(weights <= lower, lower, np.where(weights > upper, upper, weights))
+    changed = out != weights
+    return out, changed, bounds
+
+
+def _grouped_quantiles(values, group, n_groups, *qs):
+    """Type-7 quantiles within groups, all groups at once (one sort)."""
+    order = np.lexsort((values, group))
+    sorted_values = values[order]
+    counts = np.bincount(group, minlength=n_groups)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    result = []
+    for q in qs:
+        h = (counts - 1) * q
+        below = np.floor(h).astype(np.int64)
+        above = np.minimum(below + 1, counts - 1)
+        v_lo = sorted_values[starts + below]
+        v_hi = sorted_values[starts + above]
+        result.append(v_lo + (h - below) * (v_hi - v_lo))
+    return result
