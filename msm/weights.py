@@ -445,3 +445,57 @@ def _grouped_quantiles(values, group, n_groups, *qs):
         v_hi = sorted_values[starts + above]
         result.append(v_lo + (h - below) * (v_hi - v_lo))
     return result
+
+
+def resolve_weights(data: pd.DataFrame, weights) -> np.ndarray:
+    """Turn ``weights=`` (a Weights, a column name, an array, or None) into a float array.
+
+    The result is aligned with ``data``'s rows in their current order.  A ``Weights`` object is
+    matched to ``data`` by index label, so it may come from a differently ordered copy of the
+    same rows.  Raises DataError for missing, negative or non-finite weights.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"w": [1.0, 2.0]})
+    >>> resolve_weights(frame, "w")
+    array([1., 2.])
+    """
+    n = len(data)
+    if weights is None:
+        return np.ones(n)
+    name = "weights"
+    if isinstance(weights, Weights):
+        series = weights.weights
+        if series.index.equals(data.index):
+            values = series.to_numpy()
+        elif series.index.is_unique and data.index.isin(series.index).all():
+            values = series.reindex(data.index).to_numpy()
+        else:
+            raise DataError(
+                "weights",
+                "the Weights object's index does not match the data's index; compute the "
+                "weights on this data (or pass w.weights.to_numpy() in the data's row order)",
+            )
+    elif isinstance(weights, str):
+        check_columns_exist(data, [weights], "weights")
+        name = weights
+        values = data[weights].to_numpy()
+    else:
+        values = np.asarray(weights)
+        if values.shape != (n,):
+            raise DataError(
+                "weights", f"weights must have one value per row ({n}), got shape {values.shape}"
+            )
+    try:
+        values = values.astype(np.float64)
+    except (TypeError, ValueError):
+        raise DataError(name, "weights must be numeric") from None
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        raise DataError(
+            name,
+            f"weights must be finite and >= 0; {int(bad.sum())} row(s) are not",
+            list(data.index[bad]),
+            what="rows",
+        )
+    return values
