@@ -137,10 +137,14 @@ def fit_logit(
         raise DataError(outcome, f"{name}: no rows to fit the model on")
     beta = np.zeros(p)
     loglik, score, info, pmin, pmax = _kernels.logit_loglik_score_hessian(X, y, w, beta)
+    # At beta = 0 the information is X'WX / 4: singular exactly when columns are collinear.
+    _check_collinearity(info, names, name)
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
-        step = _solve(info, score, X, names, name)
+        step = _newton_step(info, score)
+        if step is None:  # information singular away from 0: separation, reported below
+            break
         shrink = 1.0
         while True:
             trial = beta + shrink * step
@@ -154,7 +158,7 @@ def fit_logit(
         if change <= tol * (1.0 + np.max(np.abs(beta))):
             converged = True
             break
-    cov = np.linalg.inv(_checked_information(info, X, names, name))
+    cov = _inverse(info)
     fit = LogitFit(
         name=name,
         outcome=outcome,
@@ -195,15 +199,15 @@ def _suspects(beta: np.ndarray, X: np.ndarray, names: list[str], k: int = 3) -> 
     return ", ".join(f"{names[j]!r} (coef {beta[j]:.3g})" for j in order)
 
 
-def _checked_information(info, X, names, name):
-    """The information matrix, or DataError naming collinear/constant columns."""
+def _check_collinearity(info: np.ndarray, names: list[str], name: str) -> None:
+    """DataError naming all-zero or collinear columns of the design."""
     scale = np.sqrt(np.abs(np.diag(info)))
     if np.any(scale == 0):
         bad = [names[j] for j in np.flatnonzero(scale == 0)]
-        raise DataError(bad[0], f"{name}: column(s) {bad} carry no information (all zero)")
+        raise DataError(bad[0], f"{name}: column(s) {bad} are all zero on the rows fitted")
     corr = info / np.outer(scale, scale)
     eigval, eigvec = np.linalg.eigh(corr)
-    if eigval[0] <= 1e-12 * max(eigval[-1], 1.0):
+    if eigval[0] <= 1e-10 * max(eigval[-1], 1.0):
         loadings = np.abs(eigvec[:, 0])
         bad = [names[j] for j in np.flatnonzero(loadings > 0.1)]
         raise DataError(
@@ -211,20 +215,24 @@ def _checked_information(info, X, names, name):
             f"{name}: design matrix is singular; these columns are collinear (or constant "
             f"together with the intercept) on the rows the model is fitted on: {bad}",
         )
-    return info
 
 
-def _solve(info, score, X, names, name) -> np.ndarray:
+def _newton_step(info: np.ndarray, score: np.ndarray) -> np.ndarray | None:
+    """Solve info @ step = score by Cholesky; None when info is not positive definite."""
     try:
-        factor = scipy.linalg.cho_factor(info, lower=True, check_finite=False)
-        step = scipy.linalg.cho_solve(factor, score, check_finite=False)
+        factor = scipy.linalg.cho_factor(info, lower=True, check_finite=True)
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    step = scipy.linalg.cho_solve(factor, score, check_finite=False)
+    return step if np.all(np.isfinite(step)) else None
+
+
+def _inverse(info: np.ndarray) -> np.ndarray:
+    """Inverse information; a pseudo-inverse when separation has made it singular."""
+    try:
+        return np.linalg.inv(info)
     except np.linalg.LinAlgError:
-        _checked_information(info, X, names, name)  # raises with the collinear columns
-        step = np.linalg.lstsq(info, score, rcond=None)[0]
-    if not np.all(np.isfinite(step)):
-        _checked_information(info, X, names, name)
-        step = np.linalg.lstsq(info, score, rcond=None)[0]
-    return step
+        return np.linalg.pinv(info)
 
 
 def log_prob(fit: LogitFit, X: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -281,6 +281,9 @@ def iptw(
         treatment_rows = treated_before == 0.0
     else:
         treatment_rows = np.ones(panel.n_rows, dtype=bool)
+    if censor is not None:  # every check before any model is fitted
+        c = binary_values(panel, panel.sort(data[censor].to_numpy()), censor, "censor")
+        _check_censor_last(panel, c, censor)
     log_factors: dict[str, np.ndarray] = {}
     fitted_rows: dict[str, np.ndarray] = {}
     models: dict[str, LogitFit] = {}
@@ -312,8 +315,6 @@ def iptw(
 
     n_censored = 0
     if censor is not None:
-        c = binary_values(panel, panel.sort(data[censor].to_numpy()), censor, "censor")
-        _check_censor_last(panel, c, censor)
         n_censored = int(c.sum())
         all_rows = np.ones(panel.n_rows, dtype=bool)
         fit_and_score("censor_denominator", c, censor, all_rows, cens=True)
