@@ -3,10 +3,24 @@
 Each kernel has a naive numpy twin of the same name in ``tests/naive.py``.
 """
 
+from msm._kernels.glm import (
+    BINOMIAL,
+    GAUSSIAN,
+    POISSON,
+    cluster_score_sums,
+    glm_irls_pass,
+    weighted_crossprod,
+)
 from msm._kernels.logit import logit_log_prob, logit_loglik_score_hessian, logit_predict
 from msm._kernels.weights import cumulative_log_weights, grouped_cumsum
 
 __all__ = [
+    "BINOMIAL",
+    "GAUSSIAN",
+    "POISSON",
+    "cluster_score_sums",
+    "glm_irls_pass",
+    "weighted_crossprod",
     "cumulative_log_weights",
     "grouped_cumsum",
     "logit_log_prob",
