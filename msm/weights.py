@@ -325,8 +325,11 @@ def iptw(
     else:
         log_censoring = np.zeros(panel.n_rows)
 
-    treatment_w = np.exp(_kernels.cumulative_log_weights(log_treatment, panel.starts))
-    censoring_w = np.exp(_kernels.cumulative_log_weights(log_censoring, panel.starts))
+    log_treatment_w = _kernels.cumulative_log_weights(log_treatment, panel.starts)
+    log_censoring_w = _kernels.cumulative_log_weights(log_censoring, panel.starts)
+    _check_representable(panel, log_treatment_w + log_censoring_w, treatment)
+    treatment_w = np.exp(log_treatment_w)
+    censoring_w = np.exp(log_censoring_w)
     untruncated = panel.unsort(treatment_w * censoring_w)
     final, truncated, bounds = untruncated, np.zeros(panel.n_rows, dtype=bool), None
     if truncate is not None:
@@ -384,6 +387,23 @@ def _check_truncate(truncate, truncate_by) -> None:
             )
     if truncate_by not in (None, "time"):
         raise ValueError(f"truncate_by must be None or 'time', got {truncate_by!r}")
+
+
+# log of the largest double: a weight above exp(709.78) cannot be represented
+_MAX_LOG_WEIGHT = np.log(np.finfo(np.float64).max)
+
+
+def _check_representable(panel: Panel, log_weights: np.ndarray, column: str) -> None:
+    too_big = np.abs(log_weights) >= _MAX_LOG_WEIGHT
+    if too_big.any():
+        raise DataError(
+            column,
+            f"{int(too_big.sum())} weight(s) exceed the floating-point range (|log w| > "
+            f"{_MAX_LOG_WEIGHT:.0f}): the treatment or censoring model predicts what happened "
+            "with probability near 0 at many visits; check the models for separation, or "
+            "shorten follow-up",
+            list(pd.unique(panel.ids[too_big])),
+        )
 
 
 def _check_absorbing(panel: Panel, a: np.ndarray, column: str) -> None:

@@ -28,3 +28,57 @@ def logit_predict(X, beta):
 def logit_log_prob(X, beta, y):
     eta = X @ beta
     return np.where(y > 0.5, -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta))
+
+
+def iptw_reference(
+    df: pd.DataFrame,
+    *,
+    id: str,
+    time: str,
+    treatment: str,
+    denominator: str,
+    numerator: str | None,
+    absorbing: bool,
+    censor: str | None = None,
+) -> pd.DataFrame:
+    """IP weights the obvious way: statsmodels GLM fits, pandas cumprod.  Input-order output.
+
+    Returns columns ``treatment``, ``censoring`` and ``weight``.
+    """
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
+    data = df.sort_values([id, time], kind="stable")
+    a = data[treatment].astype(float)
+    if absorbing:
+        before = a.groupby(data[id]).cumsum() - a
+        rows = before == 0
+    else:
+        rows = pd.Series(True, index=data.index)
+
+    def prob(rhs, outcome, fit_rows):
+        fit = smf.glm(f"{outcome} ~ {rhs}", data[fit_rows], family=sm.families.Binomial()).fit(
+            tol=1e-13
+        )
+        return fit.predict(data)
+
+    def factors(rhs, outcome, fit_rows, cens):
+        p = prob(rhs, outcome, fit_rows)
+        y = data[outcome].astype(float)
+        f = 1 - p if cens else np.where(y == 1, p, 1 - p)
+        return pd.Series(np.where(fit_rows, f, 1.0), index=data.index)
+
+    ratio = 1.0 / factors(denominator, treatment, rows, False)
+    if numerator is not None:
+        ratio = ratio * factors(numerator, treatment, rows, False)
+    treat_w = ratio.groupby(data[id]).cumprod()
+    cens_w = pd.Series(1.0, index=data.index)
+    if censor is not None:
+        everything = pd.Series(True, index=data.index)
+        cratio = 1.0 / factors(denominator, censor, everything, True)
+        if numerator is not None:
+            cratio = cratio * factors(numerator, censor, everything, True)
+        cens_w = cratio.groupby(data[id]).cumprod()
+    out = pd.DataFrame({"treatment": treat_w, "censoring": cens_w})
+    out["weight"] = out["treatment"] * out["censoring"]
+    return out.loc[df.index]
