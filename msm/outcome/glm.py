@@ -1,0 +1,612 @@
+"""Weighted GLM outcome models (the MSM itself): ``glm()`` and ``GLMResults``.
+
+Data path: validate the columns the model reads, resolve the weights, build the design matrix
+(``msm._formula``), fit by Newton/IRLS with one fused numba pass per iteration (deviance, score
+and information together; ``msm._kernels.glm``), then sum score rows by cluster for the
+sandwich (``msm.inference``).  Canonical links only: identity (gaussian), logit (binomial),
+log (poisson).  Row order does not matter and the caller's DataFrame is only read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+import scipy.stats
+
+from msm import _kernels
+from msm._formula import design_matrix, parse_terms
+from msm.inference import CovarianceEstimator, SandwichParts, covariance_estimator
+from msm.models import ConvergenceWarning, SeparationWarning
+from msm.panel import DataError, check_columns_exist, check_finite, check_frame, check_numeric
+from msm.weights import resolve_weights
+
+# Fitted probabilities this close to 0 or 1 are "numerically 0 or 1", as in R's glm.fit.
+_PROBABILITY_EPS = 10 * np.finfo(float).eps
+
+
+@dataclass(frozen=True)
+class _Family:
+    name: str
+    code: int
+    link: str
+    exp_label: str | None  # what exp(coefficient) is, or None when it means nothing
+
+    def start(self, y: np.ndarray, w: np.ndarray, offset: np.ndarray) -> float:
+        """Intercept at which the fitted mean is the weighted mean outcome."""
+        total = w.sum()
+        if self.code == _kernels.BINOMIAL:
+            ybar = np.dot(w, y) / total
+            return float(np.log(ybar / (1.0 - ybar)) - np.dot(w, offset) / total)
+        if self.code == _kernels.POISSON:
+            return float(np.log(np.dot(w, y) / np.dot(w, np.exp(offset))))
+        return float(np.dot(w, y - offset) / total)
+
+
+FAMILIES = {
+    "gaussian": _Family("gaussian", _kernels.GAUSSIAN, "identity", None),
+    "binomial": _Family("binomial", _kernels.BINOMIAL, "logit", "odds ratio"),
+    "poisson": _Family("poisson", _kernels.POISSON, "log", "rate ratio"),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class _FitArrays:
+    """The arrays a fit keeps, for score rows and fitted values (rows in the caller's order)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
+    mu: np.ndarray
+    codes: np.ndarray | None
+    index: pd.Index
+
+
+@dataclass(frozen=True, eq=False)
+class GLMResults:
+    """A fitted weighted GLM.
+
+    Attributes
+    ----------
+    params : pandas.Series
+        Coefficients, labelled with the design's term names.
+    cov : pandas.DataFrame
+        Their covariance under the estimator named by ``variance``.
+    variance : str
+        Name of the covariance estimator (``"robust"``, ``"cr1"``, ``"cr1s"``, ``"model"``).
+    covariance_estimator : msm.inference.CovarianceEstimator
+        The estimator itself (``describe()`` gives the footer line).
+    family, link, formula, outcome : str
+    nobs : int
+        Rows with positive weight (the rows that inform the fit).
+    n_rows : int
+        Rows given, including any with weight 0.
+    n_clusters : int
+        Clusters with a positive-weight row (``nobs`` without ``cluster=``).
+    cluster : str or None
+    sum_weights : float
+    deviance, pearson_chi2 : float
+        Weighted, at the estimate.
+    df_resid : int
+        ``nobs - number of parameters``.
+    dispersion : float
+        ``pearson_chi2 / df_resid`` (used by ``variance="model"``).
+    converged : bool
+    n_iter : int
+        Newton iterations.
+    sandwich_parts : msm.inference.SandwichParts
+        Information, meat and counts, for other variance estimators.
+    """
+
+    params: pd.Series
+    cov: pd.DataFrame
+    variance: str
+    covariance_estimator: CovarianceEstimator
+    family: str
+    link: str
+    formula: str
+    outcome: str
+    nobs: int
+    n_rows: int
+    n_clusters: int
+    cluster: str | None
+    sum_weights: float
+    deviance: float
+    pearson_chi2: float
+    df_resid: int
+    dispersion: float
+    converged: bool
+    n_iter: int
+    sandwich_parts: SandwichParts = field(repr=False)
+    _arrays: _FitArrays = field(repr=False)
+
+    # --- the coefficient table -------------------------------------------------------------
+
+    @cached_property
+    def bse(self) -> pd.Series:
+        """Standard errors."""
+        return pd.Series(np.sqrt(np.diag(self.cov.to_numpy())), index=self.params.index)
+
+    @property
+    def zvalues(self) -> pd.Series:
+        """Wald statistics ``params / bse``."""
+        return self.params / self.bse
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided p-values from the standard normal."""
+        return pd.Series(2.0 * scipy.stats.norm.sf(np.abs(self.zvalues)), index=self.params.index)
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Wald confidence intervals, columns ``lower`` and ``upper``.
+
+        Examples
+        --------
+        >>> fit.conf_int(0.1).columns.tolist()  # doctest: +SKIP
+        ['lower', 'upper']
+        """
+        if not 0.0 < alpha < 1.0:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+        z = scipy.stats.norm.ppf(1.0 - alpha / 2.0)
+        return pd.DataFrame(
+            {"lower": self.params - z * self.bse, "upper": self.params + z * self.bse}
+        )
+
+    @property
+    def exp_params(self) -> pd.Series:
+        """``exp(params)``: odds ratios (binomial) or rate ratios (poisson)."""
+        return np.exp(self.params)
+
+    def exp_conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """``exp`` of the confidence limits: intervals for odds or rate ratios."""
+        return np.exp(self.conf_int(alpha))
+
+    def summary(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Coefficient table as a DataFrame.
+
+        Columns ``estimate, std_error, z, p_value, lower, upper``, and for binomial and
+        poisson models also ``exp_estimate, exp_lower, exp_upper`` (odds or rate ratios).
+        ``str(fit)`` prints it with a header and the variance used.
+        """
+        ci = self.conf_int(alpha)
+        table = pd.DataFrame(
+            {
+                "estimate": self.params,
+                "std_error": self.bse,
+                "z": self.zvalues,
+                "p_value": self.pvalues,
+                "lower": ci["lower"],
+                "upper": ci["upper"],
+            }
+        )
+        if FAMILIES[self.family].exp_label is not None:
+            table["exp_estimate"] = np.exp(table["estimate"])
+            table["exp_lower"] = np.exp(table["lower"])
+            table["exp_upper"] = np.exp(table["upper"])
+        return table
+
+    # --- other variances without refitting --------------------------------------------------
+
+    def cov_for(self, variance: str | CovarianceEstimator) -> pd.DataFrame:
+        """The covariance under another estimator (``"robust"``, ``"cr1"``, ``"cr1s"``, ...).
+
+        Examples
+        --------
+        >>> fit.cov_for("cr1")  # doctest: +SKIP
+        """
+        estimator = covariance_estimator(variance)
+        names = self.params.index
+        return pd.DataFrame(estimator.cov(self.sandwich_parts), index=names, columns=names)
+
+    def with_variance(self, variance: str | CovarianceEstimator) -> GLMResults:
+        """The same fit reported with another covariance estimator (no refitting)."""
+        estimator = covariance_estimator(variance)
+        result = dataclasses.replace(
+            self,
+            cov=self.cov_for(estimator),
+            variance=estimator.name,
+            covariance_estimator=estimator,
+        )
+        return result
+
+    # --- pieces for sandwiches, stacking and diagnostics ------------------------------------
+
+    def bread(self) -> pd.DataFrame:
+        """``A^-1``: the inverse of the information ``X' diag(w V(mu)) X``."""
+        names = self.params.index
+        return pd.DataFrame(self.sandwich_parts.bread, index=names, columns=names)
+
+    def score_rows(self) -> pd.DataFrame:
+        """Per-row estimating-function contributions ``w_i (y_i - mu_i) x_i``.
+
+        One row per input row (caller's index and order; rows with weight 0 are rows of 0).
+        They sum to (numerically) zero at the estimate; summed within clusters and crossed
+        they give the meat of the sandwich.
+        """
+        a = self._arrays
+        r = a.w * (a.y - a.mu)
+        return pd.DataFrame(a.X * r[:, None], index=a.index, columns=self.params.index)
+
+    @property
+    def fitted_values(self) -> pd.Series:
+        """Fitted means ``mu``, aligned with the data's index."""
+        return pd.Series(self._arrays.mu, index=self._arrays.index, name="fitted")
+
+    # --- printing ---------------------------------------------------------------------------
+
+    def _header(self) -> list[str]:
+        clusters = (
+            f"{self.n_clusters} clusters ({self.cluster!r})"
+            if self.cluster is not None
+            else "no clusters (each row its own)"
+        )
+        zero = self.n_rows - self.nobs
+        rows = f"{self.nobs} rows" + (f" (+{zero} with weight 0)" if zero else "")
+        status = "converged" if self.converged else "NOT converged"
+        return [
+            f"GLM ({self.family}, {self.link} link): {self.outcome} ~ {self.formula}",
+            f" - {rows}, {clusters}, sum of weights {self.sum_weights:.6g}",
+            f" - {status} in {self.n_iter} Newton iterations; deviance {self.deviance:.6g}, "
+            f"Pearson chi2 {self.pearson_chi2:.6g}, dispersion {self.dispersion:.6g}",
+        ]
+
+    def __str__(self) -> str:
+        table = self.summary().to_string(float_format=lambda v: f"{v:.6g}")
+        footer = self.covariance_estimator.describe(self.sandwich_parts)
+        return "\n".join([*self._header(), table, footer])
+
+    def __repr__(self) -> str:
+        short = self.summary()[["estimate", "std_error", "p_value"]]
+        footer = self.covariance_estimator.describe(self.sandwich_parts)
+        lines = [*self._header(), short.to_string(float_format=lambda v: f"{v:.4g}"), footer]
+        return "\n".join(lines)
+
+
+def glm(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    weights=None,
+    cluster: str | None = None,
+    family: str = "gaussian",
+    variance: str | CovarianceEstimator = "robust",
+    offset: str | None = None,
+    max_iter: int = 50,
+    tol: float = 1e-10,
+) -> GLMResults:
+    """Weighted generalized linear model with cluster-robust variance: the MSM outcome model.
+
+    Fitted by Newton/IRLS (canonical links, so the two coincide) with step halving, to full
+    convergence: the largest coefficient change below ``tol * (1 + max |beta|)``.
+
+    Parameters
+    ----------
+    formula : str
+        ``"outcome ~ rhs"``; the right-hand side is a Wilkinson formula (formulaic), with R's
+        ``^`` accepted inside ``I()`` (``I((t/1000)^2)``).
+    data : pandas.DataFrame
+        One row per observation (person-time rows for a pooled logistic MSM).  Not modified.
+    weights : Weights, str, array-like or None
+        Prior weights: a ``Weights`` from ``msm.iptw``, a column name, or an array aligned
+        with ``data``; ``None`` for weight 1.  Rows with weight 0 do not inform the fit.
+    cluster : str or None
+        Column identifying clusters (subjects) for the robust variance; ``None`` makes each
+        row its own cluster.
+    family : {"gaussian", "binomial", "poisson"}
+        Canonical links: identity, logit, log.  A binomial outcome is 0/1 (or a proportion
+        in [0, 1]); a poisson outcome a count (any value >= 0).
+    variance : {"robust", "cr1", "cr1s", "model"} or msm.inference.CovarianceEstimator
+        ``"robust"``: clustered sandwich without small-sample factor, as geepack's
+        ``geeglm`` (HC0 without ``cluster=``).  ``"cr1"``: times ``G/(G-1)``, as
+        ``sandwich::vcovCL`` defaults for a glm.  ``"cr1s"``: times ``G/(G-1) (n-1)/(n-k)``,
+        as Stata and ``vcovCL(type = "HC1")``.  ``"model"``: inverse information times the
+        dispersion
+        Pearson chi2 / residual df, as R's ``glm`` with ``quasibinomial``/``quasipoisson``
+        (``gaussian``: the residual variance); ``ModelBased(dispersion=1.0)`` gives R's
+        ``binomial``/``poisson`` standard errors.
+    offset : str or None
+        Column added to the linear predictor with coefficient 1 (e.g. log person-time).
+    max_iter : int
+        Most Newton iterations; a ``ConvergenceWarning`` names the model when exceeded.
+    tol : float
+        Relative convergence tolerance on the coefficients.
+
+    Returns
+    -------
+    GLMResults
+
+    Raises
+    ------
+    DataError
+        A column is missing, holds NaN/inf, the outcome is out of range for the family or
+        constant, the weights are invalid, or the design is singular.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame({"id": np.repeat(np.arange(200), 5), "a": rng.integers(0, 2, 1000)})
+    >>> df["y"] = (rng.random(1000) < 0.2 + 0.2 * df["a"]).astype(int)
+    >>> fit = glm("y ~ a", df, cluster="id", family="binomial")
+    >>> fit.params.index.tolist()
+    ['Intercept', 'a']
+    >>> fit.variance, fit.n_clusters
+    ('robust', 200)
+    >>> bool(fit.exp_params["a"] > 1)
+    True
+    """
+    check_frame(data)
+    fam = _family(family)
+    estimator = covariance_estimator(variance)
+    outcome, rhs = _split_formula(formula)
+    check_columns_exist(data, [outcome], "outcome")
+    if cluster is not None:
+        check_columns_exist(data, [cluster], "cluster")
+    if offset is not None:
+        check_columns_exist(data, [offset], "offset")
+    terms = parse_terms(rhs, data, "outcome model")
+    used = [outcome, *terms.columns, *(c for c in (offset, cluster) if c is not None)]
+    _check_finite(data, used, cluster)
+    w = resolve_weights(data, weights)
+    y = _outcome_values(data, outcome, fam, cluster)
+    off = np.zeros(len(data)) if offset is None else _numeric(data, offset, "offset")
+
+    positive = w > 0
+    n_obs = int(positive.sum())
+    if n_obs == 0:
+        raise DataError("weights", "every weight is 0: no rows to fit the outcome model on")
+    _check_not_constant(y[positive], outcome, fam)
+
+    design = design_matrix(terms, data)
+    X = np.ascontiguousarray(design.matrix, dtype=np.float64)
+    names = list(design.names)
+    model_name = f"outcome model {outcome} ~ {terms.text}"
+
+    beta, mu, fit_info = _newton(X, y, w, off, fam, names, model_name, max_iter, tol)
+    deviance, pearson, info, mu_min, mu_max, converged, n_iter = fit_info
+    if not converged:
+        warnings.warn(
+            f"{model_name} ({fam.name}) did not converge in {max_iter} Newton iterations; "
+            f"largest coefficients: {_suspects(beta, X, names)}",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    if fam.code == _kernels.BINOMIAL and (
+        mu_min < _PROBABILITY_EPS or mu_max > 1.0 - _PROBABILITY_EPS
+    ):
+        warnings.warn(
+            f"{model_name}: fitted probabilities numerically 0 or 1 occurred "
+            f"(quasi-separation); look at {_suspects(beta, X, names)}",
+            SeparationWarning,
+            stacklevel=2,
+        )
+
+    r = w * (y - mu)
+    if cluster is None:
+        codes = None
+        n_clusters = n_obs
+        meat = _kernels.weighted_crossprod(X, r * r)
+    else:
+        codes, uniques = pd.factorize(data[cluster], sort=False)
+        codes = codes.astype(np.int64)
+        U = _kernels.cluster_score_sums(X, r, codes, uniques.size)
+        meat = U.T @ U
+        n_clusters = int(np.unique(codes[positive]).size)
+    df_resid = n_obs - len(names)
+    dispersion = pearson / df_resid if df_resid > 0 else np.nan
+    parts = SandwichParts(
+        names=names,
+        information=info,
+        meat=meat,
+        n_obs=n_obs,
+        n_clusters=n_clusters,
+        cluster=cluster,
+        dispersion=float(dispersion),
+        dispersion_label=(
+            "residual variance" if fam.code == _kernels.GAUSSIAN else "Pearson chi2 / df"
+        ),
+    )
+    cov = estimator.cov(parts)
+    return GLMResults(
+        params=pd.Series(beta, index=names, name="estimate"),
+        cov=pd.DataFrame(cov, index=names, columns=names),
+        variance=estimator.name,
+        covariance_estimator=estimator,
+        family=fam.name,
+        link=fam.link,
+        formula=rhs,
+        outcome=outcome,
+        nobs=n_obs,
+        n_rows=len(data),
+        n_clusters=n_clusters,
+        cluster=cluster,
+        sum_weights=float(w.sum()),
+        deviance=float(deviance),
+        pearson_chi2=float(pearson),
+        df_resid=df_resid,
+        dispersion=float(dispersion),
+        converged=converged,
+        n_iter=n_iter,
+        sandwich_parts=parts,
+        _arrays=_FitArrays(X=X, y=y, w=w, mu=mu, codes=codes, index=data.index),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# fitting
+
+
+def _newton(X, y, w, offset, fam, names, model_name, max_iter, tol):
+    """Newton/IRLS with step halving on the deviance; one fused kernel pass per trial."""
+    n, p = X.shape
+    mu = np.empty(n)
+    beta = np.zeros(p)
+    intercept = _intercept_column(X)
+    if intercept is not None:
+        beta[intercept] = fam.start(y, w, offset)
+    deviance, pearson, score, info, mu_min, mu_max = _kernels.glm_irls_pass(
+        X, y, w, offset, beta, fam.code, mu
+    )
+    _check_collinearity(X, w, names, model_name)
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
+        step = _newton_step(info, score)
+        if step is None:  # information singular away from the start: separation
+            break
+        bound = tol * (1.0 + np.max(np.abs(beta)))
+        shrink = 1.0
+        while True:
+            trial = beta + shrink * step
+            new = _kernels.glm_irls_pass(X, y, w, offset, trial, fam.code, mu)
+            small = shrink * np.max(np.abs(step)) <= bound
+            if (np.isfinite(new[0]) and new[0] <= deviance + 1e-12 * abs(deviance)) or small:
+                break
+            if shrink < 1e-10:
+                break
+            shrink /= 2.0  # step halving: never accept a rise in the deviance
+        change = np.max(np.abs(trial - beta)) if p else 0.0
+        beta = trial
+        deviance, pearson, score, info, mu_min, mu_max = new
+        if change <= tol * (1.0 + np.max(np.abs(beta), initial=0.0)):
+            converged = True
+            break
+    return beta, mu, (deviance, pearson, info, mu_min, mu_max, converged, n_iter)
+
+
+def _newton_step(info: np.ndarray, score: np.ndarray) -> np.ndarray | None:
+    """Solve ``info @ step = score`` by Cholesky; None when info is not positive definite."""
+    try:
+        factor = scipy.linalg.cho_factor(info, lower=True, check_finite=True)
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    step = scipy.linalg.cho_solve(factor, score, check_finite=False)
+    return step if np.all(np.isfinite(step)) else None
+
+
+def _intercept_column(X: np.ndarray) -> int | None:
+    if X.shape[0] == 0:
+        return None
+    for j in range(X.shape[1]):
+        if X[0, j] == 1.0 and np.all(X[:, j] == 1.0):
+            return j
+    return None
+
+
+def _check_collinearity(X: np.ndarray, w: np.ndarray, names: list[str], model_name: str):
+    """DataError naming all-zero or collinear columns among positive-weight rows."""
+    gram = _kernels.weighted_crossprod(X, (w > 0).astype(np.float64))
+    scale = np.sqrt(np.diag(gram))
+    if np.any(scale == 0):
+        bad = [names[j] for j in np.flatnonzero(scale == 0)]
+        raise DataError(bad[0], f"{model_name}: column(s) {bad} are all zero on the rows fitted")
+    corr = gram / np.outer(scale, scale)
+    eigval, eigvec = np.linalg.eigh(corr)
+    if eigval[0] <= 1e-10 * max(eigval[-1], 1.0):
+        loadings = np.abs(eigvec[:, 0])
+        bad = [names[j] for j in np.flatnonzero(loadings > 0.1)]
+        raise DataError(
+            bad[-1],
+            f"{model_name}: design matrix is singular; these columns are collinear (or "
+            f"constant together with the intercept) on the rows with positive weight: {bad}",
+        )
+
+
+def _suspects(beta: np.ndarray, X: np.ndarray, names: list[str], k: int = 3) -> str:
+    """Covariates with the largest standardized coefficients (|beta_j| x sd(x_j))."""
+    sd = X.std(axis=0) if X.shape[0] > 1 else np.ones(X.shape[1])
+    size = np.abs(beta) * np.where(sd > 0, sd, 0.0)
+    order = [j for j in np.argsort(-size) if sd[j] > 0][:k]
+    if not order:
+        return "the intercept"
+    return ", ".join(f"{names[j]!r} (coef {beta[j]:.3g})" for j in order)
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+def _family(family: str) -> _Family:
+    try:
+        return FAMILIES[str(family).lower()]
+    except KeyError:
+        raise ValueError(
+            f"family must be one of {', '.join(map(repr, FAMILIES))}; got {family!r}"
+        ) from None
+
+
+_BACKTICK = re.compile(r"^`(.+)`$")
+
+
+def _split_formula(formula: str) -> tuple[str, str]:
+    if not isinstance(formula, str) or formula.count("~") != 1:
+        raise ValueError(f"formula must be a string 'outcome ~ rhs' with one '~', got {formula!r}")
+    lhs, rhs = (part.strip() for part in formula.split("~"))
+    match = _BACKTICK.match(lhs)
+    outcome = match.group(1) if match else lhs
+    if not outcome:
+        raise ValueError(f"formula {formula!r} has no outcome left of '~'")
+    return outcome, rhs or "1"
+
+
+def _check_finite(data: pd.DataFrame, columns: list[str], cluster: str | None) -> None:
+    """No NaN/inf in the columns used: offenders named by cluster id, or by row label."""
+    if cluster is not None:
+        check_finite(data, [cluster], cluster)  # rows first: ids must exist to be shown
+        check_finite(data, columns, cluster)
+        return
+    for column in dict.fromkeys(columns):
+        check_finite(data, [column], column)  # id == column: offenders are row labels
+
+
+def _numeric(data: pd.DataFrame, column: str, role: str) -> np.ndarray:
+    values = data[column]
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.to_numpy(dtype=np.float64)
+    check_numeric(data, column, role)
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        raise DataError(column, f"{role} must be numeric, got dtype {values.dtype}")
+    return values.to_numpy(dtype=np.float64)
+
+
+def _outcome_values(data: pd.DataFrame, column: str, fam: _Family, cluster) -> np.ndarray:
+    y = _numeric(data, column, "outcome")
+    if fam.code == _kernels.BINOMIAL:
+        bad = (y < 0.0) | (y > 1.0)
+        rule = "a binomial outcome must be 0/1 (or a proportion in [0, 1])"
+    elif fam.code == _kernels.POISSON:
+        bad = y < 0.0
+        rule = "a poisson outcome must be >= 0"
+    else:
+        return y
+    if bad.any():
+        seen = pd.unique(y[bad])[:5]
+        if cluster is not None:
+            offenders, what = list(pd.unique(data[cluster].to_numpy()[bad])), "ids"
+        else:
+            offenders, what = list(data.index[bad]), "rows"
+        raise DataError(
+            column,
+            f"{rule}; found {', '.join(f'{v:g}' for v in seen)}",
+            offenders,
+            what=what,
+        )
+    return y
+
+
+def _check_not_constant(y: np.ndarray, column: str, fam: _Family) -> None:
+    if fam.code == _kernels.BINOMIAL and (np.all(y == 0.0) or np.all(y == 1.0)):
+        raise DataError(
+            column,
+            f"binomial outcome is {y[0]:g} on every row with positive weight: "
+            "there is nothing to model",
+        )
+    if fam.code == _kernels.POISSON and np.all(y == 0.0):
+        raise DataError(
+            column, "poisson outcome is 0 on every row with positive weight: nothing to model"
+        )
