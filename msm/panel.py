@@ -203,9 +203,16 @@ def check_numeric(data: pd.DataFrame, column: str, role: str) -> None:
         if not pd.api.types.is_datetime64_any_dtype(dtype):
             raise DataError(
                 column,
-                f"{role} must be numeric (or datetime), got dtype {dtype}; "
+                f"{role} must be numeric (or datetime), got {describe_dtype(dtype)}; "
                 f"convert it, e.g. pd.to_numeric(data[{column!r}])",
             )
+
+
+def describe_dtype(dtype) -> str:
+    """A dtype in words; text is "text" whether pandas stores it as object or str."""
+    if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+        return "text"
+    return f"dtype {dtype}"
 
 
 def binary_values(panel: Panel, values: np.ndarray, column: str, role: str) -> np.ndarray:
@@ -217,7 +224,7 @@ def binary_values(panel: Panel, values: np.ndarray, column: str, role: str) -> n
             values = values.astype(np.float64)
         except (TypeError, ValueError):
             raise DataError(
-                column, f"{role} must be 0/1 (numeric or bool), got dtype {values.dtype}"
+                column, f"{role} must be 0/1 (numeric or bool), got {describe_dtype(values.dtype)}"
             ) from None
     values = values.astype(np.float64, copy=False)
     bad = (values != 0.0) & (values != 1.0)

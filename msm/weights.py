@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from msm import _kernels
-from msm._formula import Terms, design_matrix, parse_terms
-from msm.models import LogitFit, fit_logit, log_prob
+from msm._formula import Terms, parse_terms
+from msm.models import ModelInput, registry
 from msm.panel import (
     DataError,
     Panel,
@@ -25,6 +25,7 @@ from msm.panel import (
     check_columns_exist,
     check_finite,
     check_frame,
+    describe_dtype,
 )
 
 Spec = str | Sequence[str] | None
@@ -45,8 +46,9 @@ class Weights:
         The two parts before truncation (censoring weights are 1 without ``censor=``).
     untruncated : pandas.Series
         Treatment x censoring weights before truncation.
-    models : dict of str to LogitFit
-        The fitted models: ``"denominator"``, ``"numerator"`` (stabilized weights only),
+    models : dict of str to fitted model
+        The fitted models (``LogitFit``, ``CategoricalFit``, ``GaussianFit``, ``LearnerFit``),
+        each with ``summary()``: ``"denominator"``, ``"numerator"`` (stabilized weights only),
         ``"censor_denominator"``, ``"censor_numerator"`` (with ``censor=``).
     truncated : pandas.Series of bool
         Rows whose weight truncation changed.
@@ -58,7 +60,7 @@ class Weights:
     treatment_weights: pd.Series
     censoring_weights: pd.Series
     untruncated: pd.Series
-    models: dict[str, LogitFit]
+    models: dict[str, object]
     truncated: pd.Series
     truncation_bounds: pd.DataFrame | None
     settings: dict
@@ -124,7 +126,7 @@ class Weights:
             f"{', with censoring' if s['censor'] else ''}",
             f" - {self.panel.n_subjects} subjects, {self.panel.n_rows} rows, "
             f"{self.panel.time_name} {_span(self.panel.time)}",
-            f" - treatment {s['treatment']!r}: logit; denominator {s['denominator']}"
+            f" - treatment {s['treatment']!r}: {s['model']}; denominator {s['denominator']}"
             + (f"; numerator {s['numerator']}" if s["stabilized"] else ""),
         ]
         if s["censor"]:
@@ -178,16 +180,21 @@ def iptw(
     truncate: tuple[float, float] | None = None,
     truncate_by: str | None = None,
     family: str = "binomial",
-    model: str = "logit",
+    model=None,
+    start: str | None = None,
+    crossfit: int | None = None,
+    clip: float = 1e-3,
+    seed: int | None = None,
 ) -> Weights:
-    """Inverse-probability-of-treatment weights for a binary, possibly time-varying treatment.
+    """Inverse-probability-of-treatment weights for a point or time-varying treatment.
 
-    The treatment model ``P(A_t = 1 | covariates)`` is a logistic regression pooled over rows.
-    Each row's factor is the fitted probability of the treatment actually received (p if
-    treated, 1 - p if not); a subject's weight at time t is the product up to t of numerator
-    over denominator factors.  With ``absorbing=True`` (R ipw ``type="first"``) the models are
-    fitted on rows up to and including each subject's first treated row, and later rows
-    contribute a factor of 1.  A point treatment (one row per subject) takes the same path.
+    The treatment model ``P(A_t | covariates)`` is pooled over rows.  Each row's factor is the
+    fitted probability (or, for a continuous treatment, density) of the treatment actually
+    received; a subject's weight at time t is the product up to t of numerator over
+    denominator factors, accumulated in log space.  With ``absorbing=True`` (R ipw
+    ``type="first"``) the models are fitted on rows up to and including each subject's first
+    treated row, and later rows contribute a factor of 1.  A point treatment (one row per
+    subject) takes the same path.
 
     Parameters
     ----------
@@ -196,16 +203,18 @@ def iptw(
     id, time : str
         Subject and time columns.  ``time=None`` for point-treatment data (one row each).
     treatment : str
-        0/1 treatment column.
+        The treatment column: 0/1 (binomial), levels (multinomial, ordinal) or a dose
+        (gaussian).
     denominator : str or list of str
         Right-hand side of the denominator model: a formula (``"sex + age + I(t**2)"``) or a
         list of column names.  An intercept is always included.
     numerator : str or list of str or None
         Right-hand side of the numerator model for stabilized weights (``"1"`` for the
-        marginal probability); ``None`` gives unstabilized weights.
+        marginal distribution); ``None`` gives unstabilized weights (not allowed for
+        ``family="gaussian"``, whose unstabilized density weights have no scale).
     absorbing : bool
-        Once treated, always treated.  A subject whose treatment goes from 1 back to 0 is an
-        error.
+        Once treated, always treated (binary treatments).  A subject whose treatment goes
+        from 1 back to 0 is an error.
     censor : str, optional
         0/1 column, 1 on a subject's last row if lost to follow-up there.  Censoring models
         are fitted on all rows and every row's factor is P(uncensored) (R ipw ``type="cens"``).
@@ -217,8 +226,24 @@ def iptw(
         7, numpy's default).
     truncate_by : {None, "time"}
         ``"time"`` takes the quantiles within each time instead of over all rows.
-    family, model : str
-        ``"binomial"`` and ``"logit"``.
+    family : {"binomial", "multinomial", "ordinal", "gaussian"}
+        The treatment's type.
+    model : str or classifier, optional
+        ``"logit"`` (default for binomial, multinomial and ordinal), ``"probit"`` (ordinal),
+        ``"linear"`` (gaussian, the default there), ``"cox"`` (binomial, time to initiation;
+        needs ``start``), or any scikit-learn classifier with ``predict_proba`` (binomial,
+        multinomial), pooled with time as a feature.  Censoring models use the same model
+        when it can model a binary outcome, else ``"logit"``.
+    start : str, optional
+        Interval start column, for ``model="cox"``.
+    crossfit : int, optional
+        For a scikit-learn model: K-fold cross-fitting by subject, so no row's probability
+        comes from a model that saw that subject.
+    clip : float
+        For a scikit-learn model: probabilities are clipped to ``[clip, 1 - clip]``; the
+        count is reported on the fitted model (``n_clipped``).
+    seed : int, optional
+        Seed for the cross-fitting folds.
 
     Returns
     -------
@@ -235,11 +260,18 @@ def iptw(
     >>> bool(abs(w.weights.mean() - 1) < 0.1)
     True
     """
-    if family != "binomial" or model != "logit":
-        raise NotImplementedError(
-            f"family={family!r}, model={model!r}: only family='binomial' with model='logit' "
-            "is available so far"
+    kind = registry.resolve(family, model)
+    if absorbing and not kind.absorbing:
+        raise ValueError(
+            f"absorbing=True applies to binary treatments; {kind.label} models "
+            f"(family={family!r}) weight every row"
         )
+    if family == "gaussian" and numerator is None:
+        raise ValueError(
+            "family='gaussian' needs a numerator (e.g. numerator='1'): unstabilized density "
+            "weights have no scale"
+        )
+    censor_kind = kind if family == "binomial" else registry.resolve("binomial", "logit")
     check_frame(data)
     _check_truncate(truncate, truncate_by)
     point = time is None
@@ -251,7 +283,6 @@ def iptw(
     check_columns_exist(data, [id, time_name, treatment], "id/time/treatment")
     if censor is not None:
         check_columns_exist(data, [censor], "censor")
-    if censor is not None:
         censor_denominator = denominator if censor_denominator is None else censor_denominator
         censor_numerator = numerator if censor_numerator is None else censor_numerator
     stabilized = numerator is not None
@@ -273,7 +304,8 @@ def iptw(
         raise DataError(id, "with time=None each subject must have exactly one row", dup)
     panel = build_panel(data, id, time_name)
 
-    a = binary_values(panel, panel.sort(data[treatment].to_numpy()), treatment, "treatment")
+    # every check on the data before any model is fitted
+    a, categories = treatment_values(panel, data[treatment], treatment, family)
     if absorbing:
         _check_absorbing(panel, a, treatment)
         # rows up to and including the first treated row: nothing treated before this row
@@ -281,46 +313,53 @@ def iptw(
         treatment_rows = treated_before == 0.0
     else:
         treatment_rows = np.ones(panel.n_rows, dtype=bool)
-    if censor is not None:  # every check before any model is fitted
+    if censor is not None:
         c = binary_values(panel, panel.sort(data[censor].to_numpy()), censor, "censor")
         _check_censor_last(panel, c, censor)
+
+    options = {"estimator": model, "crossfit": crossfit, "clip": clip, "seed": seed}
+    subject = panel.subject_of_row()
     log_factors: dict[str, np.ndarray] = {}
     fitted_rows: dict[str, np.ndarray] = {}
-    models: dict[str, LogitFit] = {}
+    models: dict[str, object] = {}
 
-    def fit_and_score(key: str, outcome: np.ndarray, outcome_name: str, rows, cens: bool):
+    def fit_and_score(key, model_kind, outcome, outcome_name, rows, censoring, levels=None):
         spec, role = specs[key]
-        design = design_matrix(terms[key], _model_frame(data, terms[key], panel.order[rows]))
-        fit = fit_logit(
-            design.matrix,
-            outcome[rows],
-            design.names,
-            name=f"{role} model",
-            outcome=outcome_name,
+        inp = ModelInput(
+            role=role,
+            outcome_name=outcome_name,
             formula=_spec_text(spec),
+            terms=terms[key],
+            frame=_model_frame(data, terms[key], panel.order[rows]),
+            y=outcome[rows],
+            time=panel.time[rows],
+            subject=subject[rows],
+            time_name=time_name,
+            categories=levels,
+            options=options,
         )
-        object.__setattr__(fit, "design", design)
-        models[key] = fit
-        observed = np.zeros(int(rows.sum())) if cens else outcome[rows]
+        # a censoring factor is P(uncensored) on every row, the censoring row included
+        observed = np.zeros(inp.y.size) if censoring else inp.y
+        models[key], log_p = model_kind.fit(inp, observed)
         factors = np.zeros(panel.n_rows)
-        factors[rows] = log_prob(fit, design.matrix, observed)
+        factors[rows] = log_p
         log_factors[key] = factors
         fitted_rows[key] = rows
 
-    fit_and_score("denominator", a, treatment, treatment_rows, cens=False)
+    fit_and_score("denominator", kind, a, treatment, treatment_rows, False, categories)
     log_treatment = -log_factors["denominator"]
     if stabilized:
-        fit_and_score("numerator", a, treatment, treatment_rows, cens=False)
+        fit_and_score("numerator", kind, a, treatment, treatment_rows, False, categories)
         log_treatment = log_treatment + log_factors["numerator"]
 
     n_censored = 0
     if censor is not None:
         n_censored = int(c.sum())
         all_rows = np.ones(panel.n_rows, dtype=bool)
-        fit_and_score("censor_denominator", c, censor, all_rows, cens=True)
+        fit_and_score("censor_denominator", censor_kind, c, censor, all_rows, True)
         log_censoring = -log_factors["censor_denominator"]
         if stabilized:
-            fit_and_score("censor_numerator", c, censor, all_rows, cens=True)
+            fit_and_score("censor_numerator", censor_kind, c, censor, all_rows, True)
             log_censoring = log_censoring + log_factors["censor_numerator"]
     else:
         log_censoring = np.zeros(panel.n_rows)
@@ -349,6 +388,9 @@ def iptw(
         truncation_bounds=bounds,
         settings={
             "treatment": treatment,
+            "family": family,
+            "model": kind.label,
+            "categories": categories,
             "stabilized": stabilized,
             "absorbing": absorbing,
             "censor": censor,
@@ -364,6 +406,40 @@ def iptw(
         log_factors=log_factors,
         fitted_rows=fitted_rows,
     )
+
+
+def treatment_values(
+    panel: Panel, column_values: pd.Series, column: str, family: str
+) -> tuple[np.ndarray, list | None]:
+    """Sorted treatment values as float64 (0/1, category codes, or doses) and the levels."""
+    raw = panel.sort(column_values.to_numpy())
+    if family == "binomial":
+        return binary_values(panel, raw, column, "treatment"), None
+    if family == "gaussian":
+        if not pd.api.types.is_numeric_dtype(column_values.dtype):
+            raise DataError(
+                column,
+                f"a gaussian treatment must be numeric, got {describe_dtype(column_values.dtype)}",
+            )
+        return raw.astype(np.float64), None
+    dtype = column_values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        if family == "ordinal" and not dtype.ordered:
+            raise DataError(
+                column, "an ordinal treatment must be numeric or an ordered Categorical"
+            )
+        levels = [c for c in dtype.categories if c in set(pd.unique(raw))]
+    else:
+        if family == "ordinal" and not pd.api.types.is_numeric_dtype(dtype):
+            raise DataError(
+                column,
+                f"an ordinal treatment must be numeric or an ordered Categorical, got {dtype}",
+            )
+        levels = sorted(pd.unique(raw).tolist())
+    if len(levels) < 2:
+        raise DataError(column, f"{family} treatment needs at least two levels, found {levels}")
+    codes = pd.Categorical(raw, categories=levels).codes.astype(np.float64)
+    return codes, levels
 
 
 def _model_frame(data: pd.DataFrame, terms: Terms, rows: np.ndarray) -> pd.DataFrame:

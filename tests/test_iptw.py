@@ -268,5 +268,19 @@ def test_bad_options():
     df = msm.datasets.simulate_panel(20, 3, seed=0)
     with pytest.raises(ValueError, match="truncate"):
         msm.iptw(df, id="id", time="time", treatment="a", denominator="x", truncate=(50, 10))
-    with pytest.raises(NotImplementedError, match="family"):
-        msm.iptw(df, id="id", time="time", treatment="a", denominator="x", family="gaussian")
+    with pytest.raises(ValueError, match="family must be one of"):
+        msm.iptw(df, id="id", time="time", treatment="a", denominator="x", family="poisson")
+    with pytest.raises(ValueError, match="does not serve family='binomial'"):
+        msm.iptw(df, id="id", time="time", treatment="a", denominator="x", model="probit")
+    with pytest.raises(ValueError, match="needs a numerator"):
+        msm.iptw(df, id="id", time="time", treatment="l", denominator="x", family="gaussian")
+    with pytest.raises(ValueError, match="absorbing=True applies to binary"):
+        msm.iptw(
+            df,
+            id="id",
+            time="time",
+            treatment="a",
+            denominator="x",
+            family="multinomial",
+            absorbing=True,
+        )

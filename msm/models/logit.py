@@ -1,6 +1,6 @@
-"""Treatment and censoring models: P(A_t | history) fitted on the rows that inform it.
+"""Binary logistic treatment and censoring models on the numba path.
 
-The binary logistic model is fitted by Newton-Raphson on the numba path: each iteration is one
+The model is fitted by Newton-Raphson on the numba path: each iteration is one
 fused pass over the rows (log-likelihood, score and information together), with step halving
 when the log-likelihood would fall, and convergence on the change in coefficients.
 """
@@ -8,7 +8,7 @@ when the log-likelihood would fall, and convergence on the change in coefficient
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -16,19 +16,13 @@ import scipy.linalg
 import scipy.stats
 
 from msm import _kernels
+from msm.models._base import (
+    PROBABILITY_EPS,
+    ConvergenceWarning,
+    ModelInput,
+    SeparationWarning,
+)
 from msm.panel import DataError
-
-
-class ConvergenceWarning(UserWarning):
-    """A model did not converge; the message names the model."""
-
-
-class SeparationWarning(UserWarning):
-    """Fitted probabilities of (numerically) 0 or 1: quasi-separation in a model."""
-
-
-# Fitted probabilities this close to 0 or 1 are "numerically 0 or 1", as in R's glm.fit.
-_PROBABILITY_EPS = 10 * np.finfo(float).eps
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,7 +58,6 @@ class LogitFit:
     loglik: float
     converged: bool
     n_iter: int
-    design: object = field(default=None, repr=False)
 
     @property
     def bse(self) -> pd.Series:
@@ -178,7 +171,7 @@ def fit_logit(
             ConvergenceWarning,
             stacklevel=3,
         )
-    if pmin < _PROBABILITY_EPS or pmax > 1.0 - _PROBABILITY_EPS:
+    if pmin < PROBABILITY_EPS or pmax > 1.0 - PROBABILITY_EPS:
         warnings.warn(
             f"{name} for {outcome!r}: fitted probabilities numerically 0 or 1 occurred "
             f"(quasi-separation); look at {_suspects(beta, X, names)}: a covariate or "
@@ -241,3 +234,17 @@ def log_prob(fit: LogitFit, X: np.ndarray, y: np.ndarray) -> np.ndarray:
     y = np.ascontiguousarray(y, dtype=np.float64)
     beta = fit.params.to_numpy(dtype=np.float64)
     return _kernels.logit_log_prob(X, beta, y, np.empty(X.shape[0]))
+
+
+def fit_logit_model(inp: ModelInput, observed: np.ndarray) -> tuple[LogitFit, np.ndarray]:
+    """Fit ``inp`` by logistic regression; log P(A = observed) on its rows."""
+    design = inp.design()
+    fit = fit_logit(
+        design.matrix,
+        inp.y,
+        design.names,
+        name=f"{inp.role} model",
+        outcome=inp.outcome_name,
+        formula=inp.formula,
+    )
+    return fit, log_prob(fit, design.matrix, observed)

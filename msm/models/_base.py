@@ -1,0 +1,68 @@
+"""What every treatment or censoring model receives, and the warnings they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from msm._formula import Design, Terms, design_matrix
+
+# Fitted probabilities this close to 0 or 1 are "numerically 0 or 1", as in R's glm.fit.
+PROBABILITY_EPS = 10 * np.finfo(float).eps
+
+
+class ConvergenceWarning(UserWarning):
+    """A model did not converge; the message names the model."""
+
+
+class SeparationWarning(UserWarning):
+    """Fitted probabilities of (numerically) 0 or 1: quasi-separation in a model."""
+
+
+@dataclass(eq=False)
+class ModelInput:
+    """One model to fit: the rows that inform it and what it predicts.
+
+    Attributes
+    ----------
+    role : str
+        E.g. ``"treatment denominator"``; used in messages and reprs.
+    outcome_name : str
+        The modelled column.
+    formula : str or None
+        The right-hand side as the user gave it.
+    terms : Terms
+        The parsed right-hand side.
+    frame : DataFrame
+        The columns the model reads, on the rows it is fitted on.
+    y : ndarray
+        The outcome on those rows (0/1, category codes 0..K-1, or continuous values).
+    time : ndarray
+        Time of each row (learners use it as a feature).
+    subject : ndarray
+        Subject number of each row (cross-fitting folds are drawn by subject).
+    time_name : str
+        Name of the time column (learners add time as a feature unless the formula has it).
+    categories : list, optional
+        Category labels for multinomial and ordinal outcomes (code k is categories[k]).
+    options : dict
+        Model options from ``iptw`` (``crossfit``, ``clip``, ``seed``, ...).
+    """
+
+    role: str
+    outcome_name: str
+    formula: str | None
+    terms: Terms
+    frame: pd.DataFrame
+    y: np.ndarray
+    time: np.ndarray
+    subject: np.ndarray
+    time_name: str = "time"
+    categories: list | None = None
+    options: dict = field(default_factory=dict)
+
+    def design(self) -> Design:
+        """The design matrix (with intercept) of this model on its rows."""
+        return design_matrix(self.terms, self.frame)

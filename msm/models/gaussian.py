@@ -1,0 +1,79 @@
+"""Continuous treatments (a dose): normal linear models, factor = normal density.
+
+As R ipw's ``family="gaussian"``: the factor of a row is the normal density of the observed
+treatment with mean the fitted value and standard deviation the sample SD of the residuals
+(``sd(residuals)``, denominator n - 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from msm.models._base import ModelInput
+
+
+@dataclass(frozen=True, eq=False)
+class GaussianFit:
+    """A fitted normal linear treatment model.
+
+    Attributes
+    ----------
+    params, bse : pandas.Series
+        OLS coefficients and their usual standard errors.
+    sigma : float
+        SD of the residuals (n - 1 denominator), the density's scale.
+    """
+
+    name: str
+    outcome: str
+    formula: str | None
+    params: pd.Series
+    bse: pd.Series
+    sigma: float
+    n: int
+
+    def summary(self) -> pd.DataFrame:
+        """Coefficient table: estimate, std_error, t, p_value."""
+        t = self.params / self.bse
+        df = max(self.n - self.params.size, 1)
+        return pd.DataFrame(
+            {
+                "estimate": self.params,
+                "std_error": self.bse,
+                "t": t,
+                "p_value": 2 * scipy.stats.t.sf(np.abs(t), df),
+            }
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"GaussianFit({self.name}: {self.outcome} ~ {self.formula}; n={self.n}, "
+            f"sigma={self.sigma:.4g})\n{self.summary().to_string()}"
+        )
+
+
+def fit_gaussian(inp: ModelInput, observed: np.ndarray) -> tuple[GaussianFit, np.ndarray]:
+    """Least squares; log normal density of ``observed`` around the fitted values."""
+    design = inp.design()
+    X = design.matrix
+    beta, *_ = np.linalg.lstsq(X, inp.y, rcond=None)
+    fitted = X @ beta
+    residuals = inp.y - fitted
+    n, p = X.shape
+    sigma = float(np.std(residuals, ddof=1)) if n > 1 else float("nan")
+    s2 = residuals @ residuals / max(n - p, 1)
+    bse = np.sqrt(np.diag(np.linalg.pinv(X.T @ X)) * s2)
+    fit = GaussianFit(
+        name=f"{inp.role} model",
+        outcome=inp.outcome_name,
+        formula=inp.formula,
+        params=pd.Series(beta, index=design.names),
+        bse=pd.Series(bse, index=design.names),
+        sigma=sigma,
+        n=n,
+    )
+    return fit, scipy.stats.norm.logpdf(observed, loc=fitted, scale=sigma)
