@@ -58,7 +58,8 @@ def parse_terms(spec: str | Sequence[str] | None, data: pd.DataFrame, role: str)
                 f"{', '.join(map(repr, unknown))} (quote names with dots or spaces in "
                 "backticks, e.g. `cd4.sqrt`)",
             )
-        return Terms(text=text, columns=tuple(columns), formula=formula)
+        plain = _plain_columns(formula, data)
+        return Terms(text=text, columns=tuple(columns), plain_columns=plain, formula=formula)
     columns = list(spec)
     unknown = [c for c in columns if c not in data.columns]
     if unknown:
@@ -70,6 +71,27 @@ def parse_terms(spec: str | Sequence[str] | None, data: pd.DataFrame, role: str)
     if all(_is_plain_numeric(data[c]) for c in columns):
         return Terms(text=text, columns=tuple(columns), plain_columns=tuple(columns))
     return Terms(text=text, columns=tuple(columns), formula=Formula(text))
+
+
+def _plain_columns(formula: Formula, data: pd.DataFrame) -> tuple[str, ...] | None:
+    """The columns of a formula that is only an intercept plus numeric columns, else None.
+
+    Such a design is built directly from the columns (formulaic's general machinery costs
+    seconds on millions of rows); anything else goes through formulaic.
+    """
+    terms = list(formula)
+    if not terms or [f.expr for f in terms[0].factors] != ["1"]:
+        return None
+    columns = []
+    for term in terms[1:]:
+        factors = list(term.factors)
+        if len(factors) != 1 or factors[0].eval_method.name != "LOOKUP":
+            return None
+        column = factors[0].expr
+        if not _is_plain_numeric(data[column]):
+            return None
+        columns.append(column)
+    return tuple(columns)
 
 
 def _is_plain_numeric(values: pd.Series) -> bool:
