@@ -3,6 +3,11 @@
 Each kernel has a naive numpy twin of the same name in ``tests/naive.py``.
 """
 
+from msm._kernels.diagnostics import (
+    history_nodes,
+    recent_history,
+    stratified_mean_differences,
+)
 from msm._kernels.glm import (
     BINOMIAL,
     GAUSSIAN,
@@ -23,7 +28,10 @@ __all__ = [
     "weighted_crossprod",
     "cumulative_log_weights",
     "grouped_cumsum",
+    "history_nodes",
     "logit_log_prob",
     "logit_loglik_score_hessian",
     "logit_predict",
+    "recent_history",
+    "stratified_mean_differences",
 ]

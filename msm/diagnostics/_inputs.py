@@ -1,0 +1,233 @@
+"""One validation layer for the diagnostics: data, treatment, covariates, weights, time, id.
+
+Everything is resolved once into plain arrays in the caller's row order (``Inputs``); the
+diagnostics never touch the caller's DataFrame again.  A ``Weights`` object supplies ``id``,
+``time``, ``absorbing`` and ``treatment`` so the user need not repeat them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from msm import _kernels
+from msm._formula import design_matrix, parse_terms
+from msm.panel import (
+    SHOWN_IDS,
+    DataError,
+    Panel,
+    build_panel,
+    check_columns_exist,
+    check_finite,
+    check_frame,
+)
+from msm.weights import Weights, _check_absorbing, resolve_weights
+
+Covariates = str | Sequence[str]
+
+
+@dataclass(frozen=True, eq=False)
+class Inputs:
+    """Validated diagnostic inputs, all arrays in the caller's row order."""
+
+    index: pd.Index
+    treatment: str
+    a: np.ndarray  # 0/1 as float64
+    X: np.ndarray  # (n, p) float64, C-contiguous
+    names: list[str]
+    binary: np.ndarray  # (p,) bool: covariate takes only the values 0 and 1
+    w: np.ndarray
+    weights_label: str | None  # None: no weights given
+    id: str | None
+    time: str | None
+    by: str | None  # the column results are given by (defaults to time)
+    by_values: np.ndarray | None
+    absorbing: bool
+    risk_set: bool
+    compared: np.ndarray  # (n,) bool: rows in the comparison (the risk set, or all rows)
+    panel: Panel | None  # sorted by (id, time) when both are known
+
+    @property
+    def n(self) -> int:
+        return self.a.size
+
+
+def weights_defaults(weights) -> dict:
+    """``id``, ``time``, ``absorbing``, ``treatment`` carried by a Weights object."""
+    if not isinstance(weights, Weights):
+        return {}
+    panel = weights.panel
+    time = None if panel.time_name == "__msm_time__" else panel.time_name
+    return {
+        "id": panel.id_name,
+        "time": time,
+        "absorbing": bool(weights.settings["absorbing"]),
+        "treatment": weights.settings["treatment"],
+    }
+
+
+def describe_weights(weights) -> str | None:
+    if weights is None:
+        return None
+    if isinstance(weights, Weights):
+        kind = "stabilized" if weights.settings["stabilized"] else "unstabilized"
+        return f"{kind} IPTW"
+    if isinstance(weights, str):
+        return f"column {weights!r}"
+    return "weights given as an array"
+
+
+def resolve_inputs(
+    data: pd.DataFrame,
+    *,
+    treatment: str | None,
+    covariates: Covariates,
+    weights,
+    time: str | None,
+    id: str | None,
+    absorbing: bool | None,
+    by: str | None = None,
+    risk_set: bool | None,
+    caller: str,
+    need_panel: bool = False,
+) -> Inputs:
+    """Validate everything a diagnostic needs and return it as arrays (caller order).
+
+    ``need_panel`` requires ``id`` and ``time`` (history-aware balance).  With an absorbing
+    treatment the compared rows default to the risk set: each subject's rows up to and
+    including the first treated one.
+    """
+    check_frame(data)
+    defaults = weights_defaults(weights)
+    treatment = treatment if treatment is not None else defaults.get("treatment")
+    id = id if id is not None else defaults.get("id")
+    time = time if time is not None else defaults.get("time", by)
+    absorbing = absorbing if absorbing is not None else defaults.get("absorbing", False)
+    if treatment is None:
+        raise TypeError(f"{caller}() needs treatment= (the 0/1 treatment column)")
+    if covariates is None or (not isinstance(covariates, str) and len(covariates) == 0):
+        raise TypeError(f"{caller}() needs covariates= (a list of columns or a formula)")
+    risk_set = absorbing if risk_set is None else bool(risk_set)
+    if (risk_set or need_panel) and (id is None or time is None):
+        why = "history-aware balance" if need_panel else "the risk set of an absorbing treatment"
+        missing = " and ".join(f"{k}=" for k, v in (("id", id), ("time", time)) if v is None)
+        raise TypeError(
+            f"{caller}(): {why} needs {missing} (or weights= from msm.iptw, which carries them)"
+        )
+    by = time if by is None else by
+    named = [c for c in dict.fromkeys((id, time, by, treatment)) if c is not None]
+    check_columns_exist(data, named, f"{caller}: id/time/by/treatment")
+    terms = parse_terms(covariates, data, f"{caller} covariates")
+    _check_finite(data, [*named, *terms.columns], id)
+
+    a = _binary_treatment(data, treatment, id)
+    frame = pd.DataFrame({c: data[c] for c in terms.columns}, index=data.index)
+    design = design_matrix(terms, frame)
+    keep = [j for j, name in enumerate(design.names) if name != "Intercept"]
+    X = np.ascontiguousarray(design.matrix[:, keep])
+    names = [design.names[j] for j in keep]
+    if not names:
+        raise DataError(None, f"{caller}: covariates {covariates!r} give no columns to compare")
+    binary = np.array(
+        [bool(np.all((X[:, j] == 0.0) | (X[:, j] == 1.0))) for j in range(X.shape[1])],
+        dtype=bool,
+    )
+    w = resolve_weights(data, weights)
+
+    panel = None
+    by_values = data[by].to_numpy() if by is not None else None
+    compared = np.ones(len(data), dtype=bool)
+    if id is not None and time is not None and (risk_set or need_panel or absorbing):
+        panel = _panel_for(data, weights, id, time)
+        a_sorted = panel.sort(a)
+        if absorbing:
+            _check_absorbing(panel, a_sorted, treatment)
+        if risk_set:
+            before = _kernels.cumulative_log_weights(a_sorted, panel.starts) - a_sorted
+            compared = panel.unsort(before == 0.0)
+    return Inputs(
+        index=data.index,
+        treatment=treatment,
+        a=a,
+        X=X,
+        names=names,
+        binary=binary,
+        w=w,
+        weights_label=describe_weights(weights),
+        id=id,
+        time=time,
+        by=by,
+        by_values=by_values,
+        absorbing=bool(absorbing),
+        risk_set=risk_set,
+        compared=compared,
+        panel=panel,
+    )
+
+
+def _panel_for(data: pd.DataFrame, weights, id: str, time: str) -> Panel:
+    """The Weights' own sort when ``data`` is the frame they were computed on, else a new one."""
+    if isinstance(weights, Weights):
+        panel = weights.panel
+        if panel.id_name == id and panel.time_name == time and panel.index.equals(data.index):
+            return panel
+    return build_panel(data, id, time)
+
+
+def _check_finite(data: pd.DataFrame, columns: list[str], id: str | None) -> None:
+    if id is not None:
+        check_finite(data, columns, id)
+        return
+    for column in dict.fromkeys(columns):
+        values = data[column]
+        bad = values.isna().to_numpy()
+        if pd.api.types.is_float_dtype(values.dtype):
+            bad = bad | np.isinf(values.to_numpy(dtype=np.float64, na_value=np.nan))
+        if bad.any():
+            raise DataError(
+                column,
+                f"{int(bad.sum())} missing or infinite value(s) out of {len(values)} rows; "
+                "drop or impute them first",
+                list(data.index[bad]),
+                what="rows",
+            )
+
+
+def _binary_treatment(data: pd.DataFrame, column: str, id: str | None) -> np.ndarray:
+    values = data[column].to_numpy()
+    try:
+        values = values.astype(np.float64)
+    except (TypeError, ValueError):
+        raise DataError(
+            column, f"treatment must be 0/1 (numeric or bool), got dtype {data[column].dtype}"
+        ) from None
+    bad = (values != 0.0) & (values != 1.0)
+    if bad.any():
+        seen = ", ".join(map(repr, pd.unique(values[bad])[:SHOWN_IDS].tolist()))
+        if id is not None:
+            raise DataError(
+                column, f"treatment must be 0/1; found {seen}", list(pd.unique(data[id][bad]))
+            )
+        raise DataError(
+            column, f"treatment must be 0/1; found {seen}", list(data.index[bad]), what="rows"
+        )
+    return values
+
+
+def time_groups(values: np.ndarray | None, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values of ``values[mask]`` and each masked row's group number."""
+    if values is None:
+        return np.array(["all"], dtype=object), np.zeros(int(mask.sum()), dtype=np.int64)
+    keys, inverse = np.unique(values[mask], return_inverse=True)
+    return keys, inverse.astype(np.int64)
+
+
+def kish(total, squares):
+    """Kish ESS from the sum of weights and the sum of squared weights (0 when both are 0)."""
+    total = np.asarray(total, dtype=np.float64)
+    squares = np.asarray(squares, dtype=np.float64)
+    positive = squares > 0
+    return np.where(positive, total * total / np.where(positive, squares, 1.0), 0.0)
