@@ -394,3 +394,34 @@ def test_ess(weights, cohort):
     assert ess(np.zeros(3)) == 0.0
     with pytest.raises(msm.DataError):
         ess([1.0, -1.0])
+
+
+# --- docstring examples -----------------------------------------------------------------------
+
+DOCUMENTED = ["balance", "history_balance", "weight_summary", "ess"]
+
+
+def test_docstring_examples_run(monkeypatch):
+    """Every public example runs; names not yet re-exported by msm are lent for the test."""
+    import doctest
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import msm.diagnostics
+    import msm.plot
+    from msm.diagnostics import _balance, _history, _weight_summary
+
+    for name in DOCUMENTED:
+        if not hasattr(msm, name):
+            monkeypatch.setattr(msm, name, getattr(msm.diagnostics, name), raising=False)
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    n_examples = 0
+    for module in (_balance, _history, _weight_summary, msm.plot):
+        for test in finder.find(module, globs={"msm": msm, "np": np, "pd": pd}):
+            n_examples += len(test.examples)
+            runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.failed == 0
+    assert n_examples >= 15

@@ -104,7 +104,7 @@ def weight_summary(
     ...              denominator="x + l + time", numerator="time", absorbing=True)
     >>> s = msm.weight_summary(w, cohort, k=3)
     >>> list(s.extreme.columns[:5])
-    ['id', 'time', 'weight', 'top_time', 'top_model']
+    ['id', 'time', 'weight', 'untruncated', 'top_time']
     """
     if not isinstance(weights, Weights):
         raise TypeError(

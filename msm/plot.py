@@ -1,0 +1,325 @@
+"""Plots for checking weights: love plot by time, weights by time, ESS by time.
+
+matplotlib is an optional extra (``pip install msm[plot]``) and is imported only when a plot
+is drawn, so ``import msm`` works without it.  Each function returns the matplotlib Figure;
+single-panel plots accept ``ax=`` to draw into an existing Axes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from msm.diagnostics import STATS, Balance
+from msm.weights import Weights, resolve_weights
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+_UNWEIGHTED = {"marker": "o", "facecolors": "none", "edgecolors": "0.45", "label": "unweighted"}
+_WEIGHTED = {"marker": "o", "color": "C0", "label": "weighted"}
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "msm's plots need matplotlib: pip install 'msm[plot]' (or pip install matplotlib)"
+        ) from None
+    return plt
+
+
+def _figure(ax, **subplots):
+    plt = _pyplot()
+    if ax is not None:
+        return ax.figure, ax
+    return plt.subplots(**subplots)
+
+
+def love_plot(
+    balance: Balance,
+    *,
+    stat: str = "smd",
+    by_time: bool | None = None,
+    threshold: float | None = None,
+    ncols: int = 4,
+    ax: Axes | None = None,
+) -> Figure:
+    """Love plot: each covariate's balance statistic, unweighted (open) and weighted (filled).
+
+    Parameters
+    ----------
+    balance : Balance
+        From :func:`msm.balance`.
+    stat : {"smd", "ks", "vr"}
+        Statistic to show; SMD and KS as absolute values.
+    by_time : bool, optional
+        One panel per time (default when the balance is by time); ``False`` draws one panel
+        with each covariate's worst value across times, as cobalt's summary does.
+    threshold : float, optional
+        Reference line; defaults to the balance's threshold for ``stat``.
+    ncols : int
+        Panels per row when ``by_time``.
+    ax : matplotlib Axes, optional
+        Draw a single-panel plot (``by_time=False``) here.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import msm, msm.plot
+    >>> cohort = msm.datasets.simulate_panel(n_subjects=300, n_visits=4, seed=1)
+    >>> w = msm.iptw(cohort, id="id", time="time", treatment="a",
+    ...              denominator="x + l + time", absorbing=True)
+    >>> fig = msm.plot.love_plot(msm.balance(cohort, covariates=["x", "l"], weights=w))
+    >>> fig.axes[0].get_xlabel()
+    '|SMD|'
+    """
+    if stat not in STATS:
+        raise ValueError(f"stat must be one of {list(STATS)}, got {stat!r}")
+    table = balance.table[balance.table["stat"] == stat]
+    if table.empty:
+        raise ValueError(f"the balance has no {stat!r} rows (computed: {balance.settings})")
+    by = balance.settings["by"]
+    by_time = by is not None if by_time is None else bool(by_time) and by is not None
+    label = STATS[stat].label
+    threshold = balance.settings["thresholds"].get(stat) if threshold is None else threshold
+    covariates = list(dict.fromkeys(table["covariate"]))
+    y = np.arange(len(covariates))[::-1]
+    position = dict(zip(covariates, y, strict=True))
+    shown = (lambda v: np.abs(v)) if stat != "vr" else (lambda v: v)
+
+    if not by_time:
+        summary = balance.summary()
+        summary = summary[summary["stat"] == stat].set_index("covariate").loc[covariates]
+        fig, axis = _figure(ax, figsize=(6, 1.5 + 0.35 * len(covariates)), layout="constrained")
+        _love_panel(
+            axis,
+            y,
+            shown(summary["worst_unweighted"].to_numpy(dtype=float)),
+            shown(summary["worst_weighted"].to_numpy(dtype=float)),
+            covariates,
+            threshold,
+            stat,
+        )
+        axis.set_xlabel(label)
+        title = "worst across times" if by is not None else ""
+        axis.set_title(f"Balance of {balance.settings['treatment']!r} {title}".strip())
+        axis.legend(loc="best", fontsize="small")
+        return fig
+
+    if ax is not None:
+        raise ValueError("ax= draws one panel: pass by_time=False, or leave ax out")
+    times = list(dict.fromkeys(table[by]))
+    ncols = max(1, min(ncols, len(times)))
+    nrows = -(-len(times) // ncols)
+    plt = _pyplot()
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+        figsize=(2.6 * ncols + 1.6, (0.9 + 0.3 * len(covariates)) * nrows + 0.8),
+        layout="constrained",
+    )
+    for k, t in enumerate(times):
+        axis = axes.flat[k]
+        part = table[table[by] == t]
+        rows = np.array([position[c] for c in part["covariate"]])
+        _love_panel(
+            axis,
+            rows,
+            shown(part["unweighted"].to_numpy(dtype=float)),
+            shown(part["weighted"].to_numpy(dtype=float)),
+            covariates,
+            threshold,
+            stat,
+            ticks=y,
+        )
+        axis.set_title(f"{by} = {t}", fontsize="small")
+        if k + ncols >= len(times):  # no panel below: this one carries the x axis
+            axis.set_xlabel(label)
+            axis.xaxis.set_tick_params(labelbottom=True)
+    for axis in list(axes.flat)[len(times) :]:
+        axis.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize="small")
+    fig.suptitle(f"Balance of {balance.settings['treatment']!r} by {by}")
+    return fig
+
+
+def _love_panel(axis, rows, unweighted, weighted, covariates, threshold, stat, ticks=None):
+    finite = np.isfinite(unweighted) & np.isfinite(weighted)
+    for values, style in ((unweighted, _UNWEIGHTED), (weighted, _WEIGHTED)):
+        axis.scatter(np.where(np.isfinite(values), values, np.nan), rows, zorder=3, **style)
+    if threshold is not None:
+        for line in [threshold] if stat != "vr" else [threshold, 1.0 / threshold]:
+            axis.axvline(line, color="0.3", linestyle="--", linewidth=0.8)
+    if stat == "vr":
+        axis.axvline(1.0, color="0.7", linewidth=0.8)
+    else:
+        axis.axvline(0.0, color="0.7", linewidth=0.8)
+    ticks = rows if ticks is None else ticks
+    axis.set_yticks(ticks)
+    axis.set_ylim(-0.6, len(covariates) - 0.4)
+    axis.set_yticklabels([covariates[len(covariates) - 1 - int(r)] for r in ticks])
+    axis.grid(axis="x", color="0.92")
+    if not finite.all():
+        axis.text(
+            0.98,
+            0.02,
+            "some values infinite or undefined: not drawn",
+            transform=axis.transAxes,
+            ha="right",
+            fontsize="x-small",
+        )
+
+
+def weights_by_time(
+    weights,
+    data: pd.DataFrame | None = None,
+    *,
+    time: str | None = None,
+    log: bool = True,
+    ax: Axes | None = None,
+) -> Figure:
+    """Box plots of the weights at each time, on a log scale by default.
+
+    Parameters
+    ----------
+    weights : Weights, str or array-like
+        A Weights object (its own time column is used), a column of ``data``, or one weight
+        per row of ``data``.
+    data : DataFrame, optional
+        Needed unless ``weights`` is a Weights object.
+    time : str, optional
+        Time column of ``data`` (default: the Weights' time).
+    log : bool
+        Log scale for the weights (a weight of 1 is the reference line).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import msm, msm.plot
+    >>> cohort = msm.datasets.simulate_panel(n_subjects=200, n_visits=4, seed=1)
+    >>> w = msm.iptw(cohort, id="id", time="time", treatment="a",
+    ...              denominator="x + l + time", absorbing=True)
+    >>> msm.plot.weights_by_time(w).axes[0].get_yscale()
+    'log'
+    """
+    values, times, time_name = _weights_and_time(weights, data, time)
+    keys = np.unique(times)
+    groups = [values[times == k] for k in keys]
+    fig, axis = _figure(ax, figsize=(max(5.0, 0.45 * len(keys) + 2), 4), layout="constrained")
+    axis.boxplot(groups, showfliers=True, flierprops={"markersize": 2, "alpha": 0.5})
+    axis.set_xticks(np.arange(1, len(keys) + 1))
+    axis.set_xticklabels([str(k) for k in keys])
+    if log:
+        positive = values[values > 0]
+        if positive.size:
+            axis.set_yscale("log")
+    axis.axhline(1.0, color="0.5", linestyle="--", linewidth=0.8)
+    axis.set_xlabel(time_name)
+    axis.set_ylabel("weight" + (" (log scale)" if log else ""))
+    axis.set_title("Weights by time")
+    return fig
+
+
+def _weights_and_time(weights, data, time) -> tuple[np.ndarray, np.ndarray, str]:
+    if isinstance(weights, Weights) and data is None:
+        panel = weights.panel
+        if time not in (None, panel.time_name):
+            raise ValueError(f"time={time!r} needs data=; the Weights' time is {panel.time_name!r}")
+        return weights.weights.to_numpy(), panel.unsort(panel.time), panel.time_name
+    if data is None:
+        raise TypeError("weights_by_time() needs data= unless weights is a Weights object")
+    if time is None:
+        if not isinstance(weights, Weights):
+            raise TypeError("weights_by_time() needs time= (the time column of data)")
+        time = weights.panel.time_name
+    from msm.panel import check_columns_exist
+
+    check_columns_exist(data, [time], "time")
+    return resolve_weights(data, weights), data[time].to_numpy(), time
+
+
+def ess_by_time(
+    source,
+    *,
+    show_n: bool = True,
+    ax: Axes | None = None,
+) -> Figure:
+    """Kish effective sample size by time: per arm from a Balance, overall from Weights.
+
+    Parameters
+    ----------
+    source : Balance or Weights
+        A Balance (ESS of the control and treated arms within the compared rows at each
+        time) or a Weights object (ESS of all rows at each time).
+    show_n : bool
+        Also draw the number of rows (dashed), the ESS's ceiling.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import msm, msm.plot
+    >>> cohort = msm.datasets.simulate_panel(n_subjects=200, n_visits=4, seed=1)
+    >>> w = msm.iptw(cohort, id="id", time="time", treatment="a",
+    ...              denominator="x + l + time", absorbing=True)
+    >>> msm.plot.ess_by_time(w).axes[0].get_ylabel()
+    'effective sample size'
+    """
+    if isinstance(source, Balance):
+        by = source.settings["by"]
+        if by is None:
+            raise ValueError("the balance has no time: ESS by time needs msm.balance(by=...)")
+        wide = source.ess_wide()
+        series = {
+            arm: (wide[f"ess_{arm}"], wide[f"n_{arm}"], f"C{k}")
+            for k, arm in enumerate(("control", "treated"))
+        }
+        time_name = by
+    elif isinstance(source, Weights):
+        if source.panel.time_name == "__msm_time__":
+            raise ValueError("point-treatment weights have no time")
+        summary = source.summary(by="time")
+        series = {"all rows": (summary["ess"], summary["n"], "C0")}
+        time_name = source.panel.time_name
+    else:
+        raise TypeError(f"ess_by_time() takes a Balance or Weights, got {type(source).__name__}")
+    fig, axis = _figure(ax, figsize=(6, 4), layout="constrained")
+    for name, (ess, n, color) in series.items():
+        x = np.arange(len(ess))
+        axis.plot(x, ess.to_numpy(dtype=float), marker="o", color=color, label=f"ESS {name}")
+        if show_n:
+            axis.plot(x, n.to_numpy(dtype=float), linestyle="--", color=color, label=f"rows {name}")
+    labels = [str(k) for k in next(iter(series.values()))[0].index]
+    axis.set_xticks(np.arange(len(labels)))
+    axis.set_xticklabels(labels)
+    axis.set_ylim(bottom=0)
+    axis.set_xlabel(time_name)
+    axis.set_ylabel("effective sample size")
+    axis.set_title("Effective sample size (Kish) by time")
+    axis.legend(fontsize="small")
+    return fig
