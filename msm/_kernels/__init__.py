@@ -1,8 +1,14 @@
 """numba kernels: plain arrays in, plain arrays out; no DataFrames, no labels.
 
-Each kernel has a naive numpy twin of the same name in ``tests/naive.py``.
+Each kernel has a naive numpy twin of the same name in ``tests/naive.py`` (Cox kernels:
+``tests/naive_cox.py``).
 """
 
+from msm._kernels.cox import (
+    cox_baseline_hazard,
+    cox_loglik_score_information,
+    cox_score_residuals,
+)
 from msm._kernels.diagnostics import (
     history_nodes,
     recent_history,
@@ -24,6 +30,9 @@ __all__ = [
     "GAUSSIAN",
     "POISSON",
     "cluster_score_sums",
+    "cox_baseline_hazard",
+    "cox_loglik_score_information",
+    "cox_score_residuals",
     "glm_irls_pass",
     "weighted_crossprod",
     "cumulative_log_weights",
