@@ -1,0 +1,455 @@
+"""Weighted Cox proportional hazards MSM on counting-process rows: ``cox()`` and ``CoxResults``.
+
+Data path: validate the columns the model reads (start, stop, event, covariates, cluster),
+resolve the weights, build the design matrix without intercept (``msm._formula``), then fit
+with the engine in ``msm._survival`` (Newton-Raphson on numba risk-set sweeps) and take the
+clustered sandwich from its weighted dfbeta residuals, as R's
+``coxph(Surv(start, stop, event) ~ x + cluster(id), weights = w)``.  Row order does not matter
+and the caller's DataFrame is only read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from msm._formula import design_matrix, parse_terms
+from msm._survival import TIES, CoxFit, fit_cox
+from msm.panel import DataError, check_columns_exist, check_finite, check_frame
+from msm.weights import resolve_weights
+
+VARIANCES = ("robust", "model")
+
+
+@dataclass(frozen=True, eq=False)
+class CoxResults:
+    """A fitted weighted Cox proportional hazards model.
+
+    Attributes
+    ----------
+    params : pandas.Series
+        Log hazard ratios, labelled with the design's term names.
+    cov : pandas.DataFrame
+        Their covariance under the estimator named by ``variance``.
+    variance : {"robust", "model"}
+        ``"robust"``: the sandwich of R's ``coxph(... + cluster(id))`` (clustered by
+        ``cluster``, or each row its own cluster); ``"model"``: the inverse information.
+    naive_cov, robust_cov : pandas.DataFrame
+        Both covariances (``robust_cov`` is None when it was not asked for: no ``cluster``
+        and ``variance="model"``).
+    ties : {"efron", "breslow"}
+    start, stop, event, covariates : str
+        What was modelled.
+    n_rows : int
+        Rows given.
+    nobs : int
+        Rows with positive weight (the rows that inform the fit).
+    n_events : int
+        Events among them; ``n_event_times`` distinct event times.
+    n_clusters : int or None
+        Clusters with a positive-weight row (None without ``cluster``).
+    cluster : str or None
+    sum_weights : float
+    loglik, loglik_null : float
+        Weighted partial log-likelihood at the estimate and at 0.
+    converged : bool
+    n_iter : int
+        Newton iterations.
+    """
+
+    params: pd.Series
+    cov: pd.DataFrame
+    variance: str
+    naive_cov: pd.DataFrame
+    robust_cov: pd.DataFrame | None
+    ties: str
+    start: str
+    stop: str
+    event: str
+    covariates: str
+    n_rows: int
+    nobs: int
+    n_events: int
+    n_event_times: int
+    n_clusters: int | None
+    cluster: str | None
+    sum_weights: float
+    loglik: float
+    loglik_null: float
+    converged: bool
+    n_iter: int
+    _fit: CoxFit = field(repr=False)
+    _index: pd.Index = field(repr=False)
+
+    # --- the coefficient table -------------------------------------------------------------
+
+    @cached_property
+    def bse(self) -> pd.Series:
+        """Standard errors under ``variance``."""
+        return _se(self.cov)
+
+    @cached_property
+    def naive_bse(self) -> pd.Series:
+        """Model-based standard errors (R's ``se(coef)`` without ``cluster()``)."""
+        return _se(self.naive_cov)
+
+    @cached_property
+    def robust_bse(self) -> pd.Series | None:
+        """Robust standard errors (R's ``robust se``), or None when not computed."""
+        return None if self.robust_cov is None else _se(self.robust_cov)
+
+    @property
+    def zvalues(self) -> pd.Series:
+        """Wald statistics ``params / bse``."""
+        return self.params / self.bse
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided p-values from the standard normal."""
+        return pd.Series(2.0 * scipy.stats.norm.sf(np.abs(self.zvalues)), index=self.params.index)
+
+    @property
+    def hazard_ratios(self) -> pd.Series:
+        """``exp(params)``."""
+        with np.errstate(over="ignore"):
+            return np.exp(self.params).rename("hazard_ratio")
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Wald confidence intervals for the log hazard ratios, columns ``lower`` and ``upper``.
+
+        Examples
+        --------
+        >>> fit.conf_int(0.1).columns.tolist()  # doctest: +SKIP
+        ['lower', 'upper']
+        """
+        if not 0.0 < alpha < 1.0:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+        z = scipy.stats.norm.ppf(1.0 - alpha / 2.0)
+        return pd.DataFrame(
+            {"lower": self.params - z * self.bse, "upper": self.params + z * self.bse}
+        )
+
+    def hazard_ratio_conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Confidence intervals for the hazard ratios: ``exp`` of ``conf_int(alpha)``."""
+        with np.errstate(over="ignore"):  # an unbounded interval is inf, and says so
+            return np.exp(self.conf_int(alpha))
+
+    exp_conf_int = hazard_ratio_conf_int  # the name GLMResults uses
+
+    def summary(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Coefficient table as a DataFrame.
+
+        Columns ``estimate, std_error, z, p_value, lower, upper, hazard_ratio, hr_lower,
+        hr_upper`` (intervals at level ``1 - alpha``), and ``naive_std_error`` when the
+        standard errors are robust.
+        """
+        ci = self.conf_int(alpha)
+        hr_ci = self.hazard_ratio_conf_int(alpha)
+        table = pd.DataFrame(
+            {
+                "estimate": self.params,
+                "std_error": self.bse,
+                "z": self.zvalues,
+                "p_value": self.pvalues,
+                "lower": ci["lower"],
+                "upper": ci["upper"],
+                "hazard_ratio": self.hazard_ratios,
+                "hr_lower": hr_ci["lower"],
+                "hr_upper": hr_ci["upper"],
+            }
+        )
+        if self.variance == "robust":
+            table["naive_std_error"] = self.naive_bse
+        return table
+
+    # --- more from the fit -------------------------------------------------------------------
+
+    def baseline_hazard(self, centered: bool = True) -> pd.DataFrame:
+        """Baseline hazard at the distinct event times, as R's ``basehaz(fit, centered)``.
+
+        Columns ``time``, ``hazard`` (the increment) and ``cumhaz``.  ``centered=True`` gives
+        the hazard at the covariate means (unweighted, over the rows given), ``False`` at 0.
+        Efron's tie-corrected estimator for ``ties="efron"``, Breslow's otherwise.
+        """
+        center = None if centered else np.zeros(self.params.size)
+        base = self._fit.baseline_hazard(center)
+        return pd.DataFrame({"time": base.times, "hazard": base.hazard, "cumhaz": base.cumhaz})
+
+    def dfbeta(self) -> pd.DataFrame:
+        """Weighted dfbeta residuals per row (R's ``residuals(fit, type="dfbeta")``).
+
+        One row per input row, in the caller's order and index; their cross-product summed
+        within clusters is ``robust_cov``.
+        """
+        return pd.DataFrame(
+            self._fit.dfbeta(), index=self._index, columns=self.params.index, copy=False
+        )
+
+    # --- printing ---------------------------------------------------------------------------
+
+    def _variance_line(self) -> str:
+        if self.variance == "model":
+            return "Std. errors: model-based (inverse information)"
+        if self.cluster is not None:
+            return (
+                f"Std. errors: cluster-robust by {self.cluster!r} ({self.n_clusters} clusters), "
+                "as coxph(... + cluster()), no small-sample factor"
+            )
+        return "Std. errors: robust, each row its own cluster (as coxph(robust=TRUE))"
+
+    def _header(self) -> list[str]:
+        zero = self.n_rows - self.nobs
+        rows = f"{self.nobs} rows" + (f" (+{zero} with weight 0)" if zero else "")
+        clusters = f", {self.n_clusters} clusters" if self.n_clusters is not None else ""
+        status = "converged" if self.converged else "NOT converged"
+        return [
+            f"Cox PH ({self.ties} ties): Surv({self.start}, {self.stop}, {self.event}) ~ "
+            f"{self.covariates}",
+            f" - {rows}{clusters}, {self.n_events} events at {self.n_event_times} times, "
+            f"sum of weights {self.sum_weights:.6g}",
+            f" - {status} in {self.n_iter} Newton iterations; partial log-likelihood "
+            f"{self.loglik:.6g} (null {self.loglik_null:.6g})",
+        ]
+
+    def __str__(self) -> str:
+        table = self.summary().to_string(float_format=lambda v: f"{v:.6g}")
+        return "\n".join([*self._header(), table, self._variance_line()])
+
+    def __repr__(self) -> str:
+        short = self.summary()[["estimate", "std_error", "hazard_ratio", "p_value"]]
+        table = short.to_string(float_format=lambda v: f"{v:.4g}")
+        return "\n".join([*self._header(), table, self._variance_line()])
+
+
+def _se(cov: pd.DataFrame) -> pd.Series:
+    return pd.Series(np.sqrt(np.diag(cov.to_numpy())), index=cov.index)
+
+
+def cox(
+    data: pd.DataFrame,
+    *,
+    start: str,
+    stop: str,
+    event: str,
+    covariates: str | Sequence[str],
+    weights=None,
+    cluster: str | None = None,
+    ties: str = "efron",
+    variance: str | None = None,
+    max_iter: int = 30,
+    tol: float = 1e-10,
+) -> CoxResults:
+    """Weighted Cox proportional hazards model on ``(start, stop]`` rows: the Cox MSM.
+
+    The partial likelihood of R's ``coxph(Surv(start, stop, event) ~ covariates, weights=)``
+    with late entry (a row is at risk at t when ``start < t <= stop``), Efron's or Breslow's
+    handling of tied event times, maximised by Newton-Raphson with step halving to full
+    convergence.  With ``cluster`` the standard errors are the robust (sandwich) ones of
+    ``coxph(... + cluster(id))``: the cross-product of the per-cluster sums of the weighted
+    dfbeta residuals.  With IP weights, use them: the model-based variance treats the weights
+    as frequencies.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Counting-process rows, one per subject-interval, in any order.  Not modified.
+    start, stop : str
+        Interval start and end columns (numeric, ``start < stop`` on every row).
+    event : str
+        0/1 (or bool) column: 1 when the event happens at ``stop``.
+    covariates : str or list of str
+        Right-hand side: a formula (``"haartind + sex"``, ``"C(arm) + I(age/10)"``) or a list
+        of columns.  A Cox model has no intercept: the formula's is dropped.
+    weights : Weights, str, array-like or None
+        Case weights: a ``Weights`` from ``msm.iptw``, a column name, or an array aligned
+        with ``data``.  Rows with weight 0 do not inform the fit.
+    cluster : str or None
+        Column identifying clusters (subjects) for the robust variance.
+    ties : {"efron", "breslow"}
+        Handling of tied event times; Efron's is R's default.
+    variance : {"robust", "model"} or None
+        Standard errors to report.  None: ``"robust"`` with ``cluster``, else ``"model"``.
+        ``"robust"`` without ``cluster`` makes each row its own cluster.
+    max_iter : int
+        Newton iterations before giving up (``ConvergenceWarning``).
+    tol : float
+        Converged when the largest coefficient change is below ``tol * (1 + max |beta|)``.
+
+    Returns
+    -------
+    CoxResults
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from msm.outcome import cox
+    >>> rng = np.random.default_rng(1)
+    >>> n = 300
+    >>> frame = pd.DataFrame({"id": np.arange(n), "x": rng.integers(0, 2, n)})
+    >>> frame["time"] = rng.exponential(1 / np.exp(-0.5 * frame["x"]))
+    >>> frame["start"] = 0.0
+    >>> frame["event"] = 1
+    >>> fit = cox(frame, start="start", stop="time", event="event", covariates="x",
+    ...           cluster="id")
+    >>> fit.variance, bool(fit.hazard_ratios["x"] < 1)
+    ('robust', True)
+    >>> fit.conf_int().columns.tolist()
+    ['lower', 'upper']
+    """
+    check_frame(data)
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {', '.join(map(repr, TIES))}; got ties={ties!r}")
+    if variance is None:
+        variance = "robust" if cluster is not None else "model"
+    if variance not in VARIANCES:
+        raise ValueError(
+            f"variance must be one of {', '.join(map(repr, VARIANCES))}; got {variance!r}"
+        )
+    if cluster is not None and not isinstance(cluster, str):
+        raise TypeError(f"cluster must be a column name, got {type(cluster).__name__}")
+    roles = {start: "start", stop: "stop", event: "event"}
+    check_columns_exist(data, [start, stop, event], "start/stop/event")
+    if cluster is not None:
+        check_columns_exist(data, [cluster], "cluster")
+    terms = parse_terms(covariates, data, "covariates")
+    used = [start, stop, event, *terms.columns]
+    _check_missing(data, used, cluster)
+
+    start_values = _numeric(data, start, roles[start])
+    stop_values = _numeric(data, stop, roles[stop])
+    _check_intervals(data, start, stop, start_values, stop_values, cluster)
+    event_values = _event_values(data, event, cluster)
+    w = resolve_weights(data, weights)
+
+    design = design_matrix(terms, data)
+    keep = [j for j, name in enumerate(design.names) if name != "Intercept"]
+    if not keep:
+        raise DataError(
+            None,
+            f"covariates {covariates!r} give no covariate columns (a Cox model has no "
+            "intercept, so at least one covariate is needed)",
+        )
+    X = np.ascontiguousarray(design.matrix[:, keep])
+    names = [design.names[j] for j in keep]
+
+    fit = fit_cox(
+        start_values,
+        stop_values,
+        event_values,
+        X,
+        names,
+        w,
+        ties,
+        name=f"Cox model for {event!r}",
+        max_iter=max_iter,
+        tol=tol,
+    )
+    naive = pd.DataFrame(fit.cov, index=names, columns=names)
+    robust = None
+    n_clusters = None
+    if cluster is not None:
+        codes, uniques = pd.factorize(data[cluster].to_numpy())
+        positive = w > 0
+        n_clusters = len(uniques) if positive.all() else int(np.unique(codes[positive]).size)
+        robust = pd.DataFrame(fit.robust_cov(codes), index=names, columns=names)
+    elif variance == "robust":
+        robust = pd.DataFrame(fit.robust_cov(None), index=names, columns=names)
+    return CoxResults(
+        params=pd.Series(fit.params, index=names, name="coef"),
+        cov=robust if variance == "robust" else naive,
+        variance=variance,
+        naive_cov=naive,
+        robust_cov=robust,
+        ties=ties,
+        start=start,
+        stop=stop,
+        event=event,
+        covariates=terms.text if isinstance(covariates, str) else " + ".join(names),
+        n_rows=len(data),
+        nobs=fit.n,
+        n_events=fit.n_events,
+        n_event_times=fit.n_event_times,
+        n_clusters=n_clusters,
+        cluster=cluster,
+        sum_weights=fit.sum_weights,
+        loglik=fit.loglik,
+        loglik_null=fit.loglik_null,
+        converged=fit.converged,
+        n_iter=fit.n_iter,
+        _fit=fit,
+        _index=data.index,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+def _offenders(data: pd.DataFrame, bad: np.ndarray, cluster: str | None) -> tuple[list, str]:
+    """Offending cluster ids when there is a cluster column, else row labels."""
+    if cluster is not None:
+        return list(pd.unique(data[cluster].to_numpy()[bad])), "ids"
+    return list(data.index[bad]), "rows"
+
+
+def _check_missing(data: pd.DataFrame, columns: list[str], cluster: str | None) -> None:
+    """No NaN/inf in the columns used: offenders named by cluster id, or by row label."""
+    if cluster is not None:
+        check_finite(data, [cluster], cluster)  # rows first: ids must exist to be shown
+        check_finite(data, columns, cluster)
+        return
+    for column in dict.fromkeys(columns):
+        check_finite(data, [column], column)  # id == column: offenders are row labels
+
+
+def _numeric(data: pd.DataFrame, column: str, role: str) -> np.ndarray:
+    values = data[column]
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
+        raise DataError(
+            column,
+            f"{role} time must be numeric, got dtype {dtype}; convert it, e.g. days since "
+            f"baseline with (data[{column!r}] - origin).dt.days",
+        )
+    return values.to_numpy(dtype=np.float64)
+
+
+def _check_intervals(data, start, stop, start_values, stop_values, cluster) -> None:
+    bad = ~(stop_values > start_values)
+    if bad.any():
+        offenders, what = _offenders(data, bad, cluster)
+        raise DataError(
+            stop,
+            f"every interval needs {start} < {stop}; {int(bad.sum())} row(s) have "
+            f"{stop} <= {start} (find them with data[data[{stop!r}] <= data[{start!r}]])",
+            offenders,
+            what=what,
+        )
+
+
+def _event_values(data: pd.DataFrame, event: str, cluster: str | None) -> np.ndarray:
+    values = data[event]
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.to_numpy(dtype=np.float64)
+    if not pd.api.types.is_numeric_dtype(values.dtype):
+        raise DataError(event, f"event must be 0/1 (numeric or bool), got dtype {values.dtype}")
+    y = values.to_numpy(dtype=np.float64)
+    bad = (y != 0.0) & (y != 1.0)
+    if bad.any():
+        seen = pd.unique(y[bad])[:5]
+        offenders, what = _offenders(data, bad, cluster)
+        raise DataError(
+            event,
+            f"event must be 0/1; found {', '.join(f'{v:g}' for v in seen)}",
+            offenders,
+            what=what,
+        )
+    if not y.any():
+        raise DataError(event, "no events (event is 0 on every row): nothing to model")
+    return y
