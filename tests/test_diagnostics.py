@@ -398,7 +398,14 @@ def test_ess(weights, cohort):
 
 # --- docstring examples -----------------------------------------------------------------------
 
-DOCUMENTED = ["balance", "history_balance", "weight_summary", "ess"]
+DOCUMENTED = [
+    "balance",
+    "history_balance",
+    "weight_summary",
+    "ess",
+    "reweighted_association",
+    "compare_models",
+]
 
 
 def test_docstring_examples_run(monkeypatch):
@@ -410,7 +417,7 @@ def test_docstring_examples_run(monkeypatch):
     matplotlib.use("Agg")
     import msm.diagnostics
     import msm.plot
-    from msm.diagnostics import _balance, _history, _weight_summary
+    from msm.diagnostics import _association, _balance, _history, _weight_summary
 
     for name in DOCUMENTED:
         if not hasattr(msm, name):
@@ -418,10 +425,10 @@ def test_docstring_examples_run(monkeypatch):
     finder = doctest.DocTestFinder()
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     n_examples = 0
-    for module in (_balance, _history, _weight_summary, msm.plot):
-        for test in finder.find(module, globs={"msm": msm, "np": np, "pd": pd}):
+    for module in (_association, _balance, _history, _weight_summary, msm.plot):
+        for test in finder.find(module, extraglobs={"msm": msm, "np": np, "pd": pd}):
             n_examples += len(test.examples)
             runner.run(test)
     result = runner.summarize(verbose=False)
     assert result.failed == 0
-    assert n_examples >= 15
+    assert n_examples >= 20
