@@ -100,23 +100,21 @@ class Balance:
             ["covariate", "stat"], sort=False, observed=True
         ):
             stat = STATS[stat_name]
-            dist_u = stat.distance(part["unweighted"].to_numpy(dtype=float))
             dist_w = stat.distance(part["weighted"].to_numpy(dtype=float))
-            defined = ~np.isnan(dist_w)
-            worst = int(np.argmax(np.where(defined, dist_w, -np.inf))) if defined.any() else 0
-            mean_w = dist_w[defined].mean() if defined.any() else np.nan
-            if stat_name == "vr":
-                mean_w = np.exp(mean_w)
+            worst_u = _worst(stat.distance(part["unweighted"].to_numpy(dtype=float)))
+            worst_w = _worst(dist_w)
+            defined = dist_w[~np.isnan(dist_w)]
+            mean_w = defined.mean() if defined.size else np.nan
             balanced = part["balanced"]
             rows.append(
                 {
                     "covariate": covariate,
                     "stat": stat_name,
-                    "worst_unweighted": _undistance(part["unweighted"], dist_u),
-                    "worst_weighted": part["weighted"].iloc[worst] if defined.any() else np.nan,
-                    "worst_time": part[by].iloc[worst] if by is not None else None,
-                    "mean_weighted": mean_w,
-                    "threshold": stat_threshold(self.settings, stat_name),
+                    "worst_unweighted": _at(part["unweighted"], worst_u),
+                    "worst_weighted": _at(part["weighted"], worst_w),
+                    "worst_time": _at(part[by], worst_w) if by is not None else None,
+                    "mean_weighted": np.exp(mean_w) if stat_name == "vr" else mean_w,
+                    "threshold": self.settings["thresholds"].get(stat_name),
                     "balanced": pd.NA if balanced.isna().all() else bool(balanced.all()),
                 }
             )
@@ -138,33 +136,38 @@ class Balance:
         ]
         if self.skipped:
             head.append(f" - skipped (one arm empty) at {by} {_short_list(self.skipped)}")
-        summary = self.summary()
-        smd = summary[summary["stat"] == "smd"].set_index("covariate")
-        threshold = stat_threshold(s, "smd")
-        if smd.empty:
+        if self.table.empty:
             return "\n".join([*head, " - no time with both arms: nothing to compare"])
+        summary = self.summary()
+        lead_name = "smd" if "smd" in s["thresholds"] else next(iter(s["thresholds"]))
+        label = STATS[lead_name].label
+        lead = summary[summary["stat"] == lead_name].set_index("covariate")
+        threshold = s["thresholds"][lead_name]
         if threshold is not None:
-            n_ok = int(smd["balanced"].fillna(False).sum())
-            head.append(f" - |SMD| <= {threshold:g} at every time: {n_ok} of {len(smd)} covariates")
+            n_ok = int(lead["balanced"].fillna(False).sum())
+            head.append(
+                f" - {label} within {threshold:g} at every time: {n_ok} of {len(lead)} covariates"
+            )
         shown = pd.DataFrame(
             {
-                "max|SMD| unw": smd["worst_unweighted"].abs(),
-                "max|SMD| w": smd["worst_weighted"].abs(),
+                f"worst {label} unw": lead["worst_unweighted"],
+                f"worst {label} w": lead["worst_weighted"],
             }
         )
+        if lead_name != "vr":
+            shown = shown.abs()
         if by is not None:
-            shown[f"at {by}"] = smd["worst_time"]
-        shown["mean|SMD| w"] = smd["mean_weighted"]
-        for stat_name, label in (("ks", "max KS w"), ("vr", "worst VR w")):
+            shown[f"at {by}"] = lead["worst_time"]
+        shown[f"mean {label} w"] = lead["mean_weighted"]
+        for stat_name, other in (("ks", "worst KS w"), ("vr", "worst VR w")):
             part = summary[summary["stat"] == stat_name].set_index("covariate")
-            if not part.empty:
-                shown[label] = part["worst_weighted"].reindex(shown.index)
+            if stat_name != lead_name and not part.empty:
+                shown[other] = part["worst_weighted"].reindex(shown.index)
         if threshold is not None:
-            shown["balanced"] = smd["balanced"]
+            shown["balanced"] = lead["balanced"]
         lines = [*head, "Worst case across times:", shown.to_string(float_format="{:.3f}".format)]
-        ess = self.ess_wide()
         lines.append("Effective sample size (Kish) by arm:")
-        lines.append(ess.to_string(float_format="{:.1f}".format, max_rows=20))
+        lines.append(self.ess_wide().to_string(float_format="{:.1f}".format, max_rows=20))
         return "\n".join(lines)
 
     def ess_wide(self) -> pd.DataFrame:
@@ -178,15 +181,14 @@ class Balance:
         return wide.astype({"n_control": np.int64, "n_treated": np.int64})
 
 
-def stat_threshold(settings: dict, stat: str) -> float | None:
-    return settings["thresholds"].get(stat)
-
-
-def _undistance(values: pd.Series, distance: np.ndarray):
+def _worst(distance: np.ndarray) -> int | None:
+    """Position of the largest distance, ignoring NaN (None when all are NaN)."""
     defined = ~np.isnan(distance)
-    if not defined.any():
-        return np.nan
-    return values.iloc[int(np.argmax(np.where(defined, distance, -np.inf)))]
+    return int(np.argmax(np.where(defined, distance, -np.inf))) if defined.any() else None
+
+
+def _at(values: pd.Series, position: int | None):
+    return np.nan if position is None else values.iloc[position]
 
 
 def _short_list(values: Sequence, limit: int = 8) -> str:

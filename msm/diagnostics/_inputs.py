@@ -33,7 +33,6 @@ Covariates = str | Sequence[str]
 class Inputs:
     """Validated diagnostic inputs, all arrays in the caller's row order."""
 
-    index: pd.Index
     treatment: str
     a: np.ndarray  # 0/1 as float64
     X: np.ndarray  # (n, p) float64, C-contiguous
@@ -45,7 +44,6 @@ class Inputs:
     time: str | None
     by: str | None  # the column results are given by (defaults to time)
     by_values: np.ndarray | None
-    absorbing: bool
     risk_set: bool
     compared: np.ndarray  # (n,) bool: rows in the comparison (the risk set, or all rows)
     panel: Panel | None  # sorted by (id, time) when both are known
@@ -149,7 +147,6 @@ def resolve_inputs(
             before = _kernels.cumulative_log_weights(a_sorted, panel.starts) - a_sorted
             compared = panel.unsort(before == 0.0)
     return Inputs(
-        index=data.index,
         treatment=treatment,
         a=a,
         X=X,
@@ -161,7 +158,6 @@ def resolve_inputs(
         time=time,
         by=by,
         by_values=by_values,
-        absorbing=bool(absorbing),
         risk_set=risk_set,
         compared=compared,
         panel=panel,
@@ -178,22 +174,12 @@ def _panel_for(data: pd.DataFrame, weights, id: str, time: str) -> Panel:
 
 
 def _check_finite(data: pd.DataFrame, columns: list[str], id: str | None) -> None:
+    """No NaN/inf in the columns used: offenders named by subject id, else by row label."""
     if id is not None:
         check_finite(data, columns, id)
         return
     for column in dict.fromkeys(columns):
-        values = data[column]
-        bad = values.isna().to_numpy()
-        if pd.api.types.is_float_dtype(values.dtype):
-            bad = bad | np.isinf(values.to_numpy(dtype=np.float64, na_value=np.nan))
-        if bad.any():
-            raise DataError(
-                column,
-                f"{int(bad.sum())} missing or infinite value(s) out of {len(values)} rows; "
-                "drop or impute them first",
-                list(data.index[bad]),
-                what="rows",
-            )
+        check_finite(data, [column], column)  # id == column: offenders are row labels
 
 
 def _binary_treatment(data: pd.DataFrame, column: str, id: str | None) -> np.ndarray:
