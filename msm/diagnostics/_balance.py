@@ -146,7 +146,8 @@ class Balance:
         if threshold is not None:
             n_ok = int(lead["balanced"].fillna(False).sum())
             head.append(
-                f" - {label} within {threshold:g} at every time: {n_ok} of {len(lead)} covariates"
+                f" - {label} within {threshold:g}{' at every time' if by else ''}: "
+                f"{n_ok} of {len(lead)} covariates"
             )
         shown = pd.DataFrame(
             {
@@ -165,7 +166,8 @@ class Balance:
                 shown[other] = part["worst_weighted"].reindex(shown.index)
         if threshold is not None:
             shown["balanced"] = lead["balanced"]
-        lines = [*head, "Worst case across times:", shown.to_string(float_format="{:.3f}".format)]
+        title = "Worst case across times:" if by else "Balance:"
+        lines = [*head, title, shown.to_string(float_format="{:.3f}".format)]
         lines.append("Effective sample size (Kish) by arm:")
         lines.append(self.ess_wide().to_string(float_format="{:.1f}".format, max_rows=20))
         return "\n".join(lines)
