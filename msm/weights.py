@@ -25,6 +25,7 @@ from msm.panel import (
     check_columns_exist,
     check_finite,
     check_frame,
+    check_numeric,
     describe_dtype,
 )
 
@@ -271,6 +272,11 @@ def iptw(
             "family='gaussian' needs a numerator (e.g. numerator='1'): unstabilized density "
             "weights have no scale"
         )
+    if kind.needs_start and (start is None or not absorbing):
+        raise ValueError(
+            f"model={model!r} models time to treatment initiation: it needs start= (the "
+            "interval start column) and absorbing=True"
+        )
     censor_kind = kind if family == "binomial" else registry.resolve("binomial", "logit")
     check_frame(data)
     _check_truncate(truncate, truncate_by)
@@ -295,7 +301,10 @@ def iptw(
             specs["censor_numerator"] = (censor_numerator, "censoring numerator")
     terms = {key: parse_terms(spec, data, role) for key, (spec, role) in specs.items()}
 
+    if kind.needs_start:
+        check_columns_exist(data, [start], "start")
     used = [id, time_name, treatment, *([censor] if censor else [])]
+    used += [start] if kind.needs_start else []
     for t in terms.values():
         used.extend(t.columns)
     check_finite(data, used, id)
@@ -318,6 +327,10 @@ def iptw(
         _check_censor_last(panel, c, censor)
 
     options = {"estimator": model, "crossfit": crossfit, "clip": clip, "seed": seed}
+    interval_start = None
+    if kind.needs_start:
+        interval_start = _interval_start(panel, data, start)
+        options["time_grid"] = np.unique(panel.time).astype(np.float64)
     subject = panel.subject_of_row()
     log_factors: dict[str, np.ndarray] = {}
     fitted_rows: dict[str, np.ndarray] = {}
@@ -334,6 +347,7 @@ def iptw(
             y=outcome[rows],
             time=panel.time[rows],
             subject=subject[rows],
+            start=None if interval_start is None else interval_start[rows],
             time_name=time_name,
             categories=levels,
             options=options,
@@ -445,6 +459,21 @@ def treatment_values(
 def _model_frame(data: pd.DataFrame, terms: Terms, rows: np.ndarray) -> pd.DataFrame:
     """The columns a model reads, on the given caller rows (copies only those columns)."""
     return pd.DataFrame({c: data[c].iloc[rows] for c in terms.columns}, index=data.index[rows])
+
+
+def _interval_start(panel: Panel, data: pd.DataFrame, start: str) -> np.ndarray:
+    """Sorted interval starts; each must lie before its row's time (the interval end)."""
+    check_numeric(data, start, "interval start")
+    values = panel.sort(data[start].to_numpy()).astype(np.float64)
+    bad = values >= panel.time.astype(np.float64)
+    if bad.any():
+        raise DataError(
+            start,
+            f"interval start must be before the row's time ({panel.time_name!r}, the interval "
+            f"end); {int(bad.sum())} row(s) are not",
+            list(pd.unique(panel.ids[bad])),
+        )
+    return values
 
 
 def _spec_text(spec: Spec) -> str | None:

@@ -275,3 +275,45 @@ def test_crossfit_is_reproducible_and_clipping_is_counted():
     p = np.exp(a.log_factors["denominator"][a.fitted_rows["denominator"]])
     assert fit.n_clipped == int(np.sum(np.isclose(p, 0.01) | np.isclose(p, 0.99))) > 0
     assert p.min() >= 0.01 - 1e-15 and p.max() <= 0.99 + 1e-15
+
+
+def test_cox_model_needs_start_and_absorbing():
+    df = msm.datasets.simulate_panel(50, 4, seed=1).assign(start=lambda d: d["time"] - 1)
+    with pytest.raises(ValueError, match="needs start="):
+        msm.iptw(
+            df, id="id", time="time", treatment="a", denominator="x", model="cox", absorbing=True
+        )
+    with pytest.raises(ValueError, match="absorbing=True"):
+        msm.iptw(
+            df, id="id", time="time", treatment="a", denominator="x", model="cox", start="start"
+        )
+    bad = df.assign(start=np.where(df["id"] == 7, df["time"], df["start"]))
+    with pytest.raises(msm.DataError, match="interval start must be before") as info:
+        msm.iptw(
+            bad,
+            id="id",
+            time="time",
+            treatment="a",
+            denominator="x",
+            model="cox",
+            start="start",
+            absorbing=True,
+        )
+    assert info.value.ids == [7]
+
+
+def test_cox_model_on_simulated_cohort_has_mean_weight_near_one():
+    df = msm.datasets.simulate_panel(3000, 8, seed=2).assign(start=lambda d: d["time"] - 1)
+    w = msm.iptw(
+        df,
+        id="id",
+        time="time",
+        start="start",
+        treatment="a",
+        model="cox",
+        absorbing=True,
+        denominator="x + l",
+        numerator="x",
+    )
+    assert abs(w.weights.mean() - 1) < 0.03
+    assert w.models["denominator"].params["l"] > 0.5  # l drives initiation

@@ -43,6 +43,8 @@ class ModelInput:
         Time of each row (learners use it as a feature).
     subject : ndarray
         Subject number of each row (cross-fitting folds are drawn by subject).
+    start : ndarray, optional
+        Interval start of each row, for Cox models (the row's time is the interval end).
     time_name : str
         Name of the time column (learners add time as a feature unless the formula has it).
     categories : list, optional
@@ -59,6 +61,7 @@ class ModelInput:
     y: np.ndarray
     time: np.ndarray
     subject: np.ndarray
+    start: np.ndarray | None = None
     time_name: str = "time"
     categories: list | None = None
     options: dict = field(default_factory=dict)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from msm.models.categorical import fit_multinomial, fit_ordinal
+from msm.models.cox import fit_cox_model
 from msm.models.gaussian import fit_gaussian
 from msm.models.learner import fit_learner
 from msm.models.logit import fit_logit_model
@@ -35,6 +36,7 @@ class ModelKind:
 
 KINDS: dict[tuple[str, str], ModelKind] = {
     ("binomial", "logit"): ModelKind("logit", fit_logit_model, absorbing=True),
+    ("binomial", "cox"): ModelKind("Cox", fit_cox_model, absorbing=True, needs_start=True),
     ("multinomial", "logit"): ModelKind("multinomial logit", fit_multinomial, absorbing=False),
     ("ordinal", "logit"): ModelKind(
         "ordinal logit", functools.partial(fit_ordinal, link="logit"), absorbing=False
