@@ -1,22 +1,54 @@
 """msm: marginal structural models in Python.
 
 Inverse-probability-of-treatment weights for point and time-varying treatments, weight and
-balance diagnostics, and weighted outcome regression.
+balance diagnostics, and weighted outcome regression.  The data path, one module per step:
+
+    panel -> models -> weights -> diagnostics -> outcome (with inference)
 """
 
-from msm import datasets
+from msm import datasets, plot
+from msm.diagnostics import (
+    Association,
+    Balance,
+    HistoryBalance,
+    ModelComparison,
+    WeightSummary,
+    balance,
+    compare_models,
+    ess,
+    history_balance,
+    reweighted_association,
+    weight_summary,
+)
 from msm.models import ConvergenceWarning, LogitFit, SeparationWarning
+from msm.outcome import CoxResults, GLMResults, cox, glm
 from msm.panel import DataError
 from msm.weights import Weights, iptw
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Association",
+    "Balance",
     "ConvergenceWarning",
+    "CoxResults",
     "DataError",
+    "GLMResults",
+    "HistoryBalance",
     "LogitFit",
+    "ModelComparison",
     "SeparationWarning",
+    "WeightSummary",
     "Weights",
+    "balance",
+    "compare_models",
+    "cox",
     "datasets",
+    "ess",
+    "glm",
+    "history_balance",
     "iptw",
+    "plot",
+    "reweighted_association",
+    "weight_summary",
 ]

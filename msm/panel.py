@@ -238,6 +238,18 @@ def binary_values(panel: Panel, values: np.ndarray, column: str, role: str) -> n
     return values
 
 
+def check_absorbing(panel: Panel, a: np.ndarray, column: str) -> None:
+    """A 0/1 treatment (sorted rows) must never go from 1 back to 0 within a subject."""
+    same_subject = ~panel.first_rows()[1:]
+    reverts = same_subject & (a[:-1] == 1.0) & (a[1:] == 0.0)
+    if reverts.any():
+        raise DataError(
+            column,
+            "with absorbing=True treatment must stay 1 once it is 1, but goes from 1 back to 0",
+            list(pd.unique(panel.ids[1:][reverts])),
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # building the panel
 

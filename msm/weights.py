@@ -22,6 +22,7 @@ from msm.panel import (
     Panel,
     binary_values,
     build_panel,
+    check_absorbing,
     check_columns_exist,
     check_finite,
     check_frame,
@@ -316,7 +317,7 @@ def iptw(
     # every check on the data before any model is fitted
     a, categories = treatment_values(panel, data[treatment], treatment, family)
     if absorbing:
-        _check_absorbing(panel, a, treatment)
+        check_absorbing(panel, a, treatment)
         # rows up to and including the first treated row: nothing treated before this row
         treated_before = _kernels.cumulative_log_weights(a, panel.starts) - a
         treatment_rows = treated_before == 0.0
@@ -508,17 +509,6 @@ def _check_representable(panel: Panel, log_weights: np.ndarray, column: str) -> 
             "with probability near 0 at many visits; check the models for separation, or "
             "shorten follow-up",
             list(pd.unique(panel.ids[too_big])),
-        )
-
-
-def _check_absorbing(panel: Panel, a: np.ndarray, column: str) -> None:
-    same_subject = ~panel.first_rows()[1:]
-    reverts = same_subject & (a[:-1] == 1.0) & (a[1:] == 0.0)
-    if reverts.any():
-        raise DataError(
-            column,
-            "with absorbing=True treatment must stay 1 once it is 1, but goes from 1 back to 0",
-            list(pd.unique(panel.ids[1:][reverts])),
         )
 
 

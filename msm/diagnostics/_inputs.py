@@ -20,11 +20,12 @@ from msm.panel import (
     DataError,
     Panel,
     build_panel,
+    check_absorbing,
     check_columns_exist,
     check_finite,
     check_frame,
 )
-from msm.weights import Weights, _check_absorbing, resolve_weights
+from msm.weights import Weights, resolve_weights
 
 Covariates = str | Sequence[str]
 
@@ -142,7 +143,7 @@ def resolve_inputs(
         panel = _panel_for(data, weights, id, time)
         a_sorted = panel.sort(a)
         if absorbing:
-            _check_absorbing(panel, a_sorted, treatment)
+            check_absorbing(panel, a_sorted, treatment)
         if risk_set:
             before = _kernels.cumulative_log_weights(a_sorted, panel.starts) - a_sorted
             compared = panel.unsort(before == 0.0)
