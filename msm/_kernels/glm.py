@@ -6,9 +6,10 @@ Canonical links only, so the observed and expected information coincide and a ro
 
 Rows are split into fixed-size chunks (independent of the thread count); each chunk keeps its
 own partial sums and the partials are added in chunk order, so every result is the same number
-on any machine and any number of threads.  Per-cluster sums use a stable counting sort of the
-rows by cluster code and give each cluster to exactly one thread: no shared buffers, no races,
-and each cluster's sum taken in row order.
+on any machine and any number of threads.  Within a chunk, rows are added in blocks of 8
+summed in a fixed order.  Per-cluster sums use a stable counting sort of the rows by cluster
+code and give each cluster to exactly one thread: no shared buffers, no races, and each
+cluster's sum taken in row order.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from msm._kernels._jit import jit
 
 CHUNK_ROWS = 8192
+BLOCK_ROWS = 8  # rows summed together before they touch the accumulators
 
 GAUSSIAN = 0
 BINOMIAL = 1
@@ -47,30 +49,33 @@ def _xlogx(x):  # pragma: no cover - compiled
 def _glm_row(y, eta, family):  # pragma: no cover - compiled
     """Mean, variance function, unit deviance and unit Pearson residual^2 of one row."""
     if family == BINOMIAL:
+        # one exp and one log1p per row: e = e^-|eta| is in (0, 1] and never overflows
+        e = math.exp(-abs(eta))
+        log1p_e = math.log1p(e)
         if eta >= 0.0:
-            e = math.exp(-eta)
             mu = 1.0 / (1.0 + e)
             one_minus_mu = e / (1.0 + e)
+            minus_log_mu = log1p_e  # log(1 + e^-eta)
+            minus_log_1m_mu = eta + log1p_e  # log(1 + e^eta)
+            odds_inverse = e  # (1 - mu) / mu = e^-eta
         else:
-            e = math.exp(eta)
             mu = e / (1.0 + e)
             one_minus_mu = 1.0 / (1.0 + e)
-        v = mu * one_minus_mu
-        # 2 [y log y + (1 - y) log(1 - y) - y log mu - (1 - y) log(1 - mu)], with
-        # -log mu = log(1 + e^-eta) and -log(1 - mu) = log(1 + e^eta): exact in the tails
+            minus_log_mu = log1p_e - eta
+            minus_log_1m_mu = log1p_e
+            odds_inverse = 1.0 / e
+        # deviance 2 [y log y + (1 - y) log(1 - y) - y log mu - (1 - y) log(1 - mu)] and
+        # Pearson (y - mu)^2 / (mu (1 - mu)) = y^2 e^-eta - 2 y (1 - y) + (1 - y)^2 e^eta,
+        # skipping terms whose factor is 0 (no 0 * inf): exact in the tails
         dev = _xlogx(y) + _xlogx(1.0 - y)
-        if y != 0.0:
-            dev += y * _log1pexp(-eta)
-        if y != 1.0:
-            dev += (1.0 - y) * _log1pexp(eta)
-        dev *= 2.0
-        # (y - mu)^2 / (mu (1 - mu)) = y^2 e^-eta - 2 y (1 - y) + (1 - y)^2 e^eta
         pearson = -2.0 * y * (1.0 - y)
         if y != 0.0:
-            pearson += y * y * math.exp(-eta)
+            dev += y * minus_log_mu
+            pearson += y * y * odds_inverse
         if y != 1.0:
-            pearson += (1.0 - y) * (1.0 - y) * math.exp(eta)
-        return mu, v, dev, pearson
+            dev += (1.0 - y) * minus_log_1m_mu
+            pearson += (1.0 - y) * (1.0 - y) / odds_inverse
+        return mu, mu * one_minus_mu, 2.0 * dev, pearson
     if family == POISSON:
         mu = math.exp(eta)
         if y > 0.0:
@@ -82,6 +87,52 @@ def _glm_row(y, eta, family):  # pragma: no cover - compiled
         return mu, mu, dev, pearson
     r = y - eta
     return eta, 1.0, r * r, r * r
+
+
+@jit
+def _accumulate_block(X, i, m, a, b, score, info):  # pragma: no cover - compiled
+    """Add rows ``i .. i + m - 1`` (m <= BLOCK_ROWS) to ``score`` and ``info``.
+
+    ``score[j] += sum_t a[t] X[i+t, j]`` and, on the lower triangle,
+    ``info[j, k] += sum_t b[t] X[i+t, j] X[i+t, k]``.  A full block of 8 rows is summed in
+    a fixed tree before touching the accumulators: 8x fewer loads and stores of ``info``
+    (which bound the one-row-at-a-time loop) and the same numbers on every run.
+    """
+    p = X.shape[1]
+    if m == BLOCK_ROWS:
+        for j in range(p):
+            x0 = X[i, j]
+            x1 = X[i + 1, j]
+            x2 = X[i + 2, j]
+            x3 = X[i + 3, j]
+            x4 = X[i + 4, j]
+            x5 = X[i + 5, j]
+            x6 = X[i + 6, j]
+            x7 = X[i + 7, j]
+            score[j] += ((a[0] * x0 + a[1] * x1) + (a[2] * x2 + a[3] * x3)) + (
+                (a[4] * x4 + a[5] * x5) + (a[6] * x6 + a[7] * x7)
+            )
+            b0 = b[0] * x0
+            b1 = b[1] * x1
+            b2 = b[2] * x2
+            b3 = b[3] * x3
+            b4 = b[4] * x4
+            b5 = b[5] * x5
+            b6 = b[6] * x6
+            b7 = b[7] * x7
+            for k in range(j + 1):
+                info[j, k] += (
+                    (b0 * X[i, k] + b1 * X[i + 1, k]) + (b2 * X[i + 2, k] + b3 * X[i + 3, k])
+                ) + ((b4 * X[i + 4, k] + b5 * X[i + 5, k]) + (b6 * X[i + 6, k] + b7 * X[i + 7, k]))
+        return
+    for t in range(m):
+        row = i + t
+        for j in range(p):
+            xj = X[row, j]
+            score[j] += a[t] * xj
+            bx = b[t] * xj
+            for k in range(j + 1):
+                info[j, k] += bx * X[row, k]
 
 
 @jit(parallel=True)
@@ -115,27 +166,33 @@ def glm_irls_pass(X, y, w, offset, beta, family, mu_out):  # pragma: no cover - 
         mu_max = -np.inf
         score = part_score[c]
         info = part_info[c]
-        for i in range(lo, hi):
-            eta = offset[i]
-            for j in range(p):
-                eta += X[i, j] * beta[j]
-            mu, v, d, r2 = _glm_row(y[i], eta, family)
-            mu_out[i] = mu
-            wi = w[i]
-            if wi == 0.0:  # a zero-weight row adds nothing (and no 0 * inf)
-                continue
-            mu_min = min(mu_min, mu)
-            mu_max = max(mu_max, mu)
-            dev += wi * d
-            pearson += wi * r2
-            r = wi * (y[i] - mu)
-            wv = wi * v
-            for j in range(p):
-                xij = X[i, j]
-                score[j] += r * xij
-                vx = wv * xij
-                for k in range(j + 1):
-                    info[j, k] += vx * X[i, k]
+        resid = np.empty(BLOCK_ROWS)  # w (y - mu) of the block's rows
+        varw = np.empty(BLOCK_ROWS)  # w V(mu)
+        etas = np.empty(BLOCK_ROWS)
+        for i in range(lo, hi, BLOCK_ROWS):
+            m = min(BLOCK_ROWS, hi - i)
+            for t in range(m):
+                etas[t] = offset[i + t]
+            for j in range(p):  # the block's linear predictors side by side
+                bj = beta[j]
+                for t in range(m):
+                    etas[t] += X[i + t, j] * bj
+            for t in range(m):
+                row = i + t
+                mu, v, d, r2 = _glm_row(y[row], etas[t], family)
+                mu_out[row] = mu
+                wi = w[row]
+                if wi == 0.0:  # a zero-weight row adds nothing (and no 0 * inf)
+                    resid[t] = 0.0
+                    varw[t] = 0.0
+                    continue
+                mu_min = min(mu_min, mu)
+                mu_max = max(mu_max, mu)
+                dev += wi * d
+                pearson += wi * r2
+                resid[t] = wi * (y[row] - mu)
+                varw[t] = wi * v
+            _accumulate_block(X, i, m, resid, varw, score, info)
         part_dev[c] = dev
         part_pearson[c] = pearson
         part_min[c] = mu_min
@@ -172,15 +229,11 @@ def weighted_crossprod(X, d):  # pragma: no cover - compiled
     for c in numba.prange(n_chunks):
         lo = c * CHUNK_ROWS
         hi = min(n, lo + CHUNK_ROWS)
-        acc = part[c]
-        for i in range(lo, hi):
-            di = d[i]
-            if di == 0.0:
-                continue
-            for j in range(p):
-                dx = di * X[i, j]
-                for k in range(j + 1):
-                    acc[j, k] += dx * X[i, k]
+        unused = np.zeros(p)
+        zeros = np.zeros(BLOCK_ROWS)
+        for i in range(lo, hi, BLOCK_ROWS):
+            m = min(BLOCK_ROWS, hi - i)
+            _accumulate_block(X, i, m, zeros, d[i : i + m], unused, part[c])
     out = np.zeros((p, p))
     for c in range(n_chunks):
         out += part[c]

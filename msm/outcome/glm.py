@@ -283,7 +283,8 @@ def glm(
     """Weighted generalized linear model with cluster-robust variance: the MSM outcome model.
 
     Fitted by Newton/IRLS (canonical links, so the two coincide) with step halving, to full
-    convergence: the largest coefficient change below ``tol * (1 + max |beta|)``.
+    convergence: the largest coefficient change the next Newton step would make below
+    ``tol * (1 + max |beta|)``.
 
     Parameters
     ----------
@@ -349,7 +350,8 @@ def glm(
         check_columns_exist(data, [cluster], "cluster")
     if offset is not None:
         check_columns_exist(data, [offset], "offset")
-    terms = parse_terms(rhs, data, "outcome model")
+    plain = _plain_columns(rhs, data)
+    terms = parse_terms(rhs if plain is None else plain, data, "outcome model")
     used = [outcome, *terms.columns, *(c for c in (offset, cluster) if c is not None)]
     _check_finite(data, used, cluster)
     w = resolve_weights(data, weights)
@@ -365,7 +367,7 @@ def glm(
     design = design_matrix(terms, data)
     X = np.ascontiguousarray(design.matrix, dtype=np.float64)
     names = list(design.names)
-    model_name = f"outcome model {outcome} ~ {terms.text}"
+    model_name = f"outcome model {outcome} ~ {rhs}"
 
     beta, mu, fit_info = _newton(X, y, w, off, fam, names, model_name, max_iter, tol)
     deviance, pearson, info, mu_min, mu_max, converged, n_iter = fit_info
@@ -396,7 +398,7 @@ def glm(
         codes = codes.astype(np.int64)
         U = _kernels.cluster_score_sums(X, r, codes, uniques.size)
         meat = U.T @ U
-        n_clusters = int(np.unique(codes[positive]).size)
+        n_clusters = int(np.count_nonzero(np.bincount(codes[positive], minlength=uniques.size)))
     df_resid = n_obs - len(names)
     dispersion = pearson / df_resid if df_resid > 0 else np.nan
     parts = SandwichParts(
@@ -442,7 +444,12 @@ def glm(
 
 
 def _newton(X, y, w, offset, fam, names, model_name, max_iter, tol):
-    """Newton/IRLS with step halving on the deviance; one fused kernel pass per trial."""
+    """Newton/IRLS with step halving on the deviance; one fused kernel pass per trial.
+
+    Converged when the next Newton step is below ``tol * (1 + max |beta|)``: the estimate
+    is then good to about that step squared, and every quantity returned (means,
+    deviance, information) belongs to the returned ``beta``.
+    """
     n, p = X.shape
     mu = np.empty(n)
     beta = np.zeros(p)
@@ -452,30 +459,32 @@ def _newton(X, y, w, offset, fam, names, model_name, max_iter, tol):
     deviance, pearson, score, info, mu_min, mu_max = _kernels.glm_irls_pass(
         X, y, w, offset, beta, fam.code, mu
     )
-    _check_collinearity(X, w, names, model_name)
+    # At the start every row has the same positive variance weight (up to the offset),
+    # so the information is singular exactly when the design is.
+    _check_collinearity(info, names, model_name)
     converged = False
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
+    while True:
         step = _newton_step(info, score)
         if step is None:  # information singular away from the start: separation
             break
-        bound = tol * (1.0 + np.max(np.abs(beta)))
+        if np.max(np.abs(step), initial=0.0) <= tol * (1.0 + np.max(np.abs(beta), initial=0.0)):
+            converged = True
+            break
+        if n_iter == max_iter:
+            break
+        n_iter += 1
         shrink = 1.0
         while True:
             trial = beta + shrink * step
             new = _kernels.glm_irls_pass(X, y, w, offset, trial, fam.code, mu)
-            small = shrink * np.max(np.abs(step)) <= bound
-            if (np.isfinite(new[0]) and new[0] <= deviance + 1e-12 * abs(deviance)) or small:
+            if np.isfinite(new[0]) and new[0] <= deviance + 1e-12 * abs(deviance):
                 break
             if shrink < 1e-10:
                 break
             shrink /= 2.0  # step halving: never accept a rise in the deviance
-        change = np.max(np.abs(trial - beta)) if p else 0.0
         beta = trial
         deviance, pearson, score, info, mu_min, mu_max = new
-        if change <= tol * (1.0 + np.max(np.abs(beta), initial=0.0)):
-            converged = True
-            break
     return beta, mu, (deviance, pearson, info, mu_min, mu_max, converged, n_iter)
 
 
@@ -498,16 +507,15 @@ def _intercept_column(X: np.ndarray) -> int | None:
     return None
 
 
-def _check_collinearity(X: np.ndarray, w: np.ndarray, names: list[str], model_name: str):
+def _check_collinearity(info: np.ndarray, names: list[str], model_name: str) -> None:
     """DataError naming all-zero or collinear columns among positive-weight rows."""
-    gram = _kernels.weighted_crossprod(X, (w > 0).astype(np.float64))
-    scale = np.sqrt(np.diag(gram))
+    scale = np.sqrt(np.abs(np.diag(info)))
     if np.any(scale == 0):
         bad = [names[j] for j in np.flatnonzero(scale == 0)]
         raise DataError(bad[0], f"{model_name}: column(s) {bad} are all zero on the rows fitted")
-    corr = gram / np.outer(scale, scale)
+    corr = info / np.outer(scale, scale)
     eigval, eigvec = np.linalg.eigh(corr)
-    if eigval[0] <= 1e-10 * max(eigval[-1], 1.0):
+    if not eigval[0] > 1e-10 * max(eigval[-1], 1.0):
         loadings = np.abs(eigvec[:, 0])
         bad = [names[j] for j in np.flatnonzero(loadings > 0.1)]
         raise DataError(
@@ -541,6 +549,28 @@ def _family(family: str) -> _Family:
 
 
 _BACKTICK = re.compile(r"^`(.+)`$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+def _plain_columns(rhs: str, data: pd.DataFrame) -> list[str] | None:
+    """The columns of a right-hand side that is only a sum of numeric columns, else None.
+
+    Such a design needs no formula machinery (the same matrix and names, built column by
+    column); anything else (transforms, interactions, categoricals, ``0 +``) goes through
+    formulaic.
+    """
+    columns = []
+    for token in rhs.split("+"):
+        token = token.strip()
+        match = _BACKTICK.match(token)
+        name = match.group(1) if match else token
+        if not (match or _IDENTIFIER.match(token)) or name not in data.columns:
+            return None
+        dtype = data[name].dtype
+        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
+            return None
+        columns.append(name)
+    return columns if len(set(columns)) == len(columns) else None
 
 
 def _split_formula(formula: str) -> tuple[str, str]:
