@@ -61,6 +61,18 @@ class BaselineHazard:
         k = np.searchsorted(self.times, t, side="right")
         return np.concatenate(([0.0], self.cumhaz))[k]
 
+    def increments(self, grid) -> np.ndarray:
+        """Cumulative hazard gained over each step of an increasing time grid.
+
+        ``H(grid[0])`` for the first point, then ``H(grid[k]) - H(grid[k - 1])``: what R's
+        ipw (``family="survival"``) takes as the hazard of an interval ending at ``grid[k]``,
+        with the grid the sorted unique times of the data.
+        """
+        grid = np.asarray(grid, dtype=np.float64)
+        if grid.ndim != 1 or np.any(np.diff(grid) <= 0):
+            raise ValueError("grid must be a 1-d array of strictly increasing times")
+        return np.diff(self(grid), prepend=0.0)
+
 
 @dataclass(frozen=True, eq=False)
 class _CoxData:

@@ -173,6 +173,11 @@ def test_baseline_hazard_step_function(rng):
     npt.assert_allclose(base(base.times - 1e-9)[1:], base.cumhaz[:-1])
     assert base(base.times[0] - 1.0) == 0.0
     assert base(base.times[-1] + 100.0) == base.cumhaz[-1]
+    grid = np.unique(frame["stop"])
+    npt.assert_allclose(np.cumsum(base.increments(grid)), base(grid))
+    assert base.increments(grid).sum() == pytest.approx(base.cumhaz[-1])
+    with pytest.raises(ValueError, match="increasing"):
+        base.increments(grid[::-1])
     # at another centre the hazard scales by exp((c - xbar) b)
     at_zero = fit.baseline_hazard(center=np.zeros(1))
     npt.assert_allclose(at_zero.hazard, base.hazard * np.exp(-X.mean() * fit.params[0]))

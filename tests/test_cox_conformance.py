@@ -119,7 +119,7 @@ def cox_log_factors(data, rows, exposure, covariates, treatment_start):
         ties="efron",
     )
     times = np.unique(data["fuptime"])
-    increments = np.diff(fit.baseline_hazard()(times), prepend=0.0)
+    increments = fit.baseline_hazard().increments(times)  # H(t_k) - H(t_{k-1})
     h = increments[np.searchsorted(times, data["fuptime"])] * fit.risk_score(X)
     happened = (data[exposure].to_numpy() == 1) & treatment_start
     with np.errstate(divide="ignore"):

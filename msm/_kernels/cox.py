@@ -123,16 +123,15 @@ def cox_loglik_score_information(
             n_at_risk -= 1
         if n_at_risk == 0:  # empty risk set: drop the rounding residue of the subtractions
             s0 = 0.0
-            s1[:] = 0.0
-            s2[:, :] = 0.0
+            for j in range(p):
+                s1[j] = 0.0
+                for k in range(j + 1):
+                    s2[j, k] = 0.0
         # rows with stop == t join; the tied events among them are summed apart
-        deaths = 0
+        deaths = 0  # the tied-event sums s1d, s2d, wx_d are zero here (reset after use)
         wsum_d = 0.0
         weta_d = 0.0
         s0d = 0.0
-        s1d[:] = 0.0
-        s2d[:, :] = 0.0
-        wx_d[:] = 0.0
         while i_stop < n and stop[order_stop[i_stop]] == t:
             i = order_stop[i_stop]
             i_stop += 1
@@ -176,6 +175,11 @@ def cox_loglik_score_information(
             for j in range(p):
                 for k in range(j + 1):
                     info[j, k] += wsum_d * (s2[j, k] / s0 - mean[j] * mean[k])
+        for j in range(p):  # reset here, not on every block: most blocks have no event
+            s1d[j] = 0.0
+            wx_d[j] = 0.0
+            for k in range(j + 1):
+                s2d[j, k] = 0.0
     for j in range(p):
         for k in range(j):
             info[k, j] = info[j, k]
@@ -225,11 +229,11 @@ def cox_score_residuals(
                 resid[i, j] -= risk[i] * (X[i, j] * cumhaz - xhaz[j])
         if n_at_risk == 0:
             s0 = 0.0
-            s1[:] = 0.0
-        deaths = 0
+            for j in range(p):
+                s1[j] = 0.0
+        deaths = 0  # s1d is zero here (reset after use)
         wsum_d = 0.0
         s0d = 0.0
-        s1d[:] = 0.0
         first = i_stop
         while i_stop < n and stop[order_stop[i_stop]] == t:
             i = order_stop[i_stop]
@@ -280,6 +284,8 @@ def cox_score_residuals(
                 if event[i] != 0.0:
                     for j in range(p):
                         resid[i, j] += X[i, j] - mean[j]
+        for j in range(p):
+            s1d[j] = 0.0
     while i_start < n:  # rows still at risk below the first event time
         i = order_start[i_start]
         i_start += 1
