@@ -225,6 +225,17 @@ def test_shuffled_rows_give_the_same_answer(family, outcome, data, rng):
     npt.assert_allclose(again.score_rows().loc[data.index], fit.score_rows(), rtol=1e-8, atol=1e-12)
 
 
+def test_plain_columns_and_formulaic_designs_agree(data):
+    frame = data.assign(**{"x.2": data["x2"]})
+    plain = glm("yb ~ x1 + `x.2`", frame, weights="w", cluster="id", family="binomial")
+    through_formulaic = glm("yb ~ I(x1) + x2", frame, weights="w", cluster="id", family="binomial")
+    assert list(plain.params.index) == ["Intercept", "x1", "x.2"]
+    npt.assert_allclose(plain.params.to_numpy(), through_formulaic.params.to_numpy(), rtol=1e-12)
+    npt.assert_allclose(plain.bse.to_numpy(), through_formulaic.bse.to_numpy(), rtol=1e-12)
+    no_intercept = glm("yg ~ 0 + x1 + x2", data)
+    assert list(no_intercept.params.index) == ["x1", "x2"]
+
+
 def test_cluster_labels_of_any_type(data):
     by_int = glm("yb ~ x1 + x2", data, cluster="id", family="binomial")
     labelled = data.assign(id=data["id"].map(lambda v: f"p{v:04d}"))
