@@ -102,6 +102,13 @@ def cluster_scores(score_rows: np.ndarray, codes: np.ndarray, n_clusters: int) -
     """
     score_rows = np.ascontiguousarray(score_rows, dtype=np.float64)
     codes = np.ascontiguousarray(codes, dtype=np.int64)
+    if codes.shape != (score_rows.shape[0],):
+        raise ValueError(
+            f"codes must have one entry per score row ({score_rows.shape[0]}), "
+            f"got shape {codes.shape}"
+        )
+    if codes.size and (codes.min() < 0 or codes.max() >= n_clusters):
+        raise ValueError(f"codes must be in 0 .. {n_clusters - 1}")
     return _kernels.cluster_score_sums(score_rows, np.ones(codes.size), codes, n_clusters)
 
 

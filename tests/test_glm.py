@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
+from msm import inference
 from msm.inference import ModelBased, covariance_estimator
 from msm.models import ConvergenceWarning, SeparationWarning
 from msm.outcome import GLMResults, glm
@@ -196,6 +197,33 @@ def test_zero_weight_rows_are_the_same_as_dropped_rows(data, rng):
     assert full.nobs == len(kept) and full.n_rows == len(data)
     assert full.n_clusters == kept["id"].nunique()
     assert "with weight 0" in repr(full)
+
+
+def test_inference_helpers(rng):
+    rows = rng.normal(size=(50, 3))
+    codes = rng.integers(0, 7, size=50)
+    U = inference.cluster_scores(rows, codes, 7)
+    npt.assert_allclose(U, pd.DataFrame(rows).groupby(codes).sum().reindex(range(7), fill_value=0))
+    npt.assert_allclose(inference.meat(U), U.T @ U)
+    A = rows.T @ rows
+    npt.assert_allclose(inference.bread(A) @ A, np.eye(3), atol=1e-12)
+    cov = inference.sandwich(inference.bread(A), inference.meat(U))
+    npt.assert_array_equal(cov, cov.T)
+    with pytest.raises(ValueError, match="codes must be in 0 .. 6"):
+        inference.cluster_scores(rows, codes + 1, 7)
+    with pytest.raises(ValueError, match="one entry per score row"):
+        inference.cluster_scores(rows, codes[:-1], 7)
+
+
+def test_model_variance_needs_residual_df():
+    frame = pd.DataFrame({"y": [1.0, 2.0, 4.0], "x": [0.0, 1.0, 3.0], "z": [1.0, 0.0, 5.0]})
+    fit = glm("y ~ x + z", frame)  # 3 rows, 3 parameters: an exact fit
+    assert fit.df_resid == 0 and np.isnan(fit.dispersion)
+    with pytest.raises(ValueError, match="no residual degrees of freedom"):
+        fit.cov_for("model")
+    with pytest.raises(ValueError, match="more rows"):
+        fit.cov_for("cr1s")
+    assert np.isfinite(fit.cov_for(ModelBased(dispersion=1.0)).to_numpy()).all()
 
 
 # --- the input contract -----------------------------------------------------------------------

@@ -148,8 +148,12 @@ class GLMResults:
 
         Examples
         --------
-        >>> fit.conf_int(0.1).columns.tolist()  # doctest: +SKIP
-        ['lower', 'upper']
+        >>> rng = np.random.default_rng(1)
+        >>> df = pd.DataFrame({"x": rng.normal(size=300)})
+        >>> df["y"] = rng.poisson(np.exp(0.5 + 0.3 * df["x"]))
+        >>> ci = glm("y ~ x", df, family="poisson").conf_int(alpha=0.1)
+        >>> ci.columns.tolist(), bool(ci.loc["x", "lower"] < 0.3 < ci.loc["x", "upper"])
+        (['lower', 'upper'], True)
         """
         if not 0.0 < alpha < 1.0:
             raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
@@ -198,7 +202,13 @@ class GLMResults:
 
         Examples
         --------
-        >>> fit.cov_for("cr1")  # doctest: +SKIP
+        >>> rng = np.random.default_rng(2)
+        >>> df = pd.DataFrame({"id": np.repeat(np.arange(50), 4), "x": rng.normal(size=200)})
+        >>> df["y"] = df["x"] + rng.normal(size=200)
+        >>> fit = glm("y ~ x", df, cluster="id")
+        >>> g = fit.n_clusters
+        >>> bool(np.allclose(fit.cov_for("cr1"), fit.cov * g / (g - 1)))
+        True
         """
         estimator = covariance_estimator(variance)
         names = self.params.index
