@@ -278,7 +278,8 @@ def cox(
     max_iter : int
         Newton iterations before giving up (``ConvergenceWarning``).
     tol : float
-        Converged when the largest coefficient change is below ``tol * (1 + max |beta|)``.
+        Converged when the next Newton step is below ``tol * (1 + max |beta|)`` in every
+        coefficient.
 
     Returns
     -------
