@@ -27,7 +27,7 @@ import numpy as np
 import scipy.linalg
 
 from msm import _kernels
-from msm.models import ConvergenceWarning
+from msm._warnings import ConvergenceWarning
 from msm.panel import DataError
 
 TIES = ("efron", "breslow")

@@ -67,57 +67,11 @@ def _logit_data(rng, n, p, beta_scale=1.0, weights=True):
     return np.ascontiguousarray(X), y, w, beta
 
 
-@pytest.mark.parametrize(
-    ("n", "p"), [(1, 1), (1, 3), (2, 2), (100, 1), (1000, 4), (20_000, 6), (8192 * 3 + 1, 3)]
-)
-def test_logit_pass_matches_naive(n, p, rng):
-    X, y, w, beta = _logit_data(rng, n, p)
-    got = K.logit_loglik_score_hessian(X, y, w, beta)
-    want = naive.logit_loglik_score_hessian(X, y, w, beta)
-    for g, e in zip(got, want):
-        npt.assert_allclose(g, e, rtol=1e-10, atol=1e-10)
-
-
-@pytest.mark.parametrize("outcome", [0.0, 1.0])
-def test_logit_pass_all_one_outcome(outcome, rng):
-    X, _, w, beta = _logit_data(rng, 500, 3)
-    y = np.full(500, outcome)
-    for g, e in zip(
-        K.logit_loglik_score_hessian(X, y, w, beta),
-        naive.logit_loglik_score_hessian(X, y, w, beta),
-    ):
-        npt.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
-
-
-def test_logit_pass_extreme_probabilities(rng):
-    # linear predictors of +-800: exp() overflows in a naive formula, the kernel must not
-    X, y, w, _ = _logit_data(rng, 300, 3)
-    beta = np.array([0.0, 400.0, -400.0])
-    loglik, score, info, pmin, pmax = K.logit_loglik_score_hessian(X, y, w, beta)
-    assert np.isfinite(loglik) and np.isfinite(score).all() and np.isfinite(info).all()
-    want = naive.logit_loglik_score_hessian(X, y, w, beta)
-    npt.assert_allclose(loglik, want[0], rtol=1e-10)
-    npt.assert_allclose(score, want[1], rtol=1e-10, atol=1e-8)
-    assert pmin < 1e-100 and pmax == 1.0
-
-
-def test_logit_pass_zero_weights_drop_rows(rng):
-    X, y, w, beta = _logit_data(rng, 400, 3)
-    w[::2] = 0.0
-    got = K.logit_loglik_score_hessian(X, y, w, beta)
-    sub = naive.logit_loglik_score_hessian(X[1::2], y[1::2], w[1::2], beta)
-    for g, e in zip(got[:3], sub[:3]):
-        npt.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
-
-
 @pytest.mark.parametrize("n", [1, 17, 5000])
-def test_logit_log_prob_and_predict_match_naive(n, rng):
+def test_logit_log_prob_matches_naive(n, rng):
     X, y, _, beta = _logit_data(rng, n, 4, beta_scale=30.0)  # many probabilities near 0 or 1
     npt.assert_allclose(
         K.logit_log_prob(X, beta, y, np.empty(n)), naive.logit_log_prob(X, beta, y), rtol=1e-12
-    )
-    npt.assert_allclose(
-        K.logit_predict(X, beta, np.empty(n)), naive.logit_predict(X, beta), rtol=1e-12
     )
 
 
@@ -126,19 +80,3 @@ def test_logit_log_prob_tail_is_exact():
     X = np.ones((2, 1))
     out = K.logit_log_prob(X, np.array([-800.0]), np.array([1.0, 0.0]), np.empty(2))
     npt.assert_allclose(out, [-800.0, 0.0], atol=1e-300)
-
-
-def test_logit_pass_same_numbers_on_any_thread_count(rng):
-    import numba
-
-    X, y, w, beta = _logit_data(rng, 50_000, 5)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = K.logit_loglik_score_hessian(X, y, w, beta)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = K.logit_loglik_score_hessian(X, y, w, beta)
-    finally:
-        numba.set_num_threads(before)
-    for a, b in zip(one, many):
-        npt.assert_array_equal(a, b)

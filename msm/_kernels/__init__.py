@@ -22,7 +22,7 @@ from msm._kernels.glm import (
     glm_irls_pass,
     weighted_crossprod,
 )
-from msm._kernels.logit import logit_log_prob, logit_loglik_score_hessian, logit_predict
+from msm._kernels.logit import logit_log_prob
 from msm._kernels.weights import cumulative_log_weights, grouped_cumsum
 
 __all__ = [
@@ -39,8 +39,6 @@ __all__ = [
     "grouped_cumsum",
     "history_nodes",
     "logit_log_prob",
-    "logit_loglik_score_hessian",
-    "logit_predict",
     "recent_history",
     "stratified_mean_differences",
 ]

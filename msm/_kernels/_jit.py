@@ -12,7 +12,13 @@ import contextlib
 import functools
 import os
 
-import numba
+# numba's OpenMP threads spin at every barrier by default; when other processes share the
+# cores (a laptop, a CI runner) that makes every parallel kernel up to 10x slower, and the
+# slowdown varies from run to run.  Passive waiting costs nothing measurable when the cores
+# are free.  Must be set before the OpenMP runtime starts; a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # after the OpenMP setting above
 
 
 def jit(fn=None, *, parallel: bool = False):

@@ -8,17 +8,9 @@ import numpy as np
 import pandas as pd
 
 from msm._formula import Design, Terms, design_matrix
+from msm._warnings import PROBABILITY_EPS, ConvergenceWarning, SeparationWarning
 
-# Fitted probabilities this close to 0 or 1 are "numerically 0 or 1", as in R's glm.fit.
-PROBABILITY_EPS = 10 * np.finfo(float).eps
-
-
-class ConvergenceWarning(UserWarning):
-    """A model did not converge; the message names the model."""
-
-
-class SeparationWarning(UserWarning):
-    """Fitted probabilities of (numerically) 0 or 1: quasi-separation in a model."""
+__all__ = ["PROBABILITY_EPS", "ConvergenceWarning", "ModelInput", "SeparationWarning"]
 
 
 @dataclass(eq=False)

@@ -1,13 +1,11 @@
 """Binary logistic treatment and censoring models on the numba path.
 
-The model is fitted by Newton-Raphson on the numba path: each iteration is one
-fused pass over the rows (log-likelihood, score and information together), with step halving
-when the log-likelihood would fall, and convergence on the change in coefficients.
+Fitted by the shared GLM engine (``msm._glm``): Newton-Raphson with one fused numba pass per
+iteration (deviance, score and information together) and step halving.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,12 +14,8 @@ import scipy.linalg
 import scipy.stats
 
 from msm import _kernels
-from msm.models._base import (
-    PROBABILITY_EPS,
-    ConvergenceWarning,
-    ModelInput,
-    SeparationWarning,
-)
+from msm._glm import BINOMIAL, fit_glm
+from msm.models._base import ModelInput
 from msm.panel import DataError
 
 
@@ -106,12 +100,11 @@ def fit_logit(
     max_iter: int = 50,
     tol: float = 1e-10,
 ) -> LogitFit:
-    """Weighted logistic regression by Newton-Raphson with step halving.
+    """Weighted logistic regression by Newton-Raphson with step halving (``msm._glm``).
 
-    Converged when the largest coefficient change is below ``tol * (1 + max |beta|)``.
-    Warns ``ConvergenceWarning`` when it is not, and ``SeparationWarning`` when fitted
-    probabilities reach 0 or 1 numerically; both name the model and the covariates most
-    likely at fault.
+    Converged when the next Newton step is below ``tol * (1 + max |beta|)``.  Warns
+    ``ConvergenceWarning`` when it is not, and ``SeparationWarning`` when fitted probabilities
+    reach 0 or 1 numerically; both name the model and the covariates most likely at fault.
 
     Examples
     --------
@@ -124,100 +117,34 @@ def fit_logit(
     """
     X = np.ascontiguousarray(X, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64)
-    n, p = X.shape
+    n = X.shape[0]
     w = np.ones(n) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
     if n == 0:
         raise DataError(outcome, f"{name}: no rows to fit the model on")
-    beta = np.zeros(p)
-    loglik, score, info, pmin, pmax = _kernels.logit_loglik_score_hessian(X, y, w, beta)
-    # At beta = 0 the information is X'WX / 4: singular exactly when columns are collinear.
-    _check_collinearity(info, names, name)
-    converged = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
-        step = _newton_step(info, score)
-        if step is None:  # information singular away from 0: separation, reported below
-            break
-        shrink = 1.0
-        while True:
-            trial = beta + shrink * step
-            new = _kernels.logit_loglik_score_hessian(X, y, w, trial)
-            if new[0] >= loglik - 1e-12 * abs(loglik) or shrink < 1e-8:
-                break
-            shrink /= 2.0  # step halving: never accept a fall in the log-likelihood
-        change = np.max(np.abs(trial - beta)) if p else 0.0
-        beta = trial
-        loglik, score, info, pmin, pmax = new
-        if change <= tol * (1.0 + np.max(np.abs(beta))):
-            converged = True
-            break
-    cov = _inverse(info)
-    fit = LogitFit(
+    fit = fit_glm(
+        X,
+        y,
+        w,
+        np.zeros(n),
+        BINOMIAL,
+        names,
+        f"{name} for {outcome!r}",
+        max_iter=max_iter,
+        tol=tol,
+        stacklevel=3,
+    )
+    cov = _inverse(fit.information)
+    return LogitFit(
         name=name,
         outcome=outcome,
         formula=formula,
-        params=pd.Series(beta, index=names),
+        params=pd.Series(fit.beta, index=names),
         cov=pd.DataFrame(cov, index=names, columns=names),
         n=n,
-        loglik=float(loglik),
-        converged=converged,
-        n_iter=n_iter,
+        loglik=-0.5 * fit.deviance,  # 0/1 outcomes: the saturated log-likelihood is 0
+        converged=fit.converged,
+        n_iter=fit.n_iter,
     )
-    if not converged:
-        warnings.warn(
-            f"{name} for {outcome!r} did not converge in {max_iter} Newton iterations; "
-            f"covariates: {', '.join(names)}; largest coefficients: "
-            f"{_suspects(beta, X, names)}",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
-    if pmin < PROBABILITY_EPS or pmax > 1.0 - PROBABILITY_EPS:
-        warnings.warn(
-            f"{name} for {outcome!r}: fitted probabilities numerically 0 or 1 occurred "
-            f"(quasi-separation); look at {_suspects(beta, X, names)}: a covariate or "
-            "combination predicts treatment almost perfectly, so weights will be extreme",
-            SeparationWarning,
-            stacklevel=3,
-        )
-    return fit
-
-
-def _suspects(beta: np.ndarray, X: np.ndarray, names: list[str], k: int = 3) -> str:
-    """Covariates with the largest standardized coefficients (|beta_j| x sd(x_j))."""
-    sd = X.std(axis=0) if X.shape[0] > 1 else np.ones(X.shape[1])
-    size = np.abs(beta) * np.where(sd > 0, sd, 0.0)
-    order = [j for j in np.argsort(-size) if sd[j] > 0][:k]
-    if not order:
-        return "the intercept"
-    return ", ".join(f"{names[j]!r} (coef {beta[j]:.3g})" for j in order)
-
-
-def _check_collinearity(info: np.ndarray, names: list[str], name: str) -> None:
-    """DataError naming all-zero or collinear columns of the design."""
-    scale = np.sqrt(np.abs(np.diag(info)))
-    if np.any(scale == 0):
-        bad = [names[j] for j in np.flatnonzero(scale == 0)]
-        raise DataError(bad[0], f"{name}: column(s) {bad} are all zero on the rows fitted")
-    corr = info / np.outer(scale, scale)
-    eigval, eigvec = np.linalg.eigh(corr)
-    if eigval[0] <= 1e-10 * max(eigval[-1], 1.0):
-        loadings = np.abs(eigvec[:, 0])
-        bad = [names[j] for j in np.flatnonzero(loadings > 0.1)]
-        raise DataError(
-            bad[-1],
-            f"{name}: design matrix is singular; these columns are collinear (or constant "
-            f"together with the intercept) on the rows the model is fitted on: {bad}",
-        )
-
-
-def _newton_step(info: np.ndarray, score: np.ndarray) -> np.ndarray | None:
-    """Solve info @ step = score by Cholesky; None when info is not positive definite."""
-    try:
-        factor = scipy.linalg.cho_factor(info, lower=True, check_finite=True)
-    except (np.linalg.LinAlgError, ValueError):
-        return None
-    step = scipy.linalg.cho_solve(factor, score, check_finite=False)
-    return step if np.all(np.isfinite(step)) else None
 
 
 def _inverse(info: np.ndarray) -> np.ndarray:

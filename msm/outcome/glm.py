@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -22,13 +21,10 @@ import scipy.stats
 
 from msm import _kernels
 from msm._formula import design_matrix, parse_terms
+from msm._glm import fit_glm
 from msm.inference import CovarianceEstimator, SandwichParts, covariance_estimator
-from msm.models import ConvergenceWarning, SeparationWarning
 from msm.panel import DataError, check_columns_exist, check_finite, check_frame, check_numeric
 from msm.weights import resolve_weights
-
-# Fitted probabilities this close to 0 or 1 are "numerically 0 or 1", as in R's glm.fit.
-_PROBABILITY_EPS = 10 * np.finfo(float).eps
 
 
 @dataclass(frozen=True)
@@ -37,16 +33,6 @@ class _Family:
     code: int
     link: str
     exp_label: str | None  # what exp(coefficient) is, or None when it means nothing
-
-    def start(self, y: np.ndarray, w: np.ndarray, offset: np.ndarray) -> float:
-        """Intercept at which the fitted mean is the weighted mean outcome."""
-        total = w.sum()
-        if self.code == _kernels.BINOMIAL:
-            ybar = np.dot(w, y) / total
-            return float(np.log(ybar / (1.0 - ybar)) - np.dot(w, offset) / total)
-        if self.code == _kernels.POISSON:
-            return float(np.log(np.dot(w, y) / np.dot(w, np.exp(offset))))
-        return float(np.dot(w, y - offset) / total)
 
 
 FAMILIES = {
@@ -360,8 +346,7 @@ def glm(
         check_columns_exist(data, [cluster], "cluster")
     if offset is not None:
         check_columns_exist(data, [offset], "offset")
-    plain = _plain_columns(rhs, data)
-    terms = parse_terms(rhs if plain is None else plain, data, "outcome model")
+    terms = parse_terms(rhs, data, "outcome model")
     used = [outcome, *terms.columns, *(c for c in (offset, cluster) if c is not None)]
     _check_finite(data, used, cluster)
     w = resolve_weights(data, weights)
@@ -379,24 +364,11 @@ def glm(
     names = list(design.names)
     model_name = f"outcome model {outcome} ~ {rhs}"
 
-    beta, mu, fit_info = _newton(X, y, w, off, fam, names, model_name, max_iter, tol)
-    deviance, pearson, info, mu_min, mu_max, converged, n_iter = fit_info
-    if not converged:
-        warnings.warn(
-            f"{model_name} ({fam.name}) did not converge in {max_iter} Newton iterations; "
-            f"largest coefficients: {_suspects(beta, X, names)}",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
-    if fam.code == _kernels.BINOMIAL and (
-        mu_min < _PROBABILITY_EPS or mu_max > 1.0 - _PROBABILITY_EPS
-    ):
-        warnings.warn(
-            f"{model_name}: fitted probabilities numerically 0 or 1 occurred "
-            f"(quasi-separation); look at {_suspects(beta, X, names)}",
-            SeparationWarning,
-            stacklevel=2,
-        )
+    fit = fit_glm(
+        X, y, w, off, fam.code, names, f"{model_name} ({fam.name})", max_iter=max_iter, tol=tol
+    )
+    beta, mu, info = fit.beta, fit.mu, fit.information
+    deviance, pearson, converged, n_iter = fit.deviance, fit.pearson, fit.converged, fit.n_iter
 
     r = w * (y - mu)
     if cluster is None:
@@ -450,102 +422,6 @@ def glm(
 
 
 # ---------------------------------------------------------------------------------------------
-# fitting
-
-
-def _newton(X, y, w, offset, fam, names, model_name, max_iter, tol):
-    """Newton/IRLS with step halving on the deviance; one fused kernel pass per trial.
-
-    Converged when the next Newton step is below ``tol * (1 + max |beta|)``: the estimate
-    is then good to about that step squared, and every quantity returned (means,
-    deviance, information) belongs to the returned ``beta``.
-    """
-    n, p = X.shape
-    mu = np.empty(n)
-    beta = np.zeros(p)
-    intercept = _intercept_column(X)
-    if intercept is not None:
-        beta[intercept] = fam.start(y, w, offset)
-    deviance, pearson, score, info, mu_min, mu_max = _kernels.glm_irls_pass(
-        X, y, w, offset, beta, fam.code, mu
-    )
-    # At the start every row has the same positive variance weight (up to the offset),
-    # so the information is singular exactly when the design is.
-    _check_collinearity(info, names, model_name)
-    converged = False
-    n_iter = 0
-    while True:
-        step = _newton_step(info, score)
-        if step is None:  # information singular away from the start: separation
-            break
-        if np.max(np.abs(step), initial=0.0) <= tol * (1.0 + np.max(np.abs(beta), initial=0.0)):
-            converged = True
-            break
-        if n_iter == max_iter:
-            break
-        n_iter += 1
-        shrink = 1.0
-        while True:
-            trial = beta + shrink * step
-            new = _kernels.glm_irls_pass(X, y, w, offset, trial, fam.code, mu)
-            if np.isfinite(new[0]) and new[0] <= deviance + 1e-12 * abs(deviance):
-                break
-            if shrink < 1e-10:
-                break
-            shrink /= 2.0  # step halving: never accept a rise in the deviance
-        beta = trial
-        deviance, pearson, score, info, mu_min, mu_max = new
-    return beta, mu, (deviance, pearson, info, mu_min, mu_max, converged, n_iter)
-
-
-def _newton_step(info: np.ndarray, score: np.ndarray) -> np.ndarray | None:
-    """Solve ``info @ step = score`` by Cholesky; None when info is not positive definite."""
-    try:
-        factor = scipy.linalg.cho_factor(info, lower=True, check_finite=True)
-    except (np.linalg.LinAlgError, ValueError):
-        return None
-    step = scipy.linalg.cho_solve(factor, score, check_finite=False)
-    return step if np.all(np.isfinite(step)) else None
-
-
-def _intercept_column(X: np.ndarray) -> int | None:
-    if X.shape[0] == 0:
-        return None
-    for j in range(X.shape[1]):
-        if X[0, j] == 1.0 and np.all(X[:, j] == 1.0):
-            return j
-    return None
-
-
-def _check_collinearity(info: np.ndarray, names: list[str], model_name: str) -> None:
-    """DataError naming all-zero or collinear columns among positive-weight rows."""
-    scale = np.sqrt(np.abs(np.diag(info)))
-    if np.any(scale == 0):
-        bad = [names[j] for j in np.flatnonzero(scale == 0)]
-        raise DataError(bad[0], f"{model_name}: column(s) {bad} are all zero on the rows fitted")
-    corr = info / np.outer(scale, scale)
-    eigval, eigvec = np.linalg.eigh(corr)
-    if not eigval[0] > 1e-10 * max(eigval[-1], 1.0):
-        loadings = np.abs(eigvec[:, 0])
-        bad = [names[j] for j in np.flatnonzero(loadings > 0.1)]
-        raise DataError(
-            bad[-1],
-            f"{model_name}: design matrix is singular; these columns are collinear (or "
-            f"constant together with the intercept) on the rows with positive weight: {bad}",
-        )
-
-
-def _suspects(beta: np.ndarray, X: np.ndarray, names: list[str], k: int = 3) -> str:
-    """Covariates with the largest standardized coefficients (|beta_j| x sd(x_j))."""
-    sd = X.std(axis=0) if X.shape[0] > 1 else np.ones(X.shape[1])
-    size = np.abs(beta) * np.where(sd > 0, sd, 0.0)
-    order = [j for j in np.argsort(-size) if sd[j] > 0][:k]
-    if not order:
-        return "the intercept"
-    return ", ".join(f"{names[j]!r} (coef {beta[j]:.3g})" for j in order)
-
-
-# ---------------------------------------------------------------------------------------------
 # validation
 
 
@@ -559,28 +435,6 @@ def _family(family: str) -> _Family:
 
 
 _BACKTICK = re.compile(r"^`(.+)`$")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
-
-
-def _plain_columns(rhs: str, data: pd.DataFrame) -> list[str] | None:
-    """The columns of a right-hand side that is only a sum of numeric columns, else None.
-
-    Such a design needs no formula machinery (the same matrix and names, built column by
-    column); anything else (transforms, interactions, categoricals, ``0 +``) goes through
-    formulaic.
-    """
-    columns = []
-    for token in rhs.split("+"):
-        token = token.strip()
-        match = _BACKTICK.match(token)
-        name = match.group(1) if match else token
-        if not (match or _IDENTIFIER.match(token)) or name not in data.columns:
-            return None
-        dtype = data[name].dtype
-        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
-            return None
-        columns.append(name)
-    return columns if len(set(columns)) == len(columns) else None
 
 
 def _split_formula(formula: str) -> tuple[str, str]:

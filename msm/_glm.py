@@ -1,0 +1,184 @@
+"""Canonical-link GLMs by Newton/IRLS on the numba pass: the one fitting engine.
+
+Private, arrays in and out.  Used by the logistic treatment and censoring models
+(``msm.models.logit``) and by the weighted outcome GLM (``msm.outcome.glm``), so there is one
+Newton loop, one collinearity check and one set of convergence and separation warnings.
+
+Each iteration is one fused kernel pass (deviance, Pearson chi-square, score and information
+together, ``msm._kernels.glm``).  Steps are halved until the deviance does not rise; the fit
+has converged when the next Newton step is below ``tol * (1 + max |beta|)``, so every quantity
+returned belongs to the returned ``beta``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from msm import _kernels
+from msm._warnings import PROBABILITY_EPS, ConvergenceWarning, SeparationWarning
+from msm.panel import DataError
+
+GAUSSIAN = _kernels.GAUSSIAN
+BINOMIAL = _kernels.BINOMIAL
+POISSON = _kernels.POISSON
+
+
+@dataclass(frozen=True, eq=False)
+class GLMFit:
+    """The estimate and what the last kernel pass computed at it."""
+
+    beta: np.ndarray
+    mu: np.ndarray  # fitted means, one per row
+    deviance: float
+    pearson: float
+    information: np.ndarray  # X' diag(w v(mu)) X at beta
+    mu_min: float
+    mu_max: float
+    converged: bool
+    n_iter: int
+
+
+def start_intercept(family: int, y: np.ndarray, w: np.ndarray, offset: np.ndarray) -> float:
+    """Intercept at which the fitted mean is the weighted mean outcome."""
+    total = w.sum()
+    if family == BINOMIAL:
+        ybar = np.dot(w, y) / total
+        return float(np.log(ybar / (1.0 - ybar)) - np.dot(w, offset) / total)
+    if family == POISSON:
+        return float(np.log(np.dot(w, y) / np.dot(w, np.exp(offset))))
+    return float(np.dot(w, y - offset) / total)
+
+
+def fit_glm(
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    offset: np.ndarray,
+    family: int,
+    names: list[str],
+    model_name: str,
+    *,
+    max_iter: int = 50,
+    tol: float = 1e-10,
+    stacklevel: int = 2,
+) -> GLMFit:
+    """Fit a weighted canonical-link GLM; warn (naming ``model_name``) when in trouble.
+
+    Raises DataError naming the columns when the design is collinear (or a column all zero)
+    on the rows with positive weight.  Warns ``ConvergenceWarning`` when ``max_iter`` Newton
+    iterations do not converge and, for the binomial family, ``SeparationWarning`` when
+    fitted probabilities reach 0 or 1 numerically; both name the covariates with the largest
+    standardized coefficients.
+    """
+    n, p = X.shape
+    mu = np.empty(n)
+    beta = np.zeros(p)
+    intercept = _intercept_column(X)
+    if intercept is not None and w.sum() > 0:
+        beta[intercept] = start_intercept(family, y, w, offset)
+    deviance, pearson, score, info, mu_min, mu_max = _kernels.glm_irls_pass(
+        X, y, w, offset, beta, family, mu
+    )
+    # At the start every row has the same variance weight (up to the offset), so the
+    # information is singular exactly when the design is.
+    _check_collinearity(info, names, model_name)
+    converged = False
+    n_iter = 0
+    while True:
+        step = _newton_step(info, score)
+        if step is None:  # information singular away from the start: separation
+            break
+        if np.max(np.abs(step), initial=0.0) <= tol * (1.0 + np.max(np.abs(beta), initial=0.0)):
+            converged = True
+            break
+        if n_iter == max_iter:
+            break
+        n_iter += 1
+        shrink = 1.0
+        while True:
+            trial = beta + shrink * step
+            new = _kernels.glm_irls_pass(X, y, w, offset, trial, family, mu)
+            if np.isfinite(new[0]) and new[0] <= deviance + 1e-12 * abs(deviance):
+                break
+            if shrink < 1e-10:
+                break
+            shrink /= 2.0  # step halving: never accept a rise in the deviance
+        beta = trial
+        deviance, pearson, score, info, mu_min, mu_max = new
+    if not converged:
+        warnings.warn(
+            f"{model_name} did not converge in {max_iter} Newton iterations; largest "
+            f"coefficients: {_suspects(beta, X, names)}",
+            ConvergenceWarning,
+            stacklevel=stacklevel + 1,
+        )
+    if family == BINOMIAL and (mu_min < PROBABILITY_EPS or mu_max > 1.0 - PROBABILITY_EPS):
+        warnings.warn(
+            f"{model_name}: fitted probabilities numerically 0 or 1 occurred "
+            f"(quasi-separation); look at {_suspects(beta, X, names)}: a covariate or "
+            "combination predicts the outcome almost perfectly",
+            SeparationWarning,
+            stacklevel=stacklevel + 1,
+        )
+    return GLMFit(
+        beta=beta,
+        mu=mu,
+        deviance=float(deviance),
+        pearson=float(pearson),
+        information=info,
+        mu_min=float(mu_min),
+        mu_max=float(mu_max),
+        converged=converged,
+        n_iter=n_iter,
+    )
+
+
+def _newton_step(info: np.ndarray, score: np.ndarray) -> np.ndarray | None:
+    """Solve ``info @ step = score`` by Cholesky; None when info is not positive definite."""
+    try:
+        factor = scipy.linalg.cho_factor(info, lower=True, check_finite=True)
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    step = scipy.linalg.cho_solve(factor, score, check_finite=False)
+    return step if np.all(np.isfinite(step)) else None
+
+
+def _intercept_column(X: np.ndarray) -> int | None:
+    if X.shape[0] == 0:
+        return None
+    for j in range(X.shape[1]):
+        if X[0, j] == 1.0 and np.all(X[:, j] == 1.0):
+            return j
+    return None
+
+
+def _check_collinearity(info: np.ndarray, names: list[str], model_name: str) -> None:
+    """DataError naming all-zero or collinear columns among positive-weight rows."""
+    scale = np.sqrt(np.abs(np.diag(info)))
+    if np.any(scale == 0):
+        bad = [names[j] for j in np.flatnonzero(scale == 0)]
+        raise DataError(bad[0], f"{model_name}: column(s) {bad} are all zero on the rows fitted")
+    corr = info / np.outer(scale, scale)
+    eigval, eigvec = np.linalg.eigh(corr)
+    if not eigval[0] > 1e-10 * max(eigval[-1], 1.0):
+        loadings = np.abs(eigvec[:, 0])
+        bad = [names[j] for j in np.flatnonzero(loadings > 0.1)]
+        raise DataError(
+            bad[-1],
+            f"{model_name}: design matrix is singular; these columns are collinear (or "
+            f"constant together with the intercept) on the rows fitted: {bad}",
+        )
+
+
+def _suspects(beta: np.ndarray, X: np.ndarray, names: list[str], k: int = 3) -> str:
+    """Covariates with the largest standardized coefficients (|beta_j| x sd(x_j))."""
+    sd = X.std(axis=0) if X.shape[0] > 1 else np.ones(X.shape[1])
+    size = np.abs(beta) * np.where(sd > 0, sd, 0.0)
+    order = [j for j in np.argsort(-size) if sd[j] > 0][:k]
+    if not order:
+        return "the intercept"
+    return ", ".join(f"{names[j]!r} (coef {beta[j]:.3g})" for j in order)
