@@ -186,9 +186,12 @@ def design_matrix(terms: Terms, frame: pd.DataFrame) -> Design:
     return Design(matrix, list(model.columns), model.model_spec)
 
 
-def rebuild(design: Design, terms: Terms, frame: pd.DataFrame) -> np.ndarray:
-    """The same design evaluated on new rows (stateful transforms keep their fitted state)."""
-    if design.spec is None:
+def rebuild(terms: Terms, spec: ModelSpec | None, frame: pd.DataFrame) -> np.ndarray:
+    """The same design on new rows (stateful transforms keep their fitted state).
+
+    ``spec`` is ``Design.spec`` of the original design (None for a direct design).
+    """
+    if spec is None:
         return design_matrix(terms, frame).matrix
-    model = design.spec.get_model_matrix(frame, na_action="raise")
+    model = spec.get_model_matrix(frame, na_action="raise")
     return np.ascontiguousarray(model.to_numpy(dtype=np.float64))

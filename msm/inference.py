@@ -13,18 +13,30 @@ over rows, never averaged, so no ``n`` factors appear):
 A fitted model hands these over as a :class:`SandwichParts`; each covariance estimator is a
 small class with a ``name`` (the key it is chosen by) and ``describe()`` (the footer under a
 coefficient table), looked up in :data:`COVARIANCE_ESTIMATORS`.  The same parts will serve
-stacked estimating equations and bootstrap variance.
+stacked estimating equations.
+
+:func:`bootstrap` is the other route to a variance: resample whole subjects, re-run the whole
+analysis (weights and outcome model) on each resample, and read standard errors and
+confidence intervals off the replicates.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
+import scipy.stats
 
 from msm import _kernels
+from msm._warnings import ConvergenceWarning, SeparationWarning
+from msm.panel import DataError, check_columns_exist, check_finite, check_frame
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,6 +79,7 @@ class SandwichParts:
     cluster: str | None
     dispersion: float
     dispersion_label: str = "Pearson chi2 / residual df"
+    stacked: object = None  # a callable returning the stacked system (weights estimated)
 
     @property
     def n_params(self) -> int:
@@ -279,12 +292,42 @@ class ModelBased(CovarianceEstimator):
         return f"ModelBased(dispersion={self.dispersion!r})"
 
 
+@dataclass(frozen=True, repr=False)
+class Stacked(CovarianceEstimator):
+    """Sandwich of the stacked estimating equations of the weight models and the outcome model.
+
+    Accounts for the weights being estimated: the treatment (and censoring) models' score
+    equations are stacked with the weighted outcome model's, and the outcome block of
+    ``A^-1 B A^-T`` is returned, clustered by subject (see ``msm.outcome._stacked``).
+    Needs ``weights=`` a ``Weights`` from ``msm.iptw`` with logistic models, untruncated.
+    """
+
+    name: ClassVar[str] = "stacked"
+
+    def cov(self, parts: SandwichParts) -> np.ndarray:
+        if parts.stacked is None:
+            raise ValueError(
+                "variance='stacked' needs weights= a Weights object from msm.iptw (the "
+                "weight models are stacked with the outcome model)"
+            )
+        return parts.stacked().outcome_cov()
+
+    def describe(self, parts: SandwichParts) -> str:
+        system = parts.stacked()
+        return (
+            f"Std. errors: stacked estimating equations ({len(system.names) - system.n_outcome}"
+            f" weight-model parameters estimated jointly), clustered by subject "
+            f"({system.n_subjects} subjects)"
+        )
+
+
 COVARIANCE_ESTIMATORS: dict[str, type[CovarianceEstimator]] = {
     "robust": Robust,
     "cr0": Robust,
     "cr1": CR1,
     "cr1s": CR1S,
     "model": ModelBased,
+    "stacked": Stacked,
 }
 
 
@@ -326,6 +369,7 @@ __all__ = [
     "ModelBased",
     "Robust",
     "SandwichParts",
+    "Stacked",
     "bread",
     "cluster_scores",
     "covariance_estimator",

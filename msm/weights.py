@@ -69,6 +69,11 @@ class Weights:
     panel: Panel = field(repr=False)
     log_factors: dict[str, np.ndarray] = field(repr=False)  # sorted order, one per model
     fitted_rows: dict[str, np.ndarray] = field(repr=False)  # sorted-order masks per model
+    # what rebuilds each model's design (stacked variance): the frame iptw read (a reference,
+    # not a copy), the parsed right-hand sides and formulaic's specs
+    data: pd.DataFrame | None = field(default=None, repr=False)
+    terms: dict[str, Terms] = field(default_factory=dict, repr=False)
+    design_specs: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
     def n_truncated(self) -> int:
@@ -335,6 +340,7 @@ def iptw(
     subject = panel.subject_of_row()
     log_factors: dict[str, np.ndarray] = {}
     fitted_rows: dict[str, np.ndarray] = {}
+    design_specs: dict[str, object] = {}
     models: dict[str, object] = {}
 
     def fit_and_score(key, model_kind, outcome, outcome_name, rows, censoring, levels=None):
@@ -344,7 +350,7 @@ def iptw(
             outcome_name=outcome_name,
             formula=_spec_text(spec),
             terms=terms[key],
-            frame=_model_frame(data, terms[key], panel.order[rows]),
+            frame=model_frame(data, terms[key], panel.order[rows]),
             y=outcome[rows],
             time=panel.time[rows],
             subject=subject[rows],
@@ -356,6 +362,7 @@ def iptw(
         # a censoring factor is P(uncensored) on every row, the censoring row included
         observed = np.zeros(inp.y.size) if censoring else inp.y
         models[key], log_p = model_kind.fit(inp, observed)
+        design_specs[key] = inp.design_spec
         factors = np.zeros(panel.n_rows)
         factors[rows] = log_p
         log_factors[key] = factors
@@ -420,6 +427,9 @@ def iptw(
         panel=panel,
         log_factors=log_factors,
         fitted_rows=fitted_rows,
+        data=data,
+        terms=terms,
+        design_specs=design_specs,
     )
 
 
@@ -457,7 +467,7 @@ def treatment_values(
     return codes, levels
 
 
-def _model_frame(data: pd.DataFrame, terms: Terms, rows: np.ndarray) -> pd.DataFrame:
+def model_frame(data: pd.DataFrame, terms: Terms, rows: np.ndarray) -> pd.DataFrame:
     """The columns a model reads, on the given caller rows (copies only those columns)."""
     return pd.DataFrame({c: data[c].iloc[rows] for c in terms.columns}, index=data.index[rows])
 

@@ -26,6 +26,8 @@ def jit(fn=None, *, parallel: bool = False):
     if fn is None:
         return functools.partial(jit, parallel=parallel)
     dispatcher = numba.njit(parallel=parallel, error_model="numpy", nogil=True)(fn)
+    if numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1 (coverage runs): a plain function
+        return dispatcher
     if os.environ.get("MSM_NUMBA_CACHE", "1") == "1":
         with contextlib.suppress(RuntimeError):  # "no locator available": nowhere to write
             dispatcher.enable_caching()

@@ -58,6 +58,14 @@ class ModelInput:
     categories: list | None = None
     options: dict = field(default_factory=dict)
 
+    design_spec: object = field(default=None, init=False, repr=False)
+
     def design(self) -> Design:
-        """The design matrix (with intercept) of this model on its rows."""
-        return design_matrix(self.terms, self.frame)
+        """The design matrix (with intercept) of this model on its rows.
+
+        Its spec (what rebuilds the same columns on other rows, stateful transforms
+        included) is kept in ``design_spec``; the matrix itself is not kept.
+        """
+        built = design_matrix(self.terms, self.frame)
+        self.design_spec = built.spec
+        return built

@@ -10,6 +10,7 @@ log (poisson).  Row order does not matter and the caller's DataFrame is only rea
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,8 +24,9 @@ from msm import _kernels
 from msm._formula import design_matrix, parse_terms
 from msm._glm import fit_glm
 from msm.inference import CovarianceEstimator, SandwichParts, covariance_estimator
+from msm.outcome._stacked import stacked_parts
 from msm.panel import DataError, check_columns_exist, check_finite, check_frame, check_numeric
-from msm.weights import resolve_weights
+from msm.weights import Weights, resolve_weights
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ class GLMResults:
     cov : pandas.DataFrame
         Their covariance under the estimator named by ``variance``.
     variance : str
-        Name of the covariance estimator (``"robust"``, ``"cr1"``, ``"cr1s"``, ``"model"``).
+        Name of the covariance estimator (``"robust"``, ``"cr1"``, ``"cr1s"``, ``"model"``,
+        ``"stacked"``).
     covariance_estimator : msm.inference.CovarianceEstimator
         The estimator itself (``describe()`` gives the footer line).
     family, link, formula, outcome : str
@@ -298,15 +301,18 @@ def glm(
     family : {"gaussian", "binomial", "poisson"}
         Canonical links: identity, logit, log.  A binomial outcome is 0/1 (or a proportion
         in [0, 1]); a poisson outcome a count (any value >= 0).
-    variance : {"robust", "cr1", "cr1s", "model"} or msm.inference.CovarianceEstimator
+    variance : {"robust", "cr1", "cr1s", "model", "stacked"} or CovarianceEstimator
         ``"robust"``: clustered sandwich without small-sample factor, as geepack's
         ``geeglm`` (HC0 without ``cluster=``).  ``"cr1"``: times ``G/(G-1)``, as
         ``sandwich::vcovCL`` defaults for a glm.  ``"cr1s"``: times ``G/(G-1) (n-1)/(n-k)``,
         as Stata and ``vcovCL(type = "HC1")``.  ``"model"``: inverse information times the
-        dispersion
-        Pearson chi2 / residual df, as R's ``glm`` with ``quasibinomial``/``quasipoisson``
-        (``gaussian``: the residual variance); ``ModelBased(dispersion=1.0)`` gives R's
-        ``binomial``/``poisson`` standard errors.
+        dispersion Pearson chi2 / residual df, as R's ``glm`` with ``quasibinomial`` or
+        ``quasipoisson`` (``gaussian``: the residual variance);
+        ``ModelBased(dispersion=1.0)`` gives R's ``binomial``/``poisson`` standard errors.
+        ``"stacked"``: the sandwich of the weight models' and this model's estimating
+        equations stacked, clustered by subject, which accounts for the weights being
+        estimated; needs ``weights=`` a ``Weights`` with logistic models and no truncation
+        (and ``cluster`` None or the weights' id).
     offset : str or None
         Column added to the linear predictor with coefficient 1 (e.g. log person-time).
     max_iter : int
@@ -381,6 +387,16 @@ def glm(
         U = _kernels.cluster_score_sums(X, r, codes, uniques.size)
         meat = U.T @ U
         n_clusters = int(np.count_nonzero(np.bincount(codes[positive], minlength=uniques.size)))
+    stacked = None
+    if isinstance(weights, Weights):
+        if cluster is not None and cluster != weights.panel.id_name:
+            stacked = None  # clusters other than the weights' subjects: not a stacked system
+        else:
+            stacked = functools.cache(
+                functools.partial(
+                    stacked_parts, weights, X, y, w, mu, info, data.index, list(names)
+                )
+            )
     df_resid = n_obs - len(names)
     dispersion = pearson / df_resid if df_resid > 0 else np.nan
     parts = SandwichParts(
@@ -394,6 +410,7 @@ def glm(
         dispersion_label=(
             "residual variance" if fam.code == _kernels.GAUSSIAN else "Pearson chi2 / df"
         ),
+        stacked=stacked,
     )
     cov = estimator.cov(parts)
     return GLMResults(

@@ -1,0 +1,162 @@
+"""Stacked estimating equations: a sandwich variance that accounts for estimated weights.
+
+The treatment and censoring models' parameters ``alpha_m`` and the outcome model's ``beta``
+solve one stacked system ``sum_i Psi_i(alpha, beta) = 0`` over subjects i:
+
+* ``psi_m = sum_{rows r of i fitted by m} x_mr (y_mr - p_mr)`` for each logistic model m
+  (``y`` the treatment, or the censoring indicator);
+* ``psi_beta = sum_{outcome rows r of i} w_r(alpha) z_r (y_r - mu_r)``.
+
+The weight ``w_r = exp(sum_m s_m sum_{k <= r} log f_mk)`` (``s_m = +1`` for numerators,
+``-1`` for denominators; ``f_mk`` the probability of what happened at row k, ``1 - p`` for
+censoring models) depends on ``alpha``: ``d w_r / d alpha_m = s_m w_r G_mr`` with
+``G_mr = sum_{k <= r} x_mk (o_mk - p_mk)`` the within-subject running sum (``o`` = 1 if
+treatment started at k, 0 otherwise, and 0 for censoring models).  The Jacobian
+``A = -d Psi / d theta'`` is block lower-triangular:
+
+* ``A_mm`` = each model's information ``X_m' diag(p (1 - p)) X_m``;
+* ``A_beta,m = -s_m sum_r z_r w_r (y_r - mu_r) G_mr'``;
+* ``A_beta,beta`` = the weighted outcome model's information;
+
+the meat is ``B = sum_i Psi_i Psi_i'`` and the covariance ``A^-1 B A^-T`` (Lunceford and
+Davidian, Stat Med 2004; Williamson, Forbes and White, Stat Med 2014, for the point case).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.special
+
+from msm import _kernels
+from msm._formula import rebuild
+from msm.models import LogitFit
+from msm.weights import Weights, model_frame
+
+_TREATMENT_KEYS = ("denominator", "numerator")
+_SIGN = {"denominator": -1.0, "numerator": 1.0, "censor_denominator": -1.0, "censor_numerator": 1.0}
+
+
+@dataclass(frozen=True, eq=False)
+class StackedParts:
+    """The stacked system at the estimate: names, Jacobian ``A``, meat ``B``.
+
+    The outcome model's parameters are the last ``n_outcome`` entries of ``names``.
+    """
+
+    names: list[str]
+    information: np.ndarray
+    meat: np.ndarray
+    n_outcome: int
+    n_subjects: int
+
+    def cov(self) -> np.ndarray:
+        """The full sandwich ``A^-1 B A^-T`` (all models' parameters)."""
+        inverse = np.linalg.inv(self.information)
+        cov = inverse @ self.meat @ inverse.T
+        return (cov + cov.T) / 2.0
+
+    def outcome_cov(self) -> np.ndarray:
+        """The outcome model's block of the sandwich."""
+        q = self.n_outcome
+        return self.cov()[-q:, -q:]
+
+
+def stacked_parts(
+    weights: Weights,
+    Z: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    mu: np.ndarray,
+    information: np.ndarray,
+    outcome_index,
+    outcome_names: list[str],
+) -> StackedParts:
+    """Stack the weight models of ``weights`` with a weighted GLM fitted on ``outcome_index``.
+
+    ``Z, y, w, mu`` are the outcome model's design, outcome, weights and fitted means on its
+    rows (labelled ``outcome_index``, a subset of the rows ``weights`` was estimated on) and
+    ``information`` its weighted information at the estimate.
+    """
+    _check_supported(weights)
+    panel = weights.panel
+    data = weights.data
+    caller_position = data.index.get_indexer(outcome_index)
+    if not data.index.is_unique or (caller_position < 0).any():
+        raise ValueError(
+            "variance='stacked' needs the outcome model's rows to be rows the weights were "
+            "estimated on, matched by a unique index"
+        )
+    sorted_position = np.empty(panel.n_rows, dtype=np.int64)
+    sorted_position[panel.order] = np.arange(panel.n_rows)
+    outcome_rows = sorted_position[caller_position]
+    subject = panel.subject_of_row()
+    n_subjects = panel.n_subjects
+
+    residual = w * (y - mu)
+    blocks_info, blocks_cross, blocks_scores, names = [], [], [], []
+    for key, fit in weights.models.items():
+        rows = weights.fitted_rows[key]
+        X = rebuild(
+            weights.terms[key],
+            weights.design_specs.get(key),
+            model_frame(data, weights.terms[key], panel.order[rows]),
+        )
+        p = scipy.special.expit(X @ fit.params.to_numpy())
+        outcome_column = fit.outcome
+        observed_outcome = panel.sort(data[outcome_column].to_numpy())[rows].astype(np.float64)
+        # the model's own score uses what it modelled; the weight's derivative uses what
+        # the factor is the probability of (treatment received; "uncensored" = 0)
+        factor_outcome = observed_outcome if key in _TREATMENT_KEYS else np.zeros(p.size)
+        blocks_info.append(_kernels.weighted_crossprod(X, p * (1.0 - p)))
+        blocks_scores.append(
+            _subject_sums(X * (observed_outcome - p)[:, None], subject[rows], n_subjects)
+        )
+        running = np.zeros((panel.n_rows, X.shape[1]))
+        running[rows] = X * (factor_outcome - p)[:, None]
+        for j in range(running.shape[1]):
+            running[:, j] = _kernels.cumulative_log_weights(running[:, j], panel.starts)
+        blocks_cross.append(-_SIGN[key] * (Z * residual[:, None]).T @ running[outcome_rows])
+        names.extend(f"{key}:{name}" for name in fit.params.index)
+
+    sizes = [b.shape[0] for b in blocks_info]
+    q = Z.shape[1]
+    total = sum(sizes) + q
+    A = np.zeros((total, total))
+    offset = 0
+    for info, cross, size in zip(blocks_info, blocks_cross, sizes):
+        A[offset : offset + size, offset : offset + size] = info
+        A[total - q :, offset : offset + size] = cross
+        offset += size
+    A[total - q :, total - q :] = information
+    outcome_scores = _subject_sums(Z * residual[:, None], subject[outcome_rows], n_subjects)
+    U = np.hstack([*blocks_scores, outcome_scores])
+    return StackedParts(
+        names=[*names, *outcome_names],
+        information=A,
+        meat=U.T @ U,
+        n_outcome=q,
+        n_subjects=n_subjects,
+    )
+
+
+def _subject_sums(rows: np.ndarray, subject: np.ndarray, n_subjects: int) -> np.ndarray:
+    rows = np.ascontiguousarray(rows, dtype=np.float64)
+    return _kernels.cluster_score_sums(rows, np.ones(rows.shape[0]), subject, n_subjects)
+
+
+def _check_supported(weights: Weights) -> None:
+    not_logit = [k for k, fit in weights.models.items() if not isinstance(fit, LogitFit)]
+    if not_logit:
+        raise NotImplementedError(
+            "variance='stacked' supports logistic treatment and censoring models; "
+            f"{not_logit} are not logistic"
+        )
+    if weights.settings.get("truncate") is not None:
+        raise ValueError(
+            "variance='stacked' needs untruncated weights: truncation makes the weights a "
+            "non-smooth function of the models' parameters; use the bootstrap instead"
+        )
+    if weights.data is None:
+        raise ValueError("these Weights keep no reference to their data; recompute them")
