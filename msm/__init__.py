@@ -20,8 +20,9 @@ from msm.diagnostics import (
     reweighted_association,
     weight_summary,
 )
+from msm.inference import BootstrapResults, BootstrapWarning, bootstrap
 from msm.models import ConvergenceWarning, LogitFit, SeparationWarning
-from msm.outcome import CoxResults, GLMResults, cox, glm
+from msm.outcome import CoxResults, GLMResults, cox, glm, risk_curves
 from msm.panel import DataError
 from msm.weights import Weights, iptw
 
@@ -30,6 +31,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Association",
     "Balance",
+    "BootstrapResults",
+    "BootstrapWarning",
     "ConvergenceWarning",
     "CoxResults",
     "DataError",
@@ -41,6 +44,7 @@ __all__ = [
     "WeightSummary",
     "Weights",
     "balance",
+    "bootstrap",
     "compare_models",
     "cox",
     "datasets",
@@ -50,5 +54,6 @@ __all__ = [
     "iptw",
     "plot",
     "reweighted_association",
+    "risk_curves",
     "weight_summary",
 ]

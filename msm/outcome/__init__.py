@@ -2,5 +2,6 @@
 
 from msm.outcome.cox import CoxResults, cox
 from msm.outcome.glm import GLMResults, glm
+from msm.outcome.risk import risk_curves
 
-__all__ = ["CoxResults", "GLMResults", "cox", "glm"]
+__all__ = ["CoxResults", "GLMResults", "cox", "glm", "risk_curves"]

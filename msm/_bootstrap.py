@@ -1,0 +1,202 @@
+"""The engine of ``msm.bootstrap``: draw whole clusters, run replicates, in parallel or not.
+
+Private.  Replicate ``b`` draws its clusters from its own ``SeedSequence`` child, so the
+draws do not depend on which process runs it.  Rows are drawn with numpy index arrays (one
+``DataFrame.take`` per replicate); worker processes (joblib's loky backend) receive the data
+once per chunk of replicates and run numba kernels on ``cpus // workers`` threads.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True, eq=False)
+class Resampler:
+    """The caller's rows grouped by cluster, to draw whole clusters with index arrays."""
+
+    rows: np.ndarray  # caller row positions, grouped by cluster
+    starts: np.ndarray  # cluster g owns rows[starts[g]:starts[g + 1]]; length G + 1
+    cluster: str
+
+    @classmethod
+    def from_data(cls, data: pd.DataFrame, cluster: str) -> Resampler:
+        codes, uniques = pd.factorize(data[cluster], sort=False)
+        rows = np.argsort(codes, kind="stable").astype(np.int64)
+        counts = np.bincount(codes, minlength=len(uniques))
+        starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        return cls(rows=rows, starts=starts, cluster=cluster)
+
+    @property
+    def n_clusters(self) -> int:
+        return self.starts.size - 1
+
+    def draw(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Row positions of one resample, and the new cluster label (draw number) of each."""
+        g = self.n_clusters
+        drawn = rng.integers(0, g, size=g)
+        lengths = self.starts[drawn + 1] - self.starts[drawn]
+        ends = np.cumsum(lengths)
+        offsets = np.repeat(self.starts[drawn] - (ends - lengths), lengths)
+        positions = np.arange(ends[-1], dtype=np.int64) + offsets
+        return self.rows[positions], np.repeat(np.arange(g, dtype=np.int64), lengths)
+
+    def resample(self, data: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        """A new frame: the drawn clusters' rows, relabelled 0 .. G-1 by draw, RangeIndex."""
+        rows, labels = self.draw(rng)
+        frame = data.take(rows)
+        frame.index = pd.RangeIndex(rows.size)
+        frame[self.cluster] = labels
+        return frame
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One replicate: its values, or why it failed; other warnings it raised."""
+
+    replicate: int
+    values: np.ndarray | None  # None: failed
+    error: tuple[str, str] | None  # (exception or warning class, message)
+    warnings: tuple[tuple[str, str], ...]
+
+
+def run_replicates(
+    statistic, name, data, resampler, children, keys, fail_on, n_workers, progress
+) -> list[Outcome]:
+    """All replicates, in replicate order, with a progress bar; ``n_workers`` processes."""
+    from tqdm.auto import tqdm
+
+    tasks = list(enumerate(children))
+    outcomes: list[Outcome] = []
+    with tqdm(total=len(tasks), desc="bootstrap", unit="replicate", disable=not progress) as bar:
+        if n_workers == 1:
+            for task in tasks:
+                outcomes.extend(_run_chunk(statistic, name, data, resampler, [task], keys, fail_on))
+                bar.update(1)
+        else:
+            from joblib import Parallel, cpu_count, delayed
+
+            size = max(1, math.ceil(len(tasks) / (n_workers * 10)))
+            chunks = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+            threads = max(1, cpu_count() // n_workers)
+            job = delayed(_run_chunk)
+            parallel = Parallel(n_jobs=n_workers, backend="loky", return_as="generator_unordered")
+            calls = (
+                job(statistic, name, data, resampler, c, keys, fail_on, threads) for c in chunks
+            )
+            for done in parallel(calls):
+                outcomes.extend(done)
+                bar.update(len(done))
+    outcomes.sort(key=lambda o: o.replicate)
+    return outcomes
+
+
+def _run_chunk(statistic, name, data, resampler, tasks, keys, fail_on, threads=None):
+    """Run ``tasks`` (pairs of replicate number and SeedSequence); also in worker processes."""
+    if threads is not None:
+        import numba
+
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    out = []
+    for b, child in tasks:
+        frame = resampler.resample(data, np.random.default_rng(child))
+        error = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                flat = flatten(statistic(frame), name)
+            except Exception as exc:  # a replicate may fail in any way; it is recorded
+                error = (type(exc).__name__, str(exc))
+        failing = [w for w in caught if issubclass(w.category, fail_on)]
+        others = tuple(
+            dict.fromkeys(
+                (w.category.__name__, str(w.message))
+                for w in caught
+                if not issubclass(w.category, fail_on)
+            )
+        )
+        if error is None and failing:
+            error = (failing[0].category.__name__, str(failing[0].message))
+        if error is None and not flat.index.equals(keys):
+            error = ("LabelMismatch", _label_mismatch(flat.index, keys))
+        values = None if error is not None else flat.to_numpy(dtype=np.float64)
+        out.append(Outcome(b, values, error, others))
+    return out
+
+
+def flatten(value, name: str) -> pd.Series:
+    """A statistic's value as a float Series (a DataFrame stacked row by row)."""
+    if isinstance(value, pd.DataFrame):
+        n_rows, n_cols = value.shape
+        idx, cols = value.index, value.columns
+        arrays = [idx.get_level_values(i).repeat(n_cols) for i in range(idx.nlevels)]
+        arrays.append(pd.Index(np.tile(cols.to_numpy(dtype=object), n_rows)))
+        names = [*idx.names, cols.name if cols.name is not None else "column"]
+        index = pd.MultiIndex.from_arrays(arrays, names=names)
+        raw = value.to_numpy().reshape(-1)
+    elif isinstance(value, pd.Series):
+        index, raw = value.index, value.to_numpy()
+    elif np.ndim(value) == 0 and not isinstance(value, str):
+        index, raw = pd.Index([name]), np.asarray([value])
+    else:
+        raise TypeError(
+            "statistic must return a number, a pandas Series or a DataFrame of numbers, got "
+            f"{type(value).__name__}"
+        )
+    try:
+        numbers = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"statistic must return numbers; got values of dtype {np.asarray(raw).dtype}"
+        ) from None
+    return pd.Series(numbers, index=index, name="estimate")
+
+
+def label(key) -> str:
+    """An entry's label for messages (``"always/3/risk"`` for a tuple)."""
+    return "/".join(map(str, key)) if isinstance(key, tuple) else str(key)
+
+
+def _label_mismatch(got: pd.Index, expected: pd.Index) -> str:
+    missing = expected.difference(got)
+    extra = got.difference(expected)
+    parts = []
+    if len(missing):
+        parts.append(f"missing {', '.join(label(k) for k in missing[:3])}")
+    if len(extra):
+        parts.append(f"extra {', '.join(label(k) for k in extra[:3])}")
+    what = "; ".join(parts) or "same labels in another order"
+    return f"the statistic's labels differ from the estimate's ({what})"
+
+
+def warning_table(outcomes: list[Outcome]) -> pd.DataFrame:
+    """Non-failing warnings: category, message and the number of replicates that raised it."""
+    counts: dict[tuple[str, str], int] = {}
+    for outcome in outcomes:
+        for key in outcome.warnings:
+            counts[key] = counts.get(key, 0) + 1
+    return pd.DataFrame(
+        [(cat, msg, n) for (cat, msg), n in counts.items()],
+        columns=["category", "message", "replicates"],
+    )
+
+
+def resolve_n_jobs(n_jobs: int | None, n_boot: int) -> int:
+    """Worker count: None or -1 all CPUs, -2 all but one, ...; at most ``n_boot``."""
+    from joblib import cpu_count
+
+    cpus = cpu_count()
+    if n_jobs is None:
+        n = cpus
+    elif isinstance(n_jobs, bool) or not isinstance(n_jobs, int | np.integer) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be a non-zero integer or None, got {n_jobs!r}")
+    elif n_jobs < 0:
+        n = max(1, cpus + 1 + int(n_jobs))
+    else:
+        n = int(n_jobs)
+    return max(1, min(n, n_boot))

@@ -1,0 +1,332 @@
+"""Risk curves from a pooled logistic MSM: cumulative incidence under static regimes.
+
+Data path: each subject's first row gives their baseline covariates; for every regime a
+counterfactual person-time grid is built (every subject at every time, treatment set by the
+regime, treatment-history columns derived from it); the fitted model's design is evaluated on
+it with the state learnt from the fitting data (spline knots, centring, category levels); the
+discrete-time hazards ``h = expit(x'beta)`` give each subject's survival ``prod (1 - h)``
+(summed in log space), and the average over subjects standardizes over the baseline
+covariates in the model.  As the IPW "standardized survival curves" of Hernan & Robins,
+*Causal Inference: What If*, ch. 17.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from msm._formula import design_matrix, parse_terms, rebuild
+from msm.outcome.glm import GLMResults
+from msm.panel import DataError, build_panel, check_columns_exist, check_finite, check_frame
+
+Regime = float | Callable[[np.ndarray], object]
+History = str | Callable[[np.ndarray, np.ndarray], object]
+
+DEFAULT_REGIMES: Mapping[str, Regime] = {"always": 1, "never": 0}
+
+HISTORY_KINDS = {
+    "cumsum": "sum of the treatment over the visits up to and including t",
+    "ever": "1 from the first treated visit on, else 0",
+}
+
+
+def risk_curves(
+    fit: GLMResults,
+    data: pd.DataFrame,
+    *,
+    id: str,
+    time: str,
+    treatment: str,
+    regimes: Mapping[str, Regime] | None = None,
+    reference: str | None = None,
+    times=None,
+    history: Mapping[str, History] | None = None,
+    rows: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """Cumulative incidence by time under static treatment regimes, standardized.
+
+    ``fit`` is a weighted pooled logistic model of the discrete-time event hazard (one row per
+    subject and interval at risk; ``msm.glm(..., family="binomial")``) on treatment, time
+    terms and, optionally, baseline covariates.  For each regime every subject is given
+    their baseline covariates (their first row in ``data``), treatment set by the regime at
+    every time on the grid, and the hazard ``h_t`` predicted; the subject's risk by ``t`` is
+    ``1 - prod_{k <= t} (1 - h_k)``, and the risk curve is its mean over subjects.
+
+    Parameters
+    ----------
+    fit : GLMResults
+        The fitted MSM (binomial family, logit link).
+    data : pandas.DataFrame
+        The data the model was fitted on, in any row order; not modified.  Standardization is
+        over its subjects.  Spline knots, centring and category levels of the formula are
+        taken from it, so it should be the fitting frame itself.
+    id, time, treatment : str
+        Subject, time and treatment columns.
+    regimes : mapping of name to number or callable
+        Static regimes, in the order they are reported.  A number sets the treatment at every
+        time (``{"always": 1, "never": 0}``, the default); a callable takes the time grid
+        (a numpy array) and returns the treatment at each time, e.g. ``lambda t: t >= 3``
+        (start at time 3).
+    reference : str, optional
+        The regime the others are compared with; default the last one (``"never"``).
+    times : array-like, optional
+        The time grid: the interval labels at which hazards are predicted and risks reported,
+        in increasing order.  Default: every distinct value of ``time`` in ``data``.
+    history : mapping of column name to kind or callable, optional
+        Treatment-history terms the model uses, rebuilt under each regime: ``"cumsum"``
+        (sum of the treatment up to and including t, e.g. cumulative months treated),
+        ``"ever"`` (1 from the first treated time on), or a callable ``f(a, times)`` taking
+        the regime's treatment as a (subjects x times) array and the time grid and returning
+        an array of the same shape (a lag: ``lambda a, t: np.pad(a, ((0, 0), (1, 0)))[:, :-1]``).
+    rows : callable, optional
+        ``rows(frame) -> frame``: a last hook that builds any other columns of the regime's
+        person-time rows.  It receives one regime's rows (sorted by id and time, with the
+        model's columns, treatment and history set) and returns a frame with the same rows
+        in the same order.  With ``rows=`` the check that non-treatment, non-time covariates
+        are constant within subject is skipped: the hook is responsible for them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``(regime, time)`` (level names ``"regime"`` and the time column's name),
+        one row per regime and time, with columns
+
+        - ``risk``: standardized cumulative incidence ``P(event by t)`` under the regime,
+        - ``difference``: ``risk - risk of the reference regime`` at the same time,
+        - ``ratio``: ``risk / risk of the reference regime``,
+
+        so the reference regime's rows have difference 0 and ratio 1.
+        ``.reset_index()`` gives a flat table, ``["risk"].unstack("regime")`` one column per
+        regime.  All numbers, so ``risk_curves`` can be the statistic of ``msm.bootstrap``.
+
+    Raises
+    ------
+    DataError
+        A column is missing or has missing values, (id, time) repeats, or a model covariate
+        other than time, treatment and history varies within a subject (the MSM may adjust
+        for baseline covariates only).
+    ValueError
+        The fit is not a logistic model, the regimes are malformed, or the design rebuilt on
+        the regime rows does not match the fitted coefficients.
+
+    Notes
+    -----
+    The risk at ``t`` is the probability of an event in any interval up to and including the
+    one labelled ``t`` (the model's outcome on the row at ``t``).  Every subject is followed
+    over the whole grid, whatever their own follow-up.  Standardization is an unweighted mean
+    over subjects: the baseline covariate distribution of the study population.  Models with
+    an ``offset`` are not supported (the fit does not record it).  Confidence intervals: run
+    the whole analysis, weights included, in ``msm.bootstrap`` (example below).
+
+    Examples
+    --------
+    >>> cohort = msm.datasets.simulate_panel(n_subjects=500, n_visits=6, seed=3,
+    ...                                      stop_at_event=True)
+    >>> def curves(d):
+    ...     w = msm.iptw(d, id="id", time="time", treatment="a",
+    ...                  denominator="x + l + time", numerator="x + time", absorbing=True)
+    ...     fit = msm.glm("y ~ a + time + x", d, weights=w, cluster="id", family="binomial")
+    ...     return msm.risk_curves(fit, d, id="id", time="time", treatment="a")
+    >>> table = curves(cohort)
+    >>> table.columns.tolist(), list(table.index.names)
+    (['risk', 'difference', 'ratio'], ['regime', 'time'])
+    >>> table.loc["never", "ratio"].eq(1.0).all()
+    np.True_
+    >>> boot = msm.bootstrap(curves, cohort, cluster="id", n_boot=10, seed=1, n_jobs=1,
+    ...                      progress=False)
+    >>> boot.summary().xs("risk", level="column").columns.tolist()
+    ['estimate', 'bias', 'std_error', 'lower', 'upper']
+    """
+    check_frame(data)
+    beta = _check_fit(fit)
+    regimes = _check_regimes(DEFAULT_REGIMES if regimes is None else regimes)
+    if reference is None:
+        reference = list(regimes)[-1]
+    elif reference not in regimes:
+        raise ValueError(f"reference {reference!r} is not one of the regimes {list(regimes)}")
+    history = dict(history or {})
+    for name in (id, time, treatment):
+        if name in history:
+            raise ValueError(f"history column {name!r} is the id, time or treatment column")
+    if time == "regime":
+        raise ValueError("the time column may not be called 'regime' (the result's index level)")
+    check_columns_exist(data, [id, time, treatment], "id/time/treatment")
+    terms = parse_terms(fit.formula, data, "risk curves: the MSM")
+    derived = {time, treatment, *history}
+    if rows is None and not {treatment, *history}.intersection(terms.columns):
+        raise ValueError(
+            f"the MSM ({fit.formula}) uses neither {treatment!r} nor a history column: every "
+            "regime would have the same risk; name the treatment terms with history="
+        )
+    check_finite(data, [id, time, *terms.columns], id)
+    panel = build_panel(data, id, time)
+    first = panel.order[panel.starts[:-1]]  # caller positions of each subject's first row
+    baseline = [c for c in terms.columns if c not in derived]
+    if rows is None:
+        _check_baseline(data, panel, baseline)
+    grid = _grid(data, time, times)
+
+    design = None if terms.plain_columns is not None else design_matrix(terms, data)
+    if design is not None:
+        _check_names(design.names, fit)
+    n, k = panel.n_subjects, grid.size
+    base = {c: data[c].to_numpy()[first] for c in baseline}
+    ids = panel.ids[panel.starts[:-1]]
+    blocks = []
+    for name, regime in regimes.items():
+        a = np.broadcast_to(_regime_values(name, regime, grid), (n, k))
+        frame = pd.DataFrame(
+            {
+                id: np.repeat(ids, k),
+                time: np.tile(grid, n),
+                treatment: a.reshape(-1),
+                **{c: np.repeat(v, k) for c, v in base.items()},
+                **{c: _history_values(c, kind, a, grid) for c, kind in history.items()},
+            }
+        )
+        if rows is not None:
+            frame = _apply_rows(rows, frame, name)
+        blocks.append(frame)
+    counterfactual = pd.concat(blocks, ignore_index=True)
+    check_columns_exist(counterfactual, terms.columns, "risk curves: regime rows")
+    if design is None:
+        X = design_matrix(terms, counterfactual).matrix
+        _check_names(["Intercept", *terms.plain_columns], fit)
+    else:
+        X = rebuild(terms, design.spec, counterfactual)
+    eta = (X @ beta).reshape(len(regimes), n, k)
+    log_survival = np.cumsum(-np.logaddexp(0.0, eta), axis=2)  # log prod (1 - expit(eta))
+    risk = 1.0 - np.exp(log_survival).mean(axis=1)  # (regimes, times)
+    ref = risk[list(regimes).index(reference)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = risk / ref
+    index = pd.MultiIndex.from_product([list(regimes), grid], names=["regime", time])
+    table = pd.DataFrame(
+        {
+            "risk": risk.reshape(-1),
+            "difference": (risk - ref).reshape(-1),
+            "ratio": ratio.reshape(-1),
+        },
+        index=index,
+    )
+    table.attrs["reference"] = reference
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# validation and the regime rows
+
+
+def _check_fit(fit) -> np.ndarray:
+    if not isinstance(fit, GLMResults):
+        raise TypeError(f"fit must be a GLMResults from msm.glm, got {type(fit).__name__}")
+    if fit.family != "binomial":
+        raise ValueError(
+            f"risk curves need a pooled logistic model of the hazard (family='binomial'); "
+            f"this fit is {fit.family!r}"
+        )
+    return fit.params.to_numpy(dtype=np.float64)
+
+
+def _check_regimes(regimes: Mapping[str, Regime]) -> dict[str, Regime]:
+    if not isinstance(regimes, Mapping) or len(regimes) == 0:
+        raise ValueError(f"regimes must be a non-empty mapping of name to regime, got {regimes!r}")
+    out = {}
+    for name, regime in regimes.items():
+        if not isinstance(name, str):
+            raise ValueError(f"regime names must be strings, got {name!r}")
+        if not callable(regime):
+            try:
+                value = float(regime)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"regime {name!r} must be a number or a callable of the time grid, "
+                    f"got {regime!r}"
+                ) from None
+            if not np.isfinite(value):
+                raise ValueError(f"regime {name!r} must be finite, got {regime!r}")
+        out[name] = regime
+    return out
+
+
+def _regime_values(name: str, regime: Regime, grid: np.ndarray) -> np.ndarray:
+    if not callable(regime):
+        return np.full(grid.size, float(regime))
+    values = np.asarray(regime(grid.copy()), dtype=np.float64)
+    values = np.broadcast_to(values, grid.shape) if values.ndim == 0 else values
+    if values.shape != grid.shape or not np.isfinite(values).all():
+        raise ValueError(
+            f"regime {name!r} must return one finite treatment value per time ({grid.size}); "
+            f"got shape {values.shape}"
+        )
+    return values
+
+
+def _history_values(column: str, kind: History, a: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    if callable(kind):
+        values = np.asarray(kind(a.copy(), grid.copy()), dtype=np.float64)
+        if values.shape != a.shape or not np.isfinite(values).all():
+            raise ValueError(
+                f"history {column!r} must return a finite (subjects x times) array of shape "
+                f"{a.shape}; got shape {values.shape}"
+            )
+    elif kind == "cumsum":
+        values = np.cumsum(a, axis=1)
+    elif kind == "ever":
+        values = np.maximum.accumulate((a != 0).astype(np.float64), axis=1)
+    else:
+        raise ValueError(
+            f"history {column!r}: kind must be one of {', '.join(map(repr, HISTORY_KINDS))} "
+            f"or a callable f(a, times), got {kind!r}"
+        )
+    return values.reshape(-1)
+
+
+def _apply_rows(rows, frame: pd.DataFrame, regime: str) -> pd.DataFrame:
+    out = rows(frame.copy())
+    if not isinstance(out, pd.DataFrame) or len(out) != len(frame):
+        raise ValueError(
+            f"rows= must return a DataFrame with the {len(frame)} rows it was given "
+            f"(regime {regime!r}); got {type(out).__name__} of length {len(out)}"
+        )
+    return out.reset_index(drop=True)
+
+
+def _check_baseline(data: pd.DataFrame, panel, columns: list[str]) -> None:
+    """Covariates other than time, treatment and history must be constant within subject."""
+    subject = panel.subject_of_row()
+    for column in columns:
+        values = panel.sort(data[column].to_numpy())
+        first = values[panel.starts[:-1]][subject]
+        varies = values != first
+        if varies.any():
+            raise DataError(
+                column,
+                "varies within subject, but risk curves standardize over baseline covariates "
+                "only (an MSM conditions on baseline covariates, not on time-varying "
+                "confounders); use a baseline version of it in the model, declare "
+                "treatment-history terms with history=, or build it with rows=",
+                list(pd.unique(panel.ids[varies])),
+            )
+
+
+def _grid(data: pd.DataFrame, time: str, times) -> np.ndarray:
+    if times is None:
+        return np.unique(data[time].to_numpy())
+    grid = np.asarray(times)
+    if grid.ndim != 1 or grid.size == 0:
+        raise ValueError(f"times must be a non-empty 1-d array of times, got shape {grid.shape}")
+    if grid.size > 1 and not np.all(grid[1:] > grid[:-1]):
+        raise ValueError("times must be strictly increasing")
+    return grid
+
+
+def _check_names(names: list[str], fit: GLMResults) -> None:
+    expected = list(fit.params.index)
+    if list(names) != expected:
+        raise ValueError(
+            f"the MSM's design rebuilt on the regime rows has terms {list(names)}, but the fit "
+            f"has {expected}; is data the frame the model was fitted on?"
+        )
