@@ -1,0 +1,86 @@
+"""MkDocs hooks for the msm site (configured under ``hooks:`` in mkdocs.yml).
+
+* **API completeness.**  ``docs/api.md`` is written by hand, grouped along the data path.  Any
+  name that ``msm`` (``__all__``), ``msm.datasets`` (``__all__``) or ``msm.plot`` (its public
+  functions) exports but the page does not document with a ``::: msm...`` block is appended
+  under "Other exports", so a new export appears in the reference even before someone places it.
+  The names are read from the source with ``ast``: nothing is imported.
+* **Figures not generated yet.**  An image link to ``img/...`` whose file is absent from the
+  docs (the tutorial's figures are written by ``examples/jdm_ivig.py --out docs/img``) becomes a
+  visible placeholder instead of a broken image, so ``mkdocs build --strict`` still checks
+  every other link.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import re
+from pathlib import Path
+
+log = logging.getLogger("mkdocs.hooks.msm")
+
+_IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\((?P<src>img/[^)\s]+)\)")
+
+
+def _module_all(path: Path) -> list[str]:
+    """The string entries of ``__all__`` in a module's source (empty when there is none)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            return [ast.literal_eval(e) for e in node.value.elts]
+    return []
+
+
+def _public_functions(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        n.name
+        for n in tree.body
+        if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_")
+    ]
+
+
+def exported_names(root: Path) -> list[str]:
+    """Dotted paths of everything the public API exports."""
+    package = root / "msm"
+    submodules = {p.stem for p in package.glob("*.py")} | {
+        p.name for p in package.iterdir() if (p / "__init__.py").exists()
+    }
+    names = [f"msm.{n}" for n in _module_all(package / "__init__.py") if n not in submodules]
+    names += [f"msm.datasets.{n}" for n in _module_all(package / "datasets" / "__init__.py")]
+    names += [f"msm.plot.{n}" for n in _public_functions(package / "plot.py")]
+    return names
+
+
+def _documented(markdown: str) -> set[str]:
+    return set(re.findall(r"^:::\s+(\S+)\s*$", markdown, flags=re.MULTILINE))
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    src = page.file.src_uri
+    if src == "api.md":
+        root = Path(config["config_file_path"]).resolve().parent
+        documented = _documented(markdown)
+        missing = [n for n in exported_names(root) if n not in documented]
+        if missing:
+            log.info("api.md: appending undocumented exports %s", ", ".join(missing))
+            blocks = "\n\n".join(f"::: {name}" for name in missing)
+            markdown += (
+                "\n\n## Other exports\n\nExported by `msm` but not yet placed on this page.\n\n"
+                + blocks
+                + "\n"
+            )
+    docs_dir = Path(config["docs_dir"])
+    page_dir = Path(src).parent
+
+    def placeholder(match: re.Match) -> str:
+        target = (page_dir / match["src"]).as_posix()
+        if files.get_file_from_path(target) is not None or (docs_dir / target).exists():
+            return match.group(0)
+        log.info("%s: figure %s not generated yet; showing a placeholder", src, target)
+        return f"*[Figure not generated yet: `docs/{target}` ({match['alt']})]*"
+
+    return _IMAGE.sub(placeholder, markdown)
