@@ -136,7 +136,6 @@ PHASE_HOOKS = [
     ("validation", "msm.panel", "check_finite"),
     ("validation", "msm.panel", "binary_values"),
     ("validation", "msm.weights", "treatment_values"),
-    ("validation", "msm.weights", "_check_absorbing"),
     ("validation", "msm.panel", "check_absorbing"),
     ("validation", "msm.weights", "_check_truncate"),
     ("validation", "msm.weights", "_check_censor_last"),
@@ -145,11 +144,10 @@ PHASE_HOOKS = [
     ("panel: validate + sort", "msm.panel", "build_panel"),
     ("panel: gathers (sort, subject_of_row)", "msm.panel", "Panel.sort"),
     ("panel: gathers (sort, subject_of_row)", "msm.panel", "Panel.subject_of_row"),
-    ("model frame (pandas iloc copy)", "msm.weights", "_model_frame"),
-    ("model frame (pandas iloc copy)", "msm.weights", "model_frame"),
     ("design matrix: formulaic", "msm._formula", "model_matrix"),
     ("design matrix: msm (columns, copy)", "msm._formula", "design_matrix"),
-    ("fit: Newton passes (numba)", "msm._kernels.logit", "logit_loglik_score_hessian"),
+    ("design matrix: msm (parallel gather)", "msm._formula", "design_rows"),
+    ("model frame (pandas iloc copy)", "msm._formula", "model_frame"),
     ("fit: Newton passes (numba)", "msm._kernels.glm", "glm_irls_pass"),
     ("fit: other (solve, checks, results)", "msm.models.logit", "fit_logit"),
     ("fit: other (solve, checks, results)", "msm._glm", "fit_glm"),
@@ -311,25 +309,24 @@ def retained_breakdown(w, inputs: list[np.ndarray]) -> dict[str, int]:
     seen: list[np.ndarray] = []
 
     def new_bytes(values) -> int:
+        if values is None:
+            return 0
         array = np.asarray(values)
         if any(np.shares_memory(array, other) for other in inputs + seen):
             return 0
         seen.append(array)
         return int(array.nbytes)
 
-    designs = [getattr(m, "design", None) for m in w.models.values()]
     parts = {
-        "design matrices (models[*].design)": sum(
-            new_bytes(getattr(d, "matrix", d)) for d in designs if d is not None
-        ),
         "log_factors": sum(new_bytes(v) for v in w.log_factors.values()),
         "fitted_rows": sum(new_bytes(v) for v in w.fitted_rows.values()),
         "panel (order, starts, ids, time)": sum(
             new_bytes(getattr(w.panel, k)) for k in ("order", "starts", "ids", "time")
         ),
     }
-    for name in ("weights", "treatment_weights", "censoring_weights", "untruncated", "truncated"):
-        parts[f"Series {name}"] = new_bytes(getattr(w, name).to_numpy())
+    # the weights are held once as arrays (Series are built on access, not counted here)
+    for name in ("final", "truncated_rows", "log_treatment", "log_censoring", "untruncated_final"):
+        parts[f"array {name}"] = new_bytes(getattr(w, name))
     return parts
 
 

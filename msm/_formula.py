@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula, ModelSpec, model_matrix
 
+from msm import _kernels
 from msm.panel import DataError
 
 _BACKTICKED = re.compile(r"`([^`]+)`")
@@ -195,3 +196,28 @@ def rebuild(terms: Terms, spec: ModelSpec | None, frame: pd.DataFrame) -> np.nda
         return design_matrix(terms, frame).matrix
     model = spec.get_model_matrix(frame, na_action="raise")
     return np.ascontiguousarray(model.to_numpy(dtype=np.float64))
+
+
+def model_frame(data: pd.DataFrame, terms: Terms, rows: np.ndarray) -> pd.DataFrame:
+    """The columns ``terms`` reads, on the given row positions (copies only those columns)."""
+    return pd.DataFrame({c: data[c].iloc[rows] for c in terms.columns}, index=data.index[rows])
+
+
+def design_rows(terms: Terms, data: pd.DataFrame, rows: np.ndarray) -> Design:
+    """The design of ``terms`` on row positions ``rows`` of ``data``.
+
+    A direct design (intercept plus numeric columns) is gathered straight from the columns
+    into the matrix in one parallel pass, with no intermediate frame; anything else builds
+    the model frame of those rows and goes through formulaic.
+    """
+    if terms.plain_columns is None:
+        return design_matrix(terms, model_frame(data, terms, rows))
+    matrix = np.empty((rows.size, len(terms.plain_columns) + 1))
+    matrix[:, 0] = 1.0
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    for j, column in enumerate(terms.plain_columns, start=1):
+        source = data[column].to_numpy()  # a view for numpy-backed numeric columns
+        if source.dtype == bool:
+            source = source.view(np.uint8)
+        _kernels.gather_column(source, rows, matrix, j)
+    return Design(matrix, ["Intercept", *terms.plain_columns])

@@ -80,12 +80,23 @@ def fit_glm(
     intercept = _intercept_column(X)
     if intercept is not None and w.sum() > 0:
         beta[intercept] = start_intercept(family, y, w, offset)
+    warm = _warm_start(X, y, w, offset, family, names, model_name, beta)
     deviance, pearson, score, info, mu_min, mu_max = _kernels.glm_irls_pass(
-        X, y, w, offset, beta, family, mu
+        X, y, w, offset, beta if warm is None else warm, family, mu
     )
-    # At the start every row has the same variance weight (up to the offset), so the
-    # information is singular exactly when the design is.
-    _check_collinearity(info, names, model_name)
+    if warm is not None:
+        try:
+            _check_collinearity(info, names, model_name)
+            beta = warm
+        except DataError:  # judge collinearity where every row weighs alike (below)
+            warm = None
+    if warm is None:
+        deviance, pearson, score, info, mu_min, mu_max = _kernels.glm_irls_pass(
+            X, y, w, offset, beta, family, mu
+        )
+        # At the start every row has the same variance weight (up to the offset), so the
+        # information is singular exactly when the design is.
+        _check_collinearity(info, names, model_name)
     converged = False
     n_iter = 0
     while True:
@@ -135,6 +146,30 @@ def fit_glm(
         converged=converged,
         n_iter=n_iter,
     )
+
+
+# Above this many rows Newton starts from a fit on an evenly spaced subsample: it converges
+# to the same estimate in about two full passes fewer.
+WARM_START_ROWS = 200_000
+WARM_START_SAMPLE = 50_000
+
+
+def _warm_start(X, y, w, offset, family, names, model_name, start) -> np.ndarray | None:
+    """Coefficients fitted on every k-th row (k = n // 50,000), or None if unusable."""
+    n = X.shape[0]
+    if n < WARM_START_ROWS:
+        return None
+    take = slice(None, None, n // WARM_START_SAMPLE)
+    sample = (np.ascontiguousarray(a[take]) for a in (X, y, w, offset))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the full fit reports what matters
+        try:
+            fit = fit_glm(*sample, family, names, model_name, max_iter=25, tol=1e-8)
+        except DataError:  # the subsample is collinear where the data may not be
+            return None
+    if not (fit.converged and np.all(np.isfinite(fit.beta))):
+        return None
+    return fit.beta
 
 
 def _newton_step(info: np.ndarray, score: np.ndarray) -> np.ndarray | None:

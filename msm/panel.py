@@ -78,6 +78,7 @@ class Panel:
     time: np.ndarray
     id_name: str
     time_name: str
+    is_identity: bool = False  # the caller's rows were already sorted: no reordering needed
 
     @property
     def n_rows(self) -> int:
@@ -86,16 +87,6 @@ class Panel:
     @property
     def n_subjects(self) -> int:
         return self.starts.size - 1
-
-    @property
-    def is_identity(self) -> bool:
-        """True when the caller's rows were already sorted (no reordering needed)."""
-        return self._identity
-
-    def __post_init__(self):
-        object.__setattr__(
-            self, "_identity", bool(np.array_equal(self.order, np.arange(self.order.size)))
-        )
 
     def subject_of_row(self) -> np.ndarray:
         """Subject number (0 .. n_subjects - 1) of each sorted row."""
@@ -166,6 +157,8 @@ def check_finite(data: pd.DataFrame, columns: Iterable[str], id: str) -> None:
     ids = data[id]
     for column in dict.fromkeys(columns):
         values = data[column]
+        if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iub":
+            continue  # plain numpy integers and booleans hold no NaN or inf
         bad = values.isna().to_numpy()
         n_missing = int(bad.sum())
         n_inf = 0
@@ -306,4 +299,5 @@ def build_panel(data: pd.DataFrame, id: str, time: str) -> Panel:
         time=time_values if already_sorted else time_values[order],
         id_name=id,
         time_name=time,
+        is_identity=already_sorted,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -58,22 +59,46 @@ class Weights:
         The lower and upper bounds used (one row, or one per time with ``truncate_by``).
     """
 
-    weights: pd.Series
-    treatment_weights: pd.Series
-    censoring_weights: pd.Series
-    untruncated: pd.Series
     models: dict[str, object]
-    truncated: pd.Series
     truncation_bounds: pd.DataFrame | None
     settings: dict
     panel: Panel = field(repr=False)
     log_factors: dict[str, np.ndarray] = field(repr=False)  # sorted order, one per model
     fitted_rows: dict[str, np.ndarray] = field(repr=False)  # sorted-order masks per model
+    # the weights are kept once, as arrays; the Series are built when asked for
+    final: np.ndarray = field(repr=False)  # caller order
+    truncated_rows: np.ndarray = field(repr=False)  # caller order, bool
+    log_treatment: np.ndarray = field(repr=False)  # sorted order, cumulative
+    log_censoring: np.ndarray | None = field(repr=False)  # sorted order, cumulative
+    untruncated_final: np.ndarray | None = field(repr=False)  # caller order; None: = final
     # what rebuilds each model's design (stacked variance): the frame iptw read (a reference,
     # not a copy), the parsed right-hand sides and formulaic's specs
     data: pd.DataFrame | None = field(default=None, repr=False)
     terms: dict[str, Terms] = field(default_factory=dict, repr=False)
     design_specs: dict[str, object] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def weights(self) -> pd.Series:
+        return pd.Series(self.final, index=self.panel.index, name="weight", copy=False)
+
+    @cached_property
+    def treatment_weights(self) -> pd.Series:
+        return self.panel.series(np.exp(self.log_treatment), "treatment_weight")
+
+    @cached_property
+    def censoring_weights(self) -> pd.Series:
+        if self.log_censoring is None:
+            return pd.Series(1.0, index=self.panel.index, name="censoring_weight")
+        return self.panel.series(np.exp(self.log_censoring), "censoring_weight")
+
+    @cached_property
+    def untruncated(self) -> pd.Series:
+        values = self.final if self.untruncated_final is None else self.untruncated_final
+        return pd.Series(values, index=self.panel.index, name="untruncated_weight", copy=False)
+
+    @cached_property
+    def truncated(self) -> pd.Series:
+        return pd.Series(self.truncated_rows, index=self.panel.index, name="truncated")
 
     @property
     def n_truncated(self) -> int:
@@ -95,8 +120,8 @@ class Weights:
         >>> list(w.summary().columns)[:4]
         ['n', 'min', 'p1', 'median']
         """
-        values = self.weights.to_numpy()
-        truncated = self.truncated.to_numpy()
+        values = self.final
+        truncated = self.truncated_rows
         if by is None:
             return pd.DataFrame([_summarize(values, truncated)], index=pd.Index(["all"]))
         if by not in {"time", self.panel.time_name}:
@@ -350,7 +375,8 @@ def iptw(
             outcome_name=outcome_name,
             formula=_spec_text(spec),
             terms=terms[key],
-            frame=model_frame(data, terms[key], panel.order[rows]),
+            data=data,
+            rows=panel.order[rows],
             y=outcome[rows],
             time=panel.time[rows],
             subject=subject[rows],
@@ -372,7 +398,7 @@ def iptw(
     log_treatment = -log_factors["denominator"]
     if stabilized:
         fit_and_score("numerator", kind, a, treatment, treatment_rows, False, categories)
-        log_treatment = log_treatment + log_factors["numerator"]
+        log_treatment += log_factors["numerator"]
 
     n_censored = 0
     if censor is not None:
@@ -382,16 +408,17 @@ def iptw(
         log_censoring = -log_factors["censor_denominator"]
         if stabilized:
             fit_and_score("censor_numerator", censor_kind, c, censor, all_rows, True)
-            log_censoring = log_censoring + log_factors["censor_numerator"]
-    else:
-        log_censoring = np.zeros(panel.n_rows)
+            log_censoring += log_factors["censor_numerator"]
 
-    log_treatment_w = _kernels.cumulative_log_weights(log_treatment, panel.starts)
-    log_censoring_w = _kernels.cumulative_log_weights(log_censoring, panel.starts)
-    _check_representable(panel, log_treatment_w + log_censoring_w, treatment)
-    treatment_w = np.exp(log_treatment_w)
-    censoring_w = np.exp(log_censoring_w)
-    untruncated = panel.unsort(treatment_w * censoring_w)
+    # cumulative sums in place: these arrays are this call's own
+    log_treatment_w = _kernels.grouped_cumsum(log_treatment, panel.starts, log_treatment)
+    log_total = log_treatment_w
+    log_censoring_w = None
+    if censor is not None:
+        log_censoring_w = _kernels.grouped_cumsum(log_censoring, panel.starts, log_censoring)
+        log_total = log_treatment_w + log_censoring_w
+    _check_representable(panel, log_total, treatment)
+    untruncated = panel.unsort(np.exp(log_total))
     final, truncated, bounds = untruncated, np.zeros(panel.n_rows, dtype=bool), None
     if truncate is not None:
         caller_time = panel.unsort(panel.time) if truncate_by else None
@@ -399,14 +426,8 @@ def iptw(
         if bounds is not None and truncate_by:
             bounds.index.name = panel.time_name
 
-    index = data.index
     return Weights(
-        weights=pd.Series(final, index=index, name="weight"),
-        treatment_weights=panel.series(treatment_w, "treatment_weight"),
-        censoring_weights=panel.series(censoring_w, "censoring_weight"),
-        untruncated=pd.Series(untruncated, index=index, name="untruncated_weight"),
         models=models,
-        truncated=pd.Series(truncated, index=index, name="truncated"),
         truncation_bounds=bounds,
         settings={
             "treatment": treatment,
@@ -427,6 +448,11 @@ def iptw(
         panel=panel,
         log_factors=log_factors,
         fitted_rows=fitted_rows,
+        final=final,
+        truncated_rows=truncated,
+        log_treatment=log_treatment_w,
+        log_censoring=log_censoring_w,
+        untruncated_final=None if truncate is None else untruncated,
         data=data,
         terms=terms,
         design_specs=design_specs,
@@ -467,11 +493,6 @@ def treatment_values(
     return codes, levels
 
 
-def model_frame(data: pd.DataFrame, terms: Terms, rows: np.ndarray) -> pd.DataFrame:
-    """The columns a model reads, on the given caller rows (copies only those columns)."""
-    return pd.DataFrame({c: data[c].iloc[rows] for c in terms.columns}, index=data.index[rows])
-
-
 def _interval_start(panel: Panel, data: pd.DataFrame, start: str) -> np.ndarray:
     """Sorted interval starts; each must lie before its row's time (the interval end)."""
     check_numeric(data, start, "interval start")
@@ -510,16 +531,17 @@ _MAX_LOG_WEIGHT = np.log(np.finfo(np.float64).max)
 
 
 def _check_representable(panel: Panel, log_weights: np.ndarray, column: str) -> None:
+    if -_MAX_LOG_WEIGHT < log_weights.min() and log_weights.max() < _MAX_LOG_WEIGHT:
+        return
     too_big = np.abs(log_weights) >= _MAX_LOG_WEIGHT
-    if too_big.any():
-        raise DataError(
-            column,
-            f"{int(too_big.sum())} weight(s) exceed the floating-point range (|log w| > "
-            f"{_MAX_LOG_WEIGHT:.0f}): the treatment or censoring model predicts what happened "
-            "with probability near 0 at many visits; check the models for separation, or "
-            "shorten follow-up",
-            list(pd.unique(panel.ids[too_big])),
-        )
+    raise DataError(
+        column,
+        f"{int(too_big.sum())} weight(s) exceed the floating-point range (|log w| > "
+        f"{_MAX_LOG_WEIGHT:.0f}): the treatment or censoring model predicts what happened "
+        "with probability near 0 at many visits; check the models for separation, or "
+        "shorten follow-up",
+        list(pd.unique(panel.ids[too_big])),
+    )
 
 
 def _check_censor_last(panel: Panel, c: np.ndarray, column: str) -> None:

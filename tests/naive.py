@@ -68,3 +68,8 @@ def iptw_reference(
     out = pd.DataFrame({"treatment": treat_w, "censoring": cens_w})
     out["weight"] = out["treatment"] * out["censoring"]
     return out.loc[df.index]
+
+
+def gather_column(source, rows, out, j):
+    out[:, j] = np.asarray(source, dtype=np.float64)[rows]
+    return out

@@ -80,3 +80,13 @@ def test_logit_log_prob_tail_is_exact():
     X = np.ones((2, 1))
     out = K.logit_log_prob(X, np.array([-800.0]), np.array([1.0, 0.0]), np.empty(2))
     npt.assert_allclose(out, [-800.0, 0.0], atol=1e-300)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int64, np.int32, np.uint8])
+@pytest.mark.parametrize("n_rows", [0, 1, 7, 10_000])
+def test_gather_column_matches_naive(dtype, n_rows, rng):
+    source = (rng.normal(size=5000) * 100).astype(dtype)
+    rows = rng.integers(0, 5000, size=n_rows)
+    got = K.gather_column(source, rows, np.zeros((n_rows, 3)), 1)
+    want = naive.gather_column(source, rows, np.zeros((n_rows, 3)), 1)
+    npt.assert_array_equal(got, want)

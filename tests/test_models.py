@@ -81,3 +81,26 @@ def test_summary_and_conf_int(rng):
     ci = fit.conf_int(0.1)
     npt.assert_allclose(ci["upper"] - ci["lower"], 2 * 1.6448536269514722 * fit.bse, rtol=1e-12)
     assert "converged" in repr(fit)
+
+
+def test_warm_start_reaches_the_same_estimate(rng, monkeypatch):
+    import msm._glm as engine
+
+    n = 250_000
+    X = np.column_stack([np.ones(n), rng.normal(size=n), rng.integers(0, 2, n)])
+    y = (rng.random(n) < 1 / (1 + np.exp(-(X @ np.array([-1.0, 0.7, -0.3]))))).astype(float)
+    warm = fit_logit(X, y, ["c", "a", "b"])
+    monkeypatch.setattr(engine, "WARM_START_ROWS", 10**9)
+    cold = fit_logit(X, y, ["c", "a", "b"])
+    npt.assert_allclose(warm.params, cold.params, rtol=1e-9)
+    npt.assert_allclose(warm.bse, cold.bse, rtol=1e-9)
+    assert warm.n_iter < cold.n_iter
+
+
+def test_collinearity_found_on_large_data_with_warm_start(rng):
+    n = 250_000
+    x = rng.normal(size=n)
+    X = np.column_stack([np.ones(n), x, 3 * x])
+    y = (rng.random(n) < 0.3).astype(float)
+    with pytest.raises(msm.DataError, match="collinear"):
+        fit_logit(X, y, ["c", "x", "x3"])

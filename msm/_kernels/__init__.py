@@ -1,7 +1,8 @@
 """numba kernels: plain arrays in, plain arrays out; no DataFrames, no labels.
 
-Each kernel has a naive numpy twin of the same name in ``tests/naive.py`` (Cox kernels:
-``tests/naive_cox.py``).
+Each kernel has a naive numpy twin of the same name in ``tests/naive.py`` (GLM, Cox and
+diagnostics kernels: ``tests/naive_glm.py``, ``tests/naive_cox.py``,
+``tests/naive_diagnostics.py``).
 """
 
 from msm._kernels.cox import (
@@ -9,6 +10,7 @@ from msm._kernels.cox import (
     cox_loglik_score_information,
     cox_score_residuals,
 )
+from msm._kernels.design import gather_column
 from msm._kernels.diagnostics import (
     history_nodes,
     recent_history,
@@ -36,6 +38,7 @@ __all__ = [
     "glm_irls_pass",
     "weighted_crossprod",
     "cumulative_log_weights",
+    "gather_column",
     "grouped_cumsum",
     "history_nodes",
     "logit_log_prob",

@@ -67,7 +67,8 @@ def _glm_row(y, eta, family):  # pragma: no cover - compiled
         # deviance 2 [y log y + (1 - y) log(1 - y) - y log mu - (1 - y) log(1 - mu)] and
         # Pearson (y - mu)^2 / (mu (1 - mu)) = y^2 e^-eta - 2 y (1 - y) + (1 - y)^2 e^eta,
         # skipping terms whose factor is 0 (no 0 * inf): exact in the tails
-        dev = _xlogx(y) + _xlogx(1.0 - y)
+        # y log y + (1 - y) log(1 - y) is 0 for a 0/1 outcome: skip its log
+        dev = 0.0 if (y == 0.0 or y == 1.0) else _xlogx(y) + _xlogx(1.0 - y)
         pearson = -2.0 * y * (1.0 - y)
         if y != 0.0:
             dev += y * minus_log_mu

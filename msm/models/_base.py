@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from msm._formula import Design, Terms, design_matrix
+from msm._formula import Design, Terms, design_rows
 from msm._warnings import PROBABILITY_EPS, ConvergenceWarning, SeparationWarning
 
 __all__ = ["PROBABILITY_EPS", "ConvergenceWarning", "ModelInput", "SeparationWarning"]
@@ -27,8 +27,10 @@ class ModelInput:
         The right-hand side as the user gave it.
     terms : Terms
         The parsed right-hand side.
-    frame : DataFrame
-        The columns the model reads, on the rows it is fitted on.
+    data : DataFrame
+        The caller's data (only read).
+    rows : ndarray of int
+        Positions in ``data`` of the rows the model is fitted on.
     y : ndarray
         The outcome on those rows (0/1, category codes 0..K-1, or continuous values).
     time : ndarray
@@ -49,7 +51,8 @@ class ModelInput:
     outcome_name: str
     formula: str | None
     terms: Terms
-    frame: pd.DataFrame
+    data: pd.DataFrame
+    rows: np.ndarray
     y: np.ndarray
     time: np.ndarray
     subject: np.ndarray
@@ -66,6 +69,6 @@ class ModelInput:
         Its spec (what rebuilds the same columns on other rows, stateful transforms
         included) is kept in ``design_spec``; the matrix itself is not kept.
         """
-        built = design_matrix(self.terms, self.frame)
+        built = design_rows(self.terms, self.data, self.rows)
         self.design_spec = built.spec
         return built

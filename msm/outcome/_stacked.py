@@ -30,9 +30,9 @@ import numpy as np
 import scipy.special
 
 from msm import _kernels
-from msm._formula import rebuild
+from msm._formula import design_rows, model_frame, rebuild
 from msm.models import LogitFit
-from msm.weights import Weights, model_frame
+from msm.weights import Weights
 
 _TREATMENT_KEYS = ("denominator", "numerator")
 _SIGN = {"denominator": -1.0, "numerator": 1.0, "censor_denominator": -1.0, "censor_numerator": 1.0}
@@ -98,11 +98,13 @@ def stacked_parts(
     blocks_info, blocks_cross, blocks_scores, names = [], [], [], []
     for key, fit in weights.models.items():
         rows = weights.fitted_rows[key]
-        X = rebuild(
-            weights.terms[key],
-            weights.design_specs.get(key),
-            model_frame(data, weights.terms[key], panel.order[rows]),
-        )
+        spec = weights.design_specs.get(key)
+        if spec is None:  # a direct design: gathered from the columns
+            X = design_rows(weights.terms[key], data, panel.order[rows]).matrix
+        else:
+            X = rebuild(
+                weights.terms[key], spec, model_frame(data, weights.terms[key], panel.order[rows])
+            )
         p = scipy.special.expit(X @ fit.params.to_numpy())
         outcome_column = fit.outcome
         observed_outcome = panel.sort(data[outcome_column].to_numpy())[rows].astype(np.float64)
