@@ -71,6 +71,9 @@ def test_matches_a_direct_computation(cohort, weights):
     assert (table.loc["never", "difference"] == 0).all()
     assert (table.loc["never", "ratio"] == 1).all()
     assert table.attrs["reference"] == "never"
+    # the same through the general path (regime rows as frames, design rebuilt on them)
+    via_frames = risk_curves(fit, cohort, id="id", time="time", treatment="a", rows=lambda f: f)
+    pd.testing.assert_frame_equal(via_frames, table, rtol=1e-12)
 
 
 def test_history_splines_and_categories_use_the_fitting_state(cohort, weights):

@@ -168,35 +168,32 @@ def risk_curves(
         _check_baseline(data, panel, baseline)
     grid = _grid(data, time, times)
 
-    design = None if terms.plain_columns is not None else design_matrix(terms, data)
-    if design is not None:
-        _check_names(design.names, fit)
     n, k = panel.n_subjects, grid.size
     base = {c: data[c].to_numpy()[first] for c in baseline}
-    ids = panel.ids[panel.starts[:-1]]
-    blocks = []
-    for name, regime in regimes.items():
-        a = np.broadcast_to(_regime_values(name, regime, grid), (n, k))
-        frame = pd.DataFrame(
-            {
-                id: np.repeat(ids, k),
-                time: np.tile(grid, n),
-                treatment: a.reshape(-1),
-                **{c: np.repeat(v, k) for c, v in base.items()},
-                **{c: _history_values(c, kind, a, grid) for c, kind in history.items()},
-            }
-        )
-        if rows is not None:
-            frame = _apply_rows(rows, frame, name)
-        blocks.append(frame)
-    counterfactual = pd.concat(blocks, ignore_index=True)
-    check_columns_exist(counterfactual, terms.columns, "risk curves: regime rows")
-    if design is None:
-        X = design_matrix(terms, counterfactual).matrix
+    treated = {name: _regime_values(name, r, grid) for name, r in regimes.items()}
+    histories = {
+        name: {c: _history_values(c, kind, np.broadcast_to(a, (n, k)), grid) for c, kind in
+               history.items()}
+        for name, a in treated.items()
+    }  # fmt: skip
+    if terms.plain_columns is not None and rows is None:
+        # intercept + numeric columns: the linear predictor by broadcasting, no design rows
         _check_names(["Intercept", *terms.plain_columns], fit)
+        eta = np.full((len(regimes), n, k), beta[0])
+        for b, column in zip(beta[1:], terms.plain_columns):
+            if column == time:
+                eta += b * grid.astype(np.float64)
+            elif column == treatment:
+                eta += b * np.stack(list(treated.values()))[:, None, :]
+            elif column in history:
+                eta += b * np.stack([h[column] for h in histories.values()])
+            else:
+                eta += b * base[column].astype(np.float64)[None, :, None]
     else:
-        X = rebuild(terms, design.spec, counterfactual)
-    eta = (X @ beta).reshape(len(regimes), n, k)
+        eta = _linear_predictor(
+            fit, beta, terms, data, panel, base, treated, histories, grid, id, time, treatment,
+            rows,
+        )  # fmt: skip
     log_survival = np.cumsum(-np.logaddexp(0.0, eta), axis=2)  # log prod (1 - expit(eta))
     risk = 1.0 - np.exp(log_survival).mean(axis=1)  # (regimes, times)
     ref = risk[list(regimes).index(reference)]
@@ -213,6 +210,43 @@ def risk_curves(
     )
     table.attrs["reference"] = reference
     return table
+
+
+def _linear_predictor(
+    fit, beta, terms, data, panel, base, treated, histories, grid, id, time, treatment, rows
+) -> np.ndarray:
+    """``x'beta`` on the regimes' person-time rows built as frames: (regimes, subjects, times).
+
+    For formulas formulaic evaluates (splines, categories, transforms) and for ``rows=``; the
+    design's state (knots, centring, levels) comes from the fitting data.
+    """
+    design = None if terms.plain_columns is not None else design_matrix(terms, data)
+    if design is not None:
+        _check_names(design.names, fit)
+    n, k = panel.n_subjects, grid.size
+    ids = panel.ids[panel.starts[:-1]]
+    blocks = []
+    for name, a in treated.items():
+        frame = pd.DataFrame(
+            {
+                id: np.repeat(ids, k),
+                time: np.tile(grid, n),
+                treatment: np.tile(a, n),
+                **{c: np.repeat(v, k) for c, v in base.items()},
+                **{c: h.reshape(-1) for c, h in histories[name].items()},
+            }
+        )
+        if rows is not None:
+            frame = _apply_rows(rows, frame, name)
+        blocks.append(frame)
+    counterfactual = pd.concat(blocks, ignore_index=True)
+    check_columns_exist(counterfactual, terms.columns, "risk curves: regime rows")
+    if design is None:
+        _check_names(["Intercept", *terms.plain_columns], fit)
+        X = design_matrix(terms, counterfactual).matrix
+    else:
+        X = rebuild(terms, design.spec, counterfactual)
+    return (X @ beta).reshape(len(treated), n, k)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,7 +315,7 @@ def _history_values(column: str, kind: History, a: np.ndarray, grid: np.ndarray)
             f"history {column!r}: kind must be one of {', '.join(map(repr, HISTORY_KINDS))} "
             f"or a callable f(a, times), got {kind!r}"
         )
-    return values.reshape(-1)
+    return values
 
 
 def _apply_rows(rows, frame: pd.DataFrame, regime: str) -> pd.DataFrame:
