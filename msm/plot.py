@@ -1,4 +1,4 @@
-"""Plots for checking weights: love plot by time, weights by time, ESS by time.
+"""Plots: love plot by time, weights by time, ESS by time, risk curves under regimes.
 
 matplotlib is an optional extra (``pip install msm[plot]``) and is imported only when a plot
 is drawn, so ``import msm`` works without it.  Each function returns the matplotlib Figure;
@@ -322,4 +322,72 @@ def ess_by_time(
     axis.set_ylabel("effective sample size")
     axis.set_title("Effective sample size (Kish) by time")
     axis.legend(fontsize="small")
+    return fig
+
+
+def risk_curves(
+    curves: pd.DataFrame,
+    *,
+    lower: pd.Series | None = None,
+    upper: pd.Series | None = None,
+    truth: pd.DataFrame | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Cumulative incidence by time under each regime, as from :func:`msm.risk_curves`.
+
+    Parameters
+    ----------
+    curves : DataFrame
+        ``msm.risk_curves(...)`` output: indexed by (regime, time) with a ``risk`` column.
+    lower, upper : Series, optional
+        Pointwise confidence limits with the same index (e.g. from ``msm.bootstrap``),
+        drawn as bands.
+    truth : DataFrame, optional
+        Known true risks (one column per regime, indexed by time), drawn dashed.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> index = pd.MultiIndex.from_product([["always", "never"], [0, 1, 2]],
+    ...                                    names=["regime", "month"])
+    >>> curves = pd.DataFrame({"risk": [0.1, 0.2, 0.3, 0.05, 0.1, 0.15]}, index=index)
+    >>> fig = risk_curves(curves)
+    >>> fig.axes[0].get_ylabel()
+    'cumulative incidence'
+    """
+    fig, axis = _figure(ax, figsize=(6, 4))
+    time_name = curves.index.names[-1] or "time"
+    for k, regime in enumerate(dict.fromkeys(curves.index.get_level_values(0))):
+        part = curves.loc[regime]
+        color = f"C{k}"
+        axis.step(part.index, part["risk"], where="post", color=color, label=str(regime))
+        if lower is not None and upper is not None:
+            axis.fill_between(
+                part.index,
+                lower.loc[regime],
+                upper.loc[regime],
+                step="post",
+                color=color,
+                alpha=0.2,
+                linewidth=0,
+            )
+        if truth is not None and regime in truth.columns:
+            axis.step(
+                truth.index,
+                truth[regime],
+                where="post",
+                color=color,
+                linestyle="--",
+                label=f"{regime} (truth)",
+            )
+    axis.set_xlabel(str(time_name))
+    axis.set_ylabel("cumulative incidence")
+    axis.set_ylim(0, None)
+    axis.set_title("Risk under each regime")
+    axis.legend(frameon=False)
     return fig

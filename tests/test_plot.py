@@ -152,3 +152,19 @@ def test_package_imports_without_matplotlib():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "ImportError" in out.stdout and "msm[plot]" in out.stdout
+
+
+def test_risk_curves_plot_with_bands_and_truth(cohort, weights):
+    fit = msm.glm("y ~ a + time", cohort, weights=weights, cluster="id", family="binomial")
+    curves = msm.risk_curves(fit, cohort, id="id", time="time", treatment="a")
+    lower, upper = curves["risk"] * 0.9, curves["risk"] * 1.1
+    truth = curves["risk"].unstack("regime") * 1.05
+    fig = plot.risk_curves(curves, lower=lower, upper=upper, truth=truth)
+    render(fig)
+    axis = fig.axes[0]
+    assert axis.get_ylabel() == "cumulative incidence" and axis.get_xlabel() == "time"
+    labels = [t.get_text() for t in axis.get_legend().get_texts()]
+    assert labels == ["always", "always (truth)", "never", "never (truth)"]
+    drawn = axis.get_lines()[0].get_ydata()
+    npt.assert_allclose(drawn, curves.loc["always", "risk"].to_numpy())
+    assert len(axis.collections) == 2  # one band per regime
