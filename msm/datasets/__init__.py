@@ -1,6 +1,17 @@
 """Simulated cohorts whose true effects are known."""
 
 from msm.datasets._panel import simulate_panel
+from msm.datasets.cyclophosphamide import CYCParameters, CYCTruth, cyc_truth, simulate_cyc
 from msm.datasets.jdm import JDMParameters, JDMTruth, jdm_truth, simulate_jdm
 
-__all__ = ["JDMParameters", "JDMTruth", "jdm_truth", "simulate_jdm", "simulate_panel"]
+__all__ = [
+    "CYCParameters",
+    "CYCTruth",
+    "JDMParameters",
+    "JDMTruth",
+    "cyc_truth",
+    "jdm_truth",
+    "simulate_cyc",
+    "simulate_jdm",
+    "simulate_panel",
+]
