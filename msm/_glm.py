@@ -13,6 +13,7 @@ returned belongs to the returned ``beta``.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,30 +78,78 @@ def fit_glm(
     """
     n, p = X.shape
     mu = np.empty(n)
-    beta = np.zeros(p)
+    start = np.zeros(p)
     intercept = _intercept_column(X)
     if intercept is not None and w.sum() > 0:
-        beta[intercept] = start_intercept(family, y, w, offset)
-    warm = _warm_start(X, y, w, offset, family, names, model_name, beta)
-    deviance, pearson, score, info, mu_min, mu_max = _kernels.glm_irls_pass(
-        X, y, w, offset, beta if warm is None else warm, family, mu
+        start[intercept] = start_intercept(family, y, w, offset)
+
+    def glm_pass(beta: np.ndarray) -> tuple:
+        return _kernels.glm_irls_pass(X, y, w, offset, beta, family, mu)
+
+    beta, last, converged, n_iter = newton(
+        glm_pass,
+        start,
+        names,
+        model_name,
+        family,
+        warm=_warm_start(X, y, w, offset, family, names, model_name, start),
+        suspects=lambda b: _suspects(b, X.std(axis=0) if n > 1 else np.ones(p), names),
+        max_iter=max_iter,
+        tol=tol,
+        stacklevel=stacklevel + 1,
     )
+    deviance, pearson, _, info, mu_min, mu_max = last
+    return GLMFit(
+        beta=beta,
+        mu=mu,
+        deviance=float(deviance),
+        pearson=float(pearson),
+        information=info,
+        mu_min=float(mu_min),
+        mu_max=float(mu_max),
+        converged=converged,
+        n_iter=n_iter,
+    )
+
+
+def newton(
+    glm_pass: Callable[[np.ndarray], tuple],
+    start: np.ndarray,
+    names: list[str],
+    model_name: str,
+    family: int,
+    *,
+    warm: np.ndarray | None = None,
+    suspects: Callable[[np.ndarray], str],
+    max_iter: int = 50,
+    tol: float = 1e-10,
+    stacklevel: int = 2,
+) -> tuple[np.ndarray, tuple, bool, int]:
+    """Newton/IRLS on any implementation of the fused pass (in memory, or summed over
+    partitions of a distributed frame): the one copy of the iteration.
+
+    ``glm_pass(beta)`` returns ``(deviance, pearson, score, information, mu_min, mu_max)``
+    summed over all rows.  Starts from ``warm`` when given and the design's information
+    there is not singular, else from ``start`` (where every row weighs alike, so the
+    information is singular exactly when the design is: DataError naming the columns).
+    Returns the estimate, the pass at it, whether it converged and the iterations used.
+    """
+    last = None
     if warm is not None:
+        last = glm_pass(warm)
         try:
-            _check_collinearity(info, names, model_name)
+            _check_collinearity(last[3], names, model_name)
             beta = warm
-        except DataError:  # judge collinearity where every row weighs alike (below)
-            warm = None
-    if warm is None:
-        deviance, pearson, score, info, mu_min, mu_max = _kernels.glm_irls_pass(
-            X, y, w, offset, beta, family, mu
-        )
-        # At the start every row has the same variance weight (up to the offset), so the
-        # information is singular exactly when the design is.
-        _check_collinearity(info, names, model_name)
+        except DataError:  # judge collinearity at the start instead (below)
+            last = None
+    if last is None:
+        beta = start
+        last = glm_pass(beta)
+        _check_collinearity(last[3], names, model_name)
     converged = False
     n_iter = 0
     while True:
+        deviance, _, score, info, _, _ = last
         step = _newton_step(info, score)
         if step is None:  # information singular away from the start: separation
             break
@@ -113,40 +162,31 @@ def fit_glm(
         shrink = 1.0
         while True:
             trial = beta + shrink * step
-            new = _kernels.glm_irls_pass(X, y, w, offset, trial, family, mu)
+            new = glm_pass(trial)
             if np.isfinite(new[0]) and new[0] <= deviance + 1e-12 * abs(deviance):
                 break
             if shrink < 1e-10:
                 break
             shrink /= 2.0  # step halving: never accept a rise in the deviance
         beta = trial
-        deviance, pearson, score, info, mu_min, mu_max = new
+        last = new
+    mu_min, mu_max = last[4], last[5]
     if not converged:
         warnings.warn(
             f"{model_name} did not converge in {max_iter} Newton iterations; largest "
-            f"coefficients: {_suspects(beta, X, names)}",
+            f"coefficients: {suspects(beta)}",
             ConvergenceWarning,
             stacklevel=stacklevel + 1,
         )
     if family == BINOMIAL and (mu_min < PROBABILITY_EPS or mu_max > 1.0 - PROBABILITY_EPS):
         warnings.warn(
             f"{model_name}: fitted probabilities numerically 0 or 1 occurred "
-            f"(quasi-separation); look at {_suspects(beta, X, names)}: a covariate or "
+            f"(quasi-separation); look at {suspects(beta)}: a covariate or "
             "combination predicts the outcome almost perfectly",
             SeparationWarning,
             stacklevel=stacklevel + 1,
         )
-    return GLMFit(
-        beta=beta,
-        mu=mu,
-        deviance=float(deviance),
-        pearson=float(pearson),
-        information=info,
-        mu_min=float(mu_min),
-        mu_max=float(mu_max),
-        converged=converged,
-        n_iter=n_iter,
-    )
+    return beta, last, converged, n_iter
 
 
 # Above this many rows Newton starts from a fit on an evenly spaced subsample: it converges
@@ -210,11 +250,10 @@ def _check_collinearity(info: np.ndarray, names: list[str], model_name: str) -> 
         )
 
 
-def _suspects(beta: np.ndarray, X: np.ndarray, names: list[str], k: int = 3) -> str:
+def _suspects(beta: np.ndarray, column_sd: np.ndarray, names: list[str], k: int = 3) -> str:
     """Covariates with the largest standardized coefficients (|beta_j| x sd(x_j))."""
-    sd = X.std(axis=0) if X.shape[0] > 1 else np.ones(X.shape[1])
-    size = np.abs(beta) * np.where(sd > 0, sd, 0.0)
-    order = [j for j in np.argsort(-size) if sd[j] > 0][:k]
+    size = np.abs(beta) * np.where(column_sd > 0, column_sd, 0.0)
+    order = [j for j in np.argsort(-size) if column_sd[j] > 0][:k]
     if not order:
         return "the intercept"
     return ", ".join(f"{names[j]!r} (coef {beta[j]:.3g})" for j in order)
