@@ -338,24 +338,17 @@ def iptw(
     used += [start] if kind.needs_start else []
     for t in terms.values():
         used.extend(t.columns)
-    check_finite(data, used, id)
-    if point and data[id].duplicated().any():
-        dup = pd.unique(data[id][data[id].duplicated()])
-        raise DataError(id, "with time=None each subject must have exactly one row", dup)
-    panel = build_panel(data, id, time_name)
-
-    # every check on the data before any model is fitted
-    a, categories = treatment_values(panel, data[treatment], treatment, family)
-    if absorbing:
-        check_absorbing(panel, a, treatment)
-        # rows up to and including the first treated row: nothing treated before this row
-        treated_before = _kernels.cumulative_log_weights(a, panel.starts) - a
-        treatment_rows = treated_before == 0.0
-    else:
-        treatment_rows = np.ones(panel.n_rows, dtype=bool)
-    if censor is not None:
-        c = binary_values(panel, panel.sort(data[censor].to_numpy()), censor, "censor")
-        _check_censor_last(panel, c, censor)
+    panel, a, categories, treatment_rows, c = prepare_panel(
+        data,
+        id=id,
+        time_name=time_name,
+        treatment=treatment,
+        censor=censor,
+        absorbing=absorbing,
+        family=family,
+        used=used,
+        point=point,
+    )
 
     options = {"estimator": model, "crossfit": crossfit, "clip": clip, "seed": seed}
     interval_start = None
@@ -401,6 +394,7 @@ def iptw(
         log_treatment += log_factors["numerator"]
 
     n_censored = 0
+    log_censoring = None
     if censor is not None:
         n_censored = int(c.sum())
         all_rows = np.ones(panel.n_rows, dtype=bool)
@@ -410,14 +404,9 @@ def iptw(
             fit_and_score("censor_numerator", censor_kind, c, censor, all_rows, True)
             log_censoring += log_factors["censor_numerator"]
 
-    # cumulative sums in place: these arrays are this call's own
-    log_treatment_w = _kernels.grouped_cumsum(log_treatment, panel.starts, log_treatment)
-    log_total = log_treatment_w
-    log_censoring_w = None
-    if censor is not None:
-        log_censoring_w = _kernels.grouped_cumsum(log_censoring, panel.starts, log_censoring)
-        log_total = log_treatment_w + log_censoring_w
-    _check_representable(panel, log_total, treatment)
+    log_treatment_w, log_censoring_w, log_total = accumulate(
+        panel, log_treatment, log_censoring, treatment
+    )
     untruncated = panel.unsort(np.exp(log_total))
     final, truncated, bounds = untruncated, np.zeros(panel.n_rows, dtype=bool), None
     if truncate is not None:
@@ -457,6 +446,63 @@ def iptw(
         terms=terms,
         design_specs=design_specs,
     )
+
+
+def prepare_panel(
+    data: pd.DataFrame,
+    *,
+    id: str,
+    time_name: str,
+    treatment: str,
+    censor: str | None,
+    absorbing: bool,
+    family: str,
+    used: list[str],
+    point: bool = False,
+) -> tuple[Panel, np.ndarray, list | None, np.ndarray, np.ndarray | None]:
+    """Every check on the rows before a model is fitted, and the sorted arrays they give.
+
+    Shared by ``iptw`` and the per-partition work of a distributed frame (``msm._dask``).
+    Returns the panel, the sorted treatment values and levels, the rows that inform the
+    treatment models (the risk set of an absorbing treatment) and the sorted censoring
+    indicator (None without ``censor``).
+    """
+    check_finite(data, used, id)
+    if point and data[id].duplicated().any():
+        dup = pd.unique(data[id][data[id].duplicated()])
+        raise DataError(id, "with time=None each subject must have exactly one row", dup)
+    panel = build_panel(data, id, time_name)
+    a, categories = treatment_values(panel, data[treatment], treatment, family)
+    if absorbing:
+        check_absorbing(panel, a, treatment)
+        # rows up to and including the first treated row: nothing treated before this row
+        treated_before = _kernels.cumulative_log_weights(a, panel.starts) - a
+        treatment_rows = treated_before == 0.0
+    else:
+        treatment_rows = np.ones(panel.n_rows, dtype=bool)
+    c = None
+    if censor is not None:
+        c = binary_values(panel, panel.sort(data[censor].to_numpy()), censor, "censor")
+        _check_censor_last(panel, c, censor)
+    return panel, a, categories, treatment_rows, c
+
+
+def accumulate(
+    panel: Panel, log_treatment: np.ndarray, log_censoring: np.ndarray | None, column: str
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Within-subject running sums of the per-row log factors (sorted order, in place).
+
+    Returns the cumulative log treatment and censoring weights and their sum; DataError
+    when a weight leaves the floating-point range.
+    """
+    log_treatment_w = _kernels.grouped_cumsum(log_treatment, panel.starts, log_treatment)
+    log_total = log_treatment_w
+    log_censoring_w = None
+    if log_censoring is not None:
+        log_censoring_w = _kernels.grouped_cumsum(log_censoring, panel.starts, log_censoring)
+        log_total = log_treatment_w + log_censoring_w
+    _check_representable(panel, log_total, column)
+    return log_treatment_w, log_censoring_w, log_total
 
 
 def treatment_values(
