@@ -231,10 +231,11 @@ class CR1(CovarianceEstimator):
 
 @dataclass(frozen=True, repr=False)
 class CR1S(CR1):
-    """The robust sandwich times ``G/(G-1) x (n-1)/(n-k)``: Stata's small-sample factor.
+    """The robust sandwich times ``G/(G-1) x (n-1)/(n-k)``: the linear-regression factor.
 
     ``sandwich::vcovCL(type = "HC1")`` (its default for ``lm`` objects) and Stata's
-    ``vce(cluster)``.  Without a cluster variable the factor is ``n/(n-k)``, i.e. HC1.
+    ``regress, vce(cluster)`` (Stata's maximum-likelihood commands use ``G/(G-1)`` alone,
+    i.e. ``"cr1"``).  Without a cluster variable the factor is ``n/(n-k)``, i.e. HC1.
     ``n`` counts rows with positive weight, ``G`` the clusters that have one.
     """
 
@@ -258,7 +259,7 @@ class CR1S(CR1):
         return (
             f"Std. errors: cluster-robust sandwich by {parts.cluster!r} "
             f"({parts.n_clusters} clusters) x G/(G-1) x (n-1)/(n-k) "
-            "(as Stata, sandwich::vcovCL type HC1)"
+            "(as Stata's regress, sandwich::vcovCL type HC1)"
         )
 
 

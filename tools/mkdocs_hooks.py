@@ -5,8 +5,13 @@
   functions) exports but the page does not document with a ``::: msm...`` block is appended
   under "Other exports", so a new export appears in the reference even before someone places it.
   The names are read from the source with ``ast``: nothing is imported.
-* **Figures not generated yet.**  An image link to ``img/...`` whose file is absent from the
-  docs (the tutorial's figures are written by ``examples/jdm_ivig.py --out docs/img``) becomes a
+* **The tutorial runs the example.**  Before the build, ``examples/jdm_ivig.py`` runs (seed 1,
+  50 bootstrap replicates) with its figures written to ``docs/img/`` (gitignored) and its
+  printout captured; in ``tutorial.md`` a marker ``<!-- jdm-output: N -->`` becomes the
+  printout of the example's section ``== N. ...`` (``summary`` for the final table, ``intro``
+  for what comes before section 1).  The numbers and figures on the page are therefore those
+  of the code being documented.  ``MSM_DOCS_SKIP_EXAMPLE=1`` skips the run.
+* **Figures not generated.**  An image link to ``img/...`` whose file is absent becomes a
   visible placeholder instead of a broken image, so ``mkdocs build --strict`` still checks
   every other link.
 """
@@ -14,13 +19,66 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import importlib.util
+import io
 import logging
+import os
 import re
 from pathlib import Path
 
 log = logging.getLogger("mkdocs.hooks.msm")
 
 _IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\((?P<src>img/[^)\s]+)\)")
+_OUTPUT = re.compile(r"<!-- jdm-output: (?P<key>\w+) -->")
+_SECTIONS: dict[str, str] = {}
+
+
+def on_pre_build(config) -> None:
+    """Run the JDM example: figures into docs/img, the printout by section into _SECTIONS."""
+    if os.environ.get("MSM_DOCS_SKIP_EXAMPLE") == "1":
+        return
+    root = Path(config["config_file_path"]).resolve().parent
+    spec = importlib.util.spec_from_file_location("jdm_ivig", root / "examples" / "jdm_ivig.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        example.main(
+            [
+                "--seed",
+                "1",
+                "--n-boot",
+                "50",
+                "--no-progress",
+                "--out",
+                str(Path(config["docs_dir"]) / "img"),
+            ]
+        )
+    _SECTIONS.clear()
+    key, lines = "intro", []
+    for line in printed.getvalue().splitlines():
+        heading = re.match(r"^== (?:(\d+)\.|(Summary))", line)
+        if heading:
+            _SECTIONS[key] = "\n".join(lines).strip("\n")
+            key, lines = (heading[1] or "summary"), []
+            continue
+        if not line.startswith("done in") and not line.startswith("plots written"):
+            lines.append(line)
+    _SECTIONS[key] = "\n".join(lines).strip("\n")
+    log.info("ran examples/jdm_ivig.py for the tutorial: sections %s", ", ".join(_SECTIONS))
+
+
+def _insert_output(markdown: str, src: str) -> str:
+    def block(match: re.Match) -> str:
+        text = _SECTIONS.get(match["key"])
+        if text is None:
+            if _SECTIONS:
+                raise KeyError(f"{src}: the example printed no section {match['key']!r}")
+            return "*[Output not generated: the example was not run for this build]*"
+        return "```text\n" + text + "\n```"
+
+    return _OUTPUT.sub(block, markdown)
 
 
 def _module_all(path: Path) -> list[str]:
@@ -81,6 +139,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
                 + blocks
                 + "\n"
             )
+    markdown = _insert_output(markdown, src)
     docs_dir = Path(config["docs_dir"])
     page_dir = Path(src).parent
 
