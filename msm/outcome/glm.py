@@ -305,7 +305,7 @@ def glm(
         ``"robust"``: clustered sandwich without small-sample factor, as geepack's
         ``geeglm`` (HC0 without ``cluster=``).  ``"cr1"``: times ``G/(G-1)``, as
         ``sandwich::vcovCL`` defaults for a glm.  ``"cr1s"``: times ``G/(G-1) (n-1)/(n-k)``,
-        as Stata and ``vcovCL(type = "HC1")``.  ``"model"``: inverse information times the
+        as Stata's regress and ``vcovCL(type = "HC1")``.  ``"model"``: inverse information times the
         dispersion Pearson chi2 / residual df, as R's ``glm`` with ``quasibinomial`` or
         ``quasipoisson`` (``gaussian``: the residual variance);
         ``ModelBased(dispersion=1.0)`` gives R's ``binomial``/``poisson`` standard errors.
