@@ -15,7 +15,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from msm import _kernels
+from msm import _dask, _kernels
 from msm._formula import Terms, parse_terms
 from msm.models import ModelInput, registry
 from msm.panel import (
@@ -292,6 +292,8 @@ def iptw(
     >>> bool(abs(w.weights.mean() - 1) < 0.1)
     True
     """
+    if _dask.is_dask(data):  # a dask DataFrame: the same numbers, partition by partition
+        return _dask.iptw(**{k: v for k, v in locals().items() if k != "_dask"})
     kind = registry.resolve(family, model)
     if absorbing and not kind.absorbing:
         raise ValueError(

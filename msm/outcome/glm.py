@@ -20,7 +20,7 @@ import pandas as pd
 import scipy.linalg
 import scipy.stats
 
-from msm import _kernels
+from msm import _dask, _kernels
 from msm._formula import design_matrix, parse_terms
 from msm._glm import fit_glm
 from msm.inference import CovarianceEstimator, SandwichParts, covariance_estimator
@@ -343,6 +343,8 @@ def glm(
     >>> bool(fit.exp_params["a"] > 1)
     True
     """
+    if _dask.is_dask(data):  # a dask DataFrame: the same fit, partition by partition
+        return _dask.glm(**{k: v for k, v in locals().items() if k != "_dask"})
     check_frame(data)
     fam = _family(family)
     estimator = covariance_estimator(variance)

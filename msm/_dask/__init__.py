@@ -1,0 +1,40 @@
+"""Dask DataFrames: the same weights, outcome models and balance, one partition at a time.
+
+Private.  ``msm.iptw``, ``msm.glm`` and ``msm.balance`` hand a dask DataFrame to the functions
+here.  Dask itself is imported only then (``pip install "msm[dask]"``), so ``import msm``
+works without it.
+
+Data path: arrange the rows so each subject sits in one partition (``partitions``), fit the
+logistic models by Newton steps whose fused numba pass runs per partition and is summed on the
+client (``msm._glm.newton``, the in-memory iteration), then compute the weights per partition
+with the in-memory code (``weights``), the outcome GLM and its cluster-robust variance
+(``outcome``) and the balance moments (``diagnostics``).
+"""
+
+from __future__ import annotations
+
+
+def is_dask(data: object) -> bool:
+    """True for a dask DataFrame (or Series), judged without importing dask."""
+    return type(data).__module__.startswith("dask") and hasattr(data, "npartitions")
+
+
+def iptw(data, **kwargs):
+    """``msm.iptw`` on a dask DataFrame; see :func:`msm._dask.weights.iptw`."""
+    from msm._dask.weights import iptw as _iptw
+
+    return _iptw(data, **kwargs)
+
+
+def glm(formula, data, **kwargs):
+    """``msm.glm`` on a dask DataFrame; see :func:`msm._dask.outcome.glm`."""
+    from msm._dask.outcome import glm as _glm
+
+    return _glm(formula, data, **kwargs)
+
+
+def balance(data, **kwargs):
+    """``msm.balance`` on a dask DataFrame; see :func:`msm._dask.diagnostics.balance`."""
+    from msm._dask.diagnostics import balance as _balance
+
+    return _balance(data, **kwargs)

@@ -1,0 +1,225 @@
+"""``glm`` on a dask DataFrame: Newton steps summed over partitions, cluster-robust variance.
+
+Each partition builds its design, outcome and weights as the in-memory ``msm.glm`` does
+(weights from a ``DaskWeights`` are recomputed per partition from the fitted models, so they
+need no alignment).  The meat of the sandwich is the sum over partitions of ``U'U``, the
+per-cluster score sums of ``msm._kernels.cluster_score_sums``: exact because every cluster
+(subject) sits in one partition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from msm import _kernels
+from msm._dask.partitions import arrange, check_columns, compute_each, fit_newton, require_dask
+from msm._dask.weights import DaskWeights, partition_weights
+from msm._formula import design_matrix, parse_terms
+from msm.inference import SandwichParts, covariance_estimator
+from msm.outcome.glm import (
+    GLMResults,
+    _check_finite,
+    _family,
+    _numeric,
+    _outcome_values,
+    _split_formula,
+)
+from msm.panel import DataError
+from msm.weights import resolve_weights
+
+
+@dataclass(frozen=True)
+class GLMSpec:
+    outcome: str
+    rhs: str
+    family: str
+    cluster: str | None
+    offset: str | None
+    weights: object  # None, a column name, or (WeightSpec, fitted models) of a DaskWeights
+
+
+def build_rows(part: pd.DataFrame, spec: GLMSpec):
+    """``(X, y, w, offset, names)`` of one partition, as ``msm.glm`` builds them."""
+    if len(part) == 0:
+        return None
+    fam = _family(spec.family)
+    terms = parse_terms(spec.rhs, part, "outcome model")
+    used = [spec.outcome, *terms.columns, *(c for c in (spec.offset, spec.cluster) if c)]
+    _check_finite(part, used, spec.cluster)
+    if isinstance(spec.weights, tuple):
+        w = partition_weights(part, *spec.weights)["weight"].to_numpy()
+    else:
+        w = resolve_weights(part, spec.weights)
+    y = _outcome_values(part, spec.outcome, fam, spec.cluster)
+    off = np.zeros(len(part)) if spec.offset is None else _numeric(part, spec.offset, "offset")
+    design = design_matrix(terms, part)
+    return np.ascontiguousarray(design.matrix), y, w, off, list(design.names)
+
+
+def _counts(part: pd.DataFrame, spec: GLMSpec):
+    built = build_rows(part, spec)
+    if built is None:
+        return None
+    _, y, w, _, _ = built
+    positive = w > 0
+    return {
+        "n_obs": int(positive.sum()),
+        "y0": int((y[positive] == 0.0).sum()),
+        "y1": int((y[positive] == 1.0).sum()),
+        "sum_w": float(w.sum()),
+    }
+
+
+def _meat(part: pd.DataFrame, spec: GLMSpec, beta: np.ndarray):
+    """This partition's ``U'U`` at ``beta`` and its clusters with a positive-weight row."""
+    built = build_rows(part, spec)
+    if built is None:
+        return None
+    X, y, w, off, _ = built
+    mu = np.empty(X.shape[0])
+    _kernels.glm_irls_pass(X, y, w, off, beta, _family(spec.family).code, mu)
+    r = w * (y - mu)
+    if spec.cluster is None:
+        return _kernels.weighted_crossprod(X, r * r), int((w > 0).sum())
+    codes, uniques = pd.factorize(part[spec.cluster], sort=False)
+    codes = codes.astype(np.int64)
+    U = _kernels.cluster_score_sums(X, r, codes, uniques.size)
+    n_clusters = int(np.count_nonzero(np.bincount(codes[w > 0], minlength=uniques.size)))
+    return U.T @ U, n_clusters
+
+
+def glm(
+    formula: str,
+    data,
+    *,
+    weights=None,
+    cluster: str | None = None,
+    family: str = "gaussian",
+    variance="robust",
+    offset: str | None = None,
+    max_iter: int = 50,
+    tol: float = 1e-10,
+) -> GLMResults:
+    """``msm.glm`` for a dask DataFrame; the same ``GLMResults`` (without row-level arrays).
+
+    ``weights`` is a ``DaskWeights`` from ``msm.iptw`` on a dask frame, a column name, or
+    None.  With ``cluster=``, each cluster must be one subject of the layout: rows are
+    arranged so each cluster sits in one partition (shuffling when needed).  ``score_rows()``
+    and ``fitted_values`` need the rows in memory and are not available; nor is
+    ``variance="stacked"``.
+    """
+    require_dask()
+    fam = _family(family)
+    estimator = covariance_estimator(variance)
+    if estimator.name == "stacked":
+        raise NotImplementedError("variance='stacked' is not supported for a dask DataFrame")
+    outcome, rhs = _split_formula(formula)
+    check_columns(data, [outcome], "outcome")
+    check_columns(data, [cluster, offset], "cluster/offset")
+    terms = parse_terms(rhs, data._meta, "outcome model")
+    columns = [outcome, *terms.columns, *(c for c in (offset, cluster) if c is not None)]
+    layout_id = cluster
+    if isinstance(weights, DaskWeights):
+        wid = weights.spec.id
+        if cluster is not None and cluster != wid:
+            raise DataError(
+                cluster,
+                f"with weights from msm.iptw on a dask DataFrame, cluster must be the weights' "
+                f"id {wid!r} (or None): each cluster must sit in one partition with its "
+                "subject's rows",
+            )
+        layout_id = wid
+        columns += list(weights.spec.columns)
+    elif isinstance(weights, str):
+        check_columns(data, [weights], "weights")
+        columns.append(weights)
+    elif weights is not None:
+        raise TypeError(
+            "weights for a dask DataFrame must be DaskWeights (msm.iptw on the dask frame), a "
+            f"column name, or None; got {type(weights).__name__}"
+        )
+    columns = list(dict.fromkeys(columns))
+    if layout_id is not None:
+        frame = arrange(data, layout_id, columns).frame
+    else:
+        frame = data[columns]
+    if isinstance(weights, DaskWeights):  # plain values only: no dask collection inside
+        weights = (weights.spec, weights.models)
+    spec = GLMSpec(outcome, rhs, fam.name, cluster, offset, weights)
+
+    counts = [c for c in compute_each(_counts, frame, spec) if c is not None]
+    n_obs = sum(c["n_obs"] for c in counts)
+    if n_obs == 0:
+        raise DataError("weights", "every weight is 0: no rows to fit the outcome model on")
+    y0, y1 = sum(c["y0"] for c in counts), sum(c["y1"] for c in counts)
+    if fam.code == _kernels.BINOMIAL and (y0 == n_obs or y1 == n_obs):
+        raise DataError(
+            outcome,
+            f"binomial outcome is {0 if y0 == n_obs else 1} on every row with positive weight: "
+            "there is nothing to model",
+        )
+    if fam.code == _kernels.POISSON and y0 == n_obs:
+        raise DataError(
+            outcome, "poisson outcome is 0 on every row with positive weight: nothing to model"
+        )
+
+    model_name = f"outcome model {outcome} ~ {rhs}"
+    fit = fit_newton(
+        frame,
+        partial(build_rows, spec=spec),
+        fam.code,
+        f"{model_name} ({fam.name})",
+        outcome,
+        max_iter=max_iter,
+        tol=tol,
+        stacklevel=3,
+    )
+    beta, names = fit.beta, fit.names
+    deviance, pearson, _, info, _, _ = fit.last
+    meats = [m for m in compute_each(_meat, frame, spec, beta) if m is not None]
+    meat = sum(m[0] for m in meats)
+    n_clusters = sum(m[1] for m in meats)
+    n_rows = fit.n
+    df_resid = n_obs - len(names)
+    dispersion = pearson / df_resid if df_resid > 0 else np.nan
+    parts = SandwichParts(
+        names=names,
+        information=info,
+        meat=meat,
+        n_obs=n_obs,
+        n_clusters=n_clusters,
+        cluster=cluster,
+        dispersion=float(dispersion),
+        dispersion_label=(
+            "residual variance" if fam.code == _kernels.GAUSSIAN else "Pearson chi2 / df"
+        ),
+        stacked=None,
+    )
+    cov = estimator.cov(parts)
+    return GLMResults(
+        params=pd.Series(beta, index=names, name="estimate"),
+        cov=pd.DataFrame(cov, index=names, columns=names),
+        variance=estimator.name,
+        covariance_estimator=estimator,
+        family=fam.name,
+        link=fam.link,
+        formula=rhs,
+        outcome=outcome,
+        nobs=n_obs,
+        n_rows=n_rows,
+        n_clusters=n_clusters,
+        cluster=cluster,
+        sum_weights=float(sum(c["sum_w"] for c in counts)),
+        deviance=float(deviance),
+        pearson_chi2=float(pearson),
+        df_resid=df_resid,
+        dispersion=float(dispersion),
+        converged=fit.converged,
+        n_iter=fit.n_iter,
+        sandwich_parts=parts,
+        _arrays=None,
+    )

@@ -1,0 +1,145 @@
+"""Dask DataFrames give the in-memory numbers (1e-10 relative) on both schedulers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+dask = pytest.importorskip("dask")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+import msm  # noqa: E402
+from msm._dask import is_dask  # noqa: E402
+
+RTOL = 1e-10
+KW = dict(
+    id="id",
+    time="time",
+    treatment="a",
+    denominator="x + l + time",
+    numerator="x + time",
+    absorbing=True,
+    censor="lost",
+)
+
+
+@pytest.fixture(scope="module")
+def cohort() -> pd.DataFrame:
+    data = msm.datasets.simulate_panel(n_subjects=600, seed=11, censor_coefs=(-3.0, 0.4))
+    data.index = pd.RangeIndex(1000, 1000 + len(data))  # labels that are not positions
+    return data
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    with distributed.Client(cluster, set_as_default=False) as c:
+        yield c
+    cluster.close()
+
+
+@pytest.fixture(params=["threads", "distributed"])
+def scheduler(request, client):
+    if request.param == "threads":
+        with dask.config.set(scheduler="threads"):
+            yield request.param
+    else:
+        with client.as_current(), dask.config.set(scheduler=client):
+            yield request.param
+
+
+def by_subject_blocks(data: pd.DataFrame, n_parts: int):
+    """Partitions of whole subjects (no shuffle needed), rows shuffled within each."""
+    ids = np.array_split(np.unique(data["id"]), n_parts)
+    parts = [
+        data[data["id"].isin(block)].sample(frac=1, random_state=k) for k, block in enumerate(ids)
+    ]
+    return dd.from_delayed([dask.delayed(p) for p in parts], meta=data.iloc[:0])
+
+
+def shuffled_rows(data: pd.DataFrame, n_parts: int):
+    """Rows in random order, split by position: subjects span partitions."""
+    return dd.from_pandas(data.sample(frac=1, random_state=3), npartitions=n_parts, sort=False)
+
+
+LAYOUTS = {"blocks": by_subject_blocks, "shuffled": shuffled_rows}
+
+
+def close(a, b) -> None:
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=RTOL, atol=0)
+
+
+@pytest.mark.parametrize("layout", ["blocks", "shuffled"])
+def test_weights_models_glm(cohort, scheduler, layout):
+    frame = LAYOUTS[layout](cohort, 3)
+    before = frame.compute()
+    w0 = msm.iptw(cohort, **KW)
+    w1 = msm.iptw(frame, **KW)
+    assert w1.shuffled == (layout == "shuffled")
+    for key, fit in w0.models.items():
+        close(w1.models[key].params, fit.params)
+        close(w1.models[key].bse, fit.bse)
+        assert w1.models[key].n == fit.n
+    weights = w1.frame.compute().reindex(cohort.index)
+    close(weights["weight"], w0.weights)
+    close(weights["treatment_weight"], w0.treatment_weights)
+    close(weights["censoring_weight"], w0.censoring_weights)
+    pd.testing.assert_frame_equal(w1.summary(), w0.summary(), rtol=RTOL)
+
+    f0 = msm.glm("y ~ a + time", cohort, weights=w0, cluster="id", family="binomial")
+    f1 = msm.glm("y ~ a + time", frame, weights=w1, cluster="id", family="binomial")
+    close(f1.params, f0.params)
+    close(f1.bse, f0.bse)
+    close(f1.conf_int(), f0.conf_int())
+    assert (f1.nobs, f1.n_clusters, f1.n_rows) == (f0.nobs, f0.n_clusters, f0.n_rows)
+    pd.testing.assert_frame_equal(frame.compute(), before)  # the caller's data untouched
+
+
+def test_unstabilized_no_censoring_and_weight_column(cohort, scheduler):
+    kw = {**KW, "numerator": None, "censor": None, "absorbing": False}
+    frame = shuffled_rows(cohort, 4)
+    w0 = msm.iptw(cohort, **kw)
+    w1 = msm.iptw(frame, **kw)
+    assert set(w1.models) == {"denominator"}
+    close(w1.weights.compute().reindex(cohort.index), w0.weights)
+    data = cohort.assign(w=w0.weights)
+    f0 = msm.glm("y ~ a", data, weights="w", cluster="id", family="binomial", variance="cr1")
+    f1 = msm.glm(
+        "y ~ a",
+        shuffled_rows(data, 4),
+        weights="w",
+        cluster="id",
+        family="binomial",
+        variance="cr1",
+    )
+    close(f1.params, f0.params)
+    close(f1.bse, f0.bse)
+    g0 = msm.glm("l ~ x + a", data, weights="w")  # no cluster: each row its own
+    g1 = msm.glm("l ~ x + a", dd.from_pandas(data, npartitions=3), weights="w")
+    close(g1.params, g0.params)
+    close(g1.bse, g0.bse)
+
+
+def test_data_errors_as_in_memory(cohort):
+    bad = cohort.copy()
+    bad.loc[bad.index[5], "l"] = np.nan
+    with pytest.raises(msm.DataError) as expected:
+        msm.iptw(bad, **KW)
+    with dask.config.set(scheduler="sync"), pytest.raises(msm.DataError) as got:
+        msm.iptw(by_subject_blocks(bad, 2), **KW)
+    # the same rule, column and ids (the row count in the message is the partition's)
+    assert (got.value.column, got.value.ids) == (expected.value.column, expected.value.ids)
+    assert got.value.rule.split(" out of ")[0] == expected.value.rule.split(" out of ")[0]
+    with pytest.raises(msm.DataError, match="'nope'"):
+        msm.iptw(by_subject_blocks(cohort, 2), **{**KW, "denominator": "x + nope"})
+    with pytest.raises(NotImplementedError, match="truncate"):
+        msm.iptw(by_subject_blocks(cohort, 2), **KW, truncate=(1, 99))
+
+
+def test_is_dask(cohort):
+    assert is_dask(dd.from_pandas(cohort, npartitions=2))
+    assert not is_dask(cohort)
