@@ -143,3 +143,27 @@ def test_data_errors_as_in_memory(cohort):
 def test_is_dask(cohort):
     assert is_dask(dd.from_pandas(cohort, npartitions=2))
     assert not is_dask(cohort)
+
+
+@pytest.mark.parametrize("layout", ["blocks", "shuffled"])
+def test_balance(cohort, scheduler, layout):
+    frame = LAYOUTS[layout](cohort, 3)
+    w0 = msm.iptw(cohort, **KW)
+    w1 = msm.iptw(frame, **KW)
+    b0 = msm.balance(cohort, covariates=["x", "l"], weights=w0)
+    b1 = msm.balance(frame, covariates=["x", "l"], weights=w1)
+    expected = b0.table[b0.table["stat"] != "ks"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(b1.table, expected, rtol=RTOL, check_dtype=False)
+    pd.testing.assert_frame_equal(b1.ess, b0.ess, rtol=RTOL)
+    assert "ks" in b1.settings["not_computed"]
+    data = cohort.assign(w=w0.weights)
+    c0 = msm.balance(data, treatment="a", covariates="x + l", weights="w", by="time")
+    c1 = msm.balance(
+        shuffled_rows(data, 3), treatment="a", covariates="x + l", weights="w", by="time"
+    )
+    pd.testing.assert_frame_equal(
+        c1.table,
+        c0.table[c0.table["stat"] != "ks"].reset_index(drop=True),
+        rtol=RTOL,
+        check_dtype=False,
+    )

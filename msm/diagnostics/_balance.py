@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from msm import _dask
 from msm.diagnostics._inputs import Covariates, Inputs, kish, resolve_inputs, time_groups
 
 
@@ -272,6 +273,8 @@ def balance(
     ...      ["worst_unweighted"].abs().iloc[0])
     True
     """
+    if _dask.is_dask(data):  # a dask DataFrame: SMD and VR from reduced moments (no KS)
+        return _dask.balance(**locals())
     unknown = [s for s in stats if s not in STATS]
     if unknown or not stats:
         raise ValueError(f"stats must be a non-empty subset of {list(STATS)}, got {list(stats)}")
@@ -303,7 +306,15 @@ def _compute(inputs: Inputs, stats: list[str], limits: dict) -> Balance:
     X = inputs.X[mask]
     moments = group_moments(X, a, w, group, keys.size)
     ks = group_ks(X, a, w, group, keys.size) if "ks" in stats else None
+    return tabulate(inputs, keys, moments, ks, stats, limits, int(mask.sum()))
 
+
+def tabulate(inputs, keys, moments, ks, stats: list[str], limits: dict, n_compared: int):
+    """The Balance of grouped moments (in memory, or reduced over dask partitions).
+
+    ``inputs`` supplies ``names``, ``binary``, ``by``, ``treatment``, ``risk_set``,
+    ``weights_label`` and ``n``; ``ks`` is None when not computed.
+    """
     count = moments["count"]  # (G, 2)
     both = (count[:, 0] > 0) & (count[:, 1] > 0)
     values = {}
@@ -373,7 +384,7 @@ def _compute(inputs: Inputs, stats: list[str], limits: dict) -> Balance:
         "weights": inputs.weights_label,
         "thresholds": {s: limits[s] for s in stats},
         "n_rows": inputs.n,
-        "n_compared": int(mask.sum()),
+        "n_compared": n_compared,
         "n_times": int(keys.size),
         "covariates": list(inputs.names),
     }

@@ -1,0 +1,219 @@
+"""``balance`` on a dask DataFrame: grouped moments per partition, reduced, then the same table.
+
+Two passes, as the in-memory two-pass variances: sums per (time, arm) cell (counts, weights,
+x and w x) give the means; then sums of squared deviations from those means give the
+variances.  The SMD, variance ratio and table are the in-memory code
+(``msm.diagnostics._balance``).  KS needs each time's whole distribution and is not computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from msm._dask.partitions import arrange, check_columns, compute_each, require_dask
+from msm._dask.weights import DaskWeights, partition_weights
+from msm._formula import parse_terms
+from msm.diagnostics._balance import STATS, tabulate
+from msm.diagnostics._inputs import resolve_inputs, time_groups
+
+
+@dataclass(frozen=True)
+class BalanceSpec:
+    treatment: str | None
+    covariates: object
+    weights: object  # None, a column name, or (WeightSpec, models)
+    by: str | None
+    id: str | None
+    time: str | None
+    absorbing: bool | None
+    risk_set: bool | None
+
+
+def _inputs(part, spec: BalanceSpec):
+    weights = spec.weights
+    if isinstance(weights, tuple):
+        weights = partition_weights(part, *weights)["weight"].to_numpy()
+    return resolve_inputs(
+        part,
+        treatment=spec.treatment,
+        covariates=spec.covariates,
+        weights=weights,
+        time=spec.time,
+        id=spec.id,
+        absorbing=spec.absorbing,
+        risk_set=spec.risk_set,
+        by=spec.by,
+        caller="balance",
+    )
+
+
+def _cells(inputs, keys=None):
+    """Group number of each compared row (among ``keys`` when given) and the arrays."""
+    mask = inputs.compared
+    if keys is None:
+        keys, group = time_groups(inputs.by_values, mask)
+    else:
+        values = inputs.by_values[mask] if inputs.by_values is not None else None
+        group = (
+            np.zeros(int(mask.sum()), dtype=np.int64)
+            if values is None
+            else (np.searchsorted(keys, values).astype(np.int64))
+        )
+    a = inputs.a[mask].astype(np.int64)
+    return keys, group * 2 + a, inputs.w[mask], inputs.X[mask]
+
+
+def _first(part, spec: BalanceSpec):
+    if len(part) == 0:
+        return None
+    inputs = _inputs(part, spec)
+    keys, key, w, X = _cells(inputs)
+    cells = 2 * keys.size
+    sums = {
+        "count": np.bincount(key, minlength=cells).astype(np.float64),
+        "wsum": np.bincount(key, weights=w, minlength=cells),
+        "w2sum": np.bincount(key, weights=w * w, minlength=cells),
+        "x": np.stack([np.bincount(key, weights=x, minlength=cells) for x in X.T], axis=1),
+        "wx": np.stack([np.bincount(key, weights=w * x, minlength=cells) for x in X.T], axis=1),
+    }
+    return {
+        "keys": keys,
+        "sums": sums,
+        "names": inputs.names,
+        "binary": inputs.binary,
+        "n": inputs.n,
+        "n_compared": int(inputs.compared.sum()),
+        "meta": (inputs.treatment, inputs.by, inputs.risk_set),
+    }
+
+
+def _second(part, spec: BalanceSpec, keys, mean_u, mean_w):
+    if len(part) == 0:
+        return None
+    _, key, w, X = _cells(_inputs(part, spec), keys)
+    cells = 2 * keys.size
+    dev_u = X - mean_u[key]
+    dev_w = X - mean_w[key]
+    return (
+        np.stack([np.bincount(key, weights=d * d, minlength=cells) for d in dev_u.T], axis=1),
+        np.stack([np.bincount(key, weights=w * d * d, minlength=cells) for d in dev_w.T], axis=1),
+    )
+
+
+def balance(
+    data,
+    *,
+    treatment: str | None = None,
+    covariates,
+    weights=None,
+    by: str | None = None,
+    id: str | None = None,
+    time: str | None = None,
+    absorbing: bool | None = None,
+    risk_set: bool | None = None,
+    stats: Sequence[str] = ("smd", "vr", "ks"),
+    thresholds: dict[str, float | None] | None = None,
+):
+    """``msm.balance`` for a dask DataFrame: SMD and variance ratio; KS is not computed.
+
+    ``weights`` is a ``DaskWeights``, a column name or None.  With a risk set (absorbing
+    treatment) rows are arranged so each subject sits in one partition.
+    """
+    require_dask()
+    limits = {name: stat.threshold for name, stat in STATS.items()}
+    for name, value in (thresholds or {}).items():
+        if name not in STATS:
+            raise ValueError(f"thresholds: unknown statistic {name!r}; known: {list(STATS)}")
+        limits[name] = value
+    unknown = [s for s in stats if s not in STATS]
+    if unknown or not stats:
+        raise ValueError(f"stats must be a non-empty subset of {list(STATS)}, got {list(stats)}")
+    stats = [s for s in dict.fromkeys(stats) if s != "ks"]  # KS needs whole distributions
+    if not stats:
+        raise NotImplementedError("KS balance is not computed for a dask DataFrame")
+    label = None
+    if isinstance(weights, DaskWeights):
+        s = weights.settings
+        treatment = treatment if treatment is not None else s["treatment"]
+        id = id if id is not None else weights.spec.id
+        time = time if time is not None else weights.spec.time
+        absorbing = absorbing if absorbing is not None else s["absorbing"]
+        label = f"{'stabilized' if s['stabilized'] else 'unstabilized'} IPTW"
+        columns = list(weights.spec.columns)
+        weights = (weights.spec, weights.models)
+    elif isinstance(weights, str):
+        label = f"column {weights!r}"
+        columns = [weights]
+    elif weights is None:
+        columns = []
+    else:
+        raise TypeError("weights for a dask DataFrame must be DaskWeights, a column name or None")
+    terms = parse_terms(covariates, data._meta, "balance covariates")
+    columns += [c for c in (id, time, by, treatment) if c is not None] + list(terms.columns)
+    check_columns(data, columns, "balance")
+    needs_layout = id is not None and time is not None and (absorbing or risk_set)
+    frame = arrange(data, id, columns).frame if needs_layout else data[list(dict.fromkeys(columns))]
+    spec = BalanceSpec(treatment, covariates, weights, by, id, time, absorbing, risk_set)
+
+    first = [r for r in compute_each(_first, frame, spec) if r is not None]
+    keys = np.unique(np.concatenate([r["keys"] for r in first]))
+    p = len(first[0]["names"])
+    cells = 2 * keys.size
+    total = {k: np.zeros(cells) for k in ("count", "wsum", "w2sum")}
+    total.update({k: np.zeros((cells, p)) for k in ("x", "wx")})
+    for r in first:  # partition order: the same sums on any scheduler
+        rows = (2 * np.searchsorted(keys, r["keys"])[:, None] + np.arange(2)).ravel()
+        for k, v in r["sums"].items():
+            total[k][rows] += v
+    count, wsum, w2sum = total["count"], total["wsum"], total["w2sum"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_u = total["x"] / count[:, None]
+        mean_w = total["wx"] / wsum[:, None]
+    second = [r for r in compute_each(_second, frame, spec, keys, mean_u, mean_w) if r]
+    ss_u = sum(r[0] for r in second)
+    ss_w = sum(r[1] for r in second)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dof_u = np.where(count > 1, count - 1.0, np.nan)
+        dof_w = wsum - w2sum / wsum
+        dof_w = np.where(dof_w > 0, dof_w, np.nan)
+        var_u = ss_u / dof_u[:, None]
+        var_w = ss_w / dof_w[:, None]
+    g = keys.size
+    moments = {
+        "count": count.reshape(g, 2),
+        "wsum": wsum.reshape(g, 2),
+        "w2sum": w2sum.reshape(g, 2),
+        "mean_u": mean_u.reshape(g, 2, p),
+        "mean_w": mean_w.reshape(g, 2, p),
+        "var_u": var_u.reshape(g, 2, p),
+        "var_w": var_w.reshape(g, 2, p),
+    }
+    treatment, by_name, risk = first[0]["meta"]
+    summary = _Summary(
+        names=first[0]["names"],
+        binary=np.logical_and.reduce([r["binary"] for r in first]),
+        by=by_name,
+        treatment=treatment,
+        risk_set=risk,
+        weights_label=label,
+        n=sum(r["n"] for r in first),
+    )
+    result = tabulate(
+        summary, keys, moments, None, stats, limits, sum(r["n_compared"] for r in first)
+    )
+    result.settings["not_computed"] = {"ks": "needs each time's whole distribution (dask input)"}
+    return result
+
+
+@dataclass(frozen=True)
+class _Summary:
+    names: list
+    binary: np.ndarray
+    by: str | None
+    treatment: str
+    risk_set: bool
+    weights_label: str | None
+    n: int
