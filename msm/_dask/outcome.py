@@ -19,7 +19,7 @@ from msm import _kernels
 from msm._dask.partitions import arrange, check_columns, compute_each, fit_newton, require_dask
 from msm._dask.weights import DaskWeights, partition_weights
 from msm._formula import design_matrix, parse_terms
-from msm.inference import SandwichParts, covariance_estimator
+from msm.inference import covariance_estimator
 from msm.outcome.glm import (
     GLMResults,
     _check_finite,
@@ -27,6 +27,7 @@ from msm.outcome.glm import (
     _numeric,
     _outcome_values,
     _split_formula,
+    assemble_results,
 )
 from msm.panel import DataError
 from msm.weights import resolve_weights
@@ -184,42 +185,22 @@ def glm(
     meat = sum(m[0] for m in meats)
     n_clusters = sum(m[1] for m in meats)
     n_rows = fit.n
-    df_resid = n_obs - len(names)
-    dispersion = pearson / df_resid if df_resid > 0 else np.nan
-    parts = SandwichParts(
-        names=names,
+    return assemble_results(
+        beta=beta,
+        names=list(names),
         information=info,
         meat=meat,
-        n_obs=n_obs,
-        n_clusters=n_clusters,
-        cluster=cluster,
-        dispersion=float(dispersion),
-        dispersion_label=(
-            "residual variance" if fam.code == _kernels.GAUSSIAN else "Pearson chi2 / df"
-        ),
-        stacked=None,
-    )
-    cov = estimator.cov(parts)
-    return GLMResults(
-        params=pd.Series(beta, index=names, name="estimate"),
-        cov=pd.DataFrame(cov, index=names, columns=names),
-        variance=estimator.name,
-        covariance_estimator=estimator,
-        family=fam.name,
-        link=fam.link,
-        formula=rhs,
+        fam=fam,
+        estimator=estimator,
+        rhs=rhs,
         outcome=outcome,
-        nobs=n_obs,
+        n_obs=n_obs,
         n_rows=n_rows,
         n_clusters=n_clusters,
         cluster=cluster,
         sum_weights=float(sum(c["sum_w"] for c in counts)),
-        deviance=float(deviance),
-        pearson_chi2=float(pearson),
-        df_resid=df_resid,
-        dispersion=float(dispersion),
+        deviance=deviance,
+        pearson=pearson,
         converged=fit.converged,
         n_iter=fit.n_iter,
-        sandwich_parts=parts,
-        _arrays=None,
     )

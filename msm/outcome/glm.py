@@ -399,11 +399,57 @@ def glm(
                     stacked_parts, weights, X, y, w, mu, info, data.index, list(names)
                 )
             )
+    return assemble_results(
+        beta=beta,
+        names=list(names),
+        information=info,
+        meat=meat,
+        fam=fam,
+        estimator=estimator,
+        rhs=rhs,
+        outcome=outcome,
+        n_obs=n_obs,
+        n_rows=len(data),
+        n_clusters=n_clusters,
+        cluster=cluster,
+        sum_weights=float(w.sum()),
+        deviance=deviance,
+        pearson=pearson,
+        converged=converged,
+        n_iter=n_iter,
+        stacked=stacked,
+        arrays=_FitArrays(X=X, y=y, w=w, mu=mu, codes=codes, index=data.index),
+    )
+
+
+def assemble_results(
+    *,
+    beta: np.ndarray,
+    names: list[str],
+    information: np.ndarray,
+    meat: np.ndarray,
+    fam: _Family,
+    estimator: CovarianceEstimator,
+    rhs: str,
+    outcome: str,
+    n_obs: int,
+    n_rows: int,
+    n_clusters: int,
+    cluster: str | None,
+    sum_weights: float,
+    deviance: float,
+    pearson: float,
+    converged: bool,
+    n_iter: int,
+    stacked=None,
+    arrays: _FitArrays | None = None,
+) -> GLMResults:
+    """GLMResults from a fit's sums (in memory, or reduced over partitions of a Dask frame)."""
     df_resid = n_obs - len(names)
     dispersion = pearson / df_resid if df_resid > 0 else np.nan
     parts = SandwichParts(
         names=names,
-        information=info,
+        information=information,
         meat=meat,
         n_obs=n_obs,
         n_clusters=n_clusters,
@@ -425,10 +471,10 @@ def glm(
         formula=rhs,
         outcome=outcome,
         nobs=n_obs,
-        n_rows=len(data),
+        n_rows=n_rows,
         n_clusters=n_clusters,
         cluster=cluster,
-        sum_weights=float(w.sum()),
+        sum_weights=sum_weights,
         deviance=float(deviance),
         pearson_chi2=float(pearson),
         df_resid=df_resid,
@@ -436,7 +482,7 @@ def glm(
         converged=converged,
         n_iter=n_iter,
         sandwich_parts=parts,
-        _arrays=_FitArrays(X=X, y=y, w=w, mu=mu, codes=codes, index=data.index),
+        _arrays=arrays,
     )
 
 
