@@ -41,6 +41,9 @@ class GLMFit:
     mu_max: float
     converged: bool
     n_iter: int
+    # convergence="r": the means at which ``information`` was computed (R's working weights
+    # come from them), else None
+    mu_lagged: np.ndarray | None = None
 
 
 def start_intercept(family: int, y: np.ndarray, w: np.ndarray, offset: np.ndarray) -> float:
@@ -67,6 +70,7 @@ def fit_glm(
     max_iter: int = 50,
     tol: float = 1e-10,
     stacklevel: int = 2,
+    convergence: str = "full",
 ) -> GLMFit:
     """Fit a weighted canonical-link GLM; warn (naming ``model_name``) when in trouble.
 
@@ -75,7 +79,17 @@ def fit_glm(
     iterations do not converge and, for the binomial family, ``SeparationWarning`` when
     fitted probabilities reach 0 or 1 numerically; both name the covariates with the largest
     standardized coefficients.
+
+    ``convergence="full"`` iterates until the Newton step is below ``tol`` (relative);
+    ``convergence="r"`` replays R's ``glm.fit``: start from ``mustart``, stop when the
+    deviance changes by less than 1e-8 relative, and report the information at the iterate
+    before the last (from which R's standard errors come), so estimates and standard errors
+    equal R's to rounding.
     """
+    if convergence == "r":
+        return _fit_like_r(X, y, w, offset, family, names, model_name, max_iter, stacklevel)
+    if convergence != "full":
+        raise ValueError(f"convergence must be 'full' or 'r', got {convergence!r}")
     n, p = X.shape
     mu = np.empty(n)
     start = np.zeros(p)
@@ -110,6 +124,112 @@ def fit_glm(
         converged=converged,
         n_iter=n_iter,
     )
+
+
+# R's glm.control(): epsilon on the relative change in deviance
+R_EPSILON = 1e-8
+
+
+def _r_start(family: int, y: np.ndarray, w: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """R's ``family$initialize`` mustart, as a linear predictor (minus the offset)."""
+    if family == BINOMIAL:
+        mu = (w * y + 0.5) / (w + 1.0)
+        return np.log(mu / (1.0 - mu)) - offset
+    if family == POISSON:
+        return np.log(y + 0.1) - offset
+    return y - offset
+
+
+def _fit_like_r(X, y, w, offset, family, names, model_name, max_iter, stacklevel) -> GLMFit:
+    """R's IRLS path: from mustart, WLS steps, stop on the relative deviance change.
+
+    The first step solves the WLS problem at R's starting means (whose linear predictor is
+    not of the form X beta); later IRLS steps are Newton steps on the fused pass.
+    """
+    n, p = X.shape
+    mu = np.empty(n)
+    eta0 = _r_start(family, y, w, offset)
+    # one pass at the starting means: information X' W X and X' W z for z the working response
+    mu0, var0 = _start_moments(family, eta0 + offset)
+    W0 = w * var0
+    info0 = _kernels.weighted_crossprod(X, W0)
+    _check_collinearity(info0, names, model_name)
+    rhs = X.T @ (W0 * eta0 + w * (y - mu0))
+    beta = np.linalg.solve(info0, rhs)
+    deviance_old = _deviance(family, y, mu0, w)
+    info_before = info0
+    mu_before = mu0
+    last = _kernels.glm_irls_pass(X, y, w, offset, beta, family, mu)
+    converged = False
+    n_iter = 1
+    while True:
+        deviance = last[0]
+        if abs(deviance - deviance_old) / (abs(deviance) + 0.1) < R_EPSILON:
+            converged = True
+            break
+        if n_iter >= max_iter:
+            break
+        step = _newton_step(last[3], last[2])
+        if step is None:
+            break
+        info_before = last[3]
+        mu_before = mu.copy()
+        deviance_old = deviance
+        beta = beta + step
+        last = _kernels.glm_irls_pass(X, y, w, offset, beta, family, mu)
+        n_iter += 1
+    deviance, pearson, _, _, mu_min, mu_max = last
+    if not converged:
+        warnings.warn(
+            f"{model_name} did not converge in {max_iter} IRLS iterations (R's rule)",
+            ConvergenceWarning,
+            stacklevel=stacklevel + 1,
+        )
+    return GLMFit(
+        beta=beta,
+        mu=mu,
+        deviance=float(deviance),
+        pearson=float(pearson),
+        information=info_before,  # R's standard errors: the WLS fit that produced beta
+        mu_min=float(mu_min),
+        mu_max=float(mu_max),
+        converged=converged,
+        n_iter=n_iter,
+        mu_lagged=mu_before,
+    )
+
+
+def variance_function(family: int, mu: np.ndarray) -> np.ndarray:
+    """V(mu) of the family (binomial mu(1 - mu), poisson mu, gaussian 1)."""
+    if family == BINOMIAL:
+        return mu * (1.0 - mu)
+    if family == POISSON:
+        return mu
+    return np.ones_like(mu)
+
+
+def _start_moments(family: int, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if family == BINOMIAL:
+        mu = 1.0 / (1.0 + np.exp(-eta))
+        return mu, mu * (1.0 - mu)
+    if family == POISSON:
+        mu = np.exp(eta)
+        return mu, mu
+    return eta, np.ones_like(eta)
+
+
+def _deviance(family: int, y: np.ndarray, mu: np.ndarray, w: np.ndarray) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if family == BINOMIAL:
+            unit = 2.0 * (
+                np.where(y > 0, y * np.log(y / mu), 0.0)
+                + np.where(y < 1, (1.0 - y) * np.log((1.0 - y) / (1.0 - mu)), 0.0)
+            )
+        elif family == POISSON:
+            unit = 2.0 * (np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu))
+        else:
+            unit = (y - mu) ** 2
+    return float(np.sum(w * unit))
 
 
 def newton(

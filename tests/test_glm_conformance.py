@@ -206,3 +206,27 @@ def test_gap_to_r_is_glm_fit_lagged_working_weights(case, haartdat, r_weights, e
     npt.assert_allclose(
         np.sqrt(np.diag(hc0)), column(want["msm_glm_vcovCL_HC0_noadj"], "se"), rtol=1e-10
     )
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_convergence_r_reproduces_glm_and_vcovcl_to_rounding(case, haartdat, r_weights, expected):
+    """convergence="r" replays glm.fit: R's glm, summary.glm and vcovCL numbers to 1e-12."""
+    fit = msm.outcome.glm(
+        FORMULA,
+        haartdat,
+        weights=r_weights[CASES[case]].to_numpy(),
+        cluster="patient",
+        family="binomial",
+        convergence="r",
+    )
+    want = expected[case]
+    quasi = want["msm_glm_quasibinomial"]
+    npt.assert_allclose(fit.params, column(quasi, "estimate"), rtol=1e-12)
+    npt.assert_allclose(fit.dispersion, quasi["dispersion"], rtol=1e-12)
+    npt.assert_allclose(se(fit.cov_for("model")), column(quasi, "se"), rtol=1e-12)
+    hc0 = column(want["msm_glm_vcovCL_HC0_noadj"], "se")
+    npt.assert_allclose(se(fit.cov_for("robust")), hc0, rtol=1e-12)
+    npt.assert_allclose(
+        se(fit.cov_for("cr1")), column(want["msm_glm_vcovCL_default"], "se"), rtol=1e-12
+    )
+    assert fit.n_iter == quasi["iter"]

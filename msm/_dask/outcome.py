@@ -104,6 +104,7 @@ def glm(
     offset: str | None = None,
     max_iter: int = 50,
     tol: float = 1e-10,
+    convergence: str = "full",
 ) -> GLMResults:
     """``msm.glm`` for a dask DataFrame; the same ``GLMResults`` (without row-level arrays).
 
@@ -113,6 +114,8 @@ def glm(
     and ``fitted_values`` need the rows in memory and are not available; nor is
     ``variance="stacked"``.
     """
+    if convergence != "full":
+        raise NotImplementedError("convergence='r' (R's IRLS path) is for in-memory data only")
     require_dask()
     fam = _family(family)
     estimator = covariance_estimator(variance)

@@ -99,10 +99,12 @@ def fit_logit(
     formula: str = "",
     max_iter: int = 50,
     tol: float = 1e-10,
+    convergence: str = "full",
 ) -> LogitFit:
     """Weighted logistic regression by Newton-Raphson with step halving (``msm._glm``).
 
-    Converged when the next Newton step is below ``tol * (1 + max |beta|)``.  Warns
+    Converged when the next Newton step is below ``tol * (1 + max |beta|)``
+    (``convergence="r"``: R's ``glm.fit`` path and stopping rule, see ``msm._glm``).  Warns
     ``ConvergenceWarning`` when it is not, and ``SeparationWarning`` when fitted probabilities
     reach 0 or 1 numerically; both name the model and the covariates most likely at fault.
 
@@ -132,6 +134,7 @@ def fit_logit(
         max_iter=max_iter,
         tol=tol,
         stacklevel=3,
+        convergence=convergence,
     )
     cov = _inverse(fit.information)
     return LogitFit(
@@ -173,5 +176,6 @@ def fit_logit_model(inp: ModelInput, observed: np.ndarray) -> tuple[LogitFit, np
         name=f"{inp.role} model",
         outcome=inp.outcome_name,
         formula=inp.formula,
+        convergence=inp.options.get("convergence", "full"),
     )
     return fit, log_prob(fit, design.matrix, observed)

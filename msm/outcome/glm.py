@@ -22,7 +22,7 @@ import scipy.stats
 
 from msm import _dask, _kernels
 from msm._formula import design_matrix, parse_terms
-from msm._glm import fit_glm
+from msm._glm import fit_glm, variance_function
 from msm.inference import CovarianceEstimator, SandwichParts, covariance_estimator
 from msm.outcome._stacked import stacked_parts
 from msm.panel import DataError, check_columns_exist, check_finite, check_frame, check_numeric
@@ -278,6 +278,7 @@ def glm(
     offset: str | None = None,
     max_iter: int = 50,
     tol: float = 1e-10,
+    convergence: str = "full",
 ) -> GLMResults:
     """Weighted generalized linear model with cluster-robust variance: the MSM outcome model.
 
@@ -319,6 +320,12 @@ def glm(
         Most Newton iterations; a ``ConvergenceWarning`` names the model when exceeded.
     tol : float
         Relative convergence tolerance on the coefficients.
+    convergence : {"full", "r"}
+        ``"full"``: iterate until the Newton step is below ``tol``.  ``"r"``: replay R's
+        ``glm.fit`` (start from its ``mustart``, stop when the deviance changes by less than
+        1e-8 relative) and take the information from the weighted least-squares fit that
+        produced the estimate, as R's ``summary.glm`` and ``sandwich`` do: estimates and
+        standard errors then equal R's to rounding rather than to about 1e-7.
 
     Returns
     -------
@@ -373,12 +380,28 @@ def glm(
     model_name = f"outcome model {outcome} ~ {rhs}"
 
     fit = fit_glm(
-        X, y, w, off, fam.code, names, f"{model_name} ({fam.name})", max_iter=max_iter, tol=tol
+        X,
+        y,
+        w,
+        off,
+        fam.code,
+        names,
+        f"{model_name} ({fam.name})",
+        max_iter=max_iter,
+        tol=tol,
+        convergence=convergence,
     )
     beta, mu, info = fit.beta, fit.mu, fit.information
     deviance, pearson, converged, n_iter = fit.deviance, fit.pearson, fit.converged, fit.n_iter
 
     r = w * (y - mu)
+    if fit.mu_lagged is not None:
+        # R's estfun.glm and summary.glm: working weights from the means at the start of the
+        # last IRLS iteration times working residuals at the estimate
+        v_final = variance_function(fam.code, mu)
+        lagged = w * variance_function(fam.code, fit.mu_lagged)
+        r = lagged * (y - mu) / v_final
+        pearson = float(np.sum(lagged * ((y - mu) / v_final) ** 2))
     if cluster is None:
         codes = None
         n_clusters = n_obs
