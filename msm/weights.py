@@ -621,9 +621,42 @@ def truncate_weights(
         q_lo, q_hi = _grouped_quantiles(weights, inverse, keys.size, lo, hi)
         lower, upper = q_lo[inverse], q_hi[inverse]
         bounds = pd.DataFrame({"lower": q_lo, "upper": q_hi}, index=pd.Index(keys))
-    out = np.where(weights <= lower, lower, np.where(weights > upper, upper, weights))
-    changed = out != weights
+    out, changed = apply_bounds(weights, lower, upper)
     return out, changed, bounds
+
+
+def apply_bounds(
+    weights: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The truncation rule given each row's bounds: the new weights and the rows changed.
+
+    ``w <= lower`` becomes ``lower`` and ``w > upper`` becomes ``upper`` (R ipw).  Shared by
+    ``truncate_weights`` and the dask path, which finds the bounds by distributed selection.
+
+    Examples
+    --------
+    >>> apply_bounds(np.array([0.5, 1.0, 9.0]), np.full(3, 0.5), np.full(3, 2.0))
+    (array([0.5, 1. , 2. ]), array([False, False,  True]))
+    """
+    out = np.where(weights <= lower, lower, np.where(weights > upper, upper, weights))
+    return out, out != weights
+
+
+def quantile_ranks(counts: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Type-7 position ``h = (n - 1) q`` and the 0-based ranks of the order statistics around it.
+
+    Returns ``(h, below, above)`` with ``below = floor(h)`` and ``above = min(below + 1, n - 1)``
+    for each group size ``n`` in ``counts``.
+    """
+    h = (counts - 1) * q
+    below = np.floor(h).astype(np.int64)
+    above = np.minimum(below + 1, counts - 1)
+    return h, below, above
+
+
+def interpolate_quantile(v_lo, v_hi, h, below):
+    """Type-7 quantile from its two order statistics (as within groups in memory)."""
+    return v_lo + (h - below) * (v_hi - v_lo)
 
 
 def _grouped_quantiles(values, group, n_groups, *qs):
@@ -634,12 +667,10 @@ def _grouped_quantiles(values, group, n_groups, *qs):
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     result = []
     for q in qs:
-        h = (counts - 1) * q
-        below = np.floor(h).astype(np.int64)
-        above = np.minimum(below + 1, counts - 1)
+        h, below, above = quantile_ranks(counts, q)
         v_lo = sorted_values[starts + below]
         v_hi = sorted_values[starts + above]
-        result.append(v_lo + (h - below) * (v_hi - v_lo))
+        result.append(interpolate_quantile(v_lo, v_hi, h, below))
     return result
 
 

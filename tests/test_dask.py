@@ -11,7 +11,8 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 import msm  # noqa: E402
-from msm._dask import is_dask  # noqa: E402
+from msm._dask import is_dask, quantiles  # noqa: E402
+from msm.weights import _grouped_quantiles  # noqa: E402
 
 RTOL = 1e-10
 KW = dict(
@@ -136,8 +137,10 @@ def test_data_errors_as_in_memory(cohort):
     assert got.value.rule.split(" out of ")[0] == expected.value.rule.split(" out of ")[0]
     with pytest.raises(msm.DataError, match="'nope'"):
         msm.iptw(by_subject_blocks(cohort, 2), **{**KW, "denominator": "x + nope"})
-    with pytest.raises(NotImplementedError, match="truncate"):
-        msm.iptw(by_subject_blocks(cohort, 2), **KW, truncate=(1, 99))
+    with pytest.raises(ValueError, match="truncate"):
+        msm.iptw(by_subject_blocks(cohort, 2), **KW, truncate=(99, 1))
+    with pytest.raises(ValueError, match="truncate_by"):
+        msm.iptw(by_subject_blocks(cohort, 2), **KW, truncate=(1, 99), truncate_by="id")
 
 
 def test_is_dask(cohort):
@@ -167,3 +170,123 @@ def test_balance(cohort, scheduler, layout):
         rtol=RTOL,
         check_dtype=False,
     )
+
+
+TRUNCATIONS = [((1, 99), None), ((5, 95), None), ((1, 99), "time"), ((5, 95), "time")]
+
+
+@pytest.mark.parametrize(("truncate", "truncate_by"), TRUNCATIONS)
+@pytest.mark.parametrize("fetch_limit", [None, 7])  # 7: histogram refinement rounds
+def test_truncation(cohort, scheduler, truncate, truncate_by, fetch_limit, monkeypatch):
+    if fetch_limit is not None:
+        monkeypatch.setattr(quantiles, "FETCH_LIMIT", fetch_limit)
+        monkeypatch.setattr(quantiles, "BINS", 16)
+    frame = shuffled_rows(cohort, 3)
+    kw = {**KW, "truncate": truncate, "truncate_by": truncate_by}
+    w0 = msm.iptw(cohort, **kw)
+    w1 = msm.iptw(frame, **kw)
+    pd.testing.assert_frame_equal(w1.truncation_bounds, w0.truncation_bounds, rtol=RTOL)
+    assert w1.n_truncated == w0.n_truncated > 0
+    assert w1.settings["truncate"] == truncate and w1.settings["truncate_by"] == truncate_by
+    rows = w1._truncation_frame().compute().reindex(cohort.index)
+    close(rows["weight"], w0.weights)
+    close(rows["untruncated_weight"], w0.untruncated)
+    np.testing.assert_array_equal(rows["truncated"], w0.truncated)
+    close(w1.weights.compute().reindex(cohort.index), w0.weights)
+    close(w1.treatment_weights.compute().reindex(cohort.index), w0.treatment_weights)
+    pd.testing.assert_frame_equal(w1.summary(), w0.summary(), rtol=RTOL)
+    pd.testing.assert_frame_equal(w1.summary(by="time"), w0.summary(by="time"), rtol=RTOL)
+    assert f"{w0.n_truncated} rows changed" in repr(w1)
+    # the outcome model and balance read the truncated weights
+    f0 = msm.glm("y ~ a + time", cohort, weights=w0, cluster="id", family="binomial")
+    f1 = msm.glm("y ~ a + time", frame, weights=w1, cluster="id", family="binomial")
+    close(f1.params, f0.params)
+    close(f1.bse, f0.bse)
+    b0 = msm.balance(cohort, covariates=["x", "l"], weights=w0)
+    b1 = msm.balance(frame, covariates=["x", "l"], weights=w1)
+    expected = b0.table[b0.table["stat"] != "ks"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(b1.table, expected, rtol=RTOL, check_dtype=False)
+
+
+def _random_values(rng, n):
+    kind = rng.integers(0, 4)
+    if kind == 0:
+        return np.round(rng.lognormal(0, 1.5, n), int(rng.integers(0, 3)))  # ties, zeros
+    if kind == 1:
+        return np.full(n, 1.0)  # one value
+    if kind == 2:
+        return rng.normal(0, 1, n)  # negative values: linear bins
+    return rng.choice([0.5, 1.0, 1.0 + 2**-52, 4.0], n)  # adjacent floats
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_order_statistics_match_numpy(seed, monkeypatch):
+    """Distributed selection gives np.quantile (ungrouped) and the grouped in-memory quantiles
+    exactly, with ties, empty and one-row partitions, and forced refinement rounds."""
+    rng = np.random.default_rng(seed)
+    passes = []
+    counted = quantiles.compute_each
+
+    def counting(*args):
+        passes.append(args[0].__name__)
+        return counted(*args)
+
+    monkeypatch.setattr(quantiles, "compute_each", counting)
+    probabilities = [0.0, 0.01, 0.05, 0.5, 0.95, 0.99, 1.0]
+    with dask.config.set(scheduler="threads"):
+        for n in (1, 2, 5, 40, 3000):
+            values = _random_values(rng, n)
+            groups = rng.integers(0, 3, n) * 10
+            data = pd.DataFrame({"w": values, "t": groups})
+            sizes = rng.multinomial(n, np.ones(6) / 6)  # some partitions empty or tiny
+            cuts = np.concatenate(([0], np.cumsum(sizes)))
+            parts = [dask.delayed(data.iloc[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
+            frame = dd.from_delayed(parts, meta=data.iloc[:0])
+            keys_expected, inverse = np.unique(groups, return_inverse=True)
+            grouped = _grouped_quantiles(values, inverse, keys_expected.size, *probabilities)
+            for bins, limit in ((4096, 10**6), (4, 3), (16, 1)):
+                passes.clear()
+                keys, got = quantiles.type7_quantiles(
+                    frame,
+                    quantiles.column_source,
+                    ("w",),
+                    probabilities,
+                    grouped=False,
+                    bins=bins,
+                    fetch_limit=limit,
+                )
+                assert keys is None
+                np.testing.assert_array_equal(
+                    np.concatenate(got), np.quantile(values, probabilities)
+                )
+                if n == 3000 and limit < 10:
+                    assert len(passes) > 2  # refined by histograms
+                keys, got = quantiles.type7_quantiles(
+                    frame,
+                    quantiles.column_source,
+                    ("w", "t"),
+                    probabilities,
+                    grouped=True,
+                    bins=bins,
+                    fetch_limit=limit,
+                )
+                np.testing.assert_array_equal(keys, keys_expected)
+                for a, b in zip(got, grouped):
+                    np.testing.assert_array_equal(a, b)
+
+
+def test_order_statistics_on_cluster(client):
+    rng = np.random.default_rng(5)
+    values = np.round(rng.lognormal(0, 1, 5000), 2)
+    frame = dd.from_pandas(pd.DataFrame({"w": values}), npartitions=4)
+    with client.as_current(), dask.config.set(scheduler=client):
+        _, got = quantiles.type7_quantiles(
+            frame,
+            quantiles.column_source,
+            ("w",),
+            [0.01, 0.99],
+            grouped=False,
+            bins=8,
+            fetch_limit=10,
+        )
+    np.testing.assert_array_equal(np.concatenate(got), np.quantile(values, [0.01, 0.99]))

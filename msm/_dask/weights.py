@@ -9,17 +9,33 @@ summed over partitions (``msm._dask.partitions.fit_newton``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
 import pandas as pd
 
-from msm._dask.partitions import Layout, arrange, check_columns, fit_newton, require_dask
+from msm._dask.partitions import (
+    Layout,
+    arrange,
+    check_columns,
+    compute_each,
+    fit_newton,
+    require_dask,
+)
+from msm._dask.quantiles import type7_quantiles
 from msm._formula import design_rows, parse_terms
 from msm._glm import BINOMIAL
 from msm.models.logit import LogitFit, _inverse, log_prob
-from msm.weights import Spec, _spec_text, _summarize, accumulate, prepare_panel
+from msm.weights import (
+    Spec,
+    _check_truncate,
+    _spec_text,
+    _summarize,
+    accumulate,
+    apply_bounds,
+    prepare_panel,
+)
 
 TREATMENT_MODELS = ("denominator", "numerator")
 WEIGHT_COLUMNS = ["weight", "treatment_weight", "censoring_weight"]
@@ -36,6 +52,23 @@ class WeightSpec:
     absorbing: bool
     specs: dict  # model key -> (right-hand side, role)
     columns: tuple[str, ...]  # every column read
+    truncation: Truncation | None = None  # bounds found by iptw(truncate=...)
+
+
+@dataclass(frozen=True, eq=False)
+class Truncation:
+    """Truncation bounds: one pair, or one per time value (``keys`` sorted)."""
+
+    keys: np.ndarray | None  # time values with truncate_by="time"; None: one pair for all rows
+    lower: np.ndarray
+    upper: np.ndarray
+
+    def bounds(self, time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's lower and upper bound."""
+        if self.keys is None:
+            return np.full(time.size, self.lower[0]), np.full(time.size, self.upper[0])
+        at = np.searchsorted(self.keys, time)
+        return self.lower[at], self.upper[at]
 
 
 def _prepared(part: pd.DataFrame, spec: WeightSpec):
@@ -73,12 +106,11 @@ def build_model(part: pd.DataFrame, spec: WeightSpec, key: str):
     return design.matrix, np.ascontiguousarray(y), np.ones(n), np.zeros(n), design.names
 
 
-def partition_weights(
-    part: pd.DataFrame, spec: WeightSpec, models: dict[str, LogitFit]
-) -> pd.DataFrame:
-    """Final, treatment and censoring weights of one partition (its rows, its index)."""
+def _untruncated(part: pd.DataFrame, spec: WeightSpec, models: dict[str, LogitFit]):
+    """Final weights before truncation, treatment and censoring weights, and time (caller order)."""
     if len(part) == 0:
-        return pd.DataFrame({c: np.empty(0) for c in WEIGHT_COLUMNS}, index=part.index)
+        empty = np.empty(0)
+        return empty, empty, empty, part[spec.time].to_numpy()
     prepared = _prepared(part, spec)
     panel = prepared[0]
     factors = {}
@@ -99,14 +131,51 @@ def partition_weights(
             log_censoring += factors["censor_numerator"]
     log_t, log_c, log_total = accumulate(panel, log_treatment, log_censoring, spec.treatment)
     censoring = np.ones(panel.n_rows) if log_c is None else panel.unsort(np.exp(log_c))
+    return (
+        panel.unsort(np.exp(log_total)),
+        panel.unsort(np.exp(log_t)),
+        censoring,
+        panel.unsort(panel.time),
+    )
+
+
+def weight_source(part: pd.DataFrame, spec: WeightSpec, models: dict, by_time: bool):
+    """Untruncated weights (and time) of one partition: the values truncation takes quantiles of."""
+    final, _, _, time = _untruncated(part, spec, models)
+    return final, time if by_time else None
+
+
+def _truncated(part: pd.DataFrame, spec: WeightSpec, models: dict):
+    """Final weights (truncated when ``spec.truncation``), the parts, untruncated, changed."""
+    untruncated, treatment, censoring, time = _untruncated(part, spec, models)
+    final, changed = untruncated, np.zeros(untruncated.size, dtype=bool)
+    if spec.truncation is not None and untruncated.size:
+        final, changed = apply_bounds(untruncated, *spec.truncation.bounds(time))
+    return final, treatment, censoring, untruncated, changed
+
+
+def partition_weights(
+    part: pd.DataFrame, spec: WeightSpec, models: dict[str, LogitFit]
+) -> pd.DataFrame:
+    """Final (truncated if asked), treatment and censoring weights of one partition."""
+    final, treatment, censoring, _, _ = _truncated(part, spec, models)
     return pd.DataFrame(
-        {
-            "weight": panel.unsort(np.exp(log_total)),
-            "treatment_weight": panel.unsort(np.exp(log_t)),
-            "censoring_weight": censoring,
-        },
+        {"weight": final, "treatment_weight": treatment, "censoring_weight": censoring},
         index=part.index,
     )
+
+
+def partition_truncation(part: pd.DataFrame, spec: WeightSpec, models: dict) -> pd.DataFrame:
+    """Final weights, weights before truncation and whether truncation changed each row."""
+    final, _, _, untruncated, changed = _truncated(part, spec, models)
+    return pd.DataFrame(
+        {"weight": final, "untruncated_weight": untruncated, "truncated": changed},
+        index=part.index,
+    )
+
+
+def _count_truncated(part: pd.DataFrame, spec: WeightSpec, models: dict) -> int:
+    return int(_truncated(part, spec, models)[4].sum())
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,6 +193,15 @@ class DaskWeights:
         input was not; ``shuffled`` says which).
     weights, treatment_weights, censoring_weights : dask Series
         Lazy, aligned with ``data``'s partitions and labelled with the input's index.
+        ``weights`` are truncated when ``truncate=`` was given; the parts are not (as in
+        memory).
+    untruncated, truncated : dask Series
+        Lazy: the weights before truncation, and whether truncation changed each row.
+    truncation_bounds : pandas.DataFrame or None
+        The lower and upper bounds used (one row, or one per time with ``truncate_by``), equal
+        to the in-memory ones.
+    n_truncated : int
+        Rows whose weight truncation changed.
     """
 
     models: dict[str, LogitFit]
@@ -131,7 +209,8 @@ class DaskWeights:
     data: object = field(repr=False)
     spec: WeightSpec = field(repr=False)
     shuffled: bool = False
-    truncation_bounds: None = None
+    truncation_bounds: pd.DataFrame | None = None
+    n_truncated: int = 0
 
     @property
     def frame(self):
@@ -152,8 +231,27 @@ class DaskWeights:
     def censoring_weights(self):
         return self.frame["censoring_weight"]
 
+    def _truncation_frame(self):
+        meta = pd.DataFrame(
+            {
+                "weight": np.empty(0),
+                "untruncated_weight": np.empty(0),
+                "truncated": np.empty(0, dtype=bool),
+            }
+        )
+        meta.index = self.data._meta.index
+        return self.data.map_partitions(partition_truncation, self.spec, self.models, meta=meta)
+
+    @property
+    def untruncated(self):
+        return self._truncation_frame()["untruncated_weight"]
+
+    @property
+    def truncated(self):
+        return self._truncation_frame()["truncated"]
+
     def summary(self, by: str | None = None) -> pd.DataFrame:
-        """The in-memory ``Weights.summary``; brings the weights (8 bytes a row) to the client.
+        """The in-memory ``Weights.summary``; brings the weights and flags (9 bytes a row) here.
 
         Examples
         --------
@@ -165,14 +263,15 @@ class DaskWeights:
         >>> list(w.summary().columns)[:4]
         ['n', 'min', 'p1', 'median']
         """
-        values = self.weights.compute().to_numpy()
-        none = np.zeros(values.size, dtype=bool)
-        if by is None:
-            return pd.DataFrame([_summarize(values, none)], index=pd.Index(["all"]))
-        if by not in {"time", self.spec.time}:
+        if by not in {None, "time", self.spec.time}:
             raise ValueError(f"by must be None or 'time', got {by!r}")
+        frame = self._truncation_frame()[["weight", "truncated"]].compute()
+        values = frame["weight"].to_numpy()
+        changed = frame["truncated"].to_numpy()
+        if by is None:
+            return pd.DataFrame([_summarize(values, changed)], index=pd.Index(["all"]))
         time = self.data[self.spec.time].compute().to_numpy()
-        rows = {t: _summarize(values[time == t], none[time == t]) for t in np.unique(time)}
+        rows = {t: _summarize(values[time == t], changed[time == t]) for t in np.unique(time)}
         table = pd.DataFrame.from_dict(rows, orient="index")
         table.index.name = self.spec.time
         return table
@@ -185,6 +284,13 @@ class DaskWeights:
             f"{', with censoring' if s['censor'] else ''}; {self.data.npartitions} partitions"
             f"{' (shuffled on ' + repr(self.spec.id) + ')' if self.shuffled else ''}; "
             f"models: {', '.join(self.models)}"
+            + (
+                f"; truncated at percentiles {tuple(s['truncate'])}"
+                f"{' within each time' if s['truncate_by'] else ''}: "
+                f"{self.n_truncated} rows changed"
+                if s["truncate"] is not None
+                else ""
+            )
         )
 
 
@@ -211,18 +317,15 @@ def iptw(
 ) -> DaskWeights:
     """``msm.iptw`` for a dask DataFrame: binary treatment, logistic models.
 
-    Same arguments and numbers as in memory (to rounding); the weights stay lazy.  Not
-    supported here: truncation (exact quantiles need the whole weight column), other
-    families and models, point treatments (``time=None``).  ``start``, ``crossfit``,
-    ``clip`` and ``seed`` concern other models and are ignored, as in memory.
+    Same arguments and numbers as in memory (to rounding); the weights stay lazy.  With
+    ``truncate=`` the bounds are the exact in-memory percentiles, found by distributed
+    selection (``msm._dask.quantiles``) without bringing the weights to the client.  Not
+    supported here: other families and models, point treatments (``time=None``).
+    ``start``, ``crossfit``, ``clip`` and ``seed`` concern other models and are ignored, as in
+    memory.
     """
     require_dask()
-    if truncate is not None or truncate_by is not None:
-        raise NotImplementedError(
-            "truncate= is not supported for a dask DataFrame: the percentiles must be exact, "
-            "which needs every weight in one place; compute w.weights and truncate them with "
-            "msm.weights.truncate_weights if they fit in memory"
-        )
+    _check_truncate(truncate, truncate_by)
     if family != "binomial" or model not in (None, "logit"):
         raise NotImplementedError(
             "a dask DataFrame supports family='binomial' with model='logit' only; got "
@@ -299,9 +402,38 @@ def iptw(
         "numerator": _spec_text(numerator),
         "censor_denominator": _spec_text(censor_denominator),
         "censor_numerator": _spec_text(censor_numerator),
-        "truncate": None,
-        "truncate_by": None,
+        "truncate": truncate,
+        "truncate_by": truncate_by,
     }
+    bounds, n_truncated = None, 0
+    if truncate is not None:
+        spec, bounds, n_truncated = _truncate(layout.frame, spec, models, truncate, truncate_by)
     return DaskWeights(
-        models=models, settings=settings, data=layout.frame, spec=spec, shuffled=layout.shuffled
+        models=models,
+        settings=settings,
+        data=layout.frame,
+        spec=spec,
+        shuffled=layout.shuffled,
+        truncation_bounds=bounds,
+        n_truncated=n_truncated,
     )
+
+
+def _truncate(frame, spec: WeightSpec, models: dict, truncate, truncate_by):
+    """Exact bounds (as ``msm.weights.truncate_weights``), the spec applying them, rows changed."""
+    by_time = truncate_by is not None
+    keys, (lower, upper) = type7_quantiles(
+        frame,
+        weight_source,
+        (spec, models, by_time),
+        [truncate[0] / 100.0, truncate[1] / 100.0],
+        grouped=by_time,
+    )
+    spec = replace(spec, truncation=Truncation(keys=keys, lower=lower, upper=upper))
+    if by_time:
+        bounds = pd.DataFrame({"lower": lower, "upper": upper}, index=pd.Index(keys))
+        bounds.index.name = spec.time
+    else:
+        bounds = pd.DataFrame({"lower": lower, "upper": upper}, index=pd.Index(["all"]))
+    n_truncated = sum(compute_each(_count_truncated, frame, spec, models))
+    return spec, bounds, int(n_truncated)
