@@ -12,6 +12,8 @@ distributed = pytest.importorskip("distributed")
 
 import msm  # noqa: E402
 from msm._dask import is_dask, quantiles  # noqa: E402
+from msm._dask.ks import ks_statistics  # noqa: E402
+from msm.diagnostics._balance import group_ks  # noqa: E402
 from msm.weights import _grouped_quantiles  # noqa: E402
 
 RTOL = 1e-10
@@ -155,21 +157,15 @@ def test_balance(cohort, scheduler, layout):
     w1 = msm.iptw(frame, **KW)
     b0 = msm.balance(cohort, covariates=["x", "l"], weights=w0)
     b1 = msm.balance(frame, covariates=["x", "l"], weights=w1)
-    expected = b0.table[b0.table["stat"] != "ks"].reset_index(drop=True)
-    pd.testing.assert_frame_equal(b1.table, expected, rtol=RTOL, check_dtype=False)
+    pd.testing.assert_frame_equal(b1.table, b0.table, rtol=RTOL, check_dtype=False)
     pd.testing.assert_frame_equal(b1.ess, b0.ess, rtol=RTOL)
-    assert "ks" in b1.settings["not_computed"]
+    assert "not_computed" not in b1.settings
     data = cohort.assign(w=w0.weights)
     c0 = msm.balance(data, treatment="a", covariates="x + l", weights="w", by="time")
     c1 = msm.balance(
         shuffled_rows(data, 3), treatment="a", covariates="x + l", weights="w", by="time"
     )
-    pd.testing.assert_frame_equal(
-        c1.table,
-        c0.table[c0.table["stat"] != "ks"].reset_index(drop=True),
-        rtol=RTOL,
-        check_dtype=False,
-    )
+    pd.testing.assert_frame_equal(c1.table, c0.table, rtol=RTOL, check_dtype=False)
 
 
 TRUNCATIONS = [((1, 99), None), ((5, 95), None), ((1, 99), "time"), ((5, 95), "time")]
@@ -204,8 +200,7 @@ def test_truncation(cohort, scheduler, truncate, truncate_by, fetch_limit, monke
     close(f1.bse, f0.bse)
     b0 = msm.balance(cohort, covariates=["x", "l"], weights=w0)
     b1 = msm.balance(frame, covariates=["x", "l"], weights=w1)
-    expected = b0.table[b0.table["stat"] != "ks"].reset_index(drop=True)
-    pd.testing.assert_frame_equal(b1.table, expected, rtol=RTOL, check_dtype=False)
+    pd.testing.assert_frame_equal(b1.table, b0.table, rtol=RTOL, check_dtype=False)
 
 
 def _random_values(rng, n):
@@ -290,3 +285,67 @@ def test_order_statistics_on_cluster(client):
             fetch_limit=10,
         )
     np.testing.assert_array_equal(np.concatenate(got), np.quantile(values, [0.01, 0.99]))
+
+
+def test_balance_ks_refined(cohort, scheduler, monkeypatch):
+    """KS through histogram rounds (tiny fetch limit) equals the in-memory KS."""
+    monkeypatch.setattr(quantiles, "FETCH_LIMIT", 5)
+    monkeypatch.setattr(quantiles, "BINS", 16)
+    frame = shuffled_rows(cohort, 3)
+    w0 = msm.iptw(cohort, **KW)
+    w1 = msm.iptw(frame, **KW)
+    b0 = msm.balance(cohort, covariates=["x", "l"], weights=w0, stats=["ks"])
+    b1 = msm.balance(frame, covariates=["x", "l"], weights=w1, stats=["ks"])
+    pd.testing.assert_frame_equal(b1.table, b0.table, rtol=RTOL, check_dtype=False)
+
+
+def _ks_source(part, p):
+    X = part[[f"x{j}" for j in range(p)]].to_numpy(dtype=np.float64)
+    return part["g"].to_numpy(), part["a"].to_numpy() == 1, part["w"].to_numpy(), X
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize(("bins", "limit"), [(4096, 10**6), (4, 3), (16, 1)])
+def test_ks_statistics_match_group_ks(seed, bins, limit):
+    rng = np.random.default_rng(seed)
+    n, p, n_groups = 2000, 4, 3
+    data = pd.DataFrame(
+        {
+            "g": rng.integers(0, n_groups, n),
+            "a": rng.integers(0, 2, n),
+            "w": rng.choice([0.0, 0.5, 1.0, 3.0], n) * rng.lognormal(0, 1, n),
+            "x0": rng.normal(0, 1, n),  # negative values
+            "x1": np.round(rng.lognormal(0, 1, n), 1),  # ties
+            "x2": rng.integers(0, 2, n).astype(float),  # binary
+            "x3": rng.choice([1.0, 1.0 + 2**-52, 7.0], n),  # adjacent floats
+        }
+    )
+    data.loc[data["g"] == 2, "a"] = 1  # one arm empty: NaN
+    g, a, w = data["g"].to_numpy(), data["a"].to_numpy(), data["w"].to_numpy()
+    X = data[[f"x{j}" for j in range(p)]].to_numpy()
+    expected = group_ks(X, a, w, g, n_groups)
+    count = np.stack([np.bincount(g[a == k], minlength=n_groups) for k in (0, 1)], axis=1)
+    wsum = np.stack(
+        [np.bincount(g[a == k], weights=w[a == k], minlength=n_groups) for k in (0, 1)], axis=1
+    )
+    low = np.stack([X[g == k].min(axis=0) for k in range(n_groups)])
+    high = np.stack([X[g == k].max(axis=0) for k in range(n_groups)])
+    sizes = rng.multinomial(n, np.ones(5) / 5)
+    cuts = np.concatenate(([0], np.cumsum(sizes)))
+    parts = [dask.delayed(data.iloc[i:j]) for i, j in zip(cuts[:-1], cuts[1:])]
+    frame = dd.from_delayed(parts, meta=data.iloc[:0])
+    with dask.config.set(scheduler="threads"):
+        got = ks_statistics(
+            frame,
+            _ks_source,
+            (p,),
+            n_groups,
+            p,
+            {False: count.astype(float), True: wsum},
+            (low, high),
+            bins=bins,
+            fetch_limit=limit,
+        )
+    for a_, b_ in zip(got, expected):
+        np.testing.assert_allclose(a_, b_, rtol=RTOL, atol=0)
+        assert np.isnan(a_[2]).all()

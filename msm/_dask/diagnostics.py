@@ -3,7 +3,8 @@
 Two passes, as the in-memory two-pass variances: sums per (time, arm) cell (counts, weights,
 x and w x) give the means; then sums of squared deviations from those means give the
 variances.  The SMD, variance ratio and table are the in-memory code
-(``msm.diagnostics._balance``).  KS needs each time's whole distribution and is not computed.
+(``msm.diagnostics._balance``).  KS: exact, by branch and bound over value bins
+(``msm._dask.ks``), with few rows brought to the client.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from msm._dask.ks import ks_statistics
 from msm._dask.partitions import arrange, check_columns, compute_each, require_dask
 from msm._dask.weights import DaskWeights, partition_weights
 from msm._formula import parse_terms
@@ -79,9 +81,16 @@ def _first(part, spec: BalanceSpec):
         "x": np.stack([np.bincount(key, weights=x, minlength=cells) for x in X.T], axis=1),
         "wx": np.stack([np.bincount(key, weights=w * x, minlength=cells) for x in X.T], axis=1),
     }
+    group = key // 2
+    low = np.full((keys.size, X.shape[1]), np.inf)
+    high = np.full((keys.size, X.shape[1]), -np.inf)
+    np.minimum.at(low, group, X)
+    np.maximum.at(high, group, X)
     return {
         "keys": keys,
         "sums": sums,
+        "low": low,
+        "high": high,
         "names": inputs.names,
         "binary": inputs.binary,
         "n": inputs.n,
@@ -103,6 +112,14 @@ def _second(part, spec: BalanceSpec, keys, mean_u, mean_w):
     )
 
 
+def _ks_rows(part, spec: BalanceSpec, keys, p: int):
+    """Group number, treated, weight and covariates of one partition's compared rows."""
+    if len(part) == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=bool), np.empty(0), np.empty((0, p))
+    _, key, w, X = _cells(_inputs(part, spec), keys)
+    return key // 2, key % 2 == 1, w, np.asarray(X, dtype=np.float64)
+
+
 def balance(
     data,
     *,
@@ -117,7 +134,7 @@ def balance(
     stats: Sequence[str] = ("smd", "vr", "ks"),
     thresholds: dict[str, float | None] | None = None,
 ):
-    """``msm.balance`` for a dask DataFrame: SMD and variance ratio; KS is not computed.
+    """``msm.balance`` for a dask DataFrame: SMD, variance ratio and KS, as in memory.
 
     ``weights`` is a ``DaskWeights``, a column name or None.  With a risk set (absorbing
     treatment) rows are arranged so each subject sits in one partition.
@@ -131,9 +148,7 @@ def balance(
     unknown = [s for s in stats if s not in STATS]
     if unknown or not stats:
         raise ValueError(f"stats must be a non-empty subset of {list(STATS)}, got {list(stats)}")
-    stats = [s for s in dict.fromkeys(stats) if s != "ks"]  # KS needs whole distributions
-    if not stats:
-        raise NotImplementedError("KS balance is not computed for a dask DataFrame")
+    stats = list(dict.fromkeys(stats))
     label = None
     if isinstance(weights, DaskWeights):
         s = weights.settings
@@ -164,10 +179,15 @@ def balance(
     cells = 2 * keys.size
     total = {k: np.zeros(cells) for k in ("count", "wsum", "w2sum")}
     total.update({k: np.zeros((cells, p)) for k in ("x", "wx")})
+    low = np.full((keys.size, p), np.inf)
+    high = np.full((keys.size, p), -np.inf)
     for r in first:  # partition order: the same sums on any scheduler
-        rows = (2 * np.searchsorted(keys, r["keys"])[:, None] + np.arange(2)).ravel()
+        at = np.searchsorted(keys, r["keys"])
+        rows = (2 * at[:, None] + np.arange(2)).ravel()
         for k, v in r["sums"].items():
             total[k][rows] += v
+        low[at] = np.minimum(low[at], r["low"])
+        high[at] = np.maximum(high[at], r["high"])
     count, wsum, w2sum = total["count"], total["wsum"], total["w2sum"]
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_u = total["x"] / count[:, None]
@@ -201,11 +221,18 @@ def balance(
         weights_label=label,
         n=sum(r["n"] for r in first),
     )
-    result = tabulate(
-        summary, keys, moments, None, stats, limits, sum(r["n_compared"] for r in first)
-    )
-    result.settings["not_computed"] = {"ks": "needs each time's whole distribution (dask input)"}
-    return result
+    ks = None
+    if "ks" in stats:
+        ks = ks_statistics(
+            frame,
+            _ks_rows,
+            (spec, keys, p),
+            g,
+            p,
+            {False: moments["count"], True: moments["wsum"]},
+            (low, high),
+        )
+    return tabulate(summary, keys, moments, ks, stats, limits, sum(r["n_compared"] for r in first))
 
 
 @dataclass(frozen=True)
