@@ -273,7 +273,7 @@ def balance(
     ...      ["worst_unweighted"].abs().iloc[0])
     True
     """
-    if _dask.is_dask(data):  # a dask DataFrame: SMD and VR from reduced moments (no KS)
+    if _dask.is_dask(data):  # a dask DataFrame: reduced moments, KS by branch and bound
         return _dask.balance(**locals())
     unknown = [s for s in stats if s not in STATS]
     if unknown or not stats:
