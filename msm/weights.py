@@ -217,6 +217,7 @@ def iptw(
     crossfit: int | None = None,
     clip: float = 1e-3,
     seed: int | None = None,
+    convergence: str = "full",
 ) -> Weights:
     """Inverse-probability-of-treatment weights for a point or time-varying treatment.
 
@@ -276,6 +277,11 @@ def iptw(
         count is reported on the fitted model (``n_clipped``).
     seed : int, optional
         Seed for the cross-fitting folds.
+    convergence : {"full", "r"}
+        Logistic models: ``"full"`` iterates Newton to a step below 1e-10 (relative);
+        ``"r"`` replays R's ``glm.fit`` (start, steps and its 1e-8 relative-deviance stopping
+        rule), so coefficients, standard errors and weights equal R ipw's to rounding instead
+        of to about 1e-7.
 
     Returns
     -------
@@ -352,7 +358,15 @@ def iptw(
         point=point,
     )
 
-    options = {"estimator": model, "crossfit": crossfit, "clip": clip, "seed": seed}
+    if convergence not in ("full", "r"):
+        raise ValueError(f"convergence must be 'full' or 'r', got {convergence!r}")
+    options = {
+        "estimator": model,
+        "crossfit": crossfit,
+        "clip": clip,
+        "seed": seed,
+        "convergence": convergence,
+    }
     interval_start = None
     if kind.needs_start:
         interval_start = _interval_start(panel, data, start)

@@ -132,3 +132,31 @@ def test_r_truncation_rule_on_r_weights(haart):
     q_lo, q_hi = np.quantile(r, [0.05, 0.95])  # R: quantile(w, c(q, 1 - q)), type 7
     expected = np.where(r <= q_lo, q_lo, np.where(r > q_hi, q_hi, r))
     npt.assert_allclose(w.weights.to_numpy(), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_convergence_r_equals_r_to_rounding(haart, case):
+    """convergence="r" replays glm.fit: every weight, coefficient and SE to 1e-10."""
+    data, expected, rows = haart
+    spec = CASES[case]
+    w = msm.iptw(
+        data,
+        id="patient",
+        time="fuptime",
+        treatment="haartind",
+        numerator=spec["numerator"],
+        denominator=spec["denominator"],
+        absorbing=True,
+        convergence="r",
+    )
+    npt.assert_allclose(w.weights.to_numpy(), rows[spec["weights"]].to_numpy(), rtol=1e-10)
+    for model in ("numerator", "denominator"):
+        r = expected[case][f"{model}_model"]
+        fit = w.models[model]
+        npt.assert_allclose(
+            fit.params.to_numpy(), [c["estimate"] for c in r["coefficients"].values()], rtol=1e-10
+        )
+        npt.assert_allclose(
+            fit.bse.to_numpy(), [c["se"] for c in r["coefficients"].values()], rtol=1e-10
+        )
+        npt.assert_allclose(fit.deviance, r["deviance"], rtol=1e-12)

@@ -314,6 +314,7 @@ def iptw(
     crossfit: int | None = None,
     clip: float = 1e-3,
     seed: int | None = None,
+    convergence: str = "full",
 ) -> DaskWeights:
     """``msm.iptw`` for a dask DataFrame: binary treatment, logistic models.
 
@@ -324,6 +325,8 @@ def iptw(
     ``start``, ``crossfit``, ``clip`` and ``seed`` concern other models and are ignored, as in
     memory.
     """
+    if convergence != "full":
+        raise NotImplementedError("convergence='r' (R's IRLS path) is for in-memory data only")
     require_dask()
     _check_truncate(truncate, truncate_by)
     if family != "binomial" or model not in (None, "logit"):
