@@ -186,6 +186,16 @@ def check_finite(data: pd.DataFrame, columns: Iterable[str], id: str) -> None:
             )
 
 
+def check_finite_by(data: pd.DataFrame, columns: Iterable[str], group: str | None) -> None:
+    """``check_finite`` naming offenders by ``group`` (cluster ids), or by row label if None."""
+    if group is not None:
+        check_finite(data, [group], group)  # the group column first: its ids must exist
+        check_finite(data, columns, group)
+        return
+    for column in dict.fromkeys(columns):
+        check_finite(data, [column], column)  # id == column: offenders are row labels
+
+
 def _unique_in_order(values: np.ndarray) -> list:
     return list(pd.unique(values))
 

@@ -22,14 +22,13 @@ from msm._formula import design_matrix, parse_terms
 from msm.inference import covariance_estimator
 from msm.outcome.glm import (
     GLMResults,
-    _check_finite,
     _family,
     _numeric,
     _outcome_values,
     _split_formula,
     assemble_results,
 )
-from msm.panel import DataError
+from msm.panel import DataError, check_finite_by
 from msm.weights import resolve_weights
 
 
@@ -50,7 +49,7 @@ def build_rows(part: pd.DataFrame, spec: GLMSpec):
     fam = _family(spec.family)
     terms = parse_terms(spec.rhs, part, "outcome model")
     used = [spec.outcome, *terms.columns, *(c for c in (spec.offset, spec.cluster) if c)]
-    _check_finite(part, used, spec.cluster)
+    check_finite_by(part, used, spec.cluster)
     if isinstance(spec.weights, tuple):
         w = partition_weights(part, *spec.weights)["weight"].to_numpy()
     else:

@@ -20,7 +20,7 @@ import scipy.stats
 
 from msm._formula import design_matrix, parse_terms
 from msm._survival import TIES, CoxFit, fit_cox
-from msm.panel import DataError, check_columns_exist, check_finite, check_frame
+from msm.panel import DataError, check_columns_exist, check_finite_by, check_frame
 from msm.weights import resolve_weights
 
 VARIANCES = ("robust", "model")
@@ -320,7 +320,7 @@ def cox(
         check_columns_exist(data, [cluster], "cluster")
     terms = parse_terms(covariates, data, "covariates")
     used = [start, stop, event, *terms.columns]
-    _check_missing(data, used, cluster)
+    check_finite_by(data, used, cluster)
 
     start_values = _numeric(data, start, roles[start])
     stop_values = _numeric(data, stop, roles[stop])
@@ -397,16 +397,6 @@ def _offenders(data: pd.DataFrame, bad: np.ndarray, cluster: str | None) -> tupl
     if cluster is not None:
         return list(pd.unique(data[cluster].to_numpy()[bad])), "ids"
     return list(data.index[bad]), "rows"
-
-
-def _check_missing(data: pd.DataFrame, columns: list[str], cluster: str | None) -> None:
-    """No NaN/inf in the columns used: offenders named by cluster id, or by row label."""
-    if cluster is not None:
-        check_finite(data, [cluster], cluster)  # rows first: ids must exist to be shown
-        check_finite(data, columns, cluster)
-        return
-    for column in dict.fromkeys(columns):
-        check_finite(data, [column], column)  # id == column: offenders are row labels
 
 
 def _numeric(data: pd.DataFrame, column: str, role: str) -> np.ndarray:

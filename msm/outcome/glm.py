@@ -25,7 +25,13 @@ from msm._formula import design_matrix, parse_terms
 from msm._glm import fit_glm, variance_function
 from msm.inference import CovarianceEstimator, SandwichParts, covariance_estimator
 from msm.outcome._stacked import stacked_parts
-from msm.panel import DataError, check_columns_exist, check_finite, check_frame, check_numeric
+from msm.panel import (
+    DataError,
+    check_columns_exist,
+    check_finite_by,
+    check_frame,
+    check_numeric,
+)
 from msm.weights import Weights, resolve_weights
 
 
@@ -363,7 +369,7 @@ def glm(
         check_columns_exist(data, [offset], "offset")
     terms = parse_terms(rhs, data, "outcome model")
     used = [outcome, *terms.columns, *(c for c in (offset, cluster) if c is not None)]
-    _check_finite(data, used, cluster)
+    check_finite_by(data, used, cluster)
     w = resolve_weights(data, weights)
     y = _outcome_values(data, outcome, fam, cluster)
     off = np.zeros(len(data)) if offset is None else _numeric(data, offset, "offset")
@@ -534,16 +540,6 @@ def _split_formula(formula: str) -> tuple[str, str]:
     if not outcome:
         raise ValueError(f"formula {formula!r} has no outcome left of '~'")
     return outcome, rhs or "1"
-
-
-def _check_finite(data: pd.DataFrame, columns: list[str], cluster: str | None) -> None:
-    """No NaN/inf in the columns used: offenders named by cluster id, or by row label."""
-    if cluster is not None:
-        check_finite(data, [cluster], cluster)  # rows first: ids must exist to be shown
-        check_finite(data, columns, cluster)
-        return
-    for column in dict.fromkeys(columns):
-        check_finite(data, [column], column)  # id == column: offenders are row labels
 
 
 def _numeric(data: pd.DataFrame, column: str, role: str) -> np.ndarray:
