@@ -138,7 +138,10 @@ def main() -> None:
 
         in_memory_rows = min(n_rows, int(args.in_memory_rows))
         files = sorted((root / "data").glob("*.parquet"))
-        take = files[: max(1, int(np.ceil(in_memory_rows / (SUBJECTS_PER_FILE * VISITS))))]
+        if in_memory_rows >= n_rows:  # everything fits: the same data, side by side
+            take = files
+        else:  # files hold at most SUBJECTS_PER_FILE * VISITS rows (fewer after censoring)
+            take = files[: max(1, int(np.ceil(in_memory_rows / (SUBJECTS_PER_FILE * VISITS))))]
         data = pd.concat([pd.read_parquet(f) for f in take], ignore_index=True)
         t0 = time.perf_counter()
         _, fit_mem = analysis(data)
