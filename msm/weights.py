@@ -57,6 +57,12 @@ class Weights:
         Rows whose weight truncation changed.
     truncation_bounds : pandas.DataFrame or None
         The lower and upper bounds used (one row, or one per time with ``truncate_by``).
+
+    Notes
+    -----
+    A Weights keeps a reference to (not a copy of) the DataFrame it was computed from, so that
+    ``msm.glm(..., variance="stacked")`` can rebuild the weight models' designs.  Modifying
+    that DataFrame afterwards changes what the stacked variance sees; recompute the weights.
     """
 
     models: dict[str, object]
