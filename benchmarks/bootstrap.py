@@ -33,8 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -47,7 +45,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
 import joblib  # noqa: E402
-import numba  # noqa: E402
+from _machine import machine_info  # noqa: E402
 
 import msm  # noqa: E402
 from msm._bootstrap import Resampler  # noqa: E402
@@ -132,38 +130,6 @@ def timed_run(data, statistic, n_boot: int, n_jobs: int, seed: int, label: str) 
     }
 
 
-def machine_info() -> dict:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        commit = ""
-    try:
-        layer = numba.threading_layer()
-    except ValueError:
-        layer = "unknown"
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": joblib.cpu_count(),
-        "numba": numba.__version__,
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "joblib": joblib.__version__,
-        "numba_threads": numba.get_num_threads(),
-        "numba_threading_layer": layer,
-        "git_commit": commit,
-        "env": {
-            name: os.environ.get(name)
-            for name in ["NUMBA_THREADING_LAYER", "NUMBA_NUM_THREADS", "OMP_WAIT_POLICY"]
-        },
-        "load_average_1min": os.getloadavg()[0],
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-boot", type=int, default=200)
@@ -178,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     data = msm.datasets.simulate_panel(args.subjects, args.visits, seed=args.seed)
     statistic = msm_params_and_risks if args.risk_curves else msm_params
     statistic(data.head(2000))  # compile (or load from the cache) before anything is timed
-    info = machine_info()
+    info = machine_info(usable_cpus=joblib.cpu_count(), joblib=joblib.__version__)
     print(
         f"bootstrap of iptw + pooled logistic MSM{' + risk curves' if args.risk_curves else ''}"
         f": {args.n_boot} replicates of {args.subjects} subjects x {args.visits} visits "

@@ -37,10 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -53,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
-import numba  # noqa: E402
+from _machine import machine_info  # noqa: E402
 
 from msm._survival import fit_cox  # noqa: E402
 from msm.outcome import cox  # noqa: E402
@@ -241,32 +238,12 @@ def bench(n_rows, kind, args, history) -> list[dict]:
     return rows
 
 
-def machine_info() -> dict:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        commit = ""
+def _lifelines_version() -> str | None:
     try:
         import lifelines
-
-        lifelines_version = lifelines.__version__
     except ImportError:
-        lifelines_version = None
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "numba": numba.__version__,
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "lifelines": lifelines_version,
-        "numba_threads": numba.get_num_threads(),
-        "git_commit": commit,
-        "load_average_1min": os.getloadavg()[0],
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+        return None
+    return lifelines.__version__
 
 
 def _fmt(value, spec) -> str:
@@ -321,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             args.no_lifelines = True
 
     run_msm_cox(simulate(2000, "grid"))  # warm up: compile or load every kernel
-    info = machine_info()
+    info = machine_info(lifelines=_lifelines_version())
     print(
         f"weighted Cox, Efron ties, robust variance clustered by subject; numba "
         f"{info['numba']} ({info['numba_threads']} threads) on {info['cpu_count']} CPU(s); "

@@ -36,10 +36,8 @@ import argparse
 import cProfile
 import json
 import os
-import platform
 import pstats
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -55,6 +53,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 import numba  # noqa: E402
 import statsmodels  # noqa: E402
 import statsmodels.api as sm  # noqa: E402
+from _machine import machine_info  # noqa: E402
 
 from msm.outcome import glm  # noqa: E402
 
@@ -162,42 +161,6 @@ def bench_size(n_rows: int, repeats: int, sm_repeats: int, seed: int) -> dict:
     }
 
 
-def machine_info() -> dict:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        commit = ""
-    try:
-        layer = numba.threading_layer()
-    except ValueError:
-        layer = "unknown"
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "numba": numba.__version__,
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "statsmodels": statsmodels.__version__,
-        "numba_threads": numba.get_num_threads(),
-        "numba_threading_layer": layer,
-        "git_commit": commit,
-        "env": {
-            name: os.environ.get(name)
-            for name in [
-                "NUMBA_THREADING_LAYER",
-                "NUMBA_NUM_THREADS",
-                "OMP_WAIT_POLICY",
-                "OPENBLAS_NUM_THREADS",
-            ]
-        },
-        "load_average_1min": os.getloadavg()[0],
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-
-
 def print_table(results: list[dict]) -> None:
     header = (
         f"{'rows':>8} {'clusters':>9} {'msm s':>8} {'sm s':>8} {'speedup':>8} "
@@ -248,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         numba.set_num_threads(args.threads)
     fit_msm(make_data(2000))  # compile (or load from the cache) before anything is timed
 
-    info = machine_info()
+    info = machine_info(statsmodels=statsmodels.__version__)
     print(
         f"weighted binomial GLM, {N_COVARIATES} covariates + intercept, cluster-robust; "
         f"numba {info['numba']} with {info['numba_threads']} thread(s) on "

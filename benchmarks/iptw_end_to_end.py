@@ -39,7 +39,6 @@ import gc
 import io
 import json
 import os
-import platform
 import pstats
 import statistics
 import subprocess
@@ -60,6 +59,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 import numba  # noqa: E402
 import statsmodels  # noqa: E402
 import statsmodels.api as sm  # noqa: E402
+from _machine import machine_info  # noqa: E402
 
 import msm  # noqa: E402
 import msm.weights  # noqa: E402
@@ -351,33 +351,6 @@ def measure_memory(n_subjects: int, seed: int, shuffle: bool) -> dict:
 # reporting
 
 
-def machine_info() -> dict:
-    try:
-        commit = subprocess.run(  # "-dirty": msm had uncommitted edits when this ran
-            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        commit = ""
-    try:
-        layer = numba.threading_layer()
-    except ValueError:
-        layer = "unknown"
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "numba": numba.__version__,
-        "numba_threads": numba.get_num_threads(),
-        "numba_threading_layer": layer,
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "statsmodels": statsmodels.__version__,
-        "git_commit": commit,
-        "load_average_1min": os.getloadavg()[0],  # the machine is shared: note the noise
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-
-
 def print_table(rows: list[dict]) -> None:
     header = (
         f"{'subjects':>9} {'rows':>9} {'risk set':>9} {'msm s':>8} {'(median)':>8} "
@@ -449,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore")
         run_statsmodels(warm)
 
-    info = machine_info()
+    info = machine_info(statsmodels=statsmodels.__version__)
     print(
         f"msm.iptw vs statsmodels GLM + pandas; {N_VISITS} visits per subject; numba "
         f"{info['numba_threads']} thread(s) ({info['numba_threading_layer']}) on "

@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,6 +39,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
 import numba  # noqa: E402
+from _machine import machine_info  # noqa: E402
 
 from msm import _kernels  # noqa: E402
 
@@ -141,35 +139,6 @@ def bench_size(n_rows: int, repeats: int, seed: int) -> list[dict]:
             }
         )
     return rows
-
-
-def machine_info() -> dict:
-    try:
-        commit = subprocess.run(  # "-dirty": msm had uncommitted edits when this ran
-            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        commit = ""
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "numba": numba.__version__,
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "numba_threads": numba.get_num_threads(),
-        "numba_threading_layer": _threading_layer(),
-        "git_commit": commit,
-        "load_average_1min": os.getloadavg()[0],
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-
-
-def _threading_layer() -> str:
-    try:
-        return numba.threading_layer()
-    except ValueError:  # no parallel kernel has run yet
-        return "unknown"
 
 
 def print_table(rows: list[dict]) -> None:
