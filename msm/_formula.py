@@ -8,6 +8,8 @@ is always included unless the formula removes it (``"0 + x"`` or ``"- 1"``).
 from __future__ import annotations
 
 import ast
+import datetime
+import numbers
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,9 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from formulaic import Formula, ModelSpec, model_matrix
+from formulaic.errors import FormulaicError
 
 from msm import _kernels
-from msm.panel import DataError
+from msm.panel import SHOWN_IDS, DataError, check_unique_columns
 
 _BACKTICKED = re.compile(r"`([^`]+)`")
 
@@ -30,6 +33,7 @@ class Terms:
     columns: tuple[str, ...]
     plain_columns: tuple[str, ...] | None = None  # a list spec: numeric columns, no formulaic
     formula: Formula | None = field(default=None, repr=False)
+    label: str = ""  # what the user wrote and its role, for messages ("outcome model formula 'x'")
 
     @property
     def is_empty(self) -> bool:
@@ -38,10 +42,17 @@ class Terms:
 
 
 def parse_terms(spec: str | Sequence[str] | None, data: pd.DataFrame, role: str) -> Terms:
-    """Parse a formula RHS or a list of columns and check every column it names exists.
+    """Parse a formula RHS or a list of columns and check every column it reads.
 
-    Raises DataError naming the unknown column(s) and the formula.
+    Raises DataError naming the column for: a column not in the data; duplicated column
+    names; a datetime, timedelta or period column (a model needs numbers: the message says
+    what to pass instead); an object or text column whose values are all numbers (numbers
+    stored as text, which a formula would make a categorical with one level per value; a
+    column used only inside ``C()`` is taken as the categorical it asks for); and, in a
+    list that formulaic must evaluate, a column name that is not a string.  Pandas nullable
+    dtypes (``Int64``, ``Float64``, ``boolean``) are numeric columns like any other.
     """
+    check_unique_columns(data)
     if spec is None:
         spec = "1"
     if isinstance(spec, str):
@@ -50,7 +61,8 @@ def parse_terms(spec: str | Sequence[str] | None, data: pd.DataFrame, role: str)
             formula = Formula(text)
         except Exception as exc:  # formulaic's parser errors have several types
             raise DataError(None, f"{role} formula {spec!r} could not be parsed: {exc}") from None
-        columns = _columns_read(formula)
+        uses = _column_uses(formula)
+        columns = list(uses)
         unknown = [c for c in columns if c not in data.columns]
         if unknown:
             raise DataError(
@@ -59,8 +71,13 @@ def parse_terms(spec: str | Sequence[str] | None, data: pd.DataFrame, role: str)
                 f"{', '.join(map(repr, unknown))} (quote names with dots or spaces in "
                 "backticks, e.g. `cd4.sqrt`)",
             )
+        label = f"{role} formula {spec!r}"
+        for column in columns:
+            check_model_column(data, column, label, categorical=uses[column])
         plain = _plain_columns(formula, data)
-        return Terms(text=text, columns=tuple(columns), plain_columns=plain, formula=formula)
+        return Terms(
+            text=text, columns=tuple(columns), plain_columns=plain, formula=formula, label=label
+        )
     columns = list(spec)
     unknown = [c for c in columns if c not in data.columns]
     if unknown:
@@ -68,10 +85,136 @@ def parse_terms(spec: str | Sequence[str] | None, data: pd.DataFrame, role: str)
             unknown[0],
             f"{role} covariate(s) not in data: {', '.join(map(repr, unknown))}",
         )
+    label = (
+        f"{role} {columns!r}" if role.endswith("covariates") else f"{role} covariates {columns!r}"
+    )
+    for column in columns:
+        check_model_column(data, column, label)
     text = " + ".join(f"`{c}`" for c in columns) or "1"
     if all(_is_plain_numeric(data[c]) for c in columns):
-        return Terms(text=text, columns=tuple(columns), plain_columns=tuple(columns))
-    return Terms(text=text, columns=tuple(columns), formula=Formula(text))
+        return Terms(text=text, columns=tuple(columns), plain_columns=tuple(columns), label=label)
+    named = [c for c in columns if not isinstance(c, str)]
+    if named:
+        raise DataError(
+            named[0],
+            f"{label}: a column that is not plain numeric goes through a formula, which needs "
+            f"string column names; rename it, e.g. data.rename(columns={{{named[0]!r}: "
+            f"{str(named[0])!r}}})",
+        )
+    return Terms(text=text, columns=tuple(columns), formula=Formula(text), label=label)
+
+
+_MISSING_MARKERS = frozenset(
+    {"", "na", "n/a", "nan", "null", "none", ".", "-", "?", "missing", "#n/a"}
+)
+
+
+def check_model_column(
+    data: pd.DataFrame, column, label: str, *, categorical: bool = False
+) -> None:
+    """A column a model reads must hold numbers (or genuine categories).
+
+    Raises DataError for datetime, timedelta and period columns, and for object or text
+    columns whose values are all numbers or numeric strings (``categorical=True``, a column
+    only used inside ``C()``, allows the latter).  ``label`` says where the column is used,
+    e.g. ``"treatment denominator formula 'x + visit'"``.
+    """
+    values = data[column]
+    dtype = values.dtype
+    if _is_plain_numeric(values):
+        return
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        raise _datetime_error(column, label, str(dtype))
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        raise _timedelta_error(column, label, str(dtype))
+    if isinstance(dtype, pd.PeriodDtype):
+        raise DataError(
+            column,
+            f"{label} reads a period column ({dtype}), which a model cannot use as a number; "
+            f"pass a numeric column instead, e.g. data[{column!r}].dt.to_timestamp() turned "
+            "into months since baseline",
+        )
+    if not (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)):
+        return  # categorical dtype: genuine categories
+    kind, markers = _object_contents(values)
+    if kind == "dates":
+        raise _datetime_error(column, label, "dates stored as objects")
+    if kind == "numbers" and not categorical:
+        n_levels = len(pd.unique(values.dropna()))
+        marked = ""
+        recipe = f"pd.to_numeric(data[{column!r}])"
+        if markers:
+            marked = f", with missing-value marker(s) {', '.join(map(repr, markers))}"
+            recipe = (
+                f"pd.to_numeric(data[{column!r}], errors='coerce') (the markers become NaN, "
+                "to drop or impute)"
+            )
+        raise DataError(
+            column,
+            f"{label}: the column holds numbers stored as text/object ({_describe(dtype)}"
+            f"{marked}), which a formula would make a categorical with {n_levels} levels; "
+            f"convert it with {recipe}, or with .astype('category') if the numbers are labels",
+        )
+
+
+def _describe(dtype) -> str:
+    return "dtype object" if pd.api.types.is_object_dtype(dtype) else f"dtype {dtype}"
+
+
+def _datetime_error(column, label: str, what: str) -> DataError:
+    return DataError(
+        column,
+        f"{label} reads a datetime column ({what}), which a model cannot use as a number; "
+        "pass a numeric column instead, such as months since baseline: "
+        f"data.assign(months=(data[{column!r}] - data[{column!r}].min()).dt.days / 30.4375) "
+        "(subtract each subject's first date instead for time since each subject's baseline); "
+        "ordering rows by a datetime time= works as it is",
+    )
+
+
+def _timedelta_error(column, label: str, what: str) -> DataError:
+    return DataError(
+        column,
+        f"{label} reads a timedelta column ({what}), which a model cannot use as a number; "
+        f"pass a numeric column instead, e.g. data.assign(months=data[{column!r}] / "
+        f"pd.Timedelta(days=30.4375)) or data[{column!r}].dt.days",
+    )
+
+
+def _object_contents(values: pd.Series) -> tuple[str, list[str]]:
+    """What an object/text column holds: "numbers", "dates" or "text", and missing markers.
+
+    "numbers": every non-missing value is a number or a string that parses as one (strings
+    such as "NA" or "." count as missing markers, returned); "dates": every non-missing value
+    is a date or datetime.  Genuine text returns at its first non-numeric value.
+    """
+    uniques = pd.unique(values.dropna())
+    if uniques.size == 0:
+        return "text", []
+    first = uniques[0]
+    if isinstance(first, datetime.date):  # datetime.datetime and pd.Timestamp included
+        is_date = all(isinstance(u, datetime.date) for u in uniques)
+        return ("dates" if is_date else "text"), []
+    markers: list[str] = []
+    n_numbers = 0
+    for value in uniques:
+        if isinstance(value, bool | np.bool_):
+            return "text", []
+        if isinstance(value, numbers.Number):
+            n_numbers += 1
+            continue
+        if not isinstance(value, str):
+            return "text", []
+        stripped = value.strip()
+        if stripped.lower() in _MISSING_MARKERS:
+            markers.append(value)
+            continue
+        try:
+            float(stripped)
+        except ValueError:
+            return "text", []
+        n_numbers += 1
+    return ("numbers" if n_numbers else "text"), markers
 
 
 def _plain_columns(formula: Formula, data: pd.DataFrame) -> tuple[str, ...] | None:
@@ -119,25 +262,44 @@ def _r_powers_to_python(text: str) -> str:
     return "".join(out)
 
 
-def _columns_read(formula: Formula) -> list[str]:
-    """The data columns a formula reads, in order of appearance.
+def _column_uses(formula: Formula) -> dict[str, bool]:
+    """The data columns a formula reads, in order of appearance -> used only inside ``C()``.
 
     formulaic's own ``required_variables`` misses arguments of stateful transforms
     (``center(x)``), so the factor expressions are walked here: plain lookups are columns;
     in Python expressions every bare name that is neither called nor an attribute base is.
+    A column whose every use is the first argument of ``C(...)`` maps to True.
     """
-    columns: list[str] = []
+    uses: dict[str, bool] = {}
     for term in formula:
-        for factor in term.factors:
-            method = factor.eval_method.name
-            if method == "LOOKUP":
-                columns.append(factor.expr)
-            elif method == "PYTHON":
-                columns.extend(_names_in_expression(factor.expr))
-    return list(dict.fromkeys(columns))
+        for column, in_c in _factor_columns(term):
+            uses[column] = uses.get(column, True) and in_c
+    return uses
 
 
-def _names_in_expression(expr: str) -> list[str]:
+def _columns_read(formula: Formula) -> list[str]:
+    """The data columns a formula reads, in order of appearance."""
+    return list(_column_uses(formula))
+
+
+def _factor_columns(term) -> list[tuple[str, bool]]:
+    """(column, used as the first argument of C()) for each column a term's factors read."""
+    out: list[tuple[str, bool]] = []
+    for factor in term.factors:
+        method = factor.eval_method.name
+        if method == "LOOKUP":
+            out.append((factor.expr, False))
+        elif method == "PYTHON":
+            in_c = set(_names_in_expression(factor.expr, categorical_only=True))
+            out.extend((name, name in in_c) for name in _names_in_expression(factor.expr))
+    return out
+
+
+def _names_in_expression(expr: str, *, categorical_only: bool = False) -> list[str]:
+    """Bare names in a Python expression (the columns it reads).
+
+    With ``categorical_only`` only the names that are the first argument of a ``C(...)`` call.
+    """
     quoted: dict[str, str] = {}
 
     def placeholder(match: re.Match) -> str:
@@ -147,15 +309,20 @@ def _names_in_expression(expr: str) -> list[str]:
 
     tree = ast.parse(_BACKTICKED.sub(placeholder, expr), mode="eval")
     not_columns = set()
+    in_c = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             not_columns.add(id(node.func))
+            if node.func.id == "C" and node.args and isinstance(node.args[0], ast.Name):
+                in_c.add(id(node.args[0]))
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             not_columns.add(id(node.value))
     names = [
         node.id
         for node in ast.walk(tree)
-        if isinstance(node, ast.Name) and id(node) not in not_columns
+        if isinstance(node, ast.Name)
+        and id(node) not in not_columns
+        and (not categorical_only or id(node) in in_c)
     ]
     return [quoted.get(name, name) for name in names]
 
@@ -170,7 +337,13 @@ class Design:
 
 
 def design_matrix(terms: Terms, frame: pd.DataFrame) -> Design:
-    """Build the design matrix of ``terms`` on ``frame`` (rows as given)."""
+    """Build the design matrix of ``terms`` on ``frame`` (rows as given).
+
+    A design that formulaic evaluates is checked for non-finite entries (``np.log(z)`` with
+    a zero in ``z``): DataError naming the term, the column(s) it reads, where the formula
+    is used and the row labels.  The direct design (intercept plus numeric columns) is not:
+    callers check those columns for NaN and inf before building it.
+    """
     n = len(frame)
     if terms.plain_columns is not None:
         matrix = np.empty((n, len(terms.plain_columns) + 1))
@@ -182,20 +355,87 @@ def design_matrix(terms: Terms, frame: pd.DataFrame) -> Design:
             position = {c: k for k, c in enumerate(columns)}
             matrix[:, 1:] = block[:, [position[c] for c in terms.plain_columns]]
         return Design(matrix, ["Intercept", *terms.plain_columns])
-    model = model_matrix(terms.formula, frame, na_action="raise")
-    matrix = np.ascontiguousarray(model.to_numpy(dtype=np.float64))
+    model, matrix = _evaluate(
+        terms, frame, lambda: model_matrix(terms.formula, frame, na_action="raise")
+    )
     return Design(matrix, list(model.columns), model.model_spec)
 
 
 def rebuild(terms: Terms, spec: ModelSpec | None, frame: pd.DataFrame) -> np.ndarray:
     """The same design on new rows (stateful transforms keep their fitted state).
 
-    ``spec`` is ``Design.spec`` of the original design (None for a direct design).
+    ``spec`` is ``Design.spec`` of the original design (None for a direct design).  Checked
+    for non-finite entries as ``design_matrix`` checks them.
     """
     if spec is None:
         return design_matrix(terms, frame).matrix
-    model = spec.get_model_matrix(frame, na_action="raise")
-    return np.ascontiguousarray(model.to_numpy(dtype=np.float64))
+    _, matrix = _evaluate(terms, frame, lambda: spec.get_model_matrix(frame, na_action="raise"))
+    return matrix
+
+
+def _evaluate(terms: Terms, frame: pd.DataFrame, build):
+    """formulaic's model matrix and its C-contiguous float64 array, checked to be finite."""
+    label = terms.label or f"formula {terms.text!r}"
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # reported below
+        try:
+            model = build()
+        except FormulaicError as exc:
+            raise DataError(None, f"{label} could not be evaluated on the data: {exc}") from None
+        matrix = np.ascontiguousarray(model.to_numpy(dtype=np.float64))
+    if not np.isfinite(matrix).all():
+        raise _not_finite_error(label, matrix, list(model.columns), model.model_spec, frame)
+    return model, matrix
+
+
+def _not_finite_error(label, matrix, names, spec, frame) -> DataError:
+    """DataError for the first design column with NaN or inf: its term, source columns, rows."""
+    finite = np.isfinite(matrix)
+    bad_columns = [j for j in range(matrix.shape[1]) if not finite[:, j].all()]
+    j = bad_columns[0]
+    name = names[j]
+    bad = ~finite[:, j]
+    n_inf = int(np.isinf(matrix[:, j]).sum())
+    n_nan = int(bad.sum()) - n_inf
+    if n_inf and n_nan:
+        counts = f"infinite or NaN on {n_inf + n_nan}"
+        split = f" ({n_inf} infinite, {n_nan} NaN)"
+    else:
+        counts, split = f"{'infinite' if n_inf else 'NaN'} on {n_inf + n_nan}", ""
+    sources = _sources_of(name, spec, frame)
+    plural = "s" if len(sources) > 1 else ""
+    read = f" (from column{plural} {', '.join(map(repr, sources))})" if sources else ""
+    why = (
+        "a transform is undefined or overflows there (log or 1/x of 0, sqrt or log of a "
+        "negative number, exp of a large one)"
+    )
+    source_bad = [c for c in sources if _not_finite_count(frame[c].iloc[np.flatnonzero(bad)])]
+    if source_bad:
+        why = f"column(s) {', '.join(map(repr, source_bad))} are missing or infinite there"
+    also = [names[k] for k in bad_columns[1:]][:SHOWN_IDS]
+    others = f"; also not finite: {', '.join(map(repr, also))}" if also else ""
+    return DataError(
+        sources[0] if sources else name,
+        f"{label}: the term {name!r}{read} is {counts} of {matrix.shape[0]} rows{split}: "
+        f"{why}; change the formula (e.g. np.log1p or a shifted "
+        f"argument) or drop those rows{others}",
+        list(frame.index[bad]),
+        what="rows",
+    )
+
+
+def _not_finite_count(values: pd.Series) -> int:
+    if not _is_plain_numeric(values):
+        return int(values.isna().sum())
+    return int((~np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))).sum())
+
+
+def _sources_of(name: str, spec, frame: pd.DataFrame) -> list:
+    """The data columns read by the term that makes design column ``name``."""
+    for entry in getattr(spec, "structure", None) or []:
+        if name in entry.columns:
+            columns = [c for c, _ in _factor_columns(entry.term)]
+            return [c for c in dict.fromkeys(columns) if c in frame.columns]
+    return []
 
 
 def model_frame(data: pd.DataFrame, terms: Terms, rows: np.ndarray) -> pd.DataFrame:
@@ -221,3 +461,38 @@ def design_rows(terms: Terms, data: pd.DataFrame, rows: np.ndarray) -> Design:
             source = source.view(np.uint8)
         _kernels.gather_column(source, rows, matrix, j)
     return Design(matrix, ["Intercept", *terms.plain_columns])
+
+
+def intercept_columns(design: Design) -> list[int]:
+    """Positions of the intercept's column(s) in ``design``, found by position, never by name.
+
+    A direct design (intercept plus numeric columns) has its intercept in column 0; a
+    formulaic design's intercept is the column of its intercept term (the term ``1``), absent
+    when the formula removes it (``"0 + x"``).  A data column that happens to be called
+    ``Intercept`` is therefore a covariate like any other.
+
+    Raises DataError when formulaic has merged such a column with its own intercept column of
+    the same name (it keeps one column per name, so the matrix would silently lose one).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"Intercept": [0.5, 1.5, 2.5], "x": [1.0, 0.0, 1.0]})
+    >>> design = design_matrix(parse_terms(["Intercept", "x"], frame, "covariates"), frame)
+    >>> design.names, intercept_columns(design)
+    (['Intercept', 'Intercept', 'x'], [0])
+    """
+    if design.spec is None:
+        return [0]
+    names = list(design.spec.column_names)
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated or len(names) != design.matrix.shape[1]:
+        raise DataError(
+            duplicated[0] if duplicated else None,
+            f"formula columns {duplicated} have the same name as the design column of another "
+            "term (formulaic keeps one column per name, so one would be lost); rename the "
+            "data column, e.g. data.rename(columns={'Intercept': 'intercept_'})",
+        )
+    for term, columns in design.spec.term_indices.items():
+        if [factor.expr for factor in term.factors] == ["1"]:
+            return list(columns)
+    return []

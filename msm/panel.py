@@ -127,11 +127,33 @@ class Panel:
 
 
 def check_frame(data) -> None:
-    """The data must be a non-empty DataFrame."""
+    """The data must be a non-empty DataFrame with unique column names.
+
+    Every public function that takes a DataFrame calls this first.  Duplicated names (a frame
+    from ``pd.concat(axis=1)``, say) make ``data[name]`` a DataFrame instead of a column, so
+    they are refused before any column is read.
+    """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    check_unique_columns(data)
     if len(data) == 0:
         raise DataError(None, "data is empty (0 rows)")
+
+
+def check_unique_columns(data: pd.DataFrame) -> None:
+    """Column names must be unique; DataError naming every duplicated one."""
+    columns = data.columns
+    if columns.is_unique:
+        return
+    counts = pd.Series(columns).value_counts(sort=False)
+    duplicated = list(counts[counts > 1].items())
+    shown = ", ".join(f"{name!r} ({count} times)" for name, count in duplicated)
+    raise DataError(
+        duplicated[0][0],
+        f"data has duplicated column names: {shown}; a frame built with pd.concat(axis=1) "
+        "can repeat names: rename the columns or keep the first of each with "
+        "data.loc[:, ~data.columns.duplicated()]",
+    )
 
 
 def check_columns_exist(data: pd.DataFrame, columns: Iterable[str], role: str = "") -> None:

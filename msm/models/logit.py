@@ -114,8 +114,8 @@ def fit_logit(
     >>> X = np.column_stack([np.ones(500), rng.normal(size=500)])
     >>> y = (rng.random(500) < 1 / (1 + np.exp(-(0.5 + X[:, 1])))).astype(float)
     >>> fit = fit_logit(X, y, ["Intercept", "x"])
-    >>> fit.converged, round(float(fit.params["x"]), 1)
-    (True, 1.1)
+    >>> fit.converged, round(float(fit.params["x"]), 2)
+    (True, 1.25)
     """
     X = np.ascontiguousarray(X, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64)

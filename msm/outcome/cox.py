@@ -124,8 +124,13 @@ class CoxResults:
 
         Examples
         --------
-        >>> fit.conf_int(0.1).columns.tolist()  # doctest: +SKIP
-        ['lower', 'upper']
+        >>> rng = np.random.default_rng(1)
+        >>> frame = pd.DataFrame({"x": rng.normal(size=300), "start": 0.0, "event": 1})
+        >>> frame["stop"] = rng.exponential(1 / np.exp(0.5 * frame["x"]))
+        >>> fit = cox(frame, start="start", stop="stop", event="event", covariates="x")
+        >>> ci = fit.conf_int(0.1)  # 90% intervals
+        >>> ci.columns.tolist(), bool(ci.loc["x", "lower"] < 0.5 < ci.loc["x", "upper"])
+        (['lower', 'upper'], True)
         """
         if not 0.0 < alpha < 1.0:
             raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
