@@ -1,0 +1,2093 @@
+"""Adversarial inputs for every public function, and what each must give.
+
+One registry, ``CASES``, of :class:`Case`: a name, the public function it is about, a ``run``
+that builds small frames and calls the function through :func:`call` (which deep-compares every
+frame and Series it is given before and after the call, also when the call raises), and the
+documented result: either :class:`Raises` (a ``DataError`` whose ``column`` and message name
+the column, and the offending ids or rows where the rule is about rows) or, when ``raises`` is
+None, assertions inside ``run`` against an independent computation (statsmodels, a hand
+computation, a relabelled or permuted run).
+
+``tests/test_adversarial.py`` runs every case; ``tests/test_errors.py`` turns the error cases
+into docs/errors.md (one section per public function) and checks the file is current.
+Cases whose defect is numbered come from issue 10's list.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.testing as npt
+import pandas as pd
+
+import msm
+
+# ---------------------------------------------------------------------------------------------
+# the caller's objects are never modified
+
+
+def _assert_same_object(after, before, what: str) -> None:
+    """Values, dtypes, index and column order of ``after`` equal the snapshot ``before``."""
+    if isinstance(before, pd.DataFrame):
+        assert isinstance(after, pd.DataFrame), f"{what}: no longer a DataFrame"
+        assert list(map(repr, after.columns)) == list(map(repr, before.columns)), (
+            f"{what}: columns changed: {list(before.columns)} -> {list(after.columns)}"
+        )
+        assert [str(t) for t in after.dtypes] == [str(t) for t in before.dtypes], (
+            f"{what}: dtypes changed: {list(before.dtypes)} -> {list(after.dtypes)}"
+        )
+        pd.testing.assert_frame_equal(
+            after,
+            before,
+            check_exact=True,
+            check_index_type=True,
+            check_column_type=True,
+            check_flags=True,
+            check_freq=True,
+            obj=what,
+        )
+    else:
+        pd.testing.assert_series_equal(
+            after, before, check_exact=True, check_index_type=True, obj=what
+        )
+    assert after.index.equals(before.index) and after.index.dtype == before.index.dtype, (
+        f"{what}: index changed"
+    )
+    assert list(after.index.names) == list(before.index.names), f"{what}: index names changed"
+    assert after.attrs == before.attrs, f"{what}: attrs changed"
+
+
+@contextmanager
+def unchanged(*objects):
+    """Deep-compare each DataFrame/Series in ``objects`` before and after the block.
+
+    The comparison runs also when the block raises; a modified frame then fails the test
+    (the block's exception is chained as the context).
+    """
+    kept = [(obj, obj.copy(deep=True)) for obj in objects]
+    try:
+        yield
+    finally:
+        for k, (obj, before) in enumerate(kept):
+            _assert_same_object(obj, before, f"caller's object #{k}")
+
+
+def call(func: Callable, *args, **kwargs):
+    """``func(*args, **kwargs)`` with every DataFrame/Series argument checked by ``unchanged``."""
+    frames = [v for v in (*args, *kwargs.values()) if isinstance(v, (pd.DataFrame, pd.Series))]
+    with unchanged(*frames):
+        return func(*args, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# the registry
+
+
+@dataclass(frozen=True)
+class Raises:
+    """The documented error.
+
+    ``column`` is what ``err.column`` must be (a tuple: any one of these); a ``DataError``
+    names it in its message as ``column 'name'``.  ``ids``: the offending subject ids (or row
+    labels) that ``err.ids`` must hold.  ``contains``: further words the message must have.
+    ``exc``: the exception type (``msm.DataError`` unless the docs say otherwise; then
+    ``names`` must appear in the message).
+    """
+
+    column: str | None | tuple = None
+    ids: tuple | None = None
+    contains: tuple[str, ...] = ()
+    exc: type[BaseException] = msm.DataError
+    names: str | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    """One adversarial input: ``run()`` makes the call; ``raises`` is its error or None."""
+
+    function: str
+    name: str
+    run: Callable[[], object]
+    raises: Raises | None = None
+    defect: int | None = None
+    tags: tuple[str, ...] = field(default=())
+
+    @property
+    def id(self) -> str:
+        return f"{self.function}: {self.name}"
+
+
+CASES: list[Case] = []
+
+
+def case(function, name, raises=None, defect=None, tags=()):
+    """Decorator: register ``run`` as a case of ``function``."""
+
+    def register(run):
+        CASES.append(Case(function, name, run, raises, defect, tuple(tags)))
+        return run
+
+    return register
+
+
+def check_raised(c: Case, err: BaseException) -> None:
+    """Assert that ``err`` is the documented error of case ``c``."""
+    expected = c.raises
+    assert isinstance(err, expected.exc), f"{type(err).__name__}: {err}"
+    message = str(err)
+    if expected.exc is msm.DataError:
+        allowed = expected.column if isinstance(expected.column, tuple) else (expected.column,)
+        assert err.column in allowed, f"column {err.column!r}, expected {allowed}: {message}"
+        if err.column is not None:
+            assert f"column {err.column!r}" in message, message
+            assert repr(err.column) in message
+        if expected.ids is not None:
+            assert set(map(_plain, err.ids)) == set(expected.ids), (err.ids, expected.ids)
+            for offender in list(expected.ids)[:5]:
+                assert repr(offender) in message, (offender, message)
+    if expected.names is not None:
+        assert expected.names in message, message
+    for word in expected.contains:
+        assert word in message, (word, message)
+    assert "Traceback" not in message
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# ---------------------------------------------------------------------------------------------
+# small frames (cached, handed out as copies)
+
+
+@functools.cache
+def _panel(n=60, seed=1, **kw) -> pd.DataFrame:
+    return msm.datasets.simulate_panel(n_subjects=n, seed=seed, **kw)
+
+
+def panel(n=60, seed=1, **kw) -> pd.DataFrame:
+    """simulate_panel: id, time 0..9, x (baseline), l, a (absorbing), y, lost (all 0)."""
+    return _panel(n, seed, **kw).copy()
+
+
+def censored_panel() -> pd.DataFrame:
+    """As ``panel`` with some subjects lost to follow-up (``lost`` 1 on their last row)."""
+    return panel(80, 2, censor_coefs=(-3.0, 0.5))
+
+
+def survival_panel() -> pd.DataFrame:
+    """Counting-process rows (start, stop] = (time, time + 1], event ``y``, stop at event."""
+    d = panel(60, 1, event_coefs=(-2.0, 0.2, 0.5, -0.7), stop_at_event=True)
+    return d.assign(start=d["time"].astype(float), stop=d["time"] + 1.0).reset_index(drop=True)
+
+
+@functools.cache
+def _point(n=200, seed=5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    l_ = rng.normal(size=n)
+    a = (rng.random(n) < 1 / (1 + np.exp(-(-0.3 + 0.8 * x - 0.5 * l_)))).astype(int)
+    eta = np.column_stack([np.zeros(n), 0.2 + 0.7 * x, -0.3 - 0.6 * l_])
+    p = np.exp(eta) / np.exp(eta).sum(axis=1, keepdims=True)
+    m = (rng.random(n)[:, None] > np.cumsum(p, axis=1)).sum(axis=1)
+    latent = 0.9 * x - 0.4 * l_ + rng.logistic(size=n)
+    o = np.digitize(latent, [-1.0, 0.3, 1.5])
+    dose = 1.0 + 0.5 * x - 0.3 * l_ + rng.normal(scale=0.8, size=n)
+    y = 0.5 * a + x + rng.normal(size=n)
+    return pd.DataFrame(
+        {"id": np.arange(n), "x": x, "l": l_, "a": a, "m": m, "o": o, "dose": dose, "y": y}
+    )
+
+
+def point() -> pd.DataFrame:
+    """One row per subject: id, x, l, a (0/1), m (0/1/2), o (ordinal 0..3), dose, y."""
+    return _point().copy()
+
+
+def survival_start(n=80, seed=3) -> pd.DataFrame:
+    """Rows (tstart, time] per subject with an absorbing treatment ``a`` (time to initiation)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        x = rng.normal()
+        t0 = 0.0
+        treated = 0
+        for _visit in range(8):
+            t1 = t0 + rng.integers(1, 4)
+            l_ = rng.normal() + 0.3 * x
+            if not treated:
+                treated = int(rng.random() < 1 / (1 + np.exp(-(-1.8 + 0.6 * l_))))
+            rows.append((i, t0, t1, x, l_, treated))
+            t0 = t1
+    return pd.DataFrame(rows, columns=["id", "tstart", "time", "x", "l", "a"])
+
+
+IPTW = dict(
+    id="id",
+    time="time",
+    treatment="a",
+    denominator="x + l + time",
+    numerator="x + time",
+    absorbing=True,
+)
+
+
+@functools.cache
+def _base_weights() -> pd.Series:
+    return msm.iptw(panel(), **IPTW).weights
+
+
+def base_weights() -> np.ndarray:
+    """The weights of ``panel()`` with ``IPTW``, in its row order."""
+    return _base_weights().to_numpy().copy()
+
+
+def iptw(data, **overrides):
+    return call(msm.iptw, data, **{**IPTW, **overrides})
+
+
+def close(actual, expected, rtol=1e-8, atol=0.0, what=""):
+    npt.assert_allclose(np.asarray(actual, float), np.asarray(expected, float), rtol, atol, what)
+
+
+def quiet(func, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return func(*args, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# independent computations
+
+
+def ref_logit_weights(df, den, num, *, id="id", time="time", treatment="a", absorbing=True):
+    """IP weights by statsmodels GLM(binomial) on the risk-set rows and a groupby cumprod."""
+    import statsmodels.api as sm
+
+    d = df.reset_index(drop=True)
+    d = d.assign(_pos=np.arange(len(d))).sort_values([id, time], kind="stable")
+    a = d[treatment].to_numpy(float)
+    before = d.groupby(id, sort=False)[treatment].cumsum().to_numpy(float) - a
+    rows = before == 0 if absorbing else np.ones(len(d), bool)
+
+    def factors(columns):
+        if columns is None:
+            return np.ones(len(d))
+        X = sm.add_constant(d[columns].to_numpy(float), has_constant="add")
+        fit = sm.GLM(a[rows], X[rows], family=sm.families.Binomial()).fit(tol=1e-13)
+        p = fit.predict(X)
+        return np.where(rows, np.where(a == 1, p, 1 - p), 1.0)
+
+    log_ratio = np.log(factors(num)) - np.log(factors(den))
+    log_w = pd.Series(log_ratio).groupby(d[id].to_numpy()).cumsum().to_numpy()
+    out = np.empty(len(d))
+    out[d["_pos"].to_numpy()] = np.exp(log_w)
+    return out
+
+
+def sandwich(X, y, w, mu, deriv, cluster):
+    """Cluster-robust (HC0) covariance of a weighted canonical GLM, by hand."""
+    bread = np.linalg.inv((X * (w * deriv)[:, None]).T @ X)
+    scores = X * (w * (y - mu))[:, None]
+    summed = pd.DataFrame(scores).groupby(np.asarray(cluster)).sum().to_numpy()
+    return bread @ (summed.T @ summed) @ bread
+
+
+def ref_glm(formula_columns, outcome, df, w, family, cluster):
+    """statsmodels GLM params with a hand-computed clustered sandwich: (params, bse)."""
+    import statsmodels.api as sm
+
+    X = sm.add_constant(df[formula_columns].to_numpy(float), has_constant="add")
+    y = df[outcome].to_numpy(float)
+    fam = {"gaussian": sm.families.Gaussian(), "binomial": sm.families.Binomial()}[family]
+    fit = sm.GLM(y, X, family=fam, var_weights=w).fit(tol=1e-13)
+    mu = fit.predict(X)
+    deriv = np.ones_like(mu) if family == "gaussian" else mu * (1 - mu)
+    cov = sandwich(X, y, w, mu, deriv, df[cluster].to_numpy())
+    return fit.params, np.sqrt(np.diag(cov))
+
+
+def ref_cox(df, covariates, ties="efron"):
+    """statsmodels PHReg (late entry) params and model-based SEs, unweighted.
+
+    PHReg counts a row at risk at t when ``entry <= t``; the Cox model's ``(start, stop]``
+    rows are at risk when ``start < t``, hence the entry nudged past the start.
+    """
+    from statsmodels.duration.hazard_regression import PHReg
+
+    fit = PHReg(
+        df["stop"].to_numpy(float),
+        df[covariates].to_numpy(float),
+        status=df["y"].to_numpy(float),
+        entry=df["start"].to_numpy(float) + 1e-7,
+        ties=ties,
+    ).fit()
+    return fit.params, fit.bse
+
+
+# ---------------------------------------------------------------------------------------------
+# msm.iptw: columns, ids and times
+
+
+def _edit(df, column, positions, value):
+    df = df.copy()
+    if isinstance(value, str) or value is None:
+        df[column] = df[column].astype(object)
+    df.loc[df.index[positions], column] = value
+    return df
+
+
+@case("msm.iptw", "treatment column missing", Raises("a"))
+def _():
+    iptw(panel().drop(columns="a"))
+
+
+@case("msm.iptw", "id column missing", Raises("id"))
+def _():
+    iptw(panel().drop(columns="id"))
+
+
+@case("msm.iptw", "time column missing", Raises("time"))
+def _():
+    iptw(panel().drop(columns="time"), denominator="x + l", numerator="x")
+
+
+@case("msm.iptw", "numerator names an unknown column", Raises("age"))
+def _():
+    iptw(panel(), numerator="age")
+
+
+@case("msm.iptw", "censor column missing", Raises("dropout"))
+def _():
+    iptw(panel(), censor="dropout")
+
+
+@case("msm.iptw", "empty frame", Raises(None))
+def _():
+    iptw(panel().iloc[:0])
+
+
+@case("msm.iptw", "NaN in a covariate", Raises("l", ids=(3, 7)))
+def _():
+    d = panel()
+    d.loc[(d["id"] == 3) & (d["time"] == 2), "l"] = np.nan
+    d.loc[(d["id"] == 7) & (d["time"] == 5), "l"] = np.nan
+    iptw(d)
+
+
+@case("msm.iptw", "+inf in a covariate", Raises("x", ids=(11,)))
+def _():
+    d = panel()
+    d.loc[d["id"] == 11, "x"] = np.inf
+    iptw(d)
+
+
+@case("msm.iptw", "nullable Int64 id with pd.NA", Raises("id"))
+def _():
+    d = panel()
+    d["id"] = d["id"].astype("Int64")
+    d.loc[4, "id"] = pd.NA
+    iptw(d)
+
+
+@case("msm.iptw", "nullable Float64 covariate with pd.NA", Raises("l", ids=(2,)))
+def _():
+    d = panel()
+    d["l"] = d["l"].astype("Float64")
+    d.loc[d.index[(d["id"] == 2) & (d["time"] == 3)], "l"] = pd.NA
+    iptw(d)
+
+
+@case("msm.iptw", "nullable Float64 time with pd.NA", Raises("time", ids=(5,)))
+def _():
+    d = panel()
+    d["time"] = d["time"].astype("Float64")
+    d.loc[d.index[(d["id"] == 5) & (d["time"] == 4)], "time"] = pd.NA
+    iptw(d)
+
+
+@case("msm.iptw", "nullable Int64 treatment with pd.NA", Raises("a", ids=(9,)))
+def _():
+    d = panel()
+    d["a"] = d["a"].astype("Int64")
+    d.loc[d.index[(d["id"] == 9) & (d["time"] == 0)], "a"] = pd.NA
+    iptw(d)
+
+
+@case("msm.iptw", "treatment 0/1/2", Raises("a", ids=(4,)))
+def _():
+    d = panel()
+    d.loc[d["id"] == 4, "a"] = 2
+    iptw(d, absorbing=False)
+
+
+@case("msm.iptw", "treatment text 'yes'/'no'", Raises("a"))
+def _():
+    d = panel()
+    d["a"] = np.where(d["a"] == 1, "yes", "no")
+    iptw(d)
+
+
+@case("msm.iptw", "absorbing treatment returns to 0", Raises("a", ids=(13,)))
+def _():
+    d = panel()
+    rows = d.index[d["id"] == 13]
+    d.loc[rows, "a"] = [0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+    iptw(d)
+
+
+@case("msm.iptw", "duplicated (id, time)", Raises("time", ids=(6,)))
+def _():
+    d = panel()
+    d.loc[d.index[(d["id"] == 6) & (d["time"] == 1)], "time"] = 0
+    iptw(d)
+
+
+@case("msm.iptw", "time=None with repeated ids", Raises("id", ids=(0,)))
+def _():
+    d = point()
+    d.loc[1, "id"] = 0
+    call(msm.iptw, d, id="id", time=None, treatment="a", denominator="x + l")
+
+
+@case("msm.iptw", "censor 0/1/3", Raises("lost", ids=(12,)))
+def _():
+    d = censored_panel()
+    d.loc[d.index[d["id"] == 12][-1], "lost"] = 3
+    iptw(d, censor="lost")
+
+
+@case("msm.iptw", "censor 1 before the last row", Raises("lost", ids=(12,)))
+def _():
+    d = censored_panel()
+    d.loc[d.index[d["id"] == 12][0], "lost"] = 1
+    iptw(d, censor="lost")
+
+
+@case("msm.iptw", "time as text", Raises("time"))
+def _():
+    d = panel()
+    d["time"] = d["time"].astype(str)
+    iptw(d, denominator="x + l", numerator="x")
+
+
+@case("msm.iptw", "duplicate column names after concat", Raises("x"), defect=4)
+def _():
+    d = panel()
+    d = pd.concat([d, d[["x"]]], axis=1)
+    iptw(d)
+
+
+@case("msm.iptw", "log of a covariate that is 0", Raises("z", contains=("log",)), defect=3)
+def _():
+    d = panel().assign(z=lambda f: np.abs(f["l"]))
+    d.loc[5, "z"] = 0.0
+    iptw(d, denominator="x + np.log(z) + time")
+
+
+@case("msm.iptw", "everyone treated at the first visit", Raises("a", contains=("vary",)), defect=2)
+def _():
+    iptw(panel().assign(a=1))
+
+
+@case("msm.iptw", "one row", Raises("a", contains=("vary",)), defect=2)
+def _():
+    iptw(panel().iloc[:1])
+
+
+@case("msm.iptw", "truly collinear covariates", Raises(("l", "l2")))
+def _():
+    iptw(panel().assign(l2=lambda f: 2 * f["l"]), denominator="x + l + l2 + time")
+
+
+@case("msm.iptw", "constant covariate", Raises("c"))
+def _():
+    iptw(panel().assign(c=3.0), denominator="x + c + time")
+
+
+@case("msm.iptw", "truncate percentiles reversed", Raises(exc=ValueError, names="truncate"))
+def _():
+    iptw(panel(), truncate=(99, 1))
+
+
+@case("msm.iptw", "unknown family", Raises(exc=ValueError, names="family"))
+def _():
+    iptw(panel(), family="poisson")
+
+
+# --- accepted inputs, checked against an independent computation
+
+
+@case("msm.iptw", "weights equal statsmodels on the risk set", tags=("numbers",))
+def _():
+    d = panel()
+    w = iptw(d)
+    close(w.weights, ref_logit_weights(d, ["x", "l", "time"], ["x", "time"]), 1e-7)
+
+
+@case("msm.iptw", "rows shuffled", tags=("numbers",))
+def _():
+    order = np.random.default_rng(4).permutation(600)
+    d = panel().iloc[order]
+    w = iptw(d)
+    assert w.weights.index.equals(d.index)
+    close(w.weights, base_weights()[order], 1e-10)
+
+
+@case("msm.iptw", "duplicated index labels", tags=("numbers",))
+def _():
+    d = panel().set_axis(np.repeat(np.arange(300), 2))
+    w = iptw(d)
+    assert w.weights.index.equals(d.index)
+    close(w.weights, base_weights(), 1e-12)
+
+
+@case("msm.iptw", "MultiIndex rows", tags=("numbers",))
+def _():
+    d = panel().set_index(["id", "time"], drop=False)
+    w = iptw(d)
+    assert w.weights.index.equals(d.index)
+    close(w.weights, base_weights(), 1e-12)
+
+
+@case("msm.iptw", "string index", tags=("numbers",))
+def _():
+    d = panel().set_axis([f"r{k}" for k in range(600)])
+    close(iptw(d).weights, base_weights(), 1e-12)
+
+
+@case("msm.iptw", "ids relabelled to shuffled strings", tags=("numbers",))
+def _():
+    d = panel()
+    labels = np.random.default_rng(2).permutation([f"P-{k:03d}" for k in range(60)])
+    d["id"] = labels[d["id"].to_numpy()]
+    close(iptw(d).weights, base_weights(), 1e-10)
+
+
+@case("msm.iptw", "categorical id", tags=("numbers",))
+def _():
+    d = panel()
+    d["id"] = pd.Categorical(d["id"].map(lambda k: f"s{k}"))
+    close(iptw(d).weights, base_weights(), 1e-10)
+
+
+@case("msm.iptw", "nullable Int64 id and time without NA", tags=("numbers",))
+def _():
+    d = panel().astype({"id": "Int64", "time": "Int64", "a": "Int64"})
+    close(iptw(d).weights, base_weights(), 1e-10)
+
+
+@case("msm.iptw", "nullable Float64 covariates without NA", tags=("numbers",))
+def _():
+    d = panel().astype({"x": "Float64", "l": "Float64"})
+    close(iptw(d).weights, base_weights(), 1e-10)
+
+
+@case("msm.iptw", "negative ids and negative times", tags=("numbers",))
+def _():
+    d = panel().assign(id=lambda f: -7 * f["id"] - 1, time=lambda f: f["time"] - 100)
+    close(iptw(d).weights, base_weights(), 1e-7)
+
+
+@case("msm.iptw", "float times in steps of 0.25", tags=("numbers",))
+def _():
+    d = panel().assign(time=lambda f: f["time"] * 0.25)
+    close(iptw(d).weights, base_weights(), 1e-7)
+
+
+@case("msm.iptw", "gaps in time (irregular visits)", tags=("numbers",))
+def _():
+    d = panel()
+    grid = np.array([0, 1, 3, 4, 8, 9, 15, 16, 30, 31])
+    d["time"] = grid[d["time"].to_numpy()]
+    w = iptw(d)
+    close(w.weights, ref_logit_weights(d, ["x", "l", "time"], ["x", "time"]), 1e-7)
+
+
+@case("msm.iptw", "treatment as bool", tags=("numbers",))
+def _():
+    d = panel().assign(a=lambda f: f["a"].astype(bool))
+    close(iptw(d).weights, base_weights(), 1e-12)
+
+
+@case("msm.iptw", "datetime time, formula without time", tags=("numbers",))
+def _():
+    d = panel()
+    expected = iptw(d, denominator="x + l", numerator="x").weights
+    d["time"] = pd.Timestamp("2020-01-01") + pd.to_timedelta(d["time"] * 30, unit="D")
+    close(iptw(d, denominator="x + l", numerator="x").weights, expected, 1e-10)
+
+
+@case("msm.iptw", "datetime time used in the formula", defect=5, tags=("either",))
+def _():
+    # either supported (time enters linearly, so any unit gives the base weights) or a
+    # DataError naming the time column
+    d = panel()
+    d["time"] = pd.Timestamp("2020-01-01") + pd.to_timedelta(d["time"] * 30, unit="D")
+    try:
+        w = iptw(d)
+    except msm.DataError as err:
+        assert err.column == "time" and "'time'" in str(err), str(err)
+    else:
+        close(w.weights, base_weights(), 1e-6)
+
+
+@case("msm.iptw", "object-dtype column holding numbers", defect=6, tags=("either",))
+def _():
+    d = panel().assign(l=lambda f: f["l"].astype(object))
+    try:
+        w = iptw(d)
+    except msm.DataError as err:
+        assert err.column == "l" and "'l'" in str(err), str(err)
+    else:
+        close(w.weights, base_weights(), 1e-10)
+
+
+@case("msm.iptw", "covariate shifted by 1e5 (not collinear)", defect=7, tags=("numbers",))
+def _():
+    d = panel().assign(l=lambda f: f["l"] + 1e5)
+    close(iptw(d).weights, base_weights(), 1e-6)
+
+
+@case("msm.iptw", "covariates at 1e8", tags=("numbers",))
+def _():
+    d = panel().assign(l=lambda f: f["l"] * 1e8, x=lambda f: f["x"] * 1e8)
+    close(iptw(d).weights, base_weights(), 1e-6)
+
+
+@case("msm.iptw", "300 visits per subject (log space)", tags=("numbers",))
+def _():
+    rng = np.random.default_rng(7)
+    n, t = 20, 300
+    d = pd.DataFrame({"id": np.repeat(np.arange(n), t), "time": np.tile(np.arange(t), n)})
+    d["l"] = rng.normal(size=n * t)
+    d["a"] = (rng.random(n * t) < 1 / (1 + np.exp(-(0.2 + 1.5 * d["l"])))).astype(int)
+    w = iptw(d, denominator="l", numerator="1", absorbing=False)
+    assert np.isfinite(w.weights).all() and (w.weights > 0).all()
+    close(w.weights, ref_logit_weights(d, ["l"], [], absorbing=False), 1e-6)
+
+
+@case("msm.iptw", "probabilities near 0 and 1", tags=("numbers",))
+def _():
+    rng = np.random.default_rng(8)
+    n = 400
+    d = pd.DataFrame({"id": np.arange(n), "l": rng.normal(size=n) * 3})
+    d["a"] = (rng.random(n) < 1 / (1 + np.exp(-(4 * d["l"])))).astype(int)
+    w = quiet(call, msm.iptw, d, id="id", time=None, treatment="a", denominator="l")
+    assert np.isfinite(w.weights).all()
+    close(w.weights, ref_logit_weights(d.assign(time=0), ["l"], None, absorbing=False), 1e-6)
+
+
+@case("msm.iptw", "censor given but no one censored", defect=2, tags=("numbers",))
+def _():
+    import pytest
+
+    d = panel()
+    with pytest.warns(UserWarning):
+        w = iptw(d, censor="lost")
+    close(w.censoring_weights, np.ones(len(d)), 0)
+    close(w.weights, base_weights(), 1e-12)
+
+
+@case("msm.iptw", "censoring weights equal statsmodels", tags=("numbers",))
+def _():
+    import statsmodels.api as sm
+
+    d = censored_panel()
+    w = iptw(d, censor="lost", numerator=None, censor_numerator=None)
+    X = sm.add_constant(d[["x", "l", "time"]].to_numpy(float))
+    p = sm.GLM(d["lost"].to_numpy(float), X, family=sm.families.Binomial()).fit(tol=1e-13)
+    surv = pd.Series(1 - p.predict(X), index=d.index)
+    expected = 1 / surv.groupby(d["id"]).cumprod()
+    close(w.censoring_weights, expected, 1e-7)
+
+
+# ---------------------------------------------------------------------------------------------
+# msm.iptw: other treatment-model families
+
+
+def point_iptw(data, **kw):
+    kw = {"id": "id", "time": None, "denominator": "x + l", **kw}
+    return call(msm.iptw, data, **kw)
+
+
+@case("msm.iptw", "multinomial: weights equal statsmodels MNLogit", tags=("numbers", "multinomial"))
+def _():
+    import statsmodels.api as sm
+
+    d = point()
+    w = point_iptw(d, treatment="m", family="multinomial")
+    X = sm.add_constant(d[["x", "l"]].to_numpy())
+    prob = sm.MNLogit(d["m"].to_numpy(), X).fit(disp=0, method="newton", tol=1e-12).predict(X)
+    close(w.weights, 1 / prob[np.arange(len(d)), d["m"].to_numpy()], 1e-6)
+
+
+@case("msm.iptw", "multinomial: text levels relabelled", tags=("numbers", "multinomial"))
+def _():
+    d = point()
+    expected = point_iptw(d, treatment="m", family="multinomial", numerator="1").weights
+    d["m"] = np.array(["low", "mid", "high"])[d["m"].to_numpy()]
+    close(point_iptw(d, treatment="m", family="multinomial", numerator="1").weights, expected, 1e-8)
+
+
+@case("msm.iptw", "multinomial: one level only", Raises("m"), defect=2, tags=("multinomial",))
+def _():
+    point_iptw(point().assign(m=2), treatment="m", family="multinomial")
+
+
+@case("msm.iptw", "multinomial: NaN level", Raises("m", ids=(17,)), tags=("multinomial",))
+def _():
+    d = point().astype({"m": float})
+    d.loc[17, "m"] = np.nan
+    point_iptw(d, treatment="m", family="multinomial")
+
+
+@case("msm.iptw", "ordinal: weights equal statsmodels OrderedModel", tags=("numbers", "ordinal"))
+def _():
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    d = point()
+    w = point_iptw(d, treatment="o", family="ordinal")
+    res = OrderedModel(d["o"].to_numpy(), d[["x", "l"]].to_numpy(), distr="logit").fit(
+        method="bfgs", disp=0, maxiter=5000, gtol=1e-10
+    )
+    prob = res.predict()
+    close(w.weights, 1 / prob[np.arange(len(d)), d["o"].to_numpy()], 1e-4)
+
+
+@case("msm.iptw", "ordinal: unordered text levels", Raises("o"), tags=("ordinal",))
+def _():
+    d = point().assign(o=lambda f: f["o"].map({0: "a", 1: "b", 2: "c", 3: "d"}))
+    point_iptw(d, treatment="o", family="ordinal")
+
+
+@case("msm.iptw", "ordinal: constant treatment", Raises("o"), defect=2, tags=("ordinal",))
+def _():
+    point_iptw(point().assign(o=1), treatment="o", family="ordinal")
+
+
+@case("msm.iptw", "gaussian: density ratio equals OLS by hand", tags=("numbers", "gaussian"))
+def _():
+    import scipy.stats
+    import statsmodels.api as sm
+
+    d = point()
+    w = point_iptw(d, treatment="dose", family="gaussian", numerator="1")
+    X = sm.add_constant(d[["x", "l"]].to_numpy())
+    dose = d["dose"].to_numpy()
+    ols = sm.OLS(dose, X).fit()
+    den = scipy.stats.norm.pdf(dose, ols.fittedvalues, np.std(ols.resid, ddof=1))
+    num = scipy.stats.norm.pdf(dose, dose.mean(), dose.std(ddof=1))
+    close(w.weights, num / den, 1e-8)
+
+
+@case(
+    "msm.iptw",
+    "gaussian: constant dose",
+    Raises("dose", contains=("vary",)),
+    defect=2,
+    tags=("gaussian",),
+)
+def _():
+    point_iptw(point().assign(dose=2.5), treatment="dose", family="gaussian", numerator="1")
+
+
+@case("msm.iptw", "gaussian: dose as text", Raises("dose"), tags=("gaussian",))
+def _():
+    d = point().assign(dose=lambda f: f["dose"].round(2).astype(str))
+    point_iptw(d, treatment="dose", family="gaussian", numerator="1")
+
+
+@case(
+    "msm.iptw",
+    "gaussian: unstabilized",
+    Raises(exc=ValueError, names="numerator"),
+    tags=("gaussian",),
+)
+def _():
+    point_iptw(point(), treatment="dose", family="gaussian", numerator=None)
+
+
+# --- model="cox" (time to initiation)
+
+
+def cox_iptw(data, **kw):
+    kw = {
+        "id": "id",
+        "time": "time",
+        "treatment": "a",
+        "denominator": "x + l",
+        "numerator": "x",
+        "absorbing": True,
+        "model": "cox",
+        "start": "tstart",
+        **kw,
+    }
+    return call(msm.iptw, data, **kw)
+
+
+@case("msm.iptw", "cox: start column missing", Raises("tstart"), tags=("cox",))
+def _():
+    cox_iptw(survival_start().drop(columns="tstart"))
+
+
+@case("msm.iptw", "cox: start not before the time", Raises("tstart", ids=(3,)), tags=("cox",))
+def _():
+    d = survival_start()
+    d.loc[d.index[d["id"] == 3][2], "tstart"] = 100.0
+    cox_iptw(d)
+
+
+@case("msm.iptw", "cox: NaN start", Raises("tstart", ids=(4,)), tags=("cox",))
+def _():
+    d = survival_start()
+    d.loc[d.index[d["id"] == 4][1], "tstart"] = np.nan
+    cox_iptw(d)
+
+
+@case("msm.iptw", "cox: datetime start", defect=5, tags=("cox", "either"))
+def _():
+    d = survival_start()
+    expected = cox_iptw(d).weights
+    origin = pd.Timestamp("2021-03-01")
+    d["tstart"] = origin + pd.to_timedelta(d["tstart"], unit="D")
+    d["time"] = origin + pd.to_timedelta(d["time"], unit="D")
+    try:
+        w = cox_iptw(d)
+    except msm.DataError as err:
+        assert err.column in ("tstart", "time") and repr(err.column) in str(err), str(err)
+    else:
+        close(w.weights, expected, 1e-6)
+
+
+@case("msm.iptw", "cox: covariate named Intercept", defect=8, tags=("cox", "numbers"))
+def _():
+    d = survival_start()
+    expected = cox_iptw(d, denominator="x + l").weights
+    d = d.rename(columns={"l": "Intercept"})
+    close(cox_iptw(d, denominator="x + Intercept").weights, expected, 1e-10)
+
+
+@case("msm.iptw", "cox: null numerator (R ipwtm example 2)", defect=11, tags=("cox", "numbers"))
+def _():
+    d = survival_start()
+    w = cox_iptw(d, numerator="1")
+    unstab = cox_iptw(d, numerator=None)
+    # the numerator factor by hand: Efron-tied Nelson-Aalen of the null model on the risk set
+    s = d.sort_values(["id", "time"], kind="stable")
+    a = s["a"].to_numpy()
+    before = s.groupby("id")["a"].cumsum().to_numpy() - a
+    risk = s[before == 0]
+    grid = np.unique(s["time"].to_numpy())
+    cum = np.zeros(grid.size)
+    events = risk.loc[risk["a"] == 1, "time"].to_numpy()
+    for k, t in enumerate(grid):
+        at_risk = int(((risk["tstart"] < t) & (risk["time"] >= t)).sum())
+        n_events = int((events == t).sum())
+        step = sum(1.0 / (at_risk - j) for j in range(n_events))
+        cum[k] = (cum[k - 1] if k else 0.0) + step
+    dh = pd.Series(np.diff(np.concatenate(([0.0], cum))), index=grid)
+    h = dh.reindex(s["time"]).to_numpy()
+    factor = np.where(before == 0, np.where(a == 1, 1 - np.exp(-h), np.exp(-h)), 1.0)
+    num = pd.Series(factor, index=s.index).groupby(s["id"]).cumprod()
+    close(w.weights / unstab.weights, num.reindex(d.index), 1e-8)
+
+
+# --- a scikit-learn learner
+
+
+class RecordingLogit:
+    """A LogisticRegression (no penalty) that records the features it is fitted on."""
+
+    seen: list = []
+
+    def __init__(self, C=1e10):
+        self.C = C
+
+    def get_params(self, deep=True):
+        return {"C": self.C}
+
+    def set_params(self, **params):
+        self.C = params.get("C", self.C)
+        return self
+
+    def fit(self, X, y, sample_weight=None):
+        from sklearn.linear_model import LogisticRegression
+
+        names = list(X.columns) if hasattr(X, "columns") else X.shape[1]
+        RecordingLogit.seen.append(names)
+        self._lr = LogisticRegression(C=self.C, max_iter=5000, tol=1e-10)
+        self._lr.fit(X, y, sample_weight=sample_weight)
+        self.classes_ = self._lr.classes_
+        return self
+
+    def predict_proba(self, X):
+        return self._lr.predict_proba(X)
+
+
+def learner_iptw(data, clip=1e-3, **kw):
+    kw = {"id": "id", "time": None, "treatment": "a", "denominator": "x + l", **kw}
+    return call(msm.iptw, data, model=RecordingLogit(), clip=clip, **kw)
+
+
+@case(
+    "msm.iptw",
+    "learner: clip=0.9",
+    Raises(exc=ValueError, names="clip"),
+    defect=12,
+    tags=("learner",),
+)
+def _():
+    learner_iptw(point(), clip=0.9)
+
+
+@case(
+    "msm.iptw",
+    "learner: clip=-0.5",
+    Raises(exc=ValueError, names="clip"),
+    defect=12,
+    tags=("learner",),
+)
+def _():
+    learner_iptw(point(), clip=-0.5)
+
+
+@case(
+    "msm.iptw",
+    "learner: clip=1.5",
+    Raises(exc=ValueError, names="clip"),
+    defect=12,
+    tags=("learner",),
+)
+def _():
+    learner_iptw(point(), clip=1.5)
+
+
+@case(
+    "msm.iptw",
+    "learner: point treatment gets only the user's features",
+    defect=13,
+    tags=("learner", "numbers"),
+)
+def _():
+    RecordingLogit.seen.clear()
+    learner_iptw(point())
+    assert RecordingLogit.seen, "the learner was not fitted"
+    for names in RecordingLogit.seen:
+        assert names in (["x", "l"], 2), names
+
+
+@case("msm.iptw", "learner: equals the logistic model", defect=13, tags=("learner", "numbers"))
+def _():
+    d = point()
+    close(learner_iptw(d).weights, point_iptw(d, treatment="a").weights, 1e-4)
+
+
+@case(
+    "msm.iptw", "learner: a feature named Intercept is kept", defect=8, tags=("learner", "numbers")
+)
+def _():
+    d = point().rename(columns={"l": "Intercept"})
+    RecordingLogit.seen.clear()
+    w = learner_iptw(d, denominator="x + Intercept")
+    assert all(n in (["x", "Intercept"], 2) for n in RecordingLogit.seen), RecordingLogit.seen
+    close(w.weights, learner_iptw(point()).weights, 1e-8)
+
+
+@case("msm.iptw", "learner: NaN feature", Raises("l", ids=(21,)), tags=("learner",))
+def _():
+    d = point()
+    d.loc[21, "l"] = np.nan
+    learner_iptw(d)
+
+
+@case(
+    "msm.iptw",
+    "learner: family gaussian",
+    Raises(exc=ValueError, names="family"),
+    tags=("learner",),
+)
+def _():
+    learner_iptw(point(), treatment="dose", family="gaussian", numerator="1")
+
+
+# ---------------------------------------------------------------------------------------------
+# the weights= resolver (glm, cox, balance, ess, reweighted_association, risk_curves, ...)
+
+
+@functools.cache
+def _outcome_setup():
+    d = panel(60, 1, event_coefs=(-2.0, 0.2, 0.5, -0.7), stop_at_event=True)
+    w = msm.iptw(d, **IPTW)
+    return d, w
+
+
+def outcome_setup():
+    d, w = _outcome_setup()
+    return d.copy(), w
+
+
+def glm(formula, data, **kw):
+    return call(msm.glm, formula, data, **kw)
+
+
+@case("msm.glm", "weights Series of a shuffled copy, aligned by label", defect=1, tags=("numbers",))
+def _():
+    d, w = outcome_setup()
+    expected = glm("y ~ a + time", d, weights=w, cluster="id", family="binomial")
+    shuffled = d.sample(frac=1.0, random_state=3)
+    got = glm("y ~ a + time", shuffled, weights=w.weights, cluster="id", family="binomial")
+    close(got.params, expected.params, 1e-10)
+    close(got.bse, expected.bse, 1e-10)
+
+
+@case("msm.glm", "weights Series with labels not in the data", Raises("weights"), defect=1)
+def _():
+    d, w = outcome_setup()
+    glm("y ~ a", d, weights=w.weights.set_axis(w.weights.index + 10_000), family="binomial")
+
+
+@case("msm.glm", "weights Series on a duplicated index, other order", Raises("weights"), defect=1)
+def _():
+    d, w = outcome_setup()
+    d = d.set_axis(np.arange(len(d)) // 2)
+    s = pd.Series(w.weights.to_numpy(), index=d.index).iloc[::-1]
+    glm("y ~ a", d, weights=s, family="binomial")
+
+
+@case("msm.glm", "weights Series on a duplicated index, same order", defect=1, tags=("numbers",))
+def _():
+    d, w = outcome_setup()
+    expected = glm("y ~ a", d, weights=w.weights.to_numpy(), family="binomial")
+    d = d.set_axis(np.arange(len(d)) // 2)
+    s = pd.Series(w.weights.to_numpy(), index=d.index)
+    close(glm("y ~ a", d, weights=s, family="binomial").params, expected.params, 1e-12)
+
+
+@case("msm.glm", "weights array of the wrong length", Raises("weights"))
+def _():
+    d, w = outcome_setup()
+    glm("y ~ a", d, weights=np.ones(len(d) - 1), family="binomial")
+
+
+@case("msm.glm", "negative weight", Raises("weights", ids=(5,)))
+def _():
+    d, _ = outcome_setup()
+    weights = np.ones(len(d))
+    weights[5] = -1.0
+    glm("y ~ a", d, weights=weights, family="binomial")
+
+
+@case("msm.glm", "NaN weight", Raises("weights", ids=(7,)))
+def _():
+    d, _ = outcome_setup()
+    weights = np.ones(len(d))
+    weights[7] = np.nan
+    glm("y ~ a", d, weights=weights, family="binomial")
+
+
+@case("msm.glm", "every weight 0", Raises("weights"))
+def _():
+    d, _ = outcome_setup()
+    glm("y ~ a", d, weights=np.zeros(len(d)), family="binomial")
+
+
+@case("msm.glm", "weights column name missing", Raises("sw"))
+def _():
+    d, _ = outcome_setup()
+    glm("y ~ a", d, weights="sw", family="binomial")
+
+
+@case("msm.glm", "weights column as text", Raises("sw"))
+def _():
+    d, _ = outcome_setup()
+    glm("y ~ a", d.assign(sw="high"), weights="sw", family="binomial")
+
+
+@case("msm.glm", "weighted gaussian fit equals statsmodels and a hand sandwich", tags=("numbers",))
+def _():
+    d, w = outcome_setup()
+    fit = glm("l ~ a + x", d, weights=w, cluster="id")
+    params, bse = ref_glm(["a", "x"], "l", d, w.weights.to_numpy(), "gaussian", "id")
+    close(fit.params, params, 1e-8)
+    close(fit.bse, bse, 1e-7)
+
+
+@case("msm.glm", "weighted binomial fit equals statsmodels and a hand sandwich", tags=("numbers",))
+def _():
+    d, w = outcome_setup()
+    fit = glm("y ~ a + time", d, weights=w, cluster="id", family="binomial")
+    params, bse = ref_glm(["a", "time"], "y", d, w.weights.to_numpy(), "binomial", "id")
+    close(fit.params, params, 1e-7)
+    close(fit.bse, bse, 1e-6)
+
+
+@case("msm.glm", "weights rescaled by 1e-200", defect=10, tags=("numbers",))
+def _():
+    d, w = outcome_setup()
+    base = glm("y ~ a + time", d, weights=w, cluster="id", family="binomial")
+    tiny = glm("y ~ a + time", d, weights=w.weights * 1e-200, cluster="id", family="binomial")
+    close(tiny.params, base.params, 1e-8)
+    close(tiny.bse, base.bse, 1e-8)
+
+
+@case("msm.glm", "weights rescaled by 1e200", defect=10, tags=("numbers",))
+def _():
+    d, w = outcome_setup()
+    base = glm("y ~ a + time", d, weights=w, cluster="id", family="binomial")
+    huge = glm("y ~ a + time", d, weights=w.weights * 1e200, cluster="id", family="binomial")
+    close(huge.params, base.params, 1e-8)
+    close(huge.bse, base.bse, 1e-8)
+
+
+@case("msm.glm", "outcome column missing", Raises("death"))
+def _():
+    d, _ = outcome_setup()
+    glm("death ~ a", d, family="binomial")
+
+
+@case("msm.glm", "covariate column missing", Raises("age"))
+def _():
+    d, _ = outcome_setup()
+    glm("y ~ a + age", d, family="binomial")
+
+
+@case("msm.glm", "binomial outcome 0/1/2", Raises("y"))
+def _():
+    d, _ = outcome_setup()
+    d.loc[d.index[3], "y"] = 2
+    glm("y ~ a", d, family="binomial")
+
+
+@case("msm.glm", "poisson outcome negative", Raises("y"))
+def _():
+    d, _ = outcome_setup()
+    d.loc[d.index[3], "y"] = -1
+    glm("y ~ a", d, family="poisson")
+
+
+@case("msm.glm", "constant outcome", Raises("y"))
+def _():
+    d, _ = outcome_setup()
+    glm("y ~ a", d.assign(y=0), family="binomial")
+
+
+@case("msm.glm", "NaN outcome", Raises("y", ids=(11,)))
+def _():
+    d, _ = outcome_setup()
+    d = d.reset_index(drop=True)
+    d.loc[11, "y"] = np.nan
+    glm("y ~ a", d, family="binomial")
+
+
+@case("msm.glm", "nullable Int64 covariate with pd.NA", Raises("a", ids=(4,)))
+def _():
+    d, _ = outcome_setup()
+    d = d.astype({"a": "Int64"})
+    d.loc[d.index[d["id"] == 4][0], "a"] = pd.NA
+    glm("y ~ a", d, cluster="id", family="binomial")
+
+
+@case("msm.glm", "NaN cluster", Raises("id"))
+def _():
+    d, _ = outcome_setup()
+    d = d.astype({"id": float})
+    d.loc[d.index[2], "id"] = np.nan
+    glm("y ~ a", d, cluster="id", family="binomial")
+
+
+@case("msm.glm", "cluster column missing", Raises("patient"))
+def _():
+    d, _ = outcome_setup()
+    glm("y ~ a", d, cluster="patient", family="binomial")
+
+
+@case("msm.glm", "offset column missing", Raises("logt"))
+def _():
+    d, _ = outcome_setup()
+    glm("y ~ a", d, offset="logt", family="poisson")
+
+
+@case("msm.glm", "unknown family", Raises(exc=ValueError, names="family"))
+def _():
+    d, _ = outcome_setup()
+    glm("y ~ a", d, family="gamma")
+
+
+@case("msm.glm", "log of a covariate that is 0", Raises("z", contains=("log",)), defect=3)
+def _():
+    d, _ = outcome_setup()
+    d = d.assign(z=lambda f: np.abs(f["l"]) + 0.1)
+    d.loc[d.index[4], "z"] = 0.0
+    glm("y ~ a + np.log(z)", d, family="binomial")
+
+
+@case("msm.glm", "duplicate column names after concat", Raises("a"), defect=4)
+def _():
+    d, _ = outcome_setup()
+    glm("y ~ a", pd.concat([d, d[["a"]]], axis=1), family="binomial")
+
+
+@case("msm.glm", "datetime covariate in the formula", defect=5, tags=("either",))
+def _():
+    d, _ = outcome_setup()
+    expected = glm("l ~ a + time", d)
+    d = d.assign(when=pd.Timestamp("2020-01-01") + pd.to_timedelta(d["time"], unit="D"))
+    try:
+        got = glm("l ~ a + when", d)
+    except msm.DataError as err:
+        assert err.column == "when" and "'when'" in str(err), str(err)
+    else:
+        close(got.params["a"], expected.params["a"], 1e-8)
+
+
+@case("msm.glm", "object-dtype covariate holding numbers", defect=6, tags=("either",))
+def _():
+    d, _ = outcome_setup()
+    expected = glm("l ~ a + x", d)
+    try:
+        got = glm("l ~ a + x", d.assign(x=d["x"].astype(object)))
+    except msm.DataError as err:
+        assert err.column == "x" and "'x'" in str(err), str(err)
+    else:
+        close(got.params, expected.params, 1e-10)
+
+
+@case("msm.glm", "covariate shifted by 1e5 (not collinear)", defect=7, tags=("numbers",))
+def _():
+    d, _ = outcome_setup()
+    expected = glm("y ~ a + l", d, family="binomial")
+    got = glm("y ~ a + l", d.assign(l=d["l"] + 1e5), family="binomial")
+    close(got.params[["a", "l"]], expected.params[["a", "l"]], 1e-6)
+    close(got.bse[["a", "l"]], expected.bse[["a", "l"]], 1e-6)
+
+
+@case("msm.glm", "covariate at 1e8", tags=("numbers",))
+def _():
+    d, _ = outcome_setup()
+    expected = glm("y ~ a + l", d, family="binomial")
+    got = glm("y ~ a + l", d.assign(l=d["l"] * 1e8), family="binomial")
+    close(got.params["l"] * 1e8, expected.params["l"], 1e-6)
+    close(got.params["a"], expected.params["a"], 1e-6)
+
+
+@case("msm.glm", "truly collinear covariates", Raises(("l", "l2")))
+def _():
+    d, _ = outcome_setup()
+    glm("y ~ a + l + l2", d.assign(l2=d["l"] * 3), family="binomial")
+
+
+@case("msm.glm", "stacked variance with a duplicated index", Raises((None, "weights")), defect=9)
+def _():
+    d, _ = outcome_setup()
+    d = d.set_axis(np.arange(len(d)) // 2)
+    w = msm.iptw(d, **IPTW)
+    glm("y ~ a + time", d, weights=w, family="binomial", variance="stacked")
+
+
+@case("msm.glm", "MultiIndex and shuffled rows", tags=("numbers",))
+def _():
+    d, w = outcome_setup()
+    expected = glm("y ~ a + time", d, weights=w, cluster="id", family="binomial")
+    m = d.set_index(["id", "time"], drop=False).sample(frac=1.0, random_state=5)
+    wm = call(msm.iptw, m, **IPTW)
+    got = glm("y ~ a + time", m, weights=wm, cluster="id", family="binomial")
+    close(got.params, expected.params, 1e-9)
+    close(got.bse, expected.bse, 1e-9)
+
+
+@case("msm.glm", "one row", Raises("y"))
+def _():
+    d, _ = outcome_setup()
+    glm("y ~ a", d.iloc[:1], family="binomial")
+
+
+@case("msm.glm", "empty frame", Raises(None))
+def _():
+    d, _ = outcome_setup()
+    glm("y ~ a", d.iloc[:0], family="binomial")
+
+
+# ---------------------------------------------------------------------------------------------
+# msm.cox
+
+
+def cox(data, **kw):
+    kw = {"start": "start", "stop": "stop", "event": "y", "covariates": "a + x", **kw}
+    return call(msm.cox, data, **kw)
+
+
+@case("msm.cox", "unweighted fit equals statsmodels PHReg (Efron)", tags=("numbers",))
+def _():
+    d = survival_panel()
+    fit = cox(d)
+    params, bse = ref_cox(d, ["a", "x"])
+    close(fit.params, params, 1e-7)
+    close(fit.bse, bse, 1e-6)
+
+
+@case("msm.cox", "unweighted fit equals statsmodels PHReg (Breslow)", tags=("numbers",))
+def _():
+    d = survival_panel()
+    fit = cox(d, ties="breslow")
+    params, bse = ref_cox(d, ["a", "x"], ties="breslow")
+    close(fit.params, params, 1e-7)
+    close(fit.bse, bse, 1e-6)
+
+
+@case("msm.cox", "integer weights equal duplicated rows (Breslow)", tags=("numbers",))
+def _():
+    d = survival_panel()
+    k = np.random.default_rng(1).integers(1, 4, len(d))
+    fit = cox(d, weights=k.astype(float), ties="breslow")
+    rep = cox(d.loc[d.index.repeat(k)].reset_index(drop=True), ties="breslow")
+    close(fit.params, rep.params, 1e-9)
+    close(fit.bse, rep.bse, 1e-8)
+
+
+@case("msm.cox", "stop equal to start", Raises(("stop", "start"), ids=(2,)))
+def _():
+    d = survival_panel()
+    d.loc[d.index[d["id"] == 2][0], "stop"] = d.loc[d.index[d["id"] == 2][0], "start"]
+    cox(d, cluster="id")
+
+
+@case("msm.cox", "stop before start", Raises(("stop", "start"), ids=(5,)))
+def _():
+    d = survival_panel()
+    row = d.index[d["id"] == 5][1]
+    d.loc[row, "stop"] = d.loc[row, "start"] - 1
+    cox(d, cluster="id")
+
+
+@case("msm.cox", "event 0/1/2", Raises("y"))
+def _():
+    d = survival_panel()
+    d.loc[d.index[0], "y"] = 2
+    cox(d)
+
+
+@case("msm.cox", "event as text", Raises("y"))
+def _():
+    d = survival_panel()
+    cox(d.assign(y=d["y"].map({0: "no", 1: "yes"})))
+
+
+@case("msm.cox", "no events", Raises("y"))
+def _():
+    cox(survival_panel().assign(y=0))
+
+
+@case("msm.cox", "NaN stop", Raises("stop"))
+def _():
+    d = survival_panel()
+    d.loc[d.index[3], "stop"] = np.nan
+    cox(d)
+
+
+@case("msm.cox", "nullable Float64 start with pd.NA", Raises("start"))
+def _():
+    d = survival_panel().astype({"start": "Float64"})
+    d.loc[d.index[3], "start"] = pd.NA
+    cox(d)
+
+
+@case("msm.cox", "start column missing", Raises("tstart"))
+def _():
+    cox(survival_panel(), start="tstart")
+
+
+@case("msm.cox", "covariate missing", Raises("age"))
+def _():
+    cox(survival_panel(), covariates="a + age")
+
+
+@case("msm.cox", "negative weight", Raises("weights", ids=(4,)))
+def _():
+    d = survival_panel()
+    weights = np.ones(len(d))
+    weights[4] = -0.5
+    cox(d, weights=weights)
+
+
+@case("msm.cox", "weights array of the wrong length", Raises("weights"))
+def _():
+    d = survival_panel()
+    cox(d, weights=np.ones(len(d) + 1))
+
+
+@case("msm.cox", "weights Series of a shuffled copy, aligned by label", defect=1, tags=("numbers",))
+def _():
+    d = survival_panel()
+    w = msm.iptw(d, **IPTW)
+    expected = cox(d, weights=w, cluster="id")
+    got = cox(d.sample(frac=1.0, random_state=2), weights=w.weights, cluster="id")
+    close(got.params, expected.params, 1e-10)
+    close(got.bse, expected.bse, 1e-10)
+
+
+@case("msm.cox", "weights rescaled by 1e-200", defect=10, tags=("numbers",))
+def _():
+    d = survival_panel()
+    w = msm.iptw(d, **IPTW).weights
+    base = cox(d, weights=w, cluster="id")
+    tiny = cox(d, weights=w * 1e-200, cluster="id")
+    close(tiny.params, base.params, 1e-8)
+    close(tiny.bse, base.bse, 1e-8)
+
+
+@case("msm.cox", "weights rescaled by 1e200", defect=10, tags=("numbers",))
+def _():
+    d = survival_panel()
+    w = msm.iptw(d, **IPTW).weights
+    base = cox(d, weights=w, cluster="id")
+    huge = cox(d, weights=w * 1e200, cluster="id")
+    close(huge.params, base.params, 1e-8)
+    close(huge.bse, base.bse, 1e-8)
+
+
+@case("msm.cox", "covariate named Intercept is kept", defect=8, tags=("numbers",))
+def _():
+    d = survival_panel()
+    expected = cox(d, covariates="a + x")
+    got = cox(d.rename(columns={"x": "Intercept"}), covariates="a + Intercept")
+    assert list(got.params.index) == ["a", "Intercept"], list(got.params.index)
+    close(got.params, expected.params, 1e-10)
+
+
+@case("msm.cox", "covariate shifted by 1e5 (not collinear)", defect=7, tags=("numbers",))
+def _():
+    d = survival_panel()
+    expected = cox(d, covariates="a + l")
+    got = cox(d.assign(l=d["l"] + 1e5), covariates="a + l")
+    close(got.params, expected.params, 1e-6)
+    close(got.bse, expected.bse, 1e-6)
+
+
+@case("msm.cox", "log of a covariate that is 0", Raises("z", contains=("log",)), defect=3)
+def _():
+    d = survival_panel().assign(z=lambda f: np.abs(f["l"]) + 0.1)
+    d.loc[d.index[6], "z"] = 0.0
+    cox(d, covariates="a + np.log(z)")
+
+
+@case("msm.cox", "duplicate column names after concat", Raises("x"), defect=4)
+def _():
+    d = survival_panel()
+    cox(pd.concat([d, d[["x"]]], axis=1))
+
+
+@case("msm.cox", "datetime start and stop", defect=5, tags=("either",))
+def _():
+    d = survival_panel()
+    expected = cox(d)
+    origin = pd.Timestamp("2021-01-01")
+    d = d.assign(
+        start=origin + pd.to_timedelta(d["start"], unit="D"),
+        stop=origin + pd.to_timedelta(d["stop"], unit="D"),
+    )
+    try:
+        got = cox(d)
+    except msm.DataError as err:
+        assert err.column in ("start", "stop") and repr(err.column) in str(err), str(err)
+    else:
+        close(got.params, expected.params, 1e-8)
+
+
+@case("msm.cox", "object-dtype covariate holding numbers", defect=6, tags=("either",))
+def _():
+    d = survival_panel()
+    expected = cox(d)
+    try:
+        got = cox(d.assign(x=d["x"].astype(object)))
+    except msm.DataError as err:
+        assert err.column == "x" and "'x'" in str(err), str(err)
+    else:
+        close(got.params, expected.params, 1e-10)
+
+
+@case("msm.cox", "constant covariate", Raises("c"))
+def _():
+    cox(survival_panel().assign(c=1.0), covariates="a + c")
+
+
+@case("msm.cox", "empty frame", Raises(None))
+def _():
+    cox(survival_panel().iloc[:0])
+
+
+# ---------------------------------------------------------------------------------------------
+# msm.risk_curves
+
+
+@functools.cache
+def _risk_setup():
+    d = panel(80, 3, n_visits=6, stop_at_event=True, event_coefs=(-2.5, 0.2, 0.5, -0.7))
+    w = msm.iptw(d, **IPTW)
+    fit = msm.glm("y ~ a + time + x", d, weights=w, cluster="id", family="binomial")
+    return d, fit
+
+
+def risk_setup():
+    d, fit = _risk_setup()
+    return d.copy(), fit
+
+
+def risk(fit, data, **kw):
+    return call(msm.risk_curves, fit, data, **{"id": "id", "time": "time", "treatment": "a", **kw})
+
+
+@case("msm.risk_curves", "risks equal a hand computation", tags=("numbers",))
+def _():
+    d, fit = risk_setup()
+    table = risk(fit, d)
+    b = fit.params
+    x = d.sort_values(["id", "time"]).groupby("id")["x"].first().to_numpy()
+    times = np.sort(d["time"].unique())
+    for regime, a in (("always", 1), ("never", 0)):
+        eta = b["Intercept"] + b["a"] * a + b["time"] * times[None, :] + b["x"] * x[:, None]
+        h = 1 / (1 + np.exp(-eta))
+        expected = (1 - np.cumprod(1 - h, axis=1)).mean(axis=0)
+        close(table.loc[regime, "risk"], expected, 1e-10)
+
+
+@case("msm.risk_curves", "rows shuffled and ids relabelled", tags=("numbers",))
+def _():
+    d, fit = risk_setup()
+    expected = risk(fit, d)
+    labels = np.random.default_rng(3).permutation([f"id{k}" for k in range(80)])
+    e = d.assign(id=labels[d["id"].to_numpy()]).sample(frac=1.0, random_state=4)
+    got = risk(fit, e)
+    pd.testing.assert_index_equal(got.index, expected.index)
+    close(got.to_numpy(), expected.to_numpy(), 1e-12)
+
+
+@case("msm.risk_curves", "treatment column missing", Raises("a"))
+def _():
+    d, fit = risk_setup()
+    risk(fit, d.drop(columns="a"))
+
+
+@case("msm.risk_curves", "id column missing", Raises("patient"))
+def _():
+    d, fit = risk_setup()
+    risk(fit, d, id="patient")
+
+
+@case("msm.risk_curves", "duplicated (id, time)", Raises("time", ids=(2,)))
+def _():
+    d, fit = risk_setup()
+    d.loc[d.index[d["id"] == 2][1], "time"] = 0
+    risk(fit, d)
+
+
+@case("msm.risk_curves", "baseline covariate varies within subject", Raises("x", ids=(1,)))
+def _():
+    d, fit = risk_setup()
+    d.loc[d.index[d["id"] == 1][1], "x"] += 1.0
+    risk(fit, d)
+
+
+@case("msm.risk_curves", "NaN in a model covariate", Raises("x", ids=(6,)))
+def _():
+    d, fit = risk_setup()
+    d.loc[d.index[d["id"] == 6], "x"] = np.nan
+    risk(fit, d)
+
+
+@case("msm.risk_curves", "gaussian fit", Raises(exc=ValueError, names="logistic"))
+def _():
+    d, _ = risk_setup()
+    fit = msm.glm("l ~ a + time", d)
+    risk(fit, d)
+
+
+@case("msm.risk_curves", "times not increasing", Raises(exc=ValueError, names="times"))
+def _():
+    d, fit = risk_setup()
+    risk(fit, d, times=[3, 1, 2])
+
+
+# ---------------------------------------------------------------------------------------------
+# msm.balance
+
+
+def balance(data, **kw):
+    kw = {"treatment": "a", "covariates": ["x", "l"], **kw}
+    return call(msm.balance, data, **kw)
+
+
+@functools.cache
+def _balance_setup():
+    d = panel()
+    return d, msm.iptw(d, **IPTW)
+
+
+def balance_setup():
+    d, w = _balance_setup()
+    return d.copy(), w
+
+
+@case("msm.balance", "unweighted SMD equals a hand computation", tags=("numbers",))
+def _():
+    d = panel()
+    b = balance(d, by="time")
+    t = b.table.query("stat == 'smd' and covariate == 'l'").set_index("time")["unweighted"]
+    for time, rows in d.groupby("time"):
+        one, zero = rows.loc[rows["a"] == 1, "l"], rows.loc[rows["a"] == 0, "l"]
+        if len(one) < 2 or len(zero) < 2:
+            continue
+        pooled = np.sqrt((one.var() + zero.var()) / 2)
+        close(t.loc[time], (one.mean() - zero.mean()) / pooled, 1e-10)
+
+
+@case("msm.balance", "constant covariate gives SMD 0", tags=("numbers",))
+def _():
+    b = balance(panel().assign(c=1.0), covariates=["c"], by="time")
+    smd = b.table.query("stat == 'smd'")
+    assert (smd["unweighted"] == 0).all() and (smd["weighted"] == 0).all(), smd
+
+
+@case(
+    "msm.balance",
+    "weights Series of a shuffled copy, aligned by label",
+    defect=1,
+    tags=("numbers",),
+)
+def _():
+    d, w = balance_setup()
+    expected = balance(d, weights=w.weights.to_numpy(), by="time").table
+    got = balance(d.sample(frac=1.0, random_state=6), weights=w.weights, by="time").table
+    cols = ["unweighted", "weighted"]
+    close(got[cols].to_numpy(), expected[cols].to_numpy(), 1e-12)
+
+
+@case("msm.balance", "weights array of the wrong length", Raises("weights"))
+def _():
+    d, _ = balance_setup()
+    balance(d, weights=np.ones(10))
+
+
+@case("msm.balance", "negative weight", Raises("weights", ids=(0,)))
+def _():
+    d, _ = balance_setup()
+    weights = np.ones(len(d))
+    weights[0] = -2.0
+    balance(d, weights=weights)
+
+
+@case("msm.balance", "weights Series with labels not in the data", Raises("weights"), defect=1)
+def _():
+    d, w = balance_setup()
+    balance(d, weights=w.weights.iloc[:-5])
+
+
+@case("msm.balance", "Weights of other data", Raises("weights"))
+def _():
+    d, w = balance_setup()
+    balance(d.set_axis(np.arange(len(d)) + 5000), weights=w)
+
+
+@case("msm.balance", "covariate missing", Raises("cmas"))
+def _():
+    d, w = balance_setup()
+    balance(d, covariates=["x", "cmas"], weights=w)
+
+
+@case("msm.balance", "treatment 0/1/2", Raises("a"))
+def _():
+    d = panel()
+    d.loc[3, "a"] = 2
+    balance(d)
+
+
+@case("msm.balance", "NaN in a covariate", Raises("l"))
+def _():
+    d = panel()
+    d.loc[3, "l"] = np.nan
+    balance(d)
+
+
+@case("msm.balance", "by column missing", Raises("month"))
+def _():
+    balance(panel(), by="month")
+
+
+@case("msm.balance", "empty frame", Raises(None))
+def _():
+    balance(panel().iloc[:0])
+
+
+@case("msm.balance", "duplicate column names after concat", Raises("l"), defect=4)
+def _():
+    d = panel()
+    balance(pd.concat([d, d[["l"]]], axis=1))
+
+
+@case("msm.balance", "unknown statistic", Raises(exc=ValueError, names="stats"))
+def _():
+    balance(panel(), stats=("smd", "t"))
+
+
+# ---------------------------------------------------------------------------------------------
+# msm.reweighted_association
+
+
+def association(data, **kw):
+    kw = {"covariates": ["x", "l"], **kw}
+    return call(msm.reweighted_association, data, **kw)
+
+
+@case("msm.reweighted_association", "weighted coefficients equal statsmodels", tags=("numbers",))
+def _():
+    d = point()
+    wts = np.random.default_rng(3).uniform(0.5, 2.0, len(d))
+    r = association(d, treatment="a", weights=wts, cluster="id", adjust="1")
+    params, bse = ref_glm(["x", "l"], "a", d, wts, "binomial", "id")
+    got = r.table[r.table["sample"] == "weighted"].set_index("term")
+    close(got.loc[["x", "l"], "log_or"], params[1:], 1e-7)
+    close(got.loc[["x", "l"], "std_error"], bse[1:], 1e-6)
+
+
+@case(
+    "msm.reweighted_association", "weights Series of a shuffled copy", defect=1, tags=("numbers",)
+)
+def _():
+    d, w = balance_setup()
+    kw = dict(treatment="a", id="id", time="time", absorbing=True, cluster="id", adjust="time")
+    expected = association(d, weights=w.weights.to_numpy(), **kw)
+    got = association(d.sample(frac=1.0, random_state=1), weights=w.weights, **kw)
+    close(got.wald_chi2, expected.wald_chi2, 1e-9)
+
+
+@case("msm.reweighted_association", "cluster column missing", Raises("patient"))
+def _():
+    d, w = balance_setup()
+    association(d, weights=w, cluster="patient")
+
+
+@case("msm.reweighted_association", "covariate missing", Raises("cmas"))
+def _():
+    d, w = balance_setup()
+    association(d, covariates=["x", "cmas"], weights=w)
+
+
+@case("msm.reweighted_association", "NaN in a covariate", Raises("l"))
+def _():
+    d, w = balance_setup()
+    d.loc[d.index[8], "l"] = np.nan
+    association(d, weights=w)
+
+
+@case("msm.reweighted_association", "negative weight", Raises("weights", ids=(1,)))
+def _():
+    d = point()
+    wts = np.ones(len(d))
+    wts[1] = -1
+    association(d, treatment="a", weights=wts, cluster="id")
+
+
+@case("msm.reweighted_association", "treatment constant", Raises("a"))
+def _():
+    association(point().assign(a=0), treatment="a", weights=np.ones(200), cluster="id")
+
+
+@case("msm.reweighted_association", "log of a covariate that is 0", Raises("z"), defect=3)
+def _():
+    d = point().assign(z=lambda f: np.abs(f["l"]) + 0.1)
+    d.loc[2, "z"] = 0.0
+    association(d, covariates="x + np.log(z)", treatment="a", weights=np.ones(200), cluster="id")
+
+
+# ---------------------------------------------------------------------------------------------
+# msm.history_balance
+
+
+def history(data, **kw):
+    kw = {"covariates": ["x", "l"], **kw}
+    return call(msm.history_balance, data, **kw)
+
+
+@case("msm.history_balance", "pooled histories, lag 0: mean difference by hand", tags=("numbers",))
+def _():
+    d = panel()
+    hb = history(d, treatment="a", id="id", time="time", history=0, max_lag=0, absorbing=False)
+    t = hb.table
+    got = t[(t["stat"] == "mean_diff") & (t["covariate"] == "l")]
+    col = "unweighted" if "unweighted" in t.columns else "value"
+    for _, row in got.iterrows():
+        time = row["time"]
+        rows = d[d["time"] == time]
+        one, zero = rows.loc[rows["a"] == 1, "l"], rows.loc[rows["a"] == 0, "l"]
+        if len(one) and len(zero):
+            close(row[col], one.mean() - zero.mean(), 1e-10)
+
+
+@case("msm.history_balance", "weights Series of a shuffled copy", defect=1, tags=("numbers",))
+def _():
+    d, w = balance_setup()
+    kw = dict(treatment="a", id="id", time="time", absorbing=True, max_lag=1)
+    expected = history(d, weights=w.weights.to_numpy(), **kw).table
+    got = history(d.sample(frac=1.0, random_state=2), weights=w.weights, **kw).table
+    num = expected.select_dtypes("number").columns
+    close(got[num].to_numpy(), expected[num].to_numpy(), 1e-12)
+
+
+@case("msm.history_balance", "id column missing", Raises("patient"))
+def _():
+    history(panel(), treatment="a", id="patient", time="time")
+
+
+@case("msm.history_balance", "duplicated (id, time)", Raises("time", ids=(3,)))
+def _():
+    d = panel()
+    d.loc[d.index[d["id"] == 3][1], "time"] = 0
+    history(d, treatment="a", id="id", time="time")
+
+
+@case("msm.history_balance", "NaN treatment", Raises("a", ids=(8,)))
+def _():
+    d = panel().astype({"a": float})
+    d.loc[d.index[d["id"] == 8][0], "a"] = np.nan
+    history(d, treatment="a", id="id", time="time")
+
+
+@case("msm.history_balance", "negative history", Raises(exc=ValueError, names="history"))
+def _():
+    history(panel(), treatment="a", id="id", time="time", history=-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# msm.ess, msm.weight_summary, msm.compare_models, msm.bootstrap
+
+
+@case("msm.ess", "Kish ESS by hand", tags=("numbers",))
+def _():
+    w = np.array([0.5, 1.0, 2.0, 4.0])
+    close(call(msm.ess, w), w.sum() ** 2 / (w**2).sum(), 1e-15)
+
+
+@case("msm.ess", "rescaled by 1e-200 and 1e200", defect=10, tags=("numbers",))
+def _():
+    w = np.array([0.5, 1.0, 2.0, 4.0])
+    base = msm.ess(w)
+    close(call(msm.ess, w * 1e-200), base, 1e-12)
+    close(call(msm.ess, w * 1e200), base, 1e-12)
+
+
+@case("msm.ess", "by time with a Series of a shuffled copy", defect=1, tags=("numbers",))
+def _():
+    d, w = balance_setup()
+    expected = call(msm.ess, w.weights.to_numpy(), d, by="time")
+    got = call(msm.ess, w.weights, d.sample(frac=1.0, random_state=9), by="time")
+    close(got.sort_index(), expected.sort_index(), 1e-12)
+
+
+@case("msm.ess", "negative weight", Raises("weights"))
+def _():
+    call(msm.ess, np.array([1.0, -1.0, 2.0]))
+
+
+@case("msm.ess", "NaN weight", Raises("weights"))
+def _():
+    call(msm.ess, np.array([1.0, np.nan, 2.0]))
+
+
+@case("msm.ess", "by column missing", Raises("month"))
+def _():
+    d, w = balance_setup()
+    call(msm.ess, w.weights.to_numpy(), d, by="month")
+
+
+@case("msm.ess", "weights column missing", Raises("sw"))
+def _():
+    call(msm.ess, "sw", panel())
+
+
+@case("msm.weight_summary", "data shuffled: the same extremes", tags=("numbers",))
+def _():
+    d, w = balance_setup()
+    expected = call(msm.weight_summary, w, d, k=3).extreme
+    got = call(msm.weight_summary, w, d.sample(frac=1.0, random_state=1), k=3).extreme
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True))
+
+
+@case("msm.weight_summary", "covariate missing", Raises("cmas"))
+def _():
+    d, w = balance_setup()
+    call(msm.weight_summary, w, d, covariates=["cmas"])
+
+
+@case("msm.weight_summary", "data of other rows", Raises(None))
+def _():
+    d, w = balance_setup()
+    call(msm.weight_summary, w, d.set_axis(np.arange(len(d)) + 10_000))
+
+
+@case("msm.compare_models", "table equals direct calls", tags=("numbers",))
+def _():
+    d = panel()
+    cmp = call(
+        msm.compare_models,
+        d,
+        candidates={"xl": "x + l + time"},
+        id="id",
+        time="time",
+        treatment="a",
+        numerator="time",
+        covariates=["x", "l"],
+        absorbing=True,
+    )
+    w = msm.iptw(
+        d,
+        id="id",
+        time="time",
+        treatment="a",
+        denominator="x + l + time",
+        numerator="time",
+        absorbing=True,
+    )
+    r = msm.reweighted_association(d, covariates=["x", "l"], weights=w)
+    close(cmp.table.loc["xl", "wald_chi2"], r.wald_chi2, 1e-10)
+
+
+@case("msm.compare_models", "candidate names an unknown column", Raises("cmas"))
+def _():
+    call(
+        msm.compare_models,
+        panel(),
+        candidates={"bad": "x + cmas"},
+        id="id",
+        time="time",
+        treatment="a",
+        covariates=["x"],
+        absorbing=True,
+    )
+
+
+@case("msm.compare_models", "treatment missing", Raises("ivig"))
+def _():
+    call(
+        msm.compare_models,
+        panel(),
+        candidates={"x": "x"},
+        id="id",
+        time="time",
+        treatment="ivig",
+        covariates=["x"],
+        absorbing=True,
+    )
+
+
+def _mean_x(frame):
+    return float(frame["x"].mean())
+
+
+@case("msm.bootstrap", "same seed gives identical replicates", tags=("numbers",))
+def _():
+    d = panel()
+    a = call(msm.bootstrap, _mean_x, d, cluster="id", n_boot=20, seed=4, n_jobs=1, progress=False)
+    b = call(msm.bootstrap, _mean_x, d, cluster="id", n_boot=20, seed=4, n_jobs=1, progress=False)
+    npt.assert_array_equal(np.asarray(a.replicates), np.asarray(b.replicates))
+
+
+@case("msm.bootstrap", "cluster column missing", Raises("patient"))
+def _():
+    call(msm.bootstrap, _mean_x, panel(), cluster="patient", n_boot=5, n_jobs=1, progress=False)
+
+
+@case("msm.bootstrap", "NaN cluster", Raises("id"))
+def _():
+    d = panel().astype({"id": float})
+    d.loc[3, "id"] = np.nan
+    call(msm.bootstrap, _mean_x, d, cluster="id", n_boot=5, n_jobs=1, progress=False)
+
+
+@case("msm.bootstrap", "n_boot=1", Raises(exc=ValueError, names="n_boot"))
+def _():
+    call(msm.bootstrap, _mean_x, panel(), cluster="id", n_boot=1, n_jobs=1, progress=False)
+
+
+@case("msm.bootstrap", "empty frame", Raises(None))
+def _():
+    call(msm.bootstrap, _mean_x, panel().iloc[:0], cluster="id", n_boot=5, n_jobs=1, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# msm.plot
+
+
+def _plot(func, *args, **kwargs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    try:
+        return call(func, *args, **kwargs)
+    finally:
+        plt.close("all")
+
+
+@case("msm.plot.weights_by_time", "weights array of the wrong length", Raises("weights"))
+def _():
+    _plot(msm.plot.weights_by_time, np.ones(5), panel(), time="time")
+
+
+@case("msm.plot.weights_by_time", "time column missing", Raises("month"))
+def _():
+    _plot(msm.plot.weights_by_time, np.ones(600), panel(), time="month")
+
+
+@case("msm.plot.weights_by_time", "negative weight", Raises("weights"))
+def _():
+    w = np.ones(600)
+    w[2] = -1
+    _plot(msm.plot.weights_by_time, w, panel(), time="time")
+
+
+@case(
+    "msm.plot.weights_by_time",
+    "Series of a shuffled copy, aligned by label",
+    defect=1,
+    tags=("numbers",),
+)
+def _():
+    d, w = balance_setup()
+    fig = _plot(
+        msm.plot.weights_by_time, w.weights, d.sample(frac=1.0, random_state=1), time="time"
+    )
+    assert fig is not None
+
+
+@case("msm.plot.love_plot", "unknown statistic", Raises(exc=ValueError, names="stat"))
+def _():
+    d, w = balance_setup()
+    _plot(msm.plot.love_plot, msm.balance(d, covariates=["x"], weights=w), stat="t")
+
+
+@case("msm.plot.risk_curves", "curves without a risk column", Raises("risk"))
+def _():
+    index = pd.MultiIndex.from_product([["always", "never"], [0, 1]], names=["regime", "t"])
+    _plot(msm.plot.risk_curves, pd.DataFrame({"p": [0.1, 0.2, 0.1, 0.1]}, index=index))
+
+
+@case("msm.plot.risk_curves", "curves not indexed by (regime, time)", Raises(None))
+def _():
+    _plot(msm.plot.risk_curves, pd.DataFrame({"risk": [0.1, 0.2]}))
+
+
+@case("msm.plot.ess_by_time", "not a Balance or Weights", Raises(exc=TypeError, names="Balance"))
+def _():
+    _plot(msm.plot.ess_by_time, panel())
+
+
+def cases_by_id() -> dict[str, Case]:
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids)), "case ids must be unique"
+    return {c.id: c for c in CASES}
