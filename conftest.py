@@ -52,15 +52,22 @@ def pytest_runtest_teardown(item):
         sys.modules["matplotlib.pyplot"].close("all")  # figures an example made
 
 
+def forbidden_skips(config) -> int:
+    """The number of skipped tests when MSM_FORBID_SKIPS=1 forbids them (else 0)."""
+    if os.environ.get("MSM_FORBID_SKIPS") != "1":
+        return 0
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    return len(reporter.stats.get("skipped", [])) if reporter is not None else 0
+
+
 def pytest_sessionfinish(session, exitstatus):
-    if os.environ.get("MSM_FORBID_SKIPS") != "1" or exitstatus != pytest.ExitCode.OK:
-        return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
-    if skipped:
-        reporter.write_line(
-            f"MSM_FORBID_SKIPS=1: {len(skipped)} test(s) skipped; in CI every test must run "
-            "(the skip reasons are listed below)",
-            red=True,
-        )
+    if exitstatus == pytest.ExitCode.OK and forbidden_skips(session.config):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    n = forbidden_skips(config)
+    if n:
+        terminalreporter.write_sep(
+            "!", f"MSM_FORBID_SKIPS=1: {n} test(s) skipped, and in CI every test must run", red=True
+        )
