@@ -372,7 +372,7 @@ def _():
     iptw(panel().iloc[:0])
 
 
-@case("msm.iptw", "NaN in a covariate", Raises("l", ids=(3, 7)))
+@case("msm.iptw", "NaN in a covariate at two visits", Raises("l", ids=(3, 7)))
 def _():
     d = panel()
     d.loc[(d["id"] == 3) & (d["time"] == 2), "l"] = np.nan
