@@ -20,7 +20,7 @@ from formulaic import Formula, ModelSpec, model_matrix
 from formulaic.errors import FormulaicError
 
 from msm import _kernels
-from msm.panel import SHOWN_IDS, DataError, check_unique_columns
+from msm.panel import SHOWN_IDS, DataError, check_single_columns, check_unique_columns
 
 _BACKTICKED = re.compile(r"`([^`]+)`")
 
@@ -71,6 +71,7 @@ def parse_terms(spec: str | Sequence[str] | None, data: pd.DataFrame, role: str)
                 f"{', '.join(map(repr, unknown))} (quote names with dots or spaces in "
                 "backticks, e.g. `cd4.sqrt`)",
             )
+        check_single_columns(data, columns)
         label = f"{role} formula {spec!r}"
         for column in columns:
             check_model_column(data, column, label, categorical=uses[column])
@@ -88,6 +89,7 @@ def parse_terms(spec: str | Sequence[str] | None, data: pd.DataFrame, role: str)
     label = (
         f"{role} {columns!r}" if role.endswith("covariates") else f"{role} covariates {columns!r}"
     )
+    check_single_columns(data, columns)
     for column in columns:
         check_model_column(data, column, label)
     text = " + ".join(f"`{c}`" for c in columns) or "1"
@@ -123,23 +125,25 @@ def check_model_column(
     dtype = values.dtype
     if _is_plain_numeric(values):
         return
-    if pd.api.types.is_datetime64_any_dtype(dtype):
+    if pd.api.types.is_datetime64_any_dtype(dtype) and not categorical:
         raise _datetime_error(column, label, str(dtype))
-    if pd.api.types.is_timedelta64_dtype(dtype):
+    if pd.api.types.is_timedelta64_dtype(dtype) and not categorical:
         raise _timedelta_error(column, label, str(dtype))
-    if isinstance(dtype, pd.PeriodDtype):
+    if isinstance(dtype, pd.PeriodDtype) and not categorical:
         raise DataError(
             column,
             f"{label} reads a period column ({dtype}), which a model cannot use as a number; "
             f"pass a numeric column instead, e.g. data[{column!r}].dt.to_timestamp() turned "
             "into months since baseline",
         )
-    if not (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)):
-        return  # categorical dtype: genuine categories
+    if categorical or not (
+        pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
+    ):
+        return  # categorical dtype, or a column used only inside C(): categories
     kind, markers = _object_contents(values)
     if kind == "dates":
         raise _datetime_error(column, label, "dates stored as objects")
-    if kind == "numbers" and not categorical:
+    if kind == "numbers":
         n_levels = len(pd.unique(values.dropna()))
         marked = ""
         recipe = f"pd.to_numeric(data[{column!r}])"
@@ -151,7 +155,8 @@ def check_model_column(
             )
         raise DataError(
             column,
-            f"{label}: the column holds numbers stored as text/object ({_describe(dtype)}"
+            f"{label} reads a column that holds numbers stored as text/object "
+            f"({_describe(dtype)}"
             f"{marked}), which a formula would make a categorical with {n_levels} levels; "
             f"convert it with {recipe}, or with .astype('category') if the numbers are labels",
         )
@@ -356,7 +361,7 @@ def design_matrix(terms: Terms, frame: pd.DataFrame) -> Design:
             matrix[:, 1:] = block[:, [position[c] for c in terms.plain_columns]]
         return Design(matrix, ["Intercept", *terms.plain_columns])
     model, matrix = _evaluate(
-        terms, frame, lambda: model_matrix(terms.formula, frame, na_action="raise")
+        terms, frame, lambda na: model_matrix(terms.formula, frame, na_action=na)
     )
     return Design(matrix, list(model.columns), model.model_spec)
 
@@ -369,18 +374,30 @@ def rebuild(terms: Terms, spec: ModelSpec | None, frame: pd.DataFrame) -> np.nda
     """
     if spec is None:
         return design_matrix(terms, frame).matrix
-    _, matrix = _evaluate(terms, frame, lambda: spec.get_model_matrix(frame, na_action="raise"))
+    _, matrix = _evaluate(terms, frame, lambda na: spec.get_model_matrix(frame, na_action=na))
     return matrix
 
 
 def _evaluate(terms: Terms, frame: pd.DataFrame, build):
-    """formulaic's model matrix and its C-contiguous float64 array, checked to be finite."""
+    """formulaic's model matrix and its C-contiguous float64 array, checked to be finite.
+
+    ``build(na_action)`` makes the model matrix.  formulaic itself refuses a factor that
+    evaluates to NaN (``np.sqrt`` of a negative); the design is then rebuilt keeping those
+    rows only to say which term, column and rows are at fault.
+    """
     label = terms.label or f"formula {terms.text!r}"
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # reported below
         try:
-            model = build()
+            model = build("raise")
         except FormulaicError as exc:
             raise DataError(None, f"{label} could not be evaluated on the data: {exc}") from None
+        except ValueError as exc:  # formulaic: "`np.sqrt(l)` contains null values ..."
+            if "null values" not in str(exc):
+                raise
+            model = build("ignore")
+            matrix = model.to_numpy(dtype=np.float64)
+            if np.isfinite(matrix).all():  # e.g. a missing category: nothing to point at
+                raise DataError(None, f"{label}: {exc}") from None
         matrix = np.ascontiguousarray(model.to_numpy(dtype=np.float64))
     if not np.isfinite(matrix).all():
         raise _not_finite_error(label, matrix, list(model.columns), model.model_spec, frame)

@@ -157,8 +157,9 @@ def check_unique_columns(data: pd.DataFrame) -> None:
 
 
 def check_columns_exist(data: pd.DataFrame, columns: Iterable[str], role: str = "") -> None:
-    """Every named column must be in the data."""
-    missing = [c for c in dict.fromkeys(columns) if c not in data.columns]
+    """Every named column must be in the data, and name exactly one column."""
+    columns = list(dict.fromkeys(columns))
+    missing = [c for c in columns if c not in data.columns]
     if missing:
         where = f" ({role})" if role else ""
         raise DataError(
@@ -167,6 +168,29 @@ def check_columns_exist(data: pd.DataFrame, columns: Iterable[str], role: str = 
             f"missing: {', '.join(map(repr, missing))}; "
             f"available: {_preview(list(data.columns))}",
         )
+    check_single_columns(data, columns)
+
+
+def check_single_columns(data: pd.DataFrame, columns: Iterable) -> None:
+    """With MultiIndex columns, each name must select one column, not a group of them.
+
+    ``data["x"]`` on columns ``("x", "mean"), ("x", "sd")`` is a DataFrame; a full key
+    (``("x", "mean")``) or a name whose other levels are empty (``("x", "")``) is one column.
+    """
+    if not isinstance(data.columns, pd.MultiIndex):
+        return
+    for column in columns:
+        if isinstance(data.columns.get_loc(column), int | np.integer):
+            continue
+        picked = data[column]
+        if isinstance(picked, pd.DataFrame):
+            raise DataError(
+                column,
+                f"with MultiIndex columns, {column!r} selects {picked.shape[1]} columns "
+                f"(sub-columns {_preview(list(picked.columns), 4)}), not one; name one of "
+                "them with a full tuple or flatten the columns, e.g. "
+                "data.columns = ['_'.join(map(str, c)).strip('_') for c in data.columns]",
+            )
 
 
 def _preview(names: list, limit: int = 12) -> str:

@@ -579,7 +579,7 @@ def _interval_start(panel: Panel, data: pd.DataFrame, start: str) -> np.ndarray:
 def _spec_text(spec: Spec) -> str | None:
     if spec is None or isinstance(spec, str):
         return spec
-    return " + ".join(spec)
+    return " + ".join(map(str, spec))
 
 
 def _check_truncate(truncate, truncate_by) -> None:

@@ -22,7 +22,7 @@ from msm._formula import design_matrix, parse_terms
 from msm.diagnostics._balance import balance
 from msm.diagnostics._inputs import Covariates, kish, resolve_inputs
 from msm.outcome.glm import GLMResults, glm
-from msm.panel import DataError
+from msm.panel import DataError, check_frame
 from msm.weights import Weights, iptw
 
 _SAMPLES = ("unweighted", "weighted")
@@ -398,6 +398,7 @@ def compare_models(
     >>> bool(cmp.table.loc["x and l", "wald_chi2"] < cmp.table.loc["x only", "wald_chi2"])
     True
     """
+    check_frame(data)
     if not isinstance(candidates, Mapping) or not candidates:
         raise ValueError("candidates must be a non-empty dict of name -> denominator formula")
     if covariates is None:
