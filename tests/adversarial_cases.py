@@ -510,6 +510,12 @@ def _():
     iptw(panel().assign(c=3.0), denominator="x + c + time")
 
 
+@case("msm.iptw", "one subject", Raises("x"))
+def _():
+    d = panel()
+    iptw(d[d["id"] == d.loc[d["a"] == 1, "id"].iloc[0]])
+
+
 @case("msm.iptw", "truncate percentiles reversed", Raises(exc=ValueError, names="truncate"))
 def _():
     iptw(panel(), truncate=(99, 1))
@@ -688,7 +694,7 @@ def _():
     import pytest
 
     d = panel()
-    with pytest.warns(UserWarning):
+    with pytest.warns(Warning, match="lost"):
         w = iptw(d, censor="lost")
     close(w.censoring_weights, np.ones(len(d)), 0)
     close(w.weights, base_weights(), 1e-12)
@@ -1069,6 +1075,52 @@ def _():
     close(glm("y ~ a", d, weights=s, family="binomial").params, expected.params, 1e-12)
 
 
+@case("msm.glm", "Weights of a subset of the rows", Raises("weights"))
+def _():
+    d, _ = outcome_setup()
+    sub = d[d["id"] < 30]
+    glm("y ~ a", d, weights=msm.iptw(sub, **IPTW), family="binomial")
+
+
+@case("msm.glm", "fit on a subset with the full Weights, aligned by label", tags=("numbers",))
+def _():
+    d, w = outcome_setup()
+    sub = d[d["time"] >= 2]
+    got = glm("y ~ a + time", sub, weights=w, cluster="id", family="binomial")
+    expected = glm(
+        "y ~ a + time",
+        sub,
+        weights=w.weights.loc[sub.index].to_numpy(),
+        cluster="id",
+        family="binomial",
+    )
+    close(got.params, expected.params, 1e-12)
+
+
+@case("msm.glm", "zero weights equal dropping those subjects", tags=("numbers",))
+def _():
+    d, w = outcome_setup()
+    keep = (d["id"] % 3 != 0).to_numpy()
+    weights = np.where(keep, w.weights.to_numpy(), 0.0)
+    got = glm("y ~ a + time", d, weights=weights, cluster="id", family="binomial")
+    expected = glm("y ~ a + time", d[keep], weights=weights[keep], cluster="id", family="binomial")
+    close(got.params, expected.params, 1e-9)
+    close(got.bse, expected.bse, 1e-9)
+
+
+@case("msm.glm", "categorical covariate equals statsmodels dummies", tags=("numbers",))
+def _():
+    import statsmodels.api as sm
+
+    d, w = outcome_setup()
+    d["site"] = pd.Categorical(np.array(["north", "south", "east"])[d["id"].to_numpy() % 3])
+    fit = glm("l ~ a + site", d, weights=w, cluster="id")
+    X = pd.get_dummies(d["site"], drop_first=True, dtype=float).assign(a=d["a"])
+    ref = sm.WLS(d["l"], sm.add_constant(X), weights=w.weights).fit()
+    names = {"const": "Intercept", "a": "a", "north": "site[T.north]", "south": "site[T.south]"}
+    close(fit.params[[names[k] for k in ref.params.index]], ref.params, 1e-9)
+
+
 @case("msm.glm", "weights array of the wrong length", Raises("weights"))
 def _():
     d, w = outcome_setup()
@@ -1350,6 +1402,16 @@ def _():
     close(fit.bse, rep.bse, 1e-8)
 
 
+@case("msm.cox", "zero weights equal dropping those rows", tags=("numbers",))
+def _():
+    d = survival_panel()
+    keep = (d["id"] % 4 != 0).to_numpy()
+    got = cox(d, weights=keep.astype(float), cluster="id")
+    expected = cox(d[keep], cluster="id")
+    close(got.params, expected.params, 1e-9)
+    close(got.bse, expected.bse, 1e-9)
+
+
 @case("msm.cox", "stop equal to start", Raises(("stop", "start"), ids=(2,)))
 def _():
     d = survival_panel()
@@ -1607,6 +1669,12 @@ def _():
     risk(fit, d)
 
 
+@case("msm.risk_curves", "malformed regime", Raises(exc=ValueError, names="regime"))
+def _():
+    d, fit = risk_setup()
+    risk(fit, d, regimes={"sometimes": "yes"})
+
+
 @case("msm.risk_curves", "times not increasing", Raises(exc=ValueError, names="times"))
 def _():
     d, fit = risk_setup()
@@ -1665,6 +1733,24 @@ def _():
     got = balance(d.sample(frac=1.0, random_state=6), weights=w.weights, by="time").table
     cols = ["unweighted", "weighted"]
     close(got[cols].to_numpy(), expected[cols].to_numpy(), 1e-12)
+
+
+@case("msm.balance", "weighted SMD equals a hand computation", tags=("numbers",))
+def _():
+    d = panel()
+    wts = np.where(d["id"] % 2 == 0, 0.0, 1.0 + d["x"].abs().to_numpy())
+    b = balance(d, weights=wts, by="time")
+    t = b.table.query("stat == 'smd' and covariate == 'l'").set_index("time")["weighted"]
+    for time, rows in d.groupby("time"):
+        one, zero = rows["a"] == 1, rows["a"] == 0
+        if one.sum() < 2 or zero.sum() < 2 or wts[one.index[one]].sum() == 0:
+            continue
+        if wts[zero.index[zero]].sum() == 0:
+            continue
+        m1 = np.average(rows.loc[one, "l"], weights=wts[one.index[one]])
+        m0 = np.average(rows.loc[zero, "l"], weights=wts[zero.index[zero]])
+        pooled = np.sqrt((rows.loc[one, "l"].var() + rows.loc[zero, "l"].var()) / 2)
+        close(t.loc[time], (m1 - m0) / pooled, 1e-10)
 
 
 @case("msm.balance", "weights array of the wrong length", Raises("weights"))
@@ -1857,6 +1943,11 @@ def _():
     history(d, treatment="a", id="id", time="time")
 
 
+@case("msm.history_balance", "unknown history", Raises(exc=ValueError, names="history"))
+def _():
+    history(panel(), treatment="a", id="id", time="time", history="partial")
+
+
 @case("msm.history_balance", "negative history", Raises(exc=ValueError, names="history"))
 def _():
     history(panel(), treatment="a", id="id", time="time", history=-1)
@@ -2006,6 +2097,11 @@ def _():
     d = panel().astype({"id": float})
     d.loc[3, "id"] = np.nan
     call(msm.bootstrap, _mean_x, d, cluster="id", n_boot=5, n_jobs=1, progress=False)
+
+
+@case("msm.bootstrap", "statistic not callable", Raises(exc=TypeError, names="statistic"))
+def _():
+    call(msm.bootstrap, "mean", panel(), cluster="id", n_boot=5, n_jobs=1, progress=False)
 
 
 @case("msm.bootstrap", "n_boot=1", Raises(exc=ValueError, names="n_boot"))
