@@ -7,6 +7,7 @@ balance diagnostics, and weighted outcome regression.  The data path, one module
 """
 
 from msm import datasets, plot
+from msm._warnings import DataWarning
 from msm.diagnostics import (
     Association,
     Balance,
@@ -36,6 +37,7 @@ __all__ = [
     "ConvergenceWarning",
     "CoxResults",
     "DataError",
+    "DataWarning",
     "GLMResults",
     "HistoryBalance",
     "LogitFit",

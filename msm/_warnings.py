@@ -12,3 +12,8 @@ class ConvergenceWarning(UserWarning):
 
 class SeparationWarning(UserWarning):
     """Fitted probabilities of (numerically) 0 or 1: quasi-separation in a model."""
+
+
+class DataWarning(UserWarning):
+    """Valid data that makes part of a computation trivial (e.g. ``censor=`` with no one
+    censored: the censoring weights are 1); the message names the column."""

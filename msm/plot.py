@@ -243,6 +243,8 @@ def weights_by_time(
 def _weights_and_time(weights, data, time) -> tuple[np.ndarray, np.ndarray, str]:
     if isinstance(weights, Weights) and data is None:
         panel = weights.panel
+        if panel.time_name is None:
+            raise ValueError("point-treatment weights (time=None) have no time")
         if time not in (None, panel.time_name):
             raise ValueError(f"time={time!r} needs data=; the Weights' time is {panel.time_name!r}")
         return weights.weights.to_numpy(), panel.unsort(panel.time), panel.time_name
@@ -251,10 +253,11 @@ def _weights_and_time(weights, data, time) -> tuple[np.ndarray, np.ndarray, str]
     if time is None:
         if not isinstance(weights, Weights):
             raise TypeError("weights_by_time() needs time= (the time column of data)")
+        if weights.panel.time_name is None:
+            raise ValueError("point-treatment weights (time=None) have no time: pass time=")
         time = weights.panel.time_name
-    from msm.panel import check_columns_exist, check_frame
+    from msm.panel import check_columns_exist
 
-    check_frame(data)
     check_columns_exist(data, [time], "time")
     return resolve_weights(data, weights), data[time].to_numpy(), time
 
@@ -302,7 +305,7 @@ def ess_by_time(
         }
         time_name = by
     elif isinstance(source, Weights):
-        if source.panel.time_name == "__msm_time__":
+        if source.panel.time_name is None:
             raise ValueError("point-treatment weights have no time")
         summary = source.summary(by="time")
         series = {"all rows": (summary["ess"], summary["n"], "C0")}
@@ -361,9 +364,6 @@ def risk_curves(
     >>> fig.axes[0].get_ylabel()
     'cumulative incidence'
     """
-    from msm.panel import check_unique_columns
-
-    check_unique_columns(curves)
     fig, axis = _figure(ax, figsize=(6, 4))
     time_name = curves.index.names[-1] or "time"
     for k, regime in enumerate(dict.fromkeys(curves.index.get_level_values(0))):

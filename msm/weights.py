@@ -8,8 +8,10 @@ truncate, and hand everything back in the caller's row order.
 
 from __future__ import annotations
 
+import numbers
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -17,6 +19,7 @@ import pandas as pd
 
 from msm import _dask, _kernels
 from msm._formula import Terms, parse_terms
+from msm._warnings import DataWarning
 from msm.models import ModelInput, registry
 from msm.panel import (
     DataError,
@@ -130,6 +133,8 @@ class Weights:
         truncated = self.truncated_rows
         if by is None:
             return pd.DataFrame([_summarize(values, truncated)], index=pd.Index(["all"]))
+        if self.panel.time_name is None:
+            raise ValueError("point-treatment weights (time=None) have no time: use summary()")
         if by not in {"time", self.panel.time_name}:
             raise ValueError(f"by must be None or 'time', got {by!r}")
         time = self.panel.unsort(self.panel.time)
@@ -146,15 +151,11 @@ class Weights:
         values = self.weights.to_numpy()
         top = np.argsort(-values, kind="stable")[:k]
         ids = self.panel.unsort(self.panel.ids)
-        time = self.panel.unsort(self.panel.time)
-        return pd.DataFrame(
-            {
-                self.panel.id_name: ids[top],
-                self.panel.time_name: time[top],
-                "weight": values[top],
-            },
-            index=self.weights.index[top],
-        )
+        columns = {self.panel.id_name: ids[top]}
+        if self.panel.time_name is not None:  # a point treatment has no time
+            columns[self.panel.time_name] = self.panel.unsort(self.panel.time)[top]
+        columns["weight"] = values[top]
+        return pd.DataFrame(columns, index=self.weights.index[top])
 
     def __repr__(self) -> str:
         s = self.settings
@@ -163,11 +164,20 @@ class Weights:
             f"Weights: {kind} IPTW{', absorbing' if s['absorbing'] else ''}"
             f"{', with censoring' if s['censor'] else ''}",
             f" - {self.panel.n_subjects} subjects, {self.panel.n_rows} rows, "
-            f"{self.panel.time_name} {_span(self.panel.time)}",
+            + (
+                "point treatment (one row each)"
+                if self.panel.time_name is None
+                else f"{self.panel.time_name} {_span(self.panel.time)}"
+            ),
             f" - treatment {s['treatment']!r}: {s['model']}; denominator {s['denominator']}"
             + (f"; numerator {s['numerator']}" if s["stabilized"] else ""),
         ]
-        if s["censor"]:
+        if s["censor"] and "censor_denominator" not in self.models:
+            lines.append(
+                f" - censoring {s['censor']!r}: no subject censored; censoring weights are 1 "
+                "(no censoring model fitted)"
+            )
+        elif s["censor"]:
             lines.append(
                 f" - censoring {s['censor']!r}: {s['n_censored']} subjects censored; "
                 f"denominator {s['censor_denominator']}"
@@ -304,6 +314,20 @@ def iptw(
     >>> bool(abs(w.weights.mean() - 1) < 0.1)
     True
     """
+    check_arguments(
+        id=id,
+        time=time,
+        treatment=treatment,
+        censor=censor,
+        start=start,
+        absorbing=absorbing,
+        censor_denominator=censor_denominator,
+        censor_numerator=censor_numerator,
+        crossfit=crossfit,
+        clip=clip,
+        seed=seed,
+        convergence=convergence,
+    )
     if _dask.is_dask(data):  # a dask DataFrame: the same numbers, partition by partition
         return _dask.iptw(**{k: v for k, v in locals().items() if k != "_dask"})
     kind = registry.resolve(family, model)
@@ -325,13 +349,11 @@ def iptw(
     censor_kind = kind if family == "binomial" else registry.resolve("binomial", "logit")
     check_frame(data)
     _check_truncate(truncate, truncate_by)
-    point = time is None
-    if point:
-        time_name = "__msm_time__"
-        data = data.assign(**{time_name: np.zeros(len(data))})  # a new frame: caller untouched
-    else:
-        time_name = time
-    check_columns_exist(data, [id, time_name, treatment], "id/time/treatment")
+    point = time is None  # one row per subject: no time column, and none is invented
+    time_name = time
+    check_columns_exist(
+        data, [id, treatment] if point else [id, time, treatment], "id/time/treatment"
+    )
     if censor is not None:
         check_columns_exist(data, [censor], "censor")
         censor_denominator = denominator if censor_denominator is None else censor_denominator
@@ -345,10 +367,11 @@ def iptw(
         if stabilized:
             specs["censor_numerator"] = (censor_numerator, "censoring numerator")
     terms = {key: parse_terms(spec, data, role) for key, (spec, role) in specs.items()}
+    _check_not_self_predicted(terms, specs, treatment, censor)
 
     if kind.needs_start:
         check_columns_exist(data, [start], "start")
-    used = [id, time_name, treatment, *([censor] if censor else [])]
+    used = [id, *([] if point else [time]), treatment, *([censor] if censor else [])]
     used += [start] if kind.needs_start else []
     for t in terms.values():
         used.extend(t.columns)
@@ -364,8 +387,6 @@ def iptw(
         point=point,
     )
 
-    if convergence not in ("full", "r"):
-        raise ValueError(f"convergence must be 'full' or 'r', got {convergence!r}")
     options = {
         "estimator": model,
         "crossfit": crossfit,
@@ -374,9 +395,10 @@ def iptw(
         "convergence": convergence,
     }
     interval_start = None
+    row_time = panel.time  # the time each model sees; model="cox": the interval end, numeric
     if kind.needs_start:
-        interval_start = _interval_start(panel, data, start)
-        options["time_grid"] = np.unique(panel.time).astype(np.float64)
+        interval_start, row_time = _interval_start(panel, data, start)
+        options["time_grid"] = np.unique(row_time)
     subject = panel.subject_of_row()
     log_factors: dict[str, np.ndarray] = {}
     fitted_rows: dict[str, np.ndarray] = {}
@@ -393,12 +415,15 @@ def iptw(
             data=data,
             rows=panel.order[rows],
             y=outcome[rows],
-            time=panel.time[rows],
+            time=row_time[rows],
             subject=subject[rows],
             start=None if interval_start is None else interval_start[rows],
             time_name=time_name,
             categories=levels,
             options=options,
+        )
+        check_varies(
+            inp.y, outcome_name, role, absorbing=absorbing and not censoring, levels=levels
         )
         # a censoring factor is P(uncensored) on every row, the censoring row included
         observed = np.zeros(inp.y.size) if censoring else inp.y
@@ -417,7 +442,9 @@ def iptw(
 
     n_censored = 0
     log_censoring = None
-    if censor is not None:
+    if censor is not None and not c.any():
+        warn_no_censoring(censor, panel.n_rows, stacklevel=2)
+    elif censor is not None:
         n_censored = int(c.sum())
         all_rows = np.ones(panel.n_rows, dtype=bool)
         fit_and_score("censor_denominator", censor_kind, c, censor, all_rows, True)
@@ -474,7 +501,7 @@ def prepare_panel(
     data: pd.DataFrame,
     *,
     id: str,
-    time_name: str,
+    time_name: str | None,
     treatment: str,
     censor: str | None,
     absorbing: bool,
@@ -487,13 +514,14 @@ def prepare_panel(
     Shared by ``iptw`` and the per-partition work of a distributed frame (``msm._dask``).
     Returns the panel, the sorted treatment values and levels, the rows that inform the
     treatment models (the risk set of an absorbing treatment) and the sorted censoring
-    indicator (None without ``censor``).
+    indicator (None without ``censor``).  A point treatment (``point=True``,
+    ``time_name=None``) gets a panel with ``time_name=None`` and every time 0.
     """
     check_finite(data, used, id)
-    if point and data[id].duplicated().any():
-        dup = pd.unique(data[id][data[id].duplicated()])
-        raise DataError(id, "with time=None each subject must have exactly one row", dup)
-    panel = build_panel(data, id, time_name)
+    if point:
+        panel = point_panel(data, id)
+    else:
+        panel = build_panel(data, id, time_name)
     a, categories = treatment_values(panel, data[treatment], treatment, family)
     if absorbing:
         check_absorbing(panel, a, treatment)
@@ -507,6 +535,21 @@ def prepare_panel(
         c = binary_values(panel, panel.sort(data[censor].to_numpy()), censor, "censor")
         _check_censor_last(panel, c, censor)
     return panel, a, categories, treatment_rows, c
+
+
+def point_panel(data: pd.DataFrame, id: str) -> Panel:
+    """The panel of point-treatment data: one row per subject, sorted by id, no time column.
+
+    Its ``time_name`` is None and its ``time`` all 0 (as float), so nothing downstream sees
+    a time column the caller did not give.  DataError when a subject has more than one row.
+    """
+    ids = data[id]
+    if ids.duplicated().any():
+        dup = pd.unique(ids[ids.duplicated()])
+        raise DataError(id, "with time=None each subject must have exactly one row", dup)
+    # build_panel's sort on (id, a constant time): the same order as for a one-visit panel
+    frame = pd.DataFrame({"id": ids.to_numpy(), "time": np.zeros(len(data))}, index=data.index)
+    return replace(build_panel(frame, "id", "time"), id_name=id, time_name=None)
 
 
 def accumulate(
@@ -555,17 +598,43 @@ def treatment_values(
                 f"an ordinal treatment must be numeric or an ordered Categorical, got {dtype}",
             )
         levels = sorted(pd.unique(raw).tolist())
-    if len(levels) < 2:
-        raise DataError(column, f"{family} treatment needs at least two levels, found {levels}")
+    # a single level is reported by check_varies, with the rows of the model it leaves empty
     codes = pd.Categorical(raw, categories=levels).codes.astype(np.float64)
     return codes, levels
 
 
-def _interval_start(panel: Panel, data: pd.DataFrame, start: str) -> np.ndarray:
-    """Sorted interval starts; each must lie before its row's time (the interval end)."""
+def _interval_start(panel: Panel, data: pd.DataFrame, start: str) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted interval starts and ends (the rows' times) as numbers, for ``model="cox"``.
+
+    Datetime start and time are measured in days since the earliest start (a Cox model
+    depends on the order of the times only, so any origin and unit give the same weights).
+    Each start must lie before its row's time.
+    """
     check_numeric(data, start, "interval start")
-    values = panel.sort(data[start].to_numpy()).astype(np.float64)
-    bad = values >= panel.time.astype(np.float64)
+    begin, end = data[start], data[panel.time_name]
+    dated = [pd.api.types.is_datetime64_any_dtype(c.dtype) for c in (begin, end)]
+    if dated[0] != dated[1]:
+        kinds = ["datetime" if d else "numeric" for d in dated]
+        raise DataError(
+            start,
+            f"interval start {start!r} is {kinds[0]} but time {panel.time_name!r} is "
+            f"{kinds[1]}; give both as datetimes or both as numbers (e.g. days since baseline, "
+            f"(data[{start!r}] - origin).dt.days)",
+        )
+    if dated[0]:
+        try:
+            origin = begin.min()
+            begin = (begin - origin) / pd.Timedelta(days=1)
+            end = (end - origin) / pd.Timedelta(days=1)
+        except TypeError as exc:  # time zone aware against naive
+            raise DataError(
+                start,
+                f"interval start {start!r} and time {panel.time_name!r} cannot be compared "
+                f"({exc}); give both with the same time zone, or both without one",
+            ) from None
+    values = panel.sort(begin.to_numpy(dtype=np.float64))
+    stop = panel.sort(end.to_numpy(dtype=np.float64))
+    bad = values >= stop
     if bad.any():
         raise DataError(
             start,
@@ -573,7 +642,160 @@ def _interval_start(panel: Panel, data: pd.DataFrame, start: str) -> np.ndarray:
             f"end); {int(bad.sum())} row(s) are not",
             list(pd.unique(panel.ids[bad])),
         )
-    return values
+    return values, stop
+
+
+def check_arguments(
+    *,
+    id,
+    time,
+    treatment,
+    censor=None,
+    start=None,
+    absorbing=False,
+    censor_denominator=None,
+    censor_numerator=None,
+    crossfit=None,
+    clip=1e-3,
+    seed=None,
+    convergence="full",
+) -> None:
+    """The arguments of ``iptw`` that are not data, checked before any column is read.
+
+    TypeError for a value of the wrong type, ValueError for one out of range, DataError
+    (a ValueError naming the column) when one column is given two roles.  Shared by both
+    front ends.
+
+    Examples
+    --------
+    >>> check_arguments(id="id", time="t", treatment="a", seed=-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be None or a non-negative integer, got -1
+    """
+    roles = {"id": id, "time": time, "treatment": treatment, "censor": censor, "start": start}
+    seen: dict = {}
+    for role, column in roles.items():
+        if column is None:
+            continue
+        if role in ("id", "treatment") and not _is_label(column):
+            raise TypeError(f"{role} must be a column name, got {type(column).__name__}")
+        if not _is_label(column):
+            raise TypeError(f"{role} must be a column name or None, got {type(column).__name__}")
+        if column in seen:
+            raise DataError(
+                column,
+                f"given as both {seen[column]}= and {role}=; they must be different columns",
+            )
+        seen[column] = role
+    if not isinstance(absorbing, (bool, np.bool_)):
+        raise TypeError(f"absorbing must be True or False, got {absorbing!r}")
+    if censor is None:
+        given = [
+            name
+            for name, value in (
+                ("censor_denominator", censor_denominator),
+                ("censor_numerator", censor_numerator),
+            )
+            if value is not None
+        ]
+        if given:
+            raise ValueError(f"{' and '.join(given)} given without censor= (the censoring column)")
+    if not _is_real(clip) or not 0.0 <= clip < 0.5:
+        raise ValueError(
+            "clip must be a number with 0 <= clip < 0.5 (probabilities are clipped to "
+            f"[clip, 1 - clip]), got {clip!r}"
+        )
+    if crossfit is not None and (
+        isinstance(crossfit, (bool, np.bool_))
+        or not isinstance(crossfit, numbers.Integral)
+        or crossfit < 1
+    ):
+        raise ValueError(
+            "crossfit must be None or a whole number of folds >= 2 (1: no cross-fitting), "
+            f"got {crossfit!r}"
+        )
+    if seed is not None and not isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+            raise TypeError(f"seed must be None or a non-negative integer, got {seed!r}")
+        if seed < 0:
+            raise ValueError(f"seed must be None or a non-negative integer, got {seed!r}")
+    if not isinstance(convergence, str) or convergence not in ("full", "r"):
+        raise ValueError(f"convergence must be 'full' or 'r', got {convergence!r}")
+
+
+def _is_label(value) -> bool:
+    """A plausible column label: a string or a number, not a list or frame."""
+    return isinstance(value, (str, numbers.Number)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, (bool, np.bool_))
+        and bool(np.isfinite(value))
+    )
+
+
+def _check_not_self_predicted(terms: dict, specs: dict, treatment: str, censor) -> None:
+    """No treatment model may read the treatment column, no censoring model the censor column."""
+    for key, t in terms.items():
+        column = censor if key.startswith("censor") else treatment
+        if column in t.columns:
+            spec, role = specs[key]
+            raise DataError(
+                column,
+                f"the {role} model {_spec_text(spec)!r} reads {column!r}, the column it "
+                "models; remove it from the right-hand side",
+            )
+
+
+def check_varies(
+    y: np.ndarray, column: str, role: str, *, absorbing: bool = False, levels: list | None = None
+) -> None:
+    """DataError unless the modelled column takes two or more values on the model's rows.
+
+    ``y`` is the outcome on the rows that inform the model (0/1, category codes into
+    ``levels``, or a dose).  Every family's model is checked here, before it is fitted, so
+    the message says what is true (nothing to model) instead of what a solver trips on.
+    """
+    if y.size and np.all(y == y[0]):
+        value = y[0]
+        if levels is not None:
+            value = levels[int(value)]
+        elif float(value).is_integer():
+            value = int(value)
+        raise not_varying(column, role, y.size, value, absorbing=absorbing)
+
+
+def warn_no_censoring(column: str, n_rows: int, stacklevel: int = 2) -> None:
+    """DataWarning: ``censor=`` names a column that is 0 on every row (no model is fitted).
+
+    ``stacklevel`` counts from the caller of this function (1: its own line).
+    """
+    warnings.warn(
+        f"column {column!r}: no subject is censored (all {n_rows} rows are 0): the "
+        "censoring weights are 1 and no censoring model is fitted",
+        DataWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
+def not_varying(column: str, role: str, n: int, value, *, absorbing: bool = False) -> DataError:
+    """The DataError for a modelled column constant (``value``) on the ``n`` rows of a model."""
+    rows = "1 row that informs" if n == 1 else f"{n} rows that inform"
+    value = value.item() if isinstance(value, np.generic) else value
+    where = (
+        "; with absorbing=True these are each subject's rows up to and including the first "
+        "treated one"
+        if absorbing
+        else ""
+    )
+    return DataError(
+        column,
+        f"does not vary on the {rows} the {role} model (all {value!r}{where}): there is "
+        "nothing to model",
+    )
 
 
 def _spec_text(spec: Spec) -> str | None:
@@ -584,8 +806,13 @@ def _spec_text(spec: Spec) -> str | None:
 
 def _check_truncate(truncate, truncate_by) -> None:
     if truncate is not None:
-        lo, hi = truncate
-        if not (0 <= lo < hi <= 100):
+        pair = (
+            not isinstance(truncate, (str, bytes))
+            and np.ndim(truncate) == 1
+            and len(truncate) == 2
+            and all(_is_real(v) for v in truncate)
+        )
+        if not pair or not (0 <= truncate[0] < truncate[1] <= 100):
             raise ValueError(
                 "truncate must be (lower, upper) percentiles with 0 <= lower < upper <= 100, "
                 f"got {truncate!r}"

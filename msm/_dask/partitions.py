@@ -167,16 +167,21 @@ def fit_newton(
     max_iter: int = 50,
     tol: float = 1e-10,
     stacklevel: int = 2,
+    check: Callable[[int, float], None] | None = None,
 ) -> NewtonFit:
     """Fit a canonical-link GLM on a dask frame by ``msm._glm.newton``, pass per partition.
 
     ``build(partition)`` returns the partition's ``(X, y, w, offset, names)`` as the in-memory
     path builds them.  Starts at zero with the intercept at the weighted mean outcome (the
     in-memory start; no subsample warm start), so the estimate is the in-memory one.
+    ``check(n, sum_y)``, if given, sees the row count and outcome total of the first pass
+    before any Newton step (and may raise).
     """
     summaries = [s for s in compute_each(_summary, frame, build) if s is not None]
     if not summaries or sum(s["n"] for s in summaries) == 0:
         raise DataError(outcome, f"{model_name}: no rows to fit the model on")
+    if check is not None:
+        check(sum(s["n"] for s in summaries), float(sum(s["sy"] for s in summaries)))
     names = summaries[0]["names"]
     for s in summaries[1:]:
         if s["names"] != names:

@@ -34,7 +34,9 @@ from msm.weights import (
     _summarize,
     accumulate,
     apply_bounds,
+    not_varying,
     prepare_panel,
+    warn_no_censoring,
 )
 
 TREATMENT_MODELS = ("denominator", "numerator")
@@ -294,6 +296,22 @@ class DaskWeights:
         )
 
 
+class _NoCensoring(Exception):
+    """No row of the censoring column is 1 (raised by ``_check_varies``, caught in ``iptw``)."""
+
+    def __init__(self, n_rows: int):
+        super().__init__(n_rows)
+        self.n_rows = n_rows
+
+
+def _check_varies(n: int, sum_y: float, *, column, role, absorbing, censoring) -> None:
+    """The in-memory ``check_varies`` from a model's row count and outcome total (0/1)."""
+    if censoring and sum_y == 0:
+        raise _NoCensoring(n)
+    if sum_y == 0 or sum_y == n:
+        raise not_varying(column, role, n, int(sum_y > 0), absorbing=absorbing)
+
+
 def iptw(
     data,
     *,
@@ -366,18 +384,34 @@ def iptw(
         columns=tuple(columns),
     )
     models = {}
+    skipped: set = set()
     n_censored = 0
     for key, (rhs, role) in specs.items():
-        outcome = treatment if key in TREATMENT_MODELS else censor
+        censoring = key not in TREATMENT_MODELS
+        if censoring and censor in skipped:
+            continue
+        outcome = censor if censoring else treatment
         name = f"{role} model"
-        fit = fit_newton(
-            layout.frame,
-            partial(build_model, spec=spec, key=key),
-            BINOMIAL,
-            f"{name} for {outcome!r}",
-            outcome,
-            stacklevel=3,
-        )
+        try:
+            fit = fit_newton(
+                layout.frame,
+                partial(build_model, spec=spec, key=key),
+                BINOMIAL,
+                f"{name} for {outcome!r}",
+                outcome,
+                stacklevel=3,
+                check=partial(
+                    _check_varies,
+                    column=outcome,
+                    role=role,
+                    absorbing=absorbing and not censoring,
+                    censoring=censoring,
+                ),
+            )
+        except _NoCensoring as none:  # as in memory: censoring weights 1, no model
+            warn_no_censoring(censor, none.n_rows, stacklevel=4)
+            skipped.add(censor)
+            continue
         names = fit.names
         models[key] = LogitFit(
             name=name,

@@ -59,7 +59,7 @@ def weights_defaults(weights) -> dict:
     if not isinstance(weights, Weights):
         return {}
     panel = weights.panel
-    time = None if panel.time_name == "__msm_time__" else panel.time_name
+    time = panel.time_name  # None for a point treatment (time=None)
     return {
         "id": panel.id_name,
         "time": time,

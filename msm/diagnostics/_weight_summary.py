@@ -113,7 +113,7 @@ def weight_summary(
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
         raise ValueError(f"k must be an int >= 0, got {k!r}")
     panel = weights.panel
-    point = panel.time_name == "__msm_time__"
+    point = panel.time_name is None  # a point treatment (time=None) has no time
     by_time = None if point else weights.summary(by="time")
     extreme, top_rows = _extreme(weights, k)
     if data is not None:
@@ -264,6 +264,8 @@ def ess(weights, data: pd.DataFrame | None = None, *, by: str | None = None):
             values = weights.weights.to_numpy()
             panel = weights.panel
             if by is not None:
+                if panel.time_name is None:
+                    raise ValueError("point-treatment weights (time=None) have no time")
                 if by not in {"time", panel.time_name}:
                     raise ValueError(
                         f"by={by!r} needs data=; without data only the weights' time works"

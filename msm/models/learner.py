@@ -1,6 +1,7 @@
 """Any scikit-learn classifier as a treatment or censoring model.
 
-The classifier is pooled over rows with time as a feature.  With ``crossfit=K`` subjects are
+The classifier is pooled over rows with time as a feature (a point treatment, ``time=None``,
+has no time: the classifier sees only the formula's features).  With ``crossfit=K`` subjects are
 split into K folds and each row's probability comes from a model fitted on the other folds, so
 no row is scored by a model that saw it (or any other row of its subject).  Probabilities are
 clipped to ``[clip, 1 - clip]`` and the number clipped is reported.
@@ -73,7 +74,9 @@ def _features(inp: ModelInput) -> tuple[np.ndarray, list[str]]:
     keep = [j for j, name in enumerate(design.names) if name != "Intercept"]
     X = design.matrix[:, keep]
     names = [design.names[j] for j in keep]
-    if inp.time_name not in inp.terms.columns:
+    # time is a feature of a time-varying treatment; a point treatment (time_name None) has
+    # none, so the classifier sees only the user's features
+    if inp.time_name is not None and inp.time_name not in inp.terms.columns:
         X = np.column_stack([X, inp.time.astype(np.float64)])
         names.append(inp.time_name)
     return X, names

@@ -57,8 +57,12 @@ def is_learner(model) -> bool:
 
 def resolve(family: str, model) -> ModelKind:
     """The ModelKind for ``family`` and ``model`` (a name, None, or a classifier)."""
-    if family not in FAMILIES:
+    if not isinstance(family, str) or family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    if isinstance(model, type):
+        raise TypeError(
+            f"model={model.__name__} is a class; pass an instance, e.g. model={model.__name__}()"
+        )
     if is_learner(model):
         if family not in LEARNER_FAMILIES:
             raise ValueError(
@@ -67,6 +71,11 @@ def resolve(family: str, model) -> ModelKind:
             )
         return ModelKind(f"{type(model).__name__} (scikit-learn)", fit_learner, absorbing=True)
     name = DEFAULT_MODEL[family] if model is None else model
+    if not isinstance(name, str):
+        raise TypeError(
+            "model must be a name (e.g. 'logit') or a scikit-learn classifier with fit and "
+            f"predict_proba, got {type(name).__name__}"
+        )
     kind = KINDS.get((family, name))
     if kind is None:
         valid = [m for f, m in KINDS if f == family]
