@@ -142,7 +142,7 @@ def check_model_column(
         return  # categorical dtype, or a column used only inside C(): categories
     kind, markers = _object_contents(values)
     if kind == "dates":
-        raise _datetime_error(column, label, "dates stored as objects")
+        raise _datetime_error(column, label, "dates stored as objects", objects=True)
     if kind == "numbers":
         n_levels = len(pd.unique(values.dropna()))
         marked = ""
@@ -166,12 +166,13 @@ def _describe(dtype) -> str:
     return "dtype object" if pd.api.types.is_object_dtype(dtype) else f"dtype {dtype}"
 
 
-def _datetime_error(column, label: str, what: str) -> DataError:
+def _datetime_error(column, label: str, what: str, *, objects: bool = False) -> DataError:
+    dates = f"pd.to_datetime(data[{column!r}])" if objects else f"data[{column!r}]"
     return DataError(
         column,
         f"{label} reads a datetime column ({what}), which a model cannot use as a number; "
         "pass a numeric column instead, such as months since baseline: "
-        f"data.assign(months=(data[{column!r}] - data[{column!r}].min()).dt.days / 30.4375) "
+        f"data.assign(months=({dates} - {dates}.min()).dt.days / 30.4375) "
         "(subtract each subject's first date instead for time since each subject's baseline); "
         "ordering rows by a datetime time= works as it is",
     )
