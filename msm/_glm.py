@@ -44,6 +44,45 @@ class GLMFit:
     # convergence="r": the means at which ``information`` was computed (R's working weights
     # come from them), else None
     mu_lagged: np.ndarray | None = None
+    # the inverse of ``information`` when the fit was computed on the centred design (the
+    # inverse is then taken there, where it is well conditioned), else None
+    covariance: np.ndarray | None = None
+    # the column centres of that centred design (0 for the intercept), else None: a sandwich
+    # accurate to the same digits takes its meat from X - centre and maps the covariance back
+    # with A = I - e_intercept centre' (cov = A cov_centred A')
+    centre: np.ndarray | None = None
+
+    def inverse_information(self) -> np.ndarray:
+        """The model-based covariance ``information^-1`` (a pseudo-inverse when singular).
+
+        For a design centred for accuracy (a covariate far from 0 relative to its spread) it
+        is the inverse on the centred design, transformed back: accurate where inverting
+        ``information`` itself would lose the digits of the spread.
+        """
+        if self.covariance is not None:
+            return self.covariance
+        return _inverse(self.information)
+
+
+def _inverse(info: np.ndarray) -> np.ndarray:
+    try:
+        return np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        return np.linalg.pinv(info)
+
+
+# A column whose weighted variance is below this fraction of its weighted mean square (a
+# calendar year, a covariate at 1e8) loses the digits of its spread to cancellation in
+# X'WX; the fit is then computed on the design centred at the column means (the estimates
+# of a model with an intercept do not depend on it) and transformed back.
+SHIFTED = 1e-3
+# On a centred design, a column whose variance is below this fraction of its mean square is
+# constant on the rows fitted, to rounding.
+CONSTANT = 1e-10
+
+
+class _Shifted(Exception):
+    """Raised by the rank check when the design must be centred for an accurate fit."""
 
 
 def start_intercept(family: int, y: np.ndarray, w: np.ndarray, offset: np.ndarray) -> float:
@@ -85,15 +124,119 @@ def fit_glm(
     deviance changes by less than 1e-8 relative, and report the information at the iterate
     before the last (from which R's standard errors come), so estimates and standard errors
     equal R's to rounding.
+
+    With an intercept the fit is shift-invariant: the rank is judged on the centred
+    information (the Schur complement of the intercept), and when a covariate lies far from
+    0 relative to its spread (``l + 1e5``) the fit is computed on the design centred at the
+    weighted column means and transformed back, so only real collinearity is reported and
+    the estimates keep their digits.
     """
-    if convergence == "r":
-        return _fit_like_r(X, y, w, offset, family, names, model_name, max_iter, stacklevel)
-    if convergence != "full":
+    if convergence not in ("full", "r"):
         raise ValueError(f"convergence must be 'full' or 'r', got {convergence!r}")
+    intercept = _intercept_column(X)
+    args = (X, y, w, offset, family, names, model_name, max_iter, tol, stacklevel + 1)
+    try:
+        return _fit(*args, convergence, intercept, intercept is not None)
+    except _Shifted:
+        pass
+    return _fit_centred(*args, convergence, intercept)
+
+
+def _fit_centred(
+    X, y, w, offset, family, names, model_name, max_iter, tol, stacklevel, convergence, intercept
+) -> GLMFit:
+    """``_fit`` on the design centred at the weighted column means, transformed back.
+
+    Raises DataError naming the columns that are constant on the rows fitted.
+    """
+    positive = w > 0
+    n_fit = int(positive.sum())
+    others = [j for j in range(X.shape[1]) if j != intercept]
+    fitted = X[positive][:, others]
+    constant = [names[j] for j, c in zip(others, np.ptp(fitted, axis=0) == 0) if c]
+    if constant:
+        raise DataError(
+            constant[0],
+            f"{model_name}: column(s) {constant} are constant on the {n_fit} rows fitted "
+            "(collinear with the intercept: they carry no information)",
+        )
+    centre = np.zeros(X.shape[1])
+    centre[others] = np.average(fitted, axis=0, weights=w[positive])
+    Xc = np.ascontiguousarray(X - centre)
+    Xc[:, intercept] = 1.0
+    fit = _fit(
+        Xc,
+        y,
+        w,
+        offset,
+        family,
+        names,
+        model_name,
+        max_iter,
+        tol,
+        stacklevel + 1,
+        convergence,
+        intercept,
+        False,
+    )
+    # beta = A gamma with A = I - e0 centre' (e0 the intercept); A^-1 = I + e0 centre'
+    beta = fit.beta.copy()
+    beta[intercept] -= centre @ fit.beta
+    A_inv = np.eye(X.shape[1])
+    A_inv[intercept] += centre
+    A = np.eye(X.shape[1])
+    A[intercept] -= centre
+    information = A_inv.T @ fit.information @ A_inv
+    covariance = A @ _inverse(fit.information) @ A.T
+    return GLMFit(
+        beta=beta,
+        mu=fit.mu,
+        deviance=fit.deviance,
+        pearson=fit.pearson,
+        information=(information + information.T) / 2.0,
+        mu_min=fit.mu_min,
+        mu_max=fit.mu_max,
+        converged=fit.converged,
+        n_iter=fit.n_iter,
+        mu_lagged=fit.mu_lagged,
+        covariance=(covariance + covariance.T) / 2.0,
+        centre=centre,
+    )
+
+
+def _fit(
+    X,
+    y,
+    w,
+    offset,
+    family,
+    names,
+    model_name,
+    max_iter,
+    tol,
+    stacklevel,
+    convergence,
+    intercept,
+    shifted_ok,
+) -> GLMFit:
+    """One fit on the design as given (``shifted_ok``: may raise ``_Shifted``)."""
+    if convergence == "r":
+        return _fit_like_r(
+            X,
+            y,
+            w,
+            offset,
+            family,
+            names,
+            model_name,
+            max_iter,
+            stacklevel,
+            intercept,
+            shifted_ok,
+        )
     n, p = X.shape
     mu = np.empty(n)
     start = np.zeros(p)
-    intercept = _intercept_column(X)
     if intercept is not None and w.sum() > 0:
         start[intercept] = start_intercept(family, y, w, offset)
 
@@ -111,6 +254,8 @@ def fit_glm(
         max_iter=max_iter,
         tol=tol,
         stacklevel=stacklevel + 1,
+        intercept=intercept,
+        shifted_ok=shifted_ok,
     )
     deviance, pearson, _, info, mu_min, mu_max = last
     return GLMFit(
@@ -140,7 +285,9 @@ def _r_start(family: int, y: np.ndarray, w: np.ndarray, offset: np.ndarray) -> n
     return y - offset
 
 
-def _fit_like_r(X, y, w, offset, family, names, model_name, max_iter, stacklevel) -> GLMFit:
+def _fit_like_r(
+    X, y, w, offset, family, names, model_name, max_iter, stacklevel, intercept, shifted_ok
+) -> GLMFit:
     """R's IRLS path: from mustart, WLS steps, stop on the relative deviance change.
 
     The first step solves the WLS problem at R's starting means (whose linear predictor is
@@ -153,7 +300,7 @@ def _fit_like_r(X, y, w, offset, family, names, model_name, max_iter, stacklevel
     mu0, var0 = _start_moments(family, eta0 + offset)
     W0 = w * var0
     info0 = _kernels.weighted_crossprod(X, W0)
-    _check_collinearity(info0, names, model_name)
+    _check_collinearity(info0, names, model_name, intercept, shifted_ok)
     rhs = X.T @ (W0 * eta0 + w * (y - mu0))
     beta = np.linalg.solve(info0, rhs)
     deviance_old = _deviance(family, y, mu0, w)
@@ -244,6 +391,8 @@ def newton(
     max_iter: int = 50,
     tol: float = 1e-10,
     stacklevel: int = 2,
+    intercept: int | None = None,
+    shifted_ok: bool = False,
 ) -> tuple[np.ndarray, tuple, bool, int]:
     """Newton/IRLS on any implementation of the fused pass (in memory, or summed over
     partitions of a distributed frame): the one copy of the iteration.
@@ -253,19 +402,21 @@ def newton(
     there is not singular, else from ``start`` (where every row weighs alike, so the
     information is singular exactly when the design is: DataError naming the columns).
     Returns the estimate, the pass at it, whether it converged and the iterations used.
+    ``intercept`` (the intercept's column, if any) makes the rank check judge the centred
+    information; ``shifted_ok`` lets it raise ``_Shifted`` when the design needs centring.
     """
     last = None
     if warm is not None:
         last = glm_pass(warm)
         try:
-            _check_collinearity(last[3], names, model_name)
+            _check_collinearity(last[3], names, model_name, intercept, shifted_ok)
             beta = warm
         except DataError:  # judge collinearity at the start instead (below)
             last = None
     if last is None:
         beta = start
         last = glm_pass(beta)
-        _check_collinearity(last[3], names, model_name)
+        _check_collinearity(last[3], names, model_name, intercept, shifted_ok)
     converged = False
     n_iter = 0
     while True:
@@ -352,17 +503,50 @@ def _intercept_column(X: np.ndarray) -> int | None:
     return None
 
 
-def _check_collinearity(info: np.ndarray, names: list[str], model_name: str) -> None:
-    """DataError naming all-zero or collinear columns among positive-weight rows."""
+def _check_collinearity(
+    info: np.ndarray,
+    names: list[str],
+    model_name: str,
+    intercept: int | None = None,
+    shifted_ok: bool = False,
+) -> None:
+    """DataError naming all-zero, constant or collinear columns among positive-weight rows.
+
+    With an intercept (column ``intercept``) the rank is judged on the centred information,
+    the Schur complement of the intercept (a weighted covariance of the other columns), so a
+    covariate far from 0 (``l + 1e5``) is not collinear with the intercept; a column whose
+    centred variance is lost to cancellation there raises ``_Shifted`` when ``shifted_ok``
+    (the caller refits on the centred design), else counts as constant.
+    """
     scale = np.sqrt(np.abs(np.diag(info)))
     if np.any(scale == 0):
         bad = [names[j] for j in np.flatnonzero(scale == 0)]
         raise DataError(bad[0], f"{model_name}: column(s) {bad} are all zero on the rows fitted")
-    corr = info / np.outer(scale, scale)
+    p = info.shape[0]
+    if intercept is not None and p > 1:
+        others = np.array([j for j in range(p) if j != intercept])
+        edge = info[others, intercept]
+        S = info[np.ix_(others, others)] - np.outer(edge, edge) / info[intercept, intercept]
+        ratio = np.diag(S) / np.diag(info)[others]
+        if shifted_ok and not ratio.min() >= SHIFTED:
+            raise _Shifted
+        if not ratio.min() >= CONSTANT:
+            bad = [names[j] for j in others[~(ratio >= CONSTANT)]]
+            raise DataError(
+                bad[0],
+                f"{model_name}: column(s) {bad} are constant on the rows fitted (collinear "
+                "with the intercept: they carry no information)",
+            )
+        spread = np.sqrt(np.diag(S))
+        corr = S / np.outer(spread, spread)
+        columns = others
+    else:
+        corr = info / np.outer(scale, scale)
+        columns = np.arange(p)
     eigval, eigvec = np.linalg.eigh(corr)
     if not eigval[0] > 1e-10 * max(eigval[-1], 1.0):
         loadings = np.abs(eigvec[:, 0])
-        bad = [names[j] for j in np.flatnonzero(loadings > 0.1)]
+        bad = [names[j] for j in columns[loadings > 0.1]]
         raise DataError(
             bad[-1],
             f"{model_name}: design matrix is singular; these columns are collinear (or "

@@ -241,7 +241,9 @@ class CoxFit:
         ``H(t | x) = H_0(t) * risk_score(x)``.
         """
         center = self.means if center is None else np.asarray(center, dtype=np.float64)
-        X = np.asarray(X, dtype=np.float64).reshape(-1, self.params.size)
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2:  # a 1-d array of one covariate (an (n, 0) array is the null model)
+            X = X.reshape(-1, self.params.size)
         return np.exp((X - center) @ self.params)
 
 
@@ -295,7 +297,9 @@ def fit_cox(
     event : array (n,)
         1 for an event at ``stop``, 0 otherwise.
     X : array (n, p)
-        Covariates, no intercept.
+        Covariates, no intercept.  ``p = 0`` is the null model (R's ``coxph(Surv(start,
+        stop, event) ~ 1)``): no coefficients, every risk score 1, and the baseline hazard
+        the Nelson-Aalen estimator (Fleming-Harrington's tie correction for Efron ties).
     names : list of str
         Covariate names, for messages and results.
     weights : array (n,), optional
@@ -348,9 +352,6 @@ def fit_cox(
         raise DataError("stop", f"{name}: every interval needs start < stop")
     if not np.all((event == 0) | (event == 1)):
         raise DataError("event", f"{name}: event must be 0 or 1")
-    if p == 0:
-        raise DataError(None, f"{name}: no covariates (a Cox model has no intercept)")
-
     means = X.mean(axis=0) if n_given else np.zeros(p)
     positive = w > 0
     rows = np.argsort(-stop)  # by stop time, descending
@@ -382,9 +383,10 @@ def fit_cox(
         if not beta.any()
         else _kernels.cox_loglik_score_information(*data.args(np.zeros(p), efron))[0]
     )
-    converged = False
+    converged = p == 0  # the null model has nothing to estimate
     n_iter = 0
-    while True:
+    step = np.zeros(p)
+    while not converged:
         # converged when the next Newton step is negligible: the information in hand is then
         # the one at the estimate, and no pass is spent confirming a step of size ~0
         step = _newton_step(info, score, names, name)
@@ -410,8 +412,8 @@ def fit_cox(
             break
         beta = trial
         loglik, score, info, n_times = new
-    info = _checked_information(info, names, name)
-    cov = np.linalg.inv(info)
+    info = _checked_information(info, names, name) if p else info
+    cov = np.linalg.inv(info) if p else np.zeros((0, 0))
     cov = (cov + cov.T) / 2.0
     messages = []
     if not converged:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from msm._formula import design_matrix, parse_terms
+from msm._formula import design_matrix, intercept_columns, parse_terms
 from msm.diagnostics._balance import balance
 from msm.diagnostics._inputs import Covariates, kish, resolve_inputs
 from msm.outcome.glm import GLMResults, glm
@@ -195,7 +195,7 @@ def reweighted_association(
         )
     )
     frame = data[columns].iloc[np.flatnonzero(rows)]  # a new frame: the caller's is untouched
-    adjust_names = set() if adjust_terms.is_empty else set(design_matrix(adjust_terms, frame).names)
+    adjust_names = set() if adjust_terms.is_empty else set(_covariate_names(adjust_terms, frame))
     covariate_design = design_matrix(covariate_terms, frame)
     adjust_text = "" if adjust_terms.is_empty else f"{adjust_terms.text} + "
     formula = f"`{inputs.treatment}` ~ {adjust_text}{covariate_terms.text}"
@@ -211,7 +211,7 @@ def reweighted_association(
         )
         for sample in _SAMPLES
     }
-    covariate_names = [n for n in covariate_design.names if n != "Intercept"]
+    covariate_names = _covariate_names(covariate_terms, frame, covariate_design)
     tested = [n for n in covariate_names if n not in adjust_names]
     conditioned = [n for n in covariate_names if n in adjust_names]
     if not tested:
@@ -220,7 +220,15 @@ def reweighted_association(
             "reweighted_association: every covariate is also an adjustment term "
             f"({sorted(conditioned)}); nothing is left to test",
         )
-    X = covariate_design.matrix[:, [covariate_design.names.index(n) for n in tested]]
+    if "Intercept" in tested:  # the association model's own intercept has that name
+        raise DataError(
+            "Intercept",
+            "reweighted_association: covariate 'Intercept' has the name of the intercept of "
+            "the association model, so its coefficient cannot be told apart; rename the "
+            "column, e.g. data.rename(columns={'Intercept': 'intercept_'})",
+        )
+    positions = {n: j for j, n in enumerate(covariate_design.names)}
+    X = covariate_design.matrix[:, [positions[n] for n in tested]]
     table, wald = _tables(fits, tested, X, inputs.a[rows], w, alpha)
     settings = {
         "treatment": inputs.treatment,
@@ -234,6 +242,13 @@ def reweighted_association(
         "alpha": alpha,
     }
     return Association(table=table, wald=wald, fits=fits, settings=settings)
+
+
+def _covariate_names(terms, frame: pd.DataFrame, design=None) -> list[str]:
+    """The design's column names without the intercept, dropped by position (not by name)."""
+    design = design_matrix(terms, frame) if design is None else design
+    intercept = intercept_columns(design)
+    return [name for j, name in enumerate(design.names) if j not in intercept]
 
 
 def _tables(fits: dict, tested: list[str], X: np.ndarray, a: np.ndarray, w: np.ndarray, alpha):

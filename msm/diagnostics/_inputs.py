@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from msm import _kernels
-from msm._formula import design_matrix, parse_terms
+from msm._formula import design_matrix, intercept_columns, parse_terms
 from msm.panel import (
     SHOWN_IDS,
     DataError,
@@ -125,7 +125,8 @@ def resolve_inputs(
     a = _binary_treatment(data, treatment, id)
     frame = pd.DataFrame({c: data[c] for c in terms.columns}, index=data.index)
     design = design_matrix(terms, frame)
-    keep = [j for j, name in enumerate(design.names) if name != "Intercept"]
+    intercept = intercept_columns(design)  # by position: a column called "Intercept" stays
+    keep = [j for j in range(len(design.names)) if j not in intercept]
     X = np.ascontiguousarray(design.matrix[:, keep])
     names = [design.names[j] for j in keep]
     if not names:

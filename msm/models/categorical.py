@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from msm._formula import intercept_columns
 from msm.models._base import ConvergenceWarning, ModelInput
 
 
@@ -123,7 +124,8 @@ def fit_ordinal(
     from statsmodels.miscmodels.ordinal_model import OrderedModel
 
     design = inp.design()
-    keep = [j for j, name in enumerate(design.names) if name != "Intercept"]
+    intercept = intercept_columns(design)  # by position: a column called "Intercept" stays
+    keep = [j for j in range(len(design.names)) if j not in intercept]
     exog = design.matrix[:, keep]
     names = [design.names[j] for j in keep]
     k = len(inp.categories)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from msm._formula import intercept_columns
 from msm._survival import CoxFit, fit_cox
 from msm.models._base import ModelInput
 
@@ -66,7 +67,8 @@ class CoxModelFit:
 def fit_cox_model(inp: ModelInput, observed: np.ndarray) -> tuple[CoxModelFit, np.ndarray]:
     """Fit a Cox model of time to ``inp.y``; log P(what happened) per row, as R ipw does."""
     design = inp.design()
-    keep = [j for j, name in enumerate(design.names) if name != "Intercept"]
+    intercept = intercept_columns(design)  # by position: a column called "Intercept" stays
+    keep = [j for j in range(len(design.names)) if j not in intercept]
     X = np.ascontiguousarray(design.matrix[:, keep])
     names = [design.names[j] for j in keep]
     engine = fit_cox(inp.start, inp.time, inp.y, X, names, ties="efron", name=f"{inp.role} model")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from msm._formula import intercept_columns
 from msm.models._base import ModelInput
 from msm.panel import DataError
 
@@ -71,7 +72,8 @@ class LearnerFit:
 
 def _features(inp: ModelInput) -> tuple[np.ndarray, list[str]]:
     design = inp.design()
-    keep = [j for j, name in enumerate(design.names) if name != "Intercept"]
+    intercept = intercept_columns(design)  # by position: a column called "Intercept" stays
+    keep = [j for j in range(len(design.names)) if j not in intercept]
     X = design.matrix[:, keep]
     names = [design.names[j] for j in keep]
     # time is a feature of a time-varying treatment; a point treatment (time_name None) has

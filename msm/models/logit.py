@@ -14,6 +14,7 @@ import scipy.linalg
 import scipy.stats
 
 from msm import _kernels
+from msm._formula import intercept_columns
 from msm._glm import BINOMIAL, fit_glm
 from msm.models._base import ModelInput
 from msm.panel import DataError
@@ -136,7 +137,7 @@ def fit_logit(
         stacklevel=3,
         convergence=convergence,
     )
-    cov = _inverse(fit.information)
+    cov = fit.inverse_information()  # accurate also when the design was centred for accuracy
     return LogitFit(
         name=name,
         outcome=outcome,
@@ -169,6 +170,7 @@ def log_prob(fit: LogitFit, X: np.ndarray, y: np.ndarray) -> np.ndarray:
 def fit_logit_model(inp: ModelInput, observed: np.ndarray) -> tuple[LogitFit, np.ndarray]:
     """Fit ``inp`` by logistic regression; log P(A = observed) on its rows."""
     design = inp.design()
+    intercept_columns(design)  # DataError if formulaic merged a data column with the intercept
     fit = fit_logit(
         design.matrix,
         inp.y,

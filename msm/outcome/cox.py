@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from msm._formula import design_matrix, parse_terms
+from msm._formula import design_matrix, intercept_columns, parse_terms
 from msm._survival import TIES, CoxFit, fit_cox
 from msm.panel import DataError, check_columns_exist, check_finite_by, check_frame
 from msm.weights import resolve_weights
@@ -334,7 +334,8 @@ def cox(
     w = resolve_weights(data, weights)
 
     design = design_matrix(terms, data)
-    keep = [j for j, name in enumerate(design.names) if name != "Intercept"]
+    intercept = intercept_columns(design)  # by position: a column called "Intercept" stays
+    keep = [j for j in range(len(design.names)) if j not in intercept]
     if not keep:
         raise DataError(
             None,
