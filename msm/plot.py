@@ -256,8 +256,9 @@ def _weights_and_time(weights, data, time) -> tuple[np.ndarray, np.ndarray, str]
         if weights.panel.time_name is None:
             raise ValueError("point-treatment weights (time=None) have no time: pass time=")
         time = weights.panel.time_name
-    from msm.panel import check_columns_exist
+    from msm.panel import check_columns_exist, check_frame
 
+    check_frame(data)
     check_columns_exist(data, [time], "time")
     return resolve_weights(data, weights), data[time].to_numpy(), time
 
@@ -364,6 +365,9 @@ def risk_curves(
     >>> fig.axes[0].get_ylabel()
     'cumulative incidence'
     """
+    from msm.panel import check_unique_columns
+
+    check_unique_columns(curves)
     fig, axis = _figure(ax, figsize=(6, 4))
     time_name = curves.index.names[-1] or "time"
     for k, regime in enumerate(dict.fromkeys(curves.index.get_level_values(0))):
