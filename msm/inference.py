@@ -68,6 +68,12 @@ class SandwichParts:
         GLM); NaN when there are no residual degrees of freedom.
     dispersion_label : str
         How ``dispersion`` was estimated, for the footer.
+    weight_scale : float
+        ``information``, ``meat`` and ``dispersion`` are those of the weights given times
+        ``weight_scale``, a power of two that brings the mean positive weight near 1 (1.0 for
+        weights whose mean is near 1), so that neither ``sum w`` nor ``sum w**2`` under- or
+        overflows.  The sandwich and the model-based variance with an estimated dispersion do
+        not depend on it; a fixed dispersion (``ModelBased(dispersion=...)``) undoes it.
 
     Examples
     --------
@@ -86,6 +92,7 @@ class SandwichParts:
     dispersion: float
     dispersion_label: str = "Pearson chi2 / residual df"
     stacked: object = None  # a callable returning the stacked system (weights estimated)
+    weight_scale: float = 1.0
 
     @property
     def n_params(self) -> int:
@@ -272,23 +279,34 @@ class ModelBased(CovarianceEstimator):
     is the weighted residual variance).  ``ModelBased(dispersion=1.0)`` gives R's ``binomial``
     and ``poisson`` standard errors.  With IP weights neither accounts for clustering of rows
     within subjects; use ``"robust"`` for inference.
+
+    With an estimated dispersion the variance does not change when every weight is multiplied
+    by the same constant (``phi`` grows with the weights as ``A`` does).  A fixed dispersion
+    treats the weights as case counts, as R and statsmodels do: multiplying them by ``c``
+    divides the variance by ``c``.
     """
 
     dispersion: float | None = None
     name: ClassVar[str] = "model"
 
     def value(self, parts: SandwichParts) -> float:
-        return parts.dispersion if self.dispersion is None else float(self.dispersion)
+        """The dispersion, on the scale of the weights given."""
+        if self.dispersion is None:
+            return parts.dispersion / parts.weight_scale
+        return float(self.dispersion)
 
     def cov(self, parts: SandwichParts) -> np.ndarray:
-        phi = self.value(parts)
-        if not np.isfinite(phi):
-            raise ValueError(
-                f"variance 'model' needs an estimated dispersion, but there are no residual "
-                f"degrees of freedom ({parts.n_obs} rows, {parts.n_params} parameters); "
-                "use ModelBased(dispersion=...) to fix it"
-            )
-        return phi * parts.bread
+        if self.dispersion is None:
+            if not np.isfinite(parts.dispersion):
+                raise ValueError(
+                    f"variance 'model' needs an estimated dispersion, but there are no residual "
+                    f"degrees of freedom ({parts.n_obs} rows, {parts.n_params} parameters); "
+                    "use ModelBased(dispersion=...) to fix it"
+                )
+            # both on the scale of parts.information: the weight scale cancels
+            return parts.dispersion * parts.bread
+        # a fixed dispersion: the weights are case counts, on the scale given
+        return float(self.dispersion) * parts.weight_scale * parts.bread
 
     def describe(self, parts: SandwichParts) -> str:
         phi = self.value(parts)

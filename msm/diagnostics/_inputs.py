@@ -25,7 +25,7 @@ from msm.panel import (
     check_finite,
     check_frame,
 )
-from msm.weights import Weights, resolve_weights
+from msm.weights import Weights, resolve_weights, weight_exponent
 
 Covariates = str | Sequence[str]
 
@@ -39,7 +39,7 @@ class Inputs:
     X: np.ndarray  # (n, p) float64, C-contiguous
     names: list[str]
     binary: np.ndarray  # (p,) bool: covariate takes only the values 0 and 1
-    w: np.ndarray
+    w: np.ndarray  # the weights times a power of two that brings their mean near 1
     weights_label: str | None  # None: no weights given
     id: str | None
     time: str | None
@@ -136,6 +136,8 @@ def resolve_inputs(
         dtype=bool,
     )
     w = resolve_weights(data, weights)
+    k = weight_exponent(w)  # a power of two (exact): every diagnostic is scale-free, and
+    w = np.ldexp(w, -k) if k else w  # sums of w**2 must not under- or overflow
 
     panel = None
     by_values = data[by].to_numpy() if by is not None else None

@@ -17,7 +17,7 @@ import pandas as pd
 from msm._formula import parse_terms
 from msm.diagnostics._inputs import kish
 from msm.panel import DataError, check_frame
-from msm.weights import Weights, resolve_weights
+from msm.weights import Weights, resolve_weights, weight_exponent
 
 # the two parts of a weight: (name, denominator model key, numerator model key)
 _PARTS = (
@@ -274,18 +274,22 @@ def ess(weights, data: pd.DataFrame | None = None, *, by: str | None = None):
         elif isinstance(weights, str):
             raise TypeError(f"weights={weights!r} is a column name: pass data= too")
         else:
-            values = np.asarray(weights, dtype=np.float64).ravel()
-            frame = pd.DataFrame(index=pd.RangeIndex(values.size))
-            values = resolve_weights(frame, values)
+            if isinstance(weights, pd.Series):  # no data to match its labels with
+                index = weights.index
+            else:
+                index = pd.RangeIndex(np.shape(weights)[0] if np.ndim(weights) >= 1 else 0)
+            values = resolve_weights(pd.DataFrame(index=index), weights, all_zero_ok=True)
             if by is not None:
                 raise ValueError("by= needs data=")
     else:
         check_frame(data)
-        values = resolve_weights(data, weights)
+        values = resolve_weights(data, weights, all_zero_ok=True)
         if by is not None:
             if by not in data.columns:
                 raise DataError(by, "column not found in data (by)")
             group, name = data[by].to_numpy(), by
+    k = weight_exponent(values)  # exact, so that sum w**2 neither under- nor overflows
+    values = np.ldexp(values, -k) if k else values
     if group is None:
         return float(kish(values.sum(), np.dot(values, values)))
     keys, inverse = np.unique(group, return_inverse=True)

@@ -27,11 +27,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.special
 
 from msm import _kernels
 from msm._formula import design_rows, model_frame, rebuild
 from msm.models import LogitFit
+from msm.panel import DataError
 from msm.weights import Weights
 
 _TREATMENT_KEYS = ("denominator", "numerator")
@@ -82,12 +84,7 @@ def stacked_parts(
     _check_supported(weights)
     panel = weights.panel
     data = weights.data
-    caller_position = data.index.get_indexer(outcome_index)
-    if not data.index.is_unique or (caller_position < 0).any():
-        raise ValueError(
-            "variance='stacked' needs the outcome model's rows to be rows the weights were "
-            "estimated on, matched by a unique index"
-        )
+    caller_position = outcome_rows_in(data.index, outcome_index)
     sorted_position = np.empty(panel.n_rows, dtype=np.int64)
     sorted_position[panel.order] = np.arange(panel.n_rows)
     outcome_rows = sorted_position[caller_position]
@@ -141,6 +138,42 @@ def stacked_parts(
         n_outcome=q,
         n_subjects=n_subjects,
     )
+
+
+def outcome_rows_in(weights_index, outcome_index) -> np.ndarray:
+    """Position in the weights' frame of each outcome row, matched by a unique index label.
+
+    Both indexes must be unique (checked first: pandas cannot match duplicated labels) and
+    every outcome row's label must be a row the weights were estimated on; DataError
+    otherwise.
+    """
+    for side, index in (
+        ("the data the weights were estimated on", weights_index),
+        ("the outcome model's data", outcome_index),
+    ):
+        if not index.is_unique:
+            raise DataError(
+                None,
+                "variance='stacked' matches the outcome model's rows to the rows the weights "
+                f"were estimated on by index label, but the index of {side} has duplicated "
+                "labels; give the frame a unique index (e.g. data.reset_index(drop=True)) "
+                "before msm.iptw and msm.glm",
+                list(pd.unique(index[index.duplicated()])),
+                what="duplicated labels",
+            )
+    if outcome_index.equals(weights_index):
+        return np.arange(len(outcome_index), dtype=np.int64)
+    positions = weights_index.get_indexer(outcome_index)
+    missing = positions < 0
+    if missing.any():
+        raise DataError(
+            None,
+            "variance='stacked' needs the outcome model's rows to be rows the weights were "
+            "estimated on (matched by index label); these are not",
+            list(outcome_index[missing]),
+            what="rows",
+        )
+    return positions.astype(np.int64)
 
 
 def _subject_sums(rows: np.ndarray, subject: np.ndarray, n_subjects: int) -> np.ndarray:

@@ -21,7 +21,7 @@ import scipy.stats
 from msm._formula import design_matrix, intercept_columns, parse_terms
 from msm._survival import TIES, CoxFit, fit_cox
 from msm.panel import DataError, check_columns_exist, check_finite_by, check_frame
-from msm.weights import resolve_weights
+from msm.weights import resolve_weights, weight_exponent
 
 VARIANCES = ("robust", "model")
 
@@ -41,7 +41,9 @@ class CoxResults:
         ``cluster``, or each row its own cluster); ``"model"``: the inverse information.
     naive_cov, robust_cov : pandas.DataFrame
         Both covariances (``robust_cov`` is None when it was not asked for: no ``cluster``
-        and ``variance="model"``).
+        and ``variance="model"``).  ``naive_cov`` is R's ``se(coef)``: the weights are case
+        counts (weight 2 = two copies of the row), so multiplying every weight by ``c``
+        divides it by ``c``; ``robust_cov`` does not change.
     ties : {"efron", "breslow"}
     start, stop, event, covariates : str
         What was modelled.
@@ -270,16 +272,24 @@ def cox(
     covariates : str or list of str
         Right-hand side: a formula (``"haartind + sex"``, ``"C(arm) + I(age/10)"``) or a list
         of columns.  A Cox model has no intercept: the formula's is dropped.
-    weights : Weights, str, array-like or None
-        Case weights: a ``Weights`` from ``msm.iptw``, a column name, or an array aligned
-        with ``data``.  Rows with weight 0 do not inform the fit.
+    weights : Weights, Series, str, array-like or None
+        Weights: a ``Weights`` from ``msm.iptw`` or a pandas Series (both matched to
+        ``data``'s rows by index label), a column name, or an array (by position, one value
+        per row); see ``msm.weights.resolve_weights`` for the rules.  Rows with weight 0 do
+        not inform the fit.  Estimates and the robust variance do not change when every
+        weight is multiplied by the same constant (the fit is computed on the weights times
+        a power of two that brings their mean near 1); the model-based variance treats the
+        weights as case counts, as R does.
     cluster : str or None
         Column identifying clusters (subjects) for the robust variance.
     ties : {"efron", "breslow"}
         Handling of tied event times; Efron's is R's default.
     variance : {"robust", "model"} or None
         Standard errors to report.  None: ``"robust"`` with ``cluster``, else ``"model"``.
-        ``"robust"`` without ``cluster`` makes each row its own cluster.
+        ``"robust"`` without ``cluster`` makes each row its own cluster.  ``"model"`` is the
+        inverse information, R's ``se(coef)``: the weights are case counts, so integer
+        weights give the standard errors of the duplicated rows, and multiplying every weight
+        by ``c`` divides the variance by ``c``.  With IP weights use ``"robust"``.
     max_iter : int
         Newton iterations before giving up (``ConvergenceWarning``).
     tol : float
@@ -345,19 +355,26 @@ def cox(
     X = np.ascontiguousarray(design.matrix[:, keep])
     names = [design.names[j] for j in keep]
 
+    # Fit on the weights times a power of two that brings their mean near 1 (exact; the
+    # identity for weights whose mean is near 1), so that neither sum w nor sum w**2 under-
+    # or overflows: the estimates and the robust variance do not depend on the scale.
+    k = weight_exponent(w)
+    w_fit = np.ldexp(w, -k) if k else w
     fit = fit_cox(
         start_values,
         stop_values,
         event_values,
         X,
         names,
-        w,
+        w_fit,
         ties,
         name=f"Cox model for {event!r}",
         max_iter=max_iter,
         tol=tol,
     )
-    naive = pd.DataFrame(fit.cov, index=names, columns=names)
+    # R's se(coef): the weights as case counts, on the scale given (I(w)^-1 = I(w_fit)^-1 / 2^k)
+    naive = pd.DataFrame(np.ldexp(fit.cov, -k), index=names, columns=names)
+    shift = float(np.sum(w_fit * event_values)) * np.log(2.0) * k  # see _loglik_as_given
     robust = None
     n_clusters = None
     if cluster is not None:
@@ -384,14 +401,26 @@ def cox(
         n_event_times=fit.n_event_times,
         n_clusters=n_clusters,
         cluster=cluster,
-        sum_weights=fit.sum_weights,
-        loglik=fit.loglik,
-        loglik_null=fit.loglik_null,
+        sum_weights=float(np.ldexp(fit.sum_weights, k)),
+        loglik=_loglik_as_given(fit.loglik, k, shift),
+        loglik_null=_loglik_as_given(fit.loglik_null, k, shift),
         converged=fit.converged,
         n_iter=fit.n_iter,
         _fit=fit,
         _index=data.index,
     )
+
+
+def _loglik_as_given(loglik: float, k: int, shift: float) -> float:
+    """The partial log-likelihood for weights ``2**k w`` from the one fitted with ``w``.
+
+    Each event term ``w_i (eta_i - log sum_j w_j r_j)`` has its risk-set sum scaled by
+    ``2**k`` too, so ``loglik(2**k w) = 2**k (loglik(w) - k log(2) sum_events w_i)``;
+    ``shift`` is ``k log(2) sum_events w_i``.
+    """
+    if k == 0:
+        return float(loglik)
+    return float(np.ldexp(loglik - shift, k))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from msm.panel import (
     check_frame,
     check_numeric,
 )
-from msm.weights import Weights, resolve_weights
+from msm.weights import Weights, resolve_weights, weight_exponent
 
 
 @dataclass(frozen=True)
@@ -223,9 +223,14 @@ class GLMResults:
     # --- pieces for sandwiches, stacking and diagnostics ------------------------------------
 
     def bread(self) -> pd.DataFrame:
-        """``A^-1``: the inverse of the information ``X' diag(w V(mu)) X``."""
+        """``A^-1``: the inverse of the information ``X' diag(w V(mu)) X``.
+
+        On the scale of the weights given (``sandwich_parts`` holds the information of the
+        weights rescaled by ``sandwich_parts.weight_scale``).
+        """
         names = self.params.index
-        return pd.DataFrame(self.sandwich_parts.bread, index=names, columns=names)
+        parts = self.sandwich_parts
+        return pd.DataFrame(parts.bread * parts.weight_scale, index=names, columns=names)
 
     def score_rows(self) -> pd.DataFrame:
         """Per-row estimating-function contributions ``w_i (y_i - mu_i) x_i``.
@@ -299,9 +304,15 @@ def glm(
         ``^`` accepted inside ``I()`` (``I((t/1000)^2)``).
     data : pandas.DataFrame
         One row per observation (person-time rows for a pooled logistic MSM).  Not modified.
-    weights : Weights, str, array-like or None
-        Prior weights: a ``Weights`` from ``msm.iptw``, a column name, or an array aligned
-        with ``data``; ``None`` for weight 1.  Rows with weight 0 do not inform the fit.
+    weights : Weights, Series, str, array-like or None
+        Prior weights: a ``Weights`` from ``msm.iptw`` or a pandas Series (both matched to
+        ``data``'s rows by index label, so ``w.weights`` fits a shuffled or subset copy of
+        the rows), a column name, or an array (by position, one value per row); ``None`` for
+        weight 1.  See ``msm.weights.resolve_weights`` for the rules.  Rows with weight 0 do
+        not inform the fit.  Estimates and variances (all but a fixed-dispersion
+        ``ModelBased``, which treats the weights as case counts) do not change when every
+        weight is multiplied by the same constant; the fit is computed on the weights times a
+        power of two that brings their mean near 1.
     cluster : str or None
         Column identifying clusters (subjects) for the robust variance; ``None`` makes each
         row its own cluster.
@@ -331,7 +342,10 @@ def glm(
         ``glm.fit`` (start from its ``mustart``, stop when the deviance changes by less than
         1e-8 relative) and take the information from the weighted least-squares fit that
         produced the estimate, as R's ``summary.glm`` and ``sandwich`` do: estimates and
-        standard errors then equal R's to rounding rather than to about 1e-7.
+        standard errors then equal R's to rounding rather than to about 1e-7.  R's start and
+        stopping rule depend on the scale of the weights, so the path replayed is R's for the
+        weights times the power of two that brings their mean near 1 (for weights whose mean
+        is already near 1, such as stabilized IP weights, the weights as given).
 
     Returns
     -------
@@ -385,10 +399,17 @@ def glm(
     names = list(design.names)
     model_name = f"outcome model {outcome} ~ {rhs}"
 
+    # Fit on the weights times a power of two that brings their mean near 1 (exact; the
+    # identity for weights whose mean is near 1): estimates and variances do not depend on a
+    # constant scale of the weights, so the scale must not make sum w**2 under- or overflow.
+    # (With convergence="r" this is R's path for the rescaled weights: R's start and stopping
+    # rule depend on the scale, and fail at 1e-200 or 1e200.)
+    k = weight_exponent(w)
+    w_fit = np.ldexp(w, -k) if k else w
     fit = fit_glm(
         X,
         y,
-        w,
+        w_fit,
         off,
         fam.code,
         names,
@@ -398,16 +419,19 @@ def glm(
         convergence=convergence,
     )
     beta, mu, info = fit.beta, fit.mu, fit.information
-    deviance, pearson, converged, n_iter = fit.deviance, fit.pearson, fit.converged, fit.n_iter
+    converged, n_iter = fit.converged, fit.n_iter
+    # deviance and Pearson chi2 on the scale of the weights given (as R reports them)
+    deviance = float(np.ldexp(fit.deviance, k))
+    pearson = float(np.ldexp(fit.pearson, k))
 
-    r = w * (y - mu)
+    r = w_fit * (y - mu)
     if fit.mu_lagged is not None:
         # R's estfun.glm and summary.glm: working weights from the means at the start of the
         # last IRLS iteration times working residuals at the estimate
         v_final = variance_function(fam.code, mu)
-        lagged = w * variance_function(fam.code, fit.mu_lagged)
+        lagged = w_fit * variance_function(fam.code, fit.mu_lagged)
         r = lagged * (y - mu) / v_final
-        pearson = float(np.sum(lagged * ((y - mu) / v_final) ** 2))
+        pearson = float(np.ldexp(np.sum(lagged * ((y - mu) / v_final) ** 2), k))
     if cluster is None:
         codes = None
         n_clusters = n_obs
@@ -425,7 +449,7 @@ def glm(
         else:
             stacked = functools.cache(
                 functools.partial(
-                    stacked_parts, weights, X, y, w, mu, info, data.index, list(names)
+                    stacked_parts, weights, X, y, w_fit, mu, info, data.index, list(names)
                 )
             )
     return assemble_results(
@@ -448,6 +472,7 @@ def glm(
         n_iter=n_iter,
         stacked=stacked,
         arrays=_FitArrays(X=X, y=y, w=w, mu=mu, codes=codes, index=data.index),
+        weight_scale=float(np.ldexp(1.0, -k)),
     )
 
 
@@ -472,8 +497,13 @@ def assemble_results(
     n_iter: int,
     stacked=None,
     arrays: _FitArrays | None = None,
+    weight_scale: float = 1.0,
 ) -> GLMResults:
-    """GLMResults from a fit's sums (in memory, or reduced over partitions of a Dask frame)."""
+    """GLMResults from a fit's sums (in memory, or reduced over partitions of a Dask frame).
+
+    ``information`` and ``meat`` are those of the weights times ``weight_scale`` (a power of
+    two); ``sum_weights``, ``deviance`` and ``pearson`` are on the scale of the weights given.
+    """
     df_resid = n_obs - len(names)
     dispersion = pearson / df_resid if df_resid > 0 else np.nan
     parts = SandwichParts(
@@ -483,11 +513,12 @@ def assemble_results(
         n_obs=n_obs,
         n_clusters=n_clusters,
         cluster=cluster,
-        dispersion=float(dispersion),
+        dispersion=float(dispersion * weight_scale),
         dispersion_label=(
             "residual variance" if fam.code == _kernels.GAUSSIAN else "Pearson chi2 / df"
         ),
         stacked=stacked,
+        weight_scale=weight_scale,
     )
     cov = estimator.cov(parts)
     return GLMResults(
