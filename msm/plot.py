@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from msm.diagnostics import STATS, Balance
+from msm.panel import DataError, check_columns_exist, check_frame, check_unique_columns
 from msm.weights import Weights, resolve_weights
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -256,8 +257,6 @@ def _weights_and_time(weights, data, time) -> tuple[np.ndarray, np.ndarray, str]
         if weights.panel.time_name is None:
             raise ValueError("point-treatment weights (time=None) have no time: pass time=")
         time = weights.panel.time_name
-    from msm.panel import check_columns_exist, check_frame
-
     check_frame(data)
     check_columns_exist(data, [time], "time")
     return resolve_weights(data, weights), data[time].to_numpy(), time
@@ -365,9 +364,8 @@ def risk_curves(
     >>> fig.axes[0].get_ylabel()
     'cumulative incidence'
     """
-    from msm.panel import check_unique_columns
-
     check_unique_columns(curves)
+    _check_curves(curves)
     fig, axis = _figure(ax, figsize=(6, 4))
     time_name = curves.index.names[-1] or "time"
     for k, regime in enumerate(dict.fromkeys(curves.index.get_level_values(0))):
@@ -399,3 +397,23 @@ def risk_curves(
     axis.set_title("Risk under each regime")
     axis.legend(frameon=False)
     return fig
+
+
+def _check_curves(curves) -> None:
+    """``curves`` must look like ``msm.risk_curves`` output: (regime, time) index, ``risk``."""
+    if not isinstance(curves, pd.DataFrame):
+        raise TypeError(
+            f"curves must be a DataFrame from msm.risk_curves, got {type(curves).__name__}"
+        )
+    if "risk" not in curves.columns:
+        raise DataError(
+            "risk",
+            "curves must have a 'risk' column (the output of msm.risk_curves); "
+            f"columns are {list(curves.columns)!r}",
+        )
+    if curves.index.nlevels != 2:
+        raise DataError(
+            None,
+            "curves must be indexed by (regime, time), as msm.risk_curves returns them; "
+            f"got an index with {curves.index.nlevels} level(s)",
+        )

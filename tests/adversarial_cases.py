@@ -252,7 +252,9 @@ def iptw(data, **overrides):
 
 
 def close(actual, expected, rtol=1e-8, atol=0.0, what=""):
-    npt.assert_allclose(np.asarray(actual, float), np.asarray(expected, float), rtol, atol, what)
+    npt.assert_allclose(
+        np.asarray(actual, float), np.asarray(expected, float), rtol, atol, err_msg=what
+    )
 
 
 def quiet(func, *args, **kwargs):

@@ -22,7 +22,7 @@ from msm._formula import design_matrix, intercept_columns, parse_terms
 from msm.diagnostics._balance import balance
 from msm.diagnostics._inputs import Covariates, kish, resolve_inputs
 from msm.outcome.glm import GLMResults, glm
-from msm.panel import DataError, check_frame
+from msm.panel import DataError, check_columns_exist, check_finite, check_frame
 from msm.weights import Weights, iptw
 
 _SAMPLES = ("unweighted", "weighted")
@@ -183,6 +183,9 @@ def reweighted_association(
         caller="reweighted_association",
     )
     cluster = inputs.id if cluster is None else cluster
+    if cluster is not None:
+        check_columns_exist(data, [cluster], "cluster")
+        check_finite(data, [cluster], cluster)
     if adjust is None and isinstance(weights, Weights) and weights.settings["stabilized"]:
         adjust = weights.settings["numerator"]
     adjust_terms = parse_terms(adjust, data, "reweighted_association adjust")
