@@ -294,7 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import lifelines  # noqa: F401
         except ImportError:
-            print("lifelines is not installed: timing msm only (pip install --no-deps -r tests/requirements-lifelines.txt)")
+            print(
+                "lifelines is not installed: timing msm only "
+                "(pip install --no-deps -r tests/requirements-lifelines.txt)"
+            )
             args.no_lifelines = True
 
     run_msm_cox(simulate(2000, "grid"))  # warm up: compile or load every kernel
