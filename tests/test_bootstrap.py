@@ -284,21 +284,3 @@ def test_printout(clustered):
     assert "Bootstrap of statistic: 10 replicates (of 10)" in text
     assert "60 clusters of 'id'" in text and "seed 3" in text
     assert "95% percentile" in str(boot)
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    import msm.inference
-    import msm.outcome.risk
-
-    finder = doctest.DocTestFinder()
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    n_examples = 0
-    for obj in (msm.inference.bootstrap, msm.inference.BootstrapResults.conf_int,
-                msm.inference.Bootstrap, msm.outcome.risk.risk_curves):  # fmt: skip
-        for test in finder.find(obj, extraglobs={"msm": msm, "np": np, "pd": pd}):
-            n_examples += len(test.examples)
-            runner.run(test)
-    assert runner.summarize(verbose=False).failed == 0
-    assert n_examples >= 10

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
-import pandas as pd
 import pytest
 
 import msm
 from msm.datasets import cyclophosphamide
-
-
-def test_docstring_examples_run():
-    finder = doctest.DocTestFinder()
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    globs = {**vars(cyclophosphamide), "msm": msm, "np": np, "pd": pd}
-    tests = finder.find(cyclophosphamide, globs=globs)
-    assert sum(len(t.examples) for t in tests) > 0
-    for test in tests:
-        runner.run(test)
-    assert runner.failures == 0
 
 
 def test_cohort_shape_ranges_and_treatment_course():
