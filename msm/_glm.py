@@ -29,6 +29,47 @@ POISSON = _kernels.POISSON
 
 
 @dataclass(frozen=True, eq=False)
+class Centring:
+    """A design centred for accuracy, and a fit's coefficients on it.
+
+    A covariate far from 0 relative to its spread (``l + 1e5``, ``l * 1e-6 + 1e8``) loses
+    the digits of its spread in ``X'WX`` and in ``X beta`` (the intercept then cancels most
+    of the covariate's term).  The fit is computed on ``Xc = X - 1 centre'`` (the intercept
+    column kept at 1; see ``centring_transform``), whose coefficients ``beta`` map to those of
+    ``X`` by ``A``.  Linear predictors, scores, information and covariances computed on
+    ``Xc`` keep the digits; map covariances back with ``map_back``.
+
+    Attributes
+    ----------
+    centre : ndarray
+        Column centres, 0 at the intercept.
+    intercept : int
+        The intercept's column.
+    beta : ndarray
+        The coefficients on the centred design.
+    information : ndarray or None
+        The information on the centred design, computed there (None when not kept).
+    """
+
+    centre: np.ndarray
+    intercept: int
+    beta: np.ndarray
+    information: np.ndarray | None = None
+
+    def transform(self) -> np.ndarray:
+        """``A`` with (coefficients of ``X``) = ``A`` @ (coefficients of ``Xc``)."""
+        return centring_transform(self.centre, self.intercept)
+
+    def design(self, X: np.ndarray) -> np.ndarray:
+        """``Xc``: ``X`` centred (any rows with the same columns)."""
+        return centre_design(X, self.centre, self.intercept)
+
+    def linear_predictor(self, X: np.ndarray) -> np.ndarray:
+        """``X beta_X`` computed as ``Xc beta``: accurate where ``X beta_X`` cancels."""
+        return self.design(X) @ self.beta
+
+
+@dataclass(frozen=True, eq=False)
 class GLMFit:
     """The estimate and what the last kernel pass computed at it."""
 
@@ -47,10 +88,10 @@ class GLMFit:
     # the inverse of ``information`` when the fit was computed on the centred design (the
     # inverse is then taken there, where it is well conditioned), else None
     covariance: np.ndarray | None = None
-    # the column centres of that centred design (0 for the intercept), else None: a sandwich
-    # accurate to the same digits takes its meat from X - centre and maps the covariance back
-    # with A = I - e_intercept centre' (cov = A cov_centred A')
-    centre: np.ndarray | None = None
+    # the centred design the fit was computed on (its centre, coefficients and information),
+    # else None: a sandwich accurate to the same digits takes its meat from the centred
+    # design and maps the covariance back (cov = A cov_centred A'; ``centring_transform``)
+    centring: Centring | None = None
 
     def inverse_information(self) -> np.ndarray:
         """The model-based covariance ``information^-1`` (a pseudo-inverse when singular).
@@ -61,14 +102,90 @@ class GLMFit:
         """
         if self.covariance is not None:
             return self.covariance
-        return _inverse(self.information)
+        return inverse(self.information)
+
+    @property
+    def centre(self) -> np.ndarray | None:
+        """The column centres of the centred design the fit was computed on, else None."""
+        return None if self.centring is None else self.centring.centre
+
+    def centred_design(self, X: np.ndarray) -> np.ndarray:
+        """``X`` as the fit was computed on: centred when the fit was, else ``X`` itself."""
+        return X if self.centring is None else self.centring.design(X)
 
 
-def _inverse(info: np.ndarray) -> np.ndarray:
+def inverse(info: np.ndarray) -> np.ndarray:
+    """Inverse of an information matrix; a pseudo-inverse when it is singular (separation)."""
     try:
         return np.linalg.inv(info)
     except np.linalg.LinAlgError:
         return np.linalg.pinv(info)
+
+
+def centring_transform(centre: np.ndarray, intercept: int) -> np.ndarray:
+    """``A = I - e_intercept centre'``: coefficients of ``X`` from those of the centred design.
+
+    The centred design is ``Xc = X - 1 centre'`` (``centre[intercept] = 0``, so its intercept
+    column stays 1), i.e. row by row ``xc = A' x``.  Then ``Xc gamma = X A gamma``, so the
+    coefficients of ``X`` are ``beta = A gamma``; scores and information transform as
+    ``psi_c = A' psi`` and ``I_c = A' I A``, and any covariance (model-based or sandwich)
+    computed on the centred design maps back as ``cov = A cov_c A'``.
+
+    Examples
+    --------
+    >>> centring_transform(np.array([0.0, 1e5]), 0)
+    array([[ 1.e+00, -1.e+05],
+           [ 0.e+00,  1.e+00]])
+    """
+    A = np.eye(centre.size)
+    A[intercept] -= centre
+    return A
+
+
+def accuracy_centre(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """``(centre, intercept)`` when a design with an intercept needs centring, else None.
+
+    The rule ``fit_glm`` applies to its starting information: some column's weighted
+    variance over the rows with ``w > 0`` is below ``SHIFTED`` times its weighted mean square
+    (``l + 1e5``).  The centre is the weighted column means (0 for the intercept).  For
+    computations beside a fit (the stacked sandwich's weight models): any centre near the
+    means gives the same numbers mathematically, and the digits of the spread.
+    """
+    intercept = _intercept_column(X)
+    positive = w > 0
+    if intercept is None or X.shape[1] < 2 or not positive.any():
+        return None
+    others = [j for j in range(X.shape[1]) if j != intercept]
+    fitted = X[positive][:, others]
+    weight = w[positive]
+    mean = np.average(fitted, axis=0, weights=weight)
+    spread = np.average((fitted - mean) ** 2, axis=0, weights=weight)
+    square = np.average(fitted * fitted, axis=0, weights=weight)
+    if not np.any(spread < SHIFTED * square):
+        return None
+    centre = np.zeros(X.shape[1])
+    centre[others] = mean
+    return centre, intercept
+
+
+def centre_design(X: np.ndarray, centre: np.ndarray, intercept: int) -> np.ndarray:
+    """``X - centre`` with the intercept column kept at exactly 1 (C-contiguous)."""
+    Xc = np.ascontiguousarray(X - centre)
+    Xc[:, intercept] = 1.0
+    return Xc
+
+
+def map_back(A: np.ndarray, cov_centred: np.ndarray) -> np.ndarray:
+    """``A cov_centred A'``, symmetrized: a covariance on the centred design mapped back."""
+    cov = A @ cov_centred @ A.T
+    return (cov + cov.T) / 2.0
+
+
+def uncentred_form(A: np.ndarray, centred: np.ndarray) -> np.ndarray:
+    """``A^-T M_c A^-1``, symmetrized: an information or meat of ``X`` from the centred one."""
+    A_inv = 2.0 * np.eye(A.shape[0]) - A  # (I - e c')^-1 = I + e c' (c_intercept = 0)
+    form = A_inv.T @ centred @ A_inv
+    return (form + form.T) / 2.0
 
 
 # A column whose weighted variance is below this fraction of its weighted mean square (a
@@ -81,7 +198,7 @@ SHIFTED = 1e-3
 CONSTANT = 1e-10
 
 
-class _Shifted(Exception):
+class NeedsCentring(Exception):
     """Raised by the rank check when the design must be centred for an accurate fit."""
 
 
@@ -137,7 +254,7 @@ def fit_glm(
     args = (X, y, w, offset, family, names, model_name, max_iter, tol, stacklevel + 1)
     try:
         return _fit(*args, convergence, intercept, intercept is not None)
-    except _Shifted:
+    except NeedsCentring:
         pass
     return _fit_centred(*args, convergence, intercept)
 
@@ -150,22 +267,15 @@ def _fit_centred(
     Raises DataError naming the columns that are constant on the rows fitted.
     """
     positive = w > 0
-    n_fit = int(positive.sum())
     others = [j for j in range(X.shape[1]) if j != intercept]
     fitted = X[positive][:, others]
-    constant = [names[j] for j, c in zip(others, np.ptp(fitted, axis=0) == 0) if c]
-    if constant:
-        raise DataError(
-            constant[0],
-            f"{model_name}: column(s) {constant} are constant on the {n_fit} rows fitted "
-            "(collinear with the intercept: they carry no information)",
-        )
+    check_not_constant(
+        np.ptp(fitted, axis=0) == 0, [names[j] for j in others], model_name, int(positive.sum())
+    )
     centre = np.zeros(X.shape[1])
     centre[others] = np.average(fitted, axis=0, weights=w[positive])
-    Xc = np.ascontiguousarray(X - centre)
-    Xc[:, intercept] = 1.0
     fit = _fit(
-        Xc,
+        centre_design(X, centre, intercept),
         y,
         w,
         offset,
@@ -179,28 +289,39 @@ def _fit_centred(
         intercept,
         False,
     )
-    # beta = A gamma with A = I - e0 centre' (e0 the intercept); A^-1 = I + e0 centre'
+    return uncentre(fit, centre, intercept)
+
+
+def check_not_constant(constant, names: list[str], model_name: str, n_fit: int) -> None:
+    """DataError naming the columns flagged ``constant`` (on the ``n_fit`` rows fitted)."""
+    bad = [name for name, c in zip(names, constant) if c]
+    if bad:
+        raise DataError(
+            bad[0],
+            f"{model_name}: column(s) {bad} are constant on the {n_fit} rows fitted "
+            "(collinear with the intercept: they carry no information)",
+        )
+
+
+def uncentre(fit: GLMFit, centre: np.ndarray, intercept: int) -> GLMFit:
+    """A fit computed on the design centred at ``centre``, transformed back to ``X``."""
+    # beta = A gamma with A = I - e0 centre' (e0 the intercept)
+    A = centring_transform(centre, intercept)
     beta = fit.beta.copy()
     beta[intercept] -= centre @ fit.beta
-    A_inv = np.eye(X.shape[1])
-    A_inv[intercept] += centre
-    A = np.eye(X.shape[1])
-    A[intercept] -= centre
-    information = A_inv.T @ fit.information @ A_inv
-    covariance = A @ _inverse(fit.information) @ A.T
     return GLMFit(
         beta=beta,
         mu=fit.mu,
         deviance=fit.deviance,
         pearson=fit.pearson,
-        information=(information + information.T) / 2.0,
+        information=uncentred_form(A, fit.information),
         mu_min=fit.mu_min,
         mu_max=fit.mu_max,
         converged=fit.converged,
         n_iter=fit.n_iter,
         mu_lagged=fit.mu_lagged,
-        covariance=(covariance + covariance.T) / 2.0,
-        centre=centre,
+        covariance=map_back(A, inverse(fit.information)),
+        centring=Centring(centre, intercept, fit.beta, fit.information),
     )
 
 
@@ -219,7 +340,7 @@ def _fit(
     intercept,
     shifted_ok,
 ) -> GLMFit:
-    """One fit on the design as given (``shifted_ok``: may raise ``_Shifted``)."""
+    """One fit on the design as given (``shifted_ok``: may raise ``NeedsCentring``)."""
     if convergence == "r":
         return _fit_like_r(
             X,
@@ -250,7 +371,7 @@ def _fit(
         model_name,
         family,
         warm=_warm_start(X, y, w, offset, family, names, model_name, start),
-        suspects=lambda b: _suspects(b, X.std(axis=0) if n > 1 else np.ones(p), names),
+        suspects=lambda b: suspects(b, X.std(axis=0) if n > 1 else np.ones(p), names),
         max_iter=max_iter,
         tol=tol,
         stacklevel=stacklevel + 1,
@@ -403,7 +524,7 @@ def newton(
     information is singular exactly when the design is: DataError naming the columns).
     Returns the estimate, the pass at it, whether it converged and the iterations used.
     ``intercept`` (the intercept's column, if any) makes the rank check judge the centred
-    information; ``shifted_ok`` lets it raise ``_Shifted`` when the design needs centring.
+    information; ``shifted_ok`` lets it raise ``NeedsCentring`` when the design needs centring.
     """
     last = None
     if warm is not None:
@@ -515,7 +636,7 @@ def _check_collinearity(
     With an intercept (column ``intercept``) the rank is judged on the centred information,
     the Schur complement of the intercept (a weighted covariance of the other columns), so a
     covariate far from 0 (``l + 1e5``) is not collinear with the intercept; a column whose
-    centred variance is lost to cancellation there raises ``_Shifted`` when ``shifted_ok``
+    centred variance is lost to cancellation there raises ``NeedsCentring`` when ``shifted_ok``
     (the caller refits on the centred design), else counts as constant.
     """
     scale = np.sqrt(np.abs(np.diag(info)))
@@ -529,7 +650,7 @@ def _check_collinearity(
         S = info[np.ix_(others, others)] - np.outer(edge, edge) / info[intercept, intercept]
         ratio = np.diag(S) / np.diag(info)[others]
         if shifted_ok and not ratio.min() >= SHIFTED:
-            raise _Shifted
+            raise NeedsCentring
         if not ratio.min() >= CONSTANT:
             bad = [names[j] for j in others[~(ratio >= CONSTANT)]]
             raise DataError(
@@ -554,7 +675,7 @@ def _check_collinearity(
         )
 
 
-def _suspects(beta: np.ndarray, column_sd: np.ndarray, names: list[str], k: int = 3) -> str:
+def suspects(beta: np.ndarray, column_sd: np.ndarray, names: list[str], k: int = 3) -> str:
     """Covariates with the largest standardized coefficients (|beta_j| x sd(x_j))."""
     size = np.abs(beta) * np.where(column_sd > 0, column_sd, 0.0)
     order = [j for j in np.argsort(-size) if column_sd[j] > 0][:k]

@@ -41,6 +41,7 @@ from msm._bootstrap import (
     run_replicates,
     warning_table,
 )
+from msm._glm import map_back
 from msm._warnings import ConvergenceWarning, SeparationWarning
 from msm.panel import check_columns_exist, check_finite, check_frame
 
@@ -74,6 +75,12 @@ class SandwichParts:
         weights whose mean is near 1), so that neither ``sum w`` nor ``sum w**2`` under- or
         overflows.  The sandwich and the model-based variance with an estimated dispersion do
         not depend on it; a fixed dispersion (``ModelBased(dispersion=...)``) undoes it.
+    centred : CentredParts or None
+        The information and meat on a design centred for accuracy (a covariate far from 0
+        relative to its spread, e.g. ``l + 1e5``), with the map back to these parameters;
+        ``bread`` and every sandwich are then computed there and mapped back, so they keep
+        the digits that inverting ``information`` itself would lose.  None: no centring
+        (``information`` and ``meat`` are used as they are).
 
     Examples
     --------
@@ -93,6 +100,7 @@ class SandwichParts:
     dispersion_label: str = "Pearson chi2 / residual df"
     stacked: object = None  # a callable returning the stacked system (weights estimated)
     weight_scale: float = 1.0
+    centred: CentredParts | None = None
 
     @property
     def n_params(self) -> int:
@@ -100,8 +108,39 @@ class SandwichParts:
 
     @cached_property
     def bread(self) -> np.ndarray:
-        """``A^-1``, the inverse information."""
-        return bread(self.information)
+        """``A^-1``, the inverse information (computed on the centred design if any)."""
+        if self.centred is None:
+            return bread(self.information)
+        return map_back(self.centred.transform, bread(self.centred.information))
+
+    def sandwich(self) -> np.ndarray:
+        """``A^-1 B A^-1`` (computed on the centred design if any, and mapped back)."""
+        if self.centred is None:
+            return sandwich(self.bread, self.meat)
+        c = self.centred
+        return map_back(c.transform, sandwich(bread(c.information), c.meat))
+
+
+@dataclass(frozen=True, eq=False)
+class CentredParts:
+    """Information and meat of a fit computed on a design centred for accuracy.
+
+    The centred design is ``Xc = X A`` row by row (``xc = A' x``; ``A = I - e_intercept
+    centre'``, see ``msm._glm.centring_transform``), its coefficients ``gamma`` with
+    ``theta = A gamma``; its information is ``A' I A`` and its meat ``A' B A``, each computed
+    from ``Xc`` itself.  A covariance ``C_c`` there is ``A C_c A'`` for ``theta``.
+
+    Attributes
+    ----------
+    transform : ndarray, shape (p, p)
+        ``A``.
+    information, meat : ndarray, shape (p, p)
+        On the centred design.
+    """
+
+    transform: np.ndarray
+    information: np.ndarray
+    meat: np.ndarray
 
 
 def bread(information: np.ndarray) -> np.ndarray:
@@ -196,7 +235,7 @@ class Robust(CovarianceEstimator):
 
     def cov(self, parts: SandwichParts) -> np.ndarray:
         _need_clusters(parts, self.name, 1)
-        return sandwich(parts.bread, parts.meat)
+        return parts.sandwich()
 
     def describe(self, parts: SandwichParts) -> str:
         if parts.cluster is None:
@@ -225,7 +264,7 @@ class CR1(CovarianceEstimator):
 
     def cov(self, parts: SandwichParts) -> np.ndarray:
         _need_clusters(parts, self.name, 1)
-        return self.factor(parts) * sandwich(parts.bread, parts.meat)
+        return self.factor(parts) * parts.sandwich()
 
     def describe(self, parts: SandwichParts) -> str:
         if parts.cluster is None:
@@ -814,6 +853,7 @@ __all__ = [
     "CR1",
     "CR1S",
     "FAILING_WARNINGS",
+    "CentredParts",
     "Bootstrap",
     "BootstrapResults",
     "BootstrapWarning",

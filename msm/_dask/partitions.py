@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from msm import _kernels
-from msm._glm import _suspects, newton, start_intercept
+from msm._glm import newton, start_intercept, suspects
 from msm.panel import DataError
 
 # build(partition) -> (X, y, w, offset, names), or None for an empty partition
@@ -213,7 +213,7 @@ def fit_newton(
         names,
         model_name,
         family,
-        suspects=lambda b: _suspects(b, sd, names),
+        suspects=lambda b: suspects(b, sd, names),
         max_iter=max_iter,
         tol=tol,
         stacklevel=stacklevel + 1,

@@ -25,8 +25,8 @@ from msm._dask.partitions import (
 )
 from msm._dask.quantiles import type7_quantiles
 from msm._formula import design_rows, parse_terms
-from msm._glm import BINOMIAL
-from msm.models.logit import LogitFit, _inverse, log_prob
+from msm._glm import BINOMIAL, inverse
+from msm.models.logit import LogitFit, log_prob
 from msm.weights import (
     Spec,
     _check_truncate,
@@ -418,7 +418,7 @@ def iptw(
             outcome=outcome,
             formula=_spec_text(rhs),
             params=pd.Series(fit.beta, index=names),
-            cov=pd.DataFrame(_inverse(fit.last[3]), index=names, columns=names),
+            cov=pd.DataFrame(inverse(fit.last[3]), index=names, columns=names),
             n=fit.n,
             loglik=-0.5 * float(fit.last[0]),
             converged=fit.converged,

@@ -15,7 +15,7 @@ import scipy.stats
 
 from msm import _kernels
 from msm._formula import intercept_columns
-from msm._glm import BINOMIAL, fit_glm
+from msm._glm import BINOMIAL, Centring, fit_glm
 from msm.models._base import ModelInput
 from msm.panel import DataError
 
@@ -42,6 +42,10 @@ class LogitFit:
         At the estimate.
     converged : bool
     n_iter : int
+    centring : msm._glm.Centring or None
+        When a covariate lies far from 0 relative to its spread (``l + 1e5``), the centred
+        design the model was fitted on and its coefficients there: ``log_prob`` computes the
+        linear predictor on it (``X @ params`` would cancel the digits of the spread).
     """
 
     name: str
@@ -53,6 +57,7 @@ class LogitFit:
     loglik: float
     converged: bool
     n_iter: int
+    centring: Centring | None = None
 
     @property
     def bse(self) -> pd.Series:
@@ -148,22 +153,23 @@ def fit_logit(
         loglik=-0.5 * fit.deviance,  # 0/1 outcomes: the saturated log-likelihood is 0
         converged=fit.converged,
         n_iter=fit.n_iter,
+        centring=fit.centring,
     )
 
 
-def _inverse(info: np.ndarray) -> np.ndarray:
-    """Inverse information; a pseudo-inverse when separation has made it singular."""
-    try:
-        return np.linalg.inv(info)
-    except np.linalg.LinAlgError:
-        return np.linalg.pinv(info)
-
-
 def log_prob(fit: LogitFit, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``log P(Y = y | X)`` under a fitted logistic model, row by row."""
+    """``log P(Y = y | X)`` under a fitted logistic model, row by row.
+
+    On the centred design when the model was fitted on one (``fit.centring``): the same
+    probabilities, without the cancellation of a large intercept against a shifted covariate.
+    """
     X = np.ascontiguousarray(X, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64)
-    beta = fit.params.to_numpy(dtype=np.float64)
+    if fit.centring is not None:
+        X = fit.centring.design(X)
+        beta = fit.centring.beta
+    else:
+        beta = fit.params.to_numpy(dtype=np.float64)
     return _kernels.logit_log_prob(X, beta, y, np.empty(X.shape[0]))
 
 

@@ -20,6 +20,12 @@ treatment started at k, 0 otherwise, and 0 for censoring models).  The Jacobian
 
 the meat is ``B = sum_i Psi_i Psi_i'`` and the covariance ``A^-1 B A^-T`` (Lunceford and
 Davidian, Stat Med 2004; Williamson, Forbes and White, Stat Med 2014, for the point case).
+
+A model whose design has a covariate far from 0 relative to its spread (``l + 1e5``) enters
+on its centred design (``msm._glm.accuracy_centre``; the outcome model on the design it was
+fitted on): the system is then that of ``gamma`` with ``theta = T gamma``, ``T`` block
+diagonal, and the covariance is mapped back as ``T (A^-1 B A^-T) T'``, keeping the digits
+that the uncentred ``A`` would lose.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import scipy.special
 
 from msm import _kernels
 from msm._formula import design_rows, model_frame, rebuild
+from msm._glm import accuracy_centre, centre_design, centring_transform, map_back
 from msm.models import LogitFit
 from msm.panel import DataError
 from msm.weights import Weights
@@ -44,7 +51,9 @@ _SIGN = {"denominator": -1.0, "numerator": 1.0, "censor_denominator": -1.0, "cen
 class StackedParts:
     """The stacked system at the estimate: names, Jacobian ``A``, meat ``B``.
 
-    The outcome model's parameters are the last ``n_outcome`` entries of ``names``.
+    The outcome model's parameters are the last ``n_outcome`` entries of ``names``.  When
+    ``transform`` is given, ``information`` and ``meat`` are those of ``gamma`` with
+    ``theta = transform @ gamma`` (centred designs, for accuracy) and ``cov`` maps back.
     """
 
     names: list[str]
@@ -52,12 +61,14 @@ class StackedParts:
     meat: np.ndarray
     n_outcome: int
     n_subjects: int
+    transform: np.ndarray | None = None
 
     def cov(self) -> np.ndarray:
         """The full sandwich ``A^-1 B A^-T`` (all models' parameters)."""
         inverse = np.linalg.inv(self.information)
         cov = inverse @ self.meat @ inverse.T
-        return (cov + cov.T) / 2.0
+        cov = (cov + cov.T) / 2.0
+        return cov if self.transform is None else map_back(self.transform, cov)
 
     def outcome_cov(self) -> np.ndarray:
         """The outcome model's block of the sandwich."""
@@ -74,12 +85,16 @@ def stacked_parts(
     information: np.ndarray,
     outcome_index,
     outcome_names: list[str],
+    *,
+    transform: np.ndarray | None = None,
 ) -> StackedParts:
     """Stack the weight models of ``weights`` with a weighted GLM fitted on ``outcome_index``.
 
     ``Z, y, w, mu`` are the outcome model's design, outcome, weights and fitted means on its
     rows (labelled ``outcome_index``, a subset of the rows ``weights`` was estimated on) and
-    ``information`` its weighted information at the estimate.
+    ``information`` its weighted information at the estimate.  ``transform``: ``Z`` and
+    ``information`` are of a centred design whose coefficients map to the outcome model's
+    by ``transform`` (``msm._glm.centring_transform``); None when not centred.
     """
     _check_supported(weights)
     panel = weights.panel
@@ -92,7 +107,7 @@ def stacked_parts(
     n_subjects = panel.n_subjects
 
     residual = w * (y - mu)
-    blocks_info, blocks_cross, blocks_scores, names = [], [], [], []
+    blocks_info, blocks_cross, blocks_scores, names, transforms = [], [], [], [], []
     for key, fit in weights.models.items():
         rows = weights.fitted_rows[key]
         spec = weights.design_specs.get(key)
@@ -102,7 +117,18 @@ def stacked_parts(
             X = rebuild(
                 weights.terms[key], spec, model_frame(data, weights.terms[key], panel.order[rows])
             )
-        p = scipy.special.expit(X @ fit.params.to_numpy())
+        if fit.centring is not None:  # the model's equations on the design it was fitted on
+            X = fit.centring.design(X)
+            p = scipy.special.expit(X @ fit.centring.beta)
+            transforms.append(fit.centring.transform())
+        else:
+            p = scipy.special.expit(X @ fit.params.to_numpy())
+            centring = accuracy_centre(X, np.ones(X.shape[0]))
+            if centring is None:
+                transforms.append(None)
+            else:  # the same equations on a centred design, for accuracy
+                X = centre_design(X, *centring)
+                transforms.append(centring_transform(*centring))
         outcome_column = fit.outcome
         observed_outcome = panel.sort(data[outcome_column].to_numpy())[rows].astype(np.float64)
         # the model's own score uses what it modelled; the weight's derivative uses what
@@ -131,12 +157,21 @@ def stacked_parts(
     A[total - q :, total - q :] = information
     outcome_scores = _subject_sums(Z * residual[:, None], subject[outcome_rows], n_subjects)
     U = np.hstack([*blocks_scores, outcome_scores])
+    T = None
+    if transform is not None or any(t is not None for t in transforms):
+        T = np.eye(total)
+        offset = 0
+        for t, size in zip([*transforms, transform], [*sizes, q]):
+            if t is not None:
+                T[offset : offset + size, offset : offset + size] = t
+            offset += size
     return StackedParts(
         names=[*names, *outcome_names],
         information=A,
         meat=U.T @ U,
         n_outcome=q,
         n_subjects=n_subjects,
+        transform=T,
     )
 
 

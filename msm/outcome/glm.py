@@ -22,8 +22,13 @@ import scipy.stats
 
 from msm import _dask, _kernels
 from msm._formula import design_matrix, parse_terms
-from msm._glm import fit_glm, variance_function
-from msm.inference import CovarianceEstimator, SandwichParts, covariance_estimator
+from msm._glm import fit_glm, uncentred_form, variance_function
+from msm.inference import (
+    CentredParts,
+    CovarianceEstimator,
+    SandwichParts,
+    covariance_estimator,
+)
 from msm.outcome._stacked import stacked_parts
 from msm.panel import (
     DataError,
@@ -432,16 +437,24 @@ def glm(
         lagged = w_fit * variance_function(fam.code, fit.mu_lagged)
         r = lagged * (y - mu) / v_final
         pearson = float(np.ldexp(np.sum(lagged * ((y - mu) / v_final) ** 2), k))
+    # the meat on the design the fit was computed on: centred when a covariate lies far from
+    # 0 relative to its spread (l + 1e5), so the sandwich keeps the digits of the spread
+    X_fit = fit.centred_design(X)
     if cluster is None:
         codes = None
         n_clusters = n_obs
-        meat = _kernels.weighted_crossprod(X, r * r)
+        meat = _kernels.weighted_crossprod(X_fit, r * r)
     else:
         codes, uniques = pd.factorize(data[cluster], sort=False)
         codes = codes.astype(np.int64)
-        U = _kernels.cluster_score_sums(X, r, codes, uniques.size)
+        U = _kernels.cluster_score_sums(X_fit, r, codes, uniques.size)
         meat = U.T @ U
         n_clusters = int(np.count_nonzero(np.bincount(codes[positive], minlength=uniques.size)))
+    centred = None
+    if fit.centring is not None:
+        A = fit.centring.transform()
+        centred = CentredParts(transform=A, information=fit.centring.information, meat=meat)
+        meat = uncentred_form(A, meat)
     stacked = None
     if isinstance(weights, Weights):
         if cluster is not None and cluster != weights.panel.id_name:
@@ -449,7 +462,16 @@ def glm(
         else:
             stacked = functools.cache(
                 functools.partial(
-                    stacked_parts, weights, X, y, w_fit, mu, info, data.index, list(names)
+                    stacked_parts,
+                    weights,
+                    X_fit,
+                    y,
+                    w_fit,
+                    mu,
+                    info if centred is None else centred.information,
+                    data.index,
+                    list(names),
+                    transform=None if centred is None else centred.transform,
                 )
             )
     return assemble_results(
@@ -473,6 +495,7 @@ def glm(
         stacked=stacked,
         arrays=_FitArrays(X=X, y=y, w=w, mu=mu, codes=codes, index=data.index),
         weight_scale=float(np.ldexp(1.0, -k)),
+        centred=centred,
     )
 
 
@@ -498,11 +521,14 @@ def assemble_results(
     stacked=None,
     arrays: _FitArrays | None = None,
     weight_scale: float = 1.0,
+    centred: CentredParts | None = None,
 ) -> GLMResults:
     """GLMResults from a fit's sums (in memory, or reduced over partitions of a Dask frame).
 
     ``information`` and ``meat`` are those of the weights times ``weight_scale`` (a power of
     two); ``sum_weights``, ``deviance`` and ``pearson`` are on the scale of the weights given.
+    ``centred``: the same on the design the fit was centred on for accuracy, if it was (the
+    covariances are then computed there).
     """
     df_resid = n_obs - len(names)
     dispersion = pearson / df_resid if df_resid > 0 else np.nan
@@ -519,6 +545,7 @@ def assemble_results(
         ),
         stacked=stacked,
         weight_scale=weight_scale,
+        centred=centred,
     )
     cov = estimator.cov(parts)
     return GLMResults(
