@@ -11,7 +11,7 @@ import ast
 import datetime
 import numbers
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +20,13 @@ from formulaic import Formula, ModelSpec, model_matrix
 from formulaic.errors import FormulaicError
 
 from msm import _kernels
-from msm.panel import SHOWN_IDS, DataError, check_single_columns, check_unique_columns
+from msm.panel import (
+    SHOWN_IDS,
+    DataError,
+    check_cell_values,
+    check_single_columns,
+    check_unique_columns,
+)
 
 _BACKTICKED = re.compile(r"`([^`]+)`")
 
@@ -79,6 +85,13 @@ def parse_terms(spec: str | Sequence[str] | None, data: pd.DataFrame, role: str)
         return Terms(
             text=text, columns=tuple(columns), plain_columns=plain, formula=formula, label=label
         )
+    if isinstance(spec, bytes | dict | pd.Series | pd.DataFrame | np.ndarray) or not isinstance(
+        spec, Iterable
+    ):
+        raise TypeError(
+            f"{role}: a model's terms must be a formula string (e.g. 'x + l') or a list of "
+            f"column names, got {type(spec).__name__} {spec!r:.60}"
+        )
     columns = list(spec)
     unknown = [c for c in columns if c not in data.columns]
     if unknown:
@@ -123,8 +136,16 @@ def check_model_column(
     """
     values = data[column]
     dtype = values.dtype
+    check_cell_values(values, column, mixed=False)  # complex numbers, lists
     if _is_plain_numeric(values):
         return
+    if isinstance(dtype, pd.IntervalDtype) and not categorical:
+        raise DataError(
+            column,
+            f"{label} reads an interval column ({dtype}), which a model cannot use as a "
+            f"number; pass the midpoints, data[{column!r}].array.mid, or make the intervals "
+            f"categories with data[{column!r}].astype('category')",
+        )
     if pd.api.types.is_datetime64_any_dtype(dtype) and not categorical:
         raise _datetime_error(column, label, str(dtype))
     if pd.api.types.is_timedelta64_dtype(dtype) and not categorical:
@@ -160,6 +181,7 @@ def check_model_column(
             f"{marked}), which a formula would make a categorical with {n_levels} levels; "
             f"convert it with {recipe}, or with .astype('category') if the numbers are labels",
         )
+    check_cell_values(values, column)  # text categories: 3 and "3" would be two levels
 
 
 def _describe(dtype) -> str:
@@ -477,6 +499,8 @@ def design_rows(terms: Terms, data: pd.DataFrame, rows: np.ndarray) -> Design:
         source = data[column].to_numpy()  # a view for numpy-backed numeric columns
         if source.dtype == bool:
             source = source.view(np.uint8)
+        elif source.dtype.kind == "f" and source.dtype.itemsize not in (4, 8):
+            source = source.astype(np.float64)  # float16, longdouble: no numba kernel
         _kernels.gather_column(source, rows, matrix, j)
     return Design(matrix, ["Intercept", *terms.plain_columns])
 

@@ -361,6 +361,7 @@ def fit_cox(
     start, stop, event, w = start[rows], stop[rows], event[rows], w[rows]
     X = X[rows]
     X -= means
+    _check_magnitude(X, names, name)
     n_events = int(event.sum())
     if n_events == 0:
         raise DataError("event", f"{name}: no events (among rows with positive weight)")
@@ -386,10 +387,17 @@ def fit_cox(
     converged = p == 0  # the null model has nothing to estimate
     n_iter = 0
     step = np.zeros(p)
+    if p and not beta.any():
+        _checked_information(info, names, name)  # at beta = 0: real collinearity
     while not converged:
         # converged when the next Newton step is negligible: the information in hand is then
         # the one at the estimate, and no pass is spent confirming a step of size ~0
-        step = _newton_step(info, score, names, name)
+        try:
+            step = _newton_step(info, score, names, name)
+        except DataError as exc:
+            if n_iter == 0:
+                raise
+            raise _monotone_error(exc, beta, names, name, n_iter) from None
         if np.max(np.abs(step)) <= tol * (1.0 + np.max(np.abs(beta))):
             converged = True
             break
@@ -412,7 +420,13 @@ def fit_cox(
             break
         beta = trial
         loglik, score, info, n_times = new
-    info = _checked_information(info, names, name) if p else info
+    if p:
+        try:
+            info = _checked_information(info, names, name)
+        except DataError as exc:
+            if n_iter == 0:
+                raise
+            raise _monotone_error(exc, beta, names, name, n_iter) from None
     cov = np.linalg.inv(info) if p else np.zeros((0, 0))
     cov = (cov + cov.T) / 2.0
     messages = []
@@ -445,6 +459,42 @@ def fit_cox(
         means=means,
         warnings=tuple(messages),
         data=data,
+    )
+
+
+# centred covariates beyond these magnitudes give an information (~x**2) or a variance
+# (~1/x**2) outside double precision: the fit would report "no information" or an SE of inf
+_MAGNITUDE = (1e-150, 1e150)
+
+
+def _check_magnitude(X: np.ndarray, names: list[str], name: str) -> None:
+    """DataError naming covariates whose spread is too small or large for double precision."""
+    if not X.size:
+        return
+    spread = np.max(np.abs(X), axis=0)
+    bad = np.flatnonzero((spread > 0) & ((spread < _MAGNITUDE[0]) | (spread > _MAGNITUDE[1])))
+    if bad.size:
+        shown = ", ".join(f"{names[j]!r} (~{spread[j]:.0e})" for j in bad)
+        raise DataError(
+            names[bad[0]],
+            f"{name}: covariate(s) {shown} vary on a scale outside what a Cox fit can "
+            "represent in double precision (their information or variance would under- or "
+            "overflow); rescale them to sensible units first, e.g. x / x.std()",
+        )
+
+
+def _monotone_error(
+    exc: DataError, beta: np.ndarray, names: list[str], name: str, n_iter: int
+) -> DataError:
+    """The information was fine at the start and became singular along the Newton path."""
+    order = np.argsort(-np.abs(beta))
+    largest = ", ".join(f"{names[j]!r} (coef {beta[j]:.3g})" for j in order[:3])
+    return DataError(
+        exc.column,
+        f"{name}: the partial likelihood is monotone: after {n_iter} Newton step(s) the "
+        f"coefficients run off ({largest}) and the information becomes singular; a "
+        "covariate (or combination) separates the events from the others at risk, so its "
+        "hazard ratio is 0 or infinite: drop, coarsen or combine it",
     )
 
 

@@ -199,10 +199,15 @@ def _preview(names: list, limit: int = 12) -> str:
 
 
 def check_finite(data: pd.DataFrame, columns: Iterable[str], id: str) -> None:
-    """No NaN/None (any column) and no +-inf (numeric columns) in the columns used."""
+    """No NaN/None (any column) and no +-inf (numeric columns) in the columns used.
+
+    Each column's cells must also be usable values (``check_cell_values``): no complex
+    numbers, no lists or other unhashable objects, no numbers and text that read the same.
+    """
     ids = data[id]
     for column in dict.fromkeys(columns):
         values = data[column]
+        check_cell_values(values, column)
         if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iub":
             continue  # plain numpy integers and booleans hold no NaN or inf
         bad = values.isna().to_numpy()
@@ -242,11 +247,81 @@ def check_finite_by(data: pd.DataFrame, columns: Iterable[str], group: str | Non
         check_finite(data, [column], column)  # id == column: offenders are row labels
 
 
+def check_cell_values(values: pd.Series, column, *, mixed: bool = True) -> None:
+    """The cells of a column msm reads must be real numbers or hashable scalar labels.
+
+    Raises DataError naming the column for: complex numbers (a model, a time or an id needs
+    real numbers; numba and numpy would otherwise fail or drop the imaginary part); cells
+    holding lists, arrays, dicts or other unhashable objects (rows named); and an object
+    column mixing numbers and text that read the same (``3`` and ``"3"``), which pandas
+    keeps apart, so one subject (or cluster, or level) would silently become two
+    (``mixed=False`` skips this last rule).
+    """
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind == "c":
+        raise DataError(
+            column,
+            f"holds complex numbers ({dtype}); msm needs real numbers: pass the real part, "
+            f"e.g. data[{column!r}].to_numpy().real, if the imaginary parts are all 0",
+        )
+    if not pd.api.types.is_object_dtype(dtype):
+        return
+    present = values[values.notna().to_numpy()]
+    try:
+        uniques = pd.unique(present)
+    except TypeError:  # unhashable cells: lists, arrays, dicts, sets
+        bad = np.array([not _hashable(v) for v in values], dtype=bool)
+        first = values[bad].iloc[0]
+        raise DataError(
+            column,
+            f"holds {int(bad.sum())} cell(s) that are not single values (e.g. "
+            f"{type(first).__name__} {_short(first)}); each cell must be one number or "
+            "label: unpack them first, e.g. with data.explode(...)",
+            list(values.index[bad]),
+            what="rows",
+        ) from None
+    if any(isinstance(u, complex | np.complexfloating) for u in uniques):
+        raise DataError(
+            column,
+            "holds complex numbers (objects); msm needs real numbers",
+        )
+    if not mixed or uniques.size < 2:
+        return
+    text = pd.Series([str(u).strip() for u in uniques])
+    clash = text.duplicated(keep=False).to_numpy()
+    if clash.any():
+        clashing = list(uniques[clash])
+        shown = ", ".join(f"{_show(u)} ({type(u).__name__})" for u in clashing[:SHOWN_IDS])
+        raise DataError(
+            column,
+            f"mixes numbers and text that read the same: {shown}; pandas keeps them apart, "
+            "so rows meant to be one subject, cluster or level would be split: convert the "
+            f"column to one type first, e.g. data[{column!r}].astype(str)",
+            clashing,
+            what="values",
+        )
+
+
+def _hashable(value) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _unique_in_order(values: np.ndarray) -> list:
     return list(pd.unique(values))
 
 
 def check_numeric(data: pd.DataFrame, column: str, role: str) -> None:
+    """The column must hold real numbers (or datetimes): DataError naming it otherwise."""
+    check_cell_values(data[column], column)
     dtype = data[column].dtype
     if not (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)):
         if not pd.api.types.is_datetime64_any_dtype(dtype):
@@ -268,6 +343,8 @@ def binary_values(panel: Panel, values: np.ndarray, column: str, role: str) -> n
     """Sorted 0/1 values as float64, or DataError naming the subjects with other values."""
     if values.dtype == bool:
         return values.astype(np.float64)
+    if values.dtype.kind == "c":
+        raise DataError(column, f"{role} must be 0/1 (numeric or bool), got {values.dtype}")
     if not np.issubdtype(values.dtype, np.number):
         try:
             values = values.astype(np.float64)

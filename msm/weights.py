@@ -22,6 +22,7 @@ from msm._formula import Terms, parse_terms
 from msm._warnings import DataWarning
 from msm.models import ModelInput, registry
 from msm.panel import (
+    SHOWN_IDS,
     DataError,
     Panel,
     binary_values,
@@ -597,7 +598,18 @@ def treatment_values(
                 column,
                 f"an ordinal treatment must be numeric or an ordered Categorical, got {dtype}",
             )
-        levels = sorted(pd.unique(raw).tolist())
+        levels = pd.unique(raw).tolist()
+        try:
+            levels = sorted(levels)
+        except TypeError:  # levels of different kinds (numbers and text) have no order
+            kinds = sorted({type(v).__name__ for v in levels})
+            raise DataError(
+                column,
+                f"a {family} treatment's levels must be all numbers or all text, got a mix "
+                f"of {', '.join(kinds)} ({', '.join(map(repr, levels[:SHOWN_IDS]))}); convert "
+                f"the column to one type, e.g. data[{column!r}].astype(str), or give the "
+                "order as a Categorical",
+            ) from None
     # a single level is reported by check_varies, with the rows of the model it leaves empty
     codes = pd.Categorical(raw, categories=levels).codes.astype(np.float64)
     return codes, levels
@@ -738,9 +750,23 @@ def _is_real(value) -> bool:
 
 
 def _check_not_self_predicted(terms: dict, specs: dict, treatment: str, censor) -> None:
-    """No treatment model may read the treatment column, no censoring model the censor column."""
+    """No treatment model may read the treatment column, no censoring model the censor column.
+
+    A formula given with a left-hand side (``"a ~ x + l"``) must name the column its model
+    models: the treatment for treatment models, the censor column for censoring models.
+    """
     for key, t in terms.items():
         column = censor if key.startswith("censor") else treatment
+        spec, role = specs[key]
+        if isinstance(spec, str) and "~" in spec:
+            lhs = spec.split("~")[0].strip().strip("`").strip()
+            if lhs and lhs != str(column):
+                raise DataError(
+                    column,
+                    f"the {role} formula {spec!r} has left-hand side {lhs!r}, but this model "
+                    f"models {column!r}; give the right-hand side only, e.g. "
+                    f"{spec.split('~')[-1].strip()!r}",
+                )
         if column in t.columns:
             spec, role = specs[key]
             raise DataError(
@@ -817,8 +843,20 @@ def _check_truncate(truncate, truncate_by) -> None:
                 "truncate must be (lower, upper) percentiles with 0 <= lower < upper <= 100, "
                 f"got {truncate!r}"
             )
+        if truncate[1] <= 1:
+            raise ValueError(
+                f"truncate={tuple(truncate)!r} are percentiles on 0-100, so the upper bound "
+                f"would be the {truncate[1]:g}th percentile and cap about "
+                f"{100 - truncate[1]:g}% of the weights; for the 1st and 99th percentiles "
+                "(R ipw's trunc=0.01) pass truncate=(1, 99)"
+            )
     if truncate_by not in (None, "time"):
         raise ValueError(f"truncate_by must be None or 'time', got {truncate_by!r}")
+    if truncate_by is not None and truncate is None:
+        raise ValueError(
+            f"truncate_by={truncate_by!r} says how to truncate, but truncate= is None (no "
+            "truncation); pass truncate=(lower, upper) percentiles, e.g. (1, 99)"
+        )
 
 
 # log of the largest double: a weight above exp(709.78) cannot be represented

@@ -69,6 +69,22 @@ def simulate_panel(
     >>> list(cohort.columns)
     ['id', 'time', 'x', 'l', 'a', 'y', 'lost']
     """
+    for argument, value in (("n_subjects", n_subjects), ("n_visits", n_visits)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{argument} must be a positive integer, got {value!r}")
+    for argument, value, size in (
+        ("treatment_coefs", treatment_coefs, 4),
+        ("event_coefs", event_coefs, 4),
+        ("censor_coefs", censor_coefs, 2),
+    ):
+        if value is None and argument == "censor_coefs":
+            continue
+        if np.ndim(value) != 1 or len(value) != size:
+            raise ValueError(f"{argument} must be {size} numbers, got {value!r}")
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int | np.integer | np.random.Generator)
+    ):
+        raise TypeError(f"seed must be None or an integer, got {seed!r}")
     rng = np.random.default_rng(seed)
     b0, b1, b2, b3 = treatment_coefs
     g0, g1, g2, g3 = event_coefs

@@ -27,6 +27,7 @@ import pandas as pd
 
 from msm import _dask
 from msm.diagnostics._inputs import Covariates, Inputs, kish, resolve_inputs, time_groups
+from msm.panel import DataError
 
 
 @dataclass(frozen=True)
@@ -275,6 +276,8 @@ def balance(
     """
     if _dask.is_dask(data):  # a dask DataFrame: reduced moments, KS by branch and bound
         return _dask.balance(**locals())
+    if isinstance(stats, str):
+        stats = (stats,)  # stats="smd": one statistic
     unknown = [s for s in stats if s not in STATS]
     if unknown or not stats:
         raise ValueError(f"stats must be a non-empty subset of {list(STATS)}, got {list(stats)}")
@@ -282,6 +285,13 @@ def balance(
     for name, value in (thresholds or {}).items():
         if name not in STATS:
             raise ValueError(f"thresholds: unknown statistic {name!r}; known: {list(STATS)}")
+        number = isinstance(value, int | float | np.integer | np.floating)
+        if value is not None and (
+            isinstance(value, bool | np.bool_) or not number or not np.isfinite(value) or value <= 0
+        ):
+            raise ValueError(
+                f"thresholds[{name!r}] must be None or a positive number, got {value!r}"
+            )
         limits[name] = value
     inputs = resolve_inputs(
         data,
@@ -303,10 +313,27 @@ def _compute(inputs: Inputs, stats: list[str], limits: dict) -> Balance:
     keys, group = time_groups(inputs.by_values, mask)
     a = inputs.a[mask].astype(np.int64)
     w = inputs.w[mask]
-    X = inputs.X[mask]
+    X = _scaled(inputs.X[mask], inputs.binary)
     moments = group_moments(X, a, w, group, keys.size)
     ks = group_ks(X, a, w, group, keys.size) if "ks" in stats else None
     return tabulate(inputs, keys, moments, ks, stats, limits, int(mask.sum()))
+
+
+def _scaled(X: np.ndarray, binary: np.ndarray) -> np.ndarray:
+    """Each non-binary column times the power of two that brings its largest value near 1.
+
+    SMD, variance ratio and KS are scale-free, and a power of two scales exactly; without it
+    the sums of squares of a covariate at 1e300 overflow (SMD 0, VR NaN) and at 1e-300
+    underflow (SMD 0, VR 1).
+    """
+    if not X.size:
+        return X
+    top = np.max(np.abs(X), axis=0)
+    exponent = np.frexp(np.where(top > 0, top, 1.0))[1]
+    exponent[binary] = 0  # 0/1 columns stay 0/1: their SMD uses the proportions
+    if not exponent.any():
+        return X
+    return np.ldexp(X, -exponent)
 
 
 def tabulate(inputs, keys, moments, ks, stats: list[str], limits: dict, n_compared: int):
@@ -328,6 +355,14 @@ def tabulate(inputs, keys, moments, ks, stats: list[str], limits: dict, n_compar
     by = inputs.by
     frames = []
     kept = np.flatnonzero(both)
+    if kept.size == 0:
+        arms = "treated" if not count[:, 1].any() else "untreated"
+        where = f" at any value of {inputs.by!r}" if inputs.by is not None else ""
+        raise DataError(
+            inputs.treatment,
+            f"no {arms} rows to compare{where}: balance needs both treatment arms among the "
+            f"{n_compared} rows compared" + (" (the risk set)" if inputs.risk_set else ""),
+        )
     for j, name in enumerate(inputs.names):
         for stat_name in stats:
             stat = STATS[stat_name]

@@ -165,6 +165,13 @@ def history_balance(
             raise ValueError(f"history must be 'full' or an int >= 0, got {history!r}")
         if not 0 <= history <= _MAX_RECENT:
             raise ValueError(f"history must be between 0 and {_MAX_RECENT}, got {history}")
+    if (
+        isinstance(threshold, bool | np.bool_)
+        or not isinstance(threshold, int | float | np.integer | np.floating)
+        or not np.isfinite(threshold)
+        or threshold <= 0
+    ):
+        raise ValueError(f"threshold must be a positive number, got {threshold!r}")
     if max_lag is not None and (
         isinstance(max_lag, bool) or int(max_lag) != max_lag or max_lag < 0
     ):

@@ -107,8 +107,18 @@ def resolve_inputs(
     absorbing = absorbing if absorbing is not None else defaults.get("absorbing", False)
     if treatment is None:
         raise TypeError(f"{caller}() needs treatment= (the 0/1 treatment column)")
-    if covariates is None or (not isinstance(covariates, str) and len(covariates) == 0):
+    if covariates is None or (
+        not isinstance(covariates, str) and hasattr(covariates, "__len__") and not covariates
+    ):
         raise TypeError(f"{caller}() needs covariates= (a list of columns or a formula)")
+    for argument, value in (("absorbing", absorbing), ("risk_set", risk_set)):
+        if value is not None and not isinstance(value, bool | np.bool_):
+            raise TypeError(f"{argument} must be True, False or None, got {value!r}")
+    for argument, value in (("treatment", treatment), ("by", by), ("id", id), ("time", time)):
+        if value is not None and not isinstance(value, str | int | np.integer | tuple):
+            raise TypeError(
+                f"{argument} must be a column name, got {type(value).__name__} {value!r}"
+            )
     risk_set = absorbing if risk_set is None else bool(risk_set)
     if (risk_set or need_panel) and (id is None or time is None):
         why = "history-aware balance" if need_panel else "the risk set of an absorbing treatment"
@@ -119,7 +129,20 @@ def resolve_inputs(
     by = time if by is None else by
     named = [c for c in dict.fromkeys((id, time, by, treatment)) if c is not None]
     check_columns_exist(data, named, f"{caller}: id/time/by/treatment")
+    if by is not None and by == treatment:
+        raise DataError(
+            by,
+            f"{caller}: by= is the treatment column {treatment!r}; within each of its values "
+            "everyone has the same treatment, so there is nothing to compare (by= is the "
+            "time, or another grouping column)",
+        )
     terms = parse_terms(covariates, data, f"{caller} covariates")
+    if treatment in terms.columns:
+        raise DataError(
+            treatment,
+            f"{caller}: the covariates {covariates!r} include the treatment column "
+            f"{treatment!r}; balance compares the covariates between its arms: remove it",
+        )
     _check_finite(data, [*named, *terms.columns], id)
 
     a = _binary_treatment(data, treatment, id)

@@ -258,6 +258,8 @@ def ess(weights, data: pd.DataFrame | None = None, *, by: str | None = None):
     >>> msm.ess([1.0, 1.0, 2.0])
     2.6666666666666665
     """
+    if by is not None and not isinstance(by, str | int | np.integer | tuple):
+        raise TypeError(f"by must be a column name, got {type(by).__name__} {by!r}")
     group = None
     if data is None:
         if isinstance(weights, Weights):

@@ -331,9 +331,22 @@ def cox(
         raise TypeError(f"cluster must be a column name, got {type(cluster).__name__}")
     roles = {start: "start", stop: "stop", event: "event"}
     check_columns_exist(data, [start, stop, event], "start/stop/event")
+    named = {"start": start, "stop": stop, "event": event}
+    for first, second in (("start", "stop"), ("start", "event"), ("stop", "event")):
+        if named[first] == named[second]:
+            raise DataError(
+                named[first],
+                f"given as both {first}= and {second}=; they must be different columns",
+            )
     if cluster is not None:
         check_columns_exist(data, [cluster], "cluster")
     terms = parse_terms(covariates, data, "covariates")
+    if event in terms.columns:
+        raise DataError(
+            event,
+            f"the covariates {_spec_text(covariates)!r} read the event column {event!r}, the "
+            "outcome the model is for; remove it from covariates=",
+        )
     used = [start, stop, event, *terms.columns]
     check_finite_by(data, used, cluster)
 
@@ -479,3 +492,7 @@ def _event_values(data: pd.DataFrame, event: str, cluster: str | None) -> np.nda
     if not y.any():
         raise DataError(event, "no events (event is 0 on every row): nothing to model")
     return y
+
+
+def _spec_text(spec) -> str:
+    return spec if isinstance(spec, str) else " + ".join(map(str, spec))
