@@ -246,3 +246,145 @@ def test_collinear_shifted_covariates_are_still_named(base):
             warnings.simplefilter("ignore")
             msm.glm("y ~ a + ls + l2", data, family="binomial")
     assert "ls" in str(err.value) and "l2" in str(err.value)
+
+
+# --- Dask: the in-memory numbers for shifted covariates and extreme weight scales ----------
+
+DASK_RTOL = 1e-10
+
+
+@pytest.fixture
+def dd():
+    """dask.dataframe, run on the threaded scheduler (skips cleanly without dask)."""
+    dask = pytest.importorskip("dask")
+    dataframe = pytest.importorskip("dask.dataframe")
+    with dask.config.set(scheduler="threads"):
+        yield dataframe
+
+
+def dask_close(actual, expected) -> None:
+    close(actual, expected, rtol=DASK_RTOL)
+
+
+@pytest.fixture(scope="module")
+def censored() -> pd.DataFrame:
+    data = msm.datasets.simulate_panel(n_subjects=240, seed=8, censor_coefs=(-3.0, 0.4))
+    rng = np.random.default_rng(9)
+    data["g"] = data["l"] + rng.normal(size=len(data))
+    data["count"] = rng.poisson(np.exp(0.1 + 0.3 * data["l"]))
+    data["w0"] = rng.uniform(0.5, 2.0, len(data))
+    data.index = pd.RangeIndex(100, 100 + len(data))
+    return data
+
+
+@pytest.mark.parametrize("kind", list(SHIFTS))
+def test_dask_shifted_covariate_gives_the_in_memory_numbers(dd, censored, kind):
+    data = shifted(censored, kind)
+    check = unchanged(data)
+    frame = dd.from_pandas(data, npartitions=3, sort=False)
+    kw = dict(IPTW, denominator="x + ls + time", censor="lost")
+    memory = msm.iptw(data, **kw)
+    distributed = msm.iptw(frame, **kw)  # no spurious "collinear" for the shifted column
+    for key, fit in memory.models.items():
+        assert (distributed.models[key].centring is None) == (fit.centring is None)
+        dask_close(distributed.models[key].params, fit.params)
+        dask_close(distributed.models[key].bse, fit.bse)
+    assert memory.models["denominator"].centring is not None
+    dask_close(distributed.weights.compute().loc[data.index], memory.weights)
+    for family, y in FAMILIES.items():
+        for variance in ["robust", "cr1", "cr1s", "model"]:
+            fit_kw = dict(cluster="id", family=family, variance=variance)
+            expected = msm.glm(f"{y} ~ a + ls", data, weights=memory, **fit_kw)
+            got = msm.glm(f"{y} ~ a + ls", frame, weights=distributed, **fit_kw)
+            assert got.sandwich_parts.centred is not None
+            dask_close(got.params, expected.params)
+            dask_close(got.bse, expected.bse)
+            assert got.deviance == pytest.approx(expected.deviance, rel=DASK_RTOL)
+    check()
+
+
+def test_dask_shifted_fit_equals_the_unshifted_fit(dd, censored):
+    data = shifted(censored, "scaled_1e-6_plus_1e8")
+    frame = dd.from_pandas(data, npartitions=2, sort=False)
+    reference = msm.glm("y ~ a + lr", data, cluster="id", family="binomial")
+    got = msm.glm("y ~ a + ls", frame, cluster="id", family="binomial")
+    assert_same_fit(got, reference, expected_map("scaled_1e-6_plus_1e8", 3, 2))
+
+
+def test_dask_offset_and_column_weights_with_a_shift(dd, censored):
+    data = shifted(censored, "plus_1e5").assign(exposure=lambda d: np.log(1.0 + d["time"]))
+    frame = dd.from_pandas(data, npartitions=3, sort=False)
+    kw = dict(weights="w0", offset="exposure", family="poisson")
+    expected = msm.glm("count ~ a + ls", data, **kw)
+    got = msm.glm("count ~ a + ls", frame, **kw)
+    dask_close(got.params, expected.params)
+    dask_close(got.bse, expected.bse)
+    assert got.n_iter == expected.n_iter  # the same start (the offset included) and path
+
+
+@pytest.mark.parametrize("rhs", ["0 + a + Intercept", "a + Intercept"])
+def test_dask_column_named_intercept_is_a_covariate(dd, censored, rhs):
+    data = censored.assign(Intercept=censored["l"] + 1e5)
+    frame = dd.from_pandas(data, npartitions=3, sort=False)
+    expected = msm.glm(f"y ~ {rhs}", data, cluster="id", family="binomial")
+    got = msm.glm(f"y ~ {rhs}", frame, cluster="id", family="binomial")
+    assert list(got.params.index) == list(expected.params.index)
+    dask_close(got.params, expected.params)
+    dask_close(got.bse, expected.bse)
+
+
+def test_dask_collinear_and_constant_columns_are_named(dd, censored):
+    data = shifted(censored, "plus_1e5").assign(
+        l2=lambda d: 3.0 * d["ls"] - 1e5, flat=1e5 + 0.0 * censored["l"]
+    )
+    frame = dd.from_pandas(data, npartitions=3, sort=False)
+    for rhs, named in [("a + ls + l2", ("ls", "l2")), ("a + ls + flat", ("flat",))]:
+        with pytest.raises(msm.DataError) as memory_error:
+            msm.glm(f"y ~ {rhs}", data, family="binomial")
+        with pytest.raises(msm.DataError) as dask_error:
+            msm.glm(f"y ~ {rhs}", frame, family="binomial")
+        for message in (str(memory_error.value), str(dask_error.value)):
+            assert all(repr(name) in message for name in named), message
+        assert dask_error.value.column == memory_error.value.column
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_dask_glm_is_invariant_to_the_weight_scale(dd, censored, scale):
+    data = censored.assign(w_scaled=censored["w0"] * scale)
+    frame = dd.from_pandas(data, npartitions=3, sort=False)
+    for family, y in FAMILIES.items():
+        for variance in ["robust", "cr1", "cr1s", "model"]:
+            kw = dict(cluster="id", family=family, variance=variance)
+            unscaled = msm.glm(f"{y} ~ a + x", data, weights="w0", **kw)
+            expected = msm.glm(f"{y} ~ a + x", data, weights="w_scaled", **kw)
+            got = msm.glm(f"{y} ~ a + x", frame, weights="w_scaled", **kw)
+            assert np.all(np.isfinite(got.bse)) and np.all(got.bse > 0)
+            dask_close(got.params, expected.params)
+            dask_close(got.bse, expected.bse)
+            dask_close(got.bse, unscaled.bse)
+            assert got.deviance == pytest.approx(expected.deviance, rel=DASK_RTOL)
+            assert got.sum_weights == pytest.approx(expected.sum_weights, rel=1e-12)
+            assert got.dispersion == pytest.approx(expected.dispersion, rel=DASK_RTOL)
+    fixed = ModelBased(dispersion=1.0)  # case counts: the variance scales with 1 / scale
+    expected = msm.glm("y ~ a + x", data, weights="w_scaled", family="binomial", variance=fixed)
+    got = msm.glm("y ~ a + x", frame, weights="w_scaled", family="binomial", variance=fixed)
+    dask_close(got.bse, expected.bse)
+
+
+def test_dask_weight_exponent_equals_the_in_memory_one(dd):
+    from msm._dask.outcome import weight_exponent_of
+    from msm.weights import weight_exponent
+
+    rng = np.random.default_rng(2)
+    for scale in [1.0, 3e10, 1e-200, 1e200, 1e300]:
+        w = rng.uniform(0.0, 2.0, 1000) * scale
+        w[:10] = 0.0
+        parts = np.array_split(w, 4)
+        counts = []
+        for part in parts:
+            positive = part[part > 0]
+            top = int(np.frexp(positive.max())[1])
+            counts.append(
+                {"n_obs": positive.size, "top": top, "scaled_sum": np.ldexp(positive, -top).sum()}
+            )
+        assert weight_exponent_of(counts) == weight_exponent(w)

@@ -9,7 +9,7 @@ per-cluster score sums of ``msm._kernels.cluster_score_sums``: exact because eve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -19,14 +19,15 @@ from msm import _kernels
 from msm._dask.partitions import arrange, check_columns, compute_each, fit_newton, require_dask
 from msm._dask.weights import DaskWeights, partition_weights
 from msm._formula import design_matrix, parse_terms
-from msm.inference import covariance_estimator
+from msm._glm import Centring, uncentred_form
+from msm.inference import CentredParts, covariance_estimator
 from msm.outcome.glm import (
     GLMResults,
-    _family,
-    _numeric,
-    _outcome_values,
-    _split_formula,
     assemble_results,
+    family_of,
+    numeric_column,
+    outcome_values,
+    split_formula,
 )
 from msm.panel import DataError, check_finite_by
 from msm.weights import resolve_weights
@@ -40,13 +41,19 @@ class GLMSpec:
     cluster: str | None
     offset: str | None
     weights: object  # None, a column name, or (WeightSpec, fitted models) of a DaskWeights
+    # the fit uses the weights times 2**-weight_exponent (msm.weights.weight_exponent of all
+    # the weights, found by the counting pass), as in memory
+    weight_exponent: int = 0
 
 
 def build_rows(part: pd.DataFrame, spec: GLMSpec):
-    """``(X, y, w, offset, names)`` of one partition, as ``msm.glm`` builds them."""
+    """``(X, y, w, offset, names)`` of one partition, as ``msm.glm`` builds them.
+
+    ``w`` is the weights times ``2**-spec.weight_exponent`` (exact).
+    """
     if len(part) == 0:
         return None
-    fam = _family(spec.family)
+    fam = family_of(spec.family)
     terms = parse_terms(spec.rhs, part, "outcome model")
     used = [spec.outcome, *terms.columns, *(c for c in (spec.offset, spec.cluster) if c)]
     check_finite_by(part, used, spec.cluster)
@@ -54,8 +61,13 @@ def build_rows(part: pd.DataFrame, spec: GLMSpec):
         w = partition_weights(part, *spec.weights)["weight"].to_numpy()
     else:
         w = resolve_weights(part, spec.weights)
-    y = _outcome_values(part, spec.outcome, fam, spec.cluster)
-    off = np.zeros(len(part)) if spec.offset is None else _numeric(part, spec.offset, "offset")
+    if spec.weight_exponent:
+        w = np.ldexp(w, -spec.weight_exponent)
+    y = outcome_values(part, spec.outcome, fam, spec.cluster)
+    if spec.offset is None:
+        off = np.zeros(len(part))
+    else:
+        off = numeric_column(part, spec.offset, "offset")
     design = design_matrix(terms, part)
     return np.ascontiguousarray(design.matrix), y, w, off, list(design.names)
 
@@ -66,22 +78,43 @@ def _counts(part: pd.DataFrame, spec: GLMSpec):
         return None
     _, y, w, _, _ = built
     positive = w > 0
+    top = int(np.frexp(w[positive].max())[1]) if positive.any() else 0
     return {
         "n_obs": int(positive.sum()),
         "y0": int((y[positive] == 0.0).sum()),
         "y1": int((y[positive] == 1.0).sum()),
         "sum_w": float(w.sum()),
+        # for msm.weights.weight_exponent: the largest weight's exponent and the sum of the
+        # weights times 2**-top (no overflow)
+        "top": top,
+        "scaled_sum": float(np.ldexp(w[positive], -top).sum()),
     }
 
 
-def _meat(part: pd.DataFrame, spec: GLMSpec, beta: np.ndarray):
-    """This partition's ``U'U`` at ``beta`` and its clusters with a positive-weight row."""
+def weight_exponent_of(counts: list[dict]) -> int:
+    """``msm.weights.weight_exponent`` of all the weights, from the partitions' counts."""
+    counts = [c for c in counts if c["n_obs"] > 0]
+    if not counts:
+        return 0
+    top = max(c["top"] for c in counts)
+    total = sum(float(np.ldexp(c["scaled_sum"], c["top"] - top)) for c in counts)
+    mantissa, exponent = np.frexp(total / sum(c["n_obs"] for c in counts))
+    return top + int(exponent) - (1 if mantissa < np.sqrt(0.5) else 0)
+
+
+def _meat(part: pd.DataFrame, spec: GLMSpec, beta: np.ndarray, centring: Centring | None):
+    """This partition's ``U'U`` at ``beta`` and its clusters with a positive-weight row.
+
+    On the centred design when the fit was centred (``centring``; ``beta`` is then ignored).
+    """
     built = build_rows(part, spec)
     if built is None:
         return None
     X, y, w, off, _ = built
+    if centring is not None:
+        X, beta = centring.design(X), centring.beta
     mu = np.empty(X.shape[0])
-    _kernels.glm_irls_pass(X, y, w, off, beta, _family(spec.family).code, mu)
+    _kernels.glm_irls_pass(X, y, w, off, beta, family_of(spec.family).code, mu)
     r = w * (y - mu)
     if spec.cluster is None:
         return _kernels.weighted_crossprod(X, r * r), int((w > 0).sum())
@@ -116,11 +149,11 @@ def glm(
     if convergence != "full":
         raise NotImplementedError("convergence='r' (R's IRLS path) is for in-memory data only")
     require_dask()
-    fam = _family(family)
+    fam = family_of(family)
     estimator = covariance_estimator(variance)
     if estimator.name == "stacked":
         raise NotImplementedError("variance='stacked' is not supported for a dask DataFrame")
-    outcome, rhs = _split_formula(formula)
+    outcome, rhs = split_formula(formula)
     check_columns(data, [outcome], "outcome")
     check_columns(data, [cluster, offset], "cluster/offset")
     terms = parse_terms(rhs, data._meta, "outcome model")
@@ -170,6 +203,9 @@ def glm(
             outcome, "poisson outcome is 0 on every row with positive weight: nothing to model"
         )
 
+    # as in memory: fit on the weights times a power of two that brings their mean near 1
+    k = weight_exponent_of(counts)
+    spec = replace(spec, weight_exponent=k)
     model_name = f"outcome model {outcome} ~ {rhs}"
     fit = fit_newton(
         frame,
@@ -182,15 +218,22 @@ def glm(
         stacklevel=3,
     )
     beta, names = fit.beta, fit.names
-    deviance, pearson, _, info, _, _ = fit.last
-    meats = [m for m in compute_each(_meat, frame, spec, beta) if m is not None]
+    # deviance and Pearson chi2 on the scale of the weights given (as in memory)
+    deviance = float(np.ldexp(fit.last[0], k))
+    pearson = float(np.ldexp(fit.last[1], k))
+    meats = [m for m in compute_each(_meat, frame, spec, beta, fit.centring) if m is not None]
     meat = sum(m[0] for m in meats)
     n_clusters = sum(m[1] for m in meats)
     n_rows = fit.n
+    centred = None
+    if fit.centring is not None:  # the sandwich on the centred design, as in memory
+        A = fit.centring.transform()
+        centred = CentredParts(transform=A, information=fit.centring.information, meat=meat)
+        meat = uncentred_form(A, meat)
     return assemble_results(
         beta=beta,
         names=list(names),
-        information=info,
+        information=fit.information,
         meat=meat,
         fam=fam,
         estimator=estimator,
@@ -205,4 +248,6 @@ def glm(
         pearson=pearson,
         converged=fit.converged,
         n_iter=fit.n_iter,
+        weight_scale=float(np.ldexp(1.0, -k)),
+        centred=centred,
     )

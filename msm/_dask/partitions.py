@@ -16,12 +16,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from msm import _kernels
-from msm._glm import newton, start_intercept, suspects
+from msm._glm import (
+    BINOMIAL,
+    POISSON,
+    Centring,
+    NeedsCentring,
+    check_not_constant,
+    inverse,
+    map_back,
+    newton,
+    suspects,
+    uncentred_form,
+)
 from msm.panel import DataError
 
 # build(partition) -> (X, y, w, offset, names), or None for an empty partition
@@ -110,15 +122,28 @@ def _summary(part: pd.DataFrame, build: Build):
     if built is None:
         return None
     X, y, w, offset, names = built
+    positive = w > 0
+    fitted = X[positive]
+    wp = w[positive]
     return {
         "names": list(names),
         "n": X.shape[0],
         "sw": float(w.sum()),
         "swy": float((w * y).sum()),
+        "swo": float((w * offset).sum()),
+        "swexpo": float((w * np.exp(offset)).sum()),
+        "swr": float((w * (y - offset)).sum()),
         "sy": float(y.sum()),
-        "offset": bool(np.any(offset != 0.0)),
         "colsum": X.sum(axis=0),
         "colsq": (X * X).sum(axis=0),
+        # the intercept: a column of ones (the in-memory engine's rule, msm._glm)
+        "ones": np.all(X == 1.0, axis=0) if X.shape[0] else None,
+        # for a design centred for accuracy: weighted column sums and ranges, w > 0 rows
+        "n_pos": int(positive.sum()),
+        "swpos": float(wp.sum()),
+        "wcolsum": (fitted * wp[:, None]).sum(axis=0),
+        "colmin": fitted.min(axis=0) if fitted.shape[0] else None,
+        "colmax": fitted.max(axis=0) if fitted.shape[0] else None,
     }
 
 
@@ -128,6 +153,15 @@ def _pass(part: pd.DataFrame, build: Build, beta: np.ndarray, family: int):
         return None
     X, y, w, offset, _ = built
     return _kernels.glm_irls_pass(X, y, w, offset, beta, family, np.empty(X.shape[0]))
+
+
+def centred_build(part: pd.DataFrame, build: Build, centring: Centring):
+    """``build(part)`` with its design centred as ``centring`` says (the fit's design)."""
+    built = build(part)
+    if built is None:
+        return None
+    X, y, w, offset, names = built
+    return centring.design(X), y, w, offset, names
 
 
 def reduce_passes(results: list) -> tuple:
@@ -148,13 +182,40 @@ def reduce_passes(results: list) -> tuple:
 
 @dataclass(frozen=True, eq=False)
 class NewtonFit:
+    """A canonical-link GLM fitted over partitions (``fit_newton``).
+
+    ``beta``, ``information`` and ``covariance`` (the inverse information) are of the design
+    as built; ``last`` is the reduced pass at the estimate on the design the fit was computed
+    on: centred when ``centring`` is set (a covariate far from 0 relative to its spread, as
+    in memory), in which case ``centring`` holds the centred coefficients and information.
+    """
+
     beta: np.ndarray
-    last: tuple  # the reduced pass at beta
+    last: tuple  # the reduced pass at beta (deviance, pearson, score, information, ...)
     converged: bool
     n_iter: int
     names: list[str]
     n: int  # rows fitted
     sum_y: float  # unweighted sum of the outcome
+    information: np.ndarray
+    covariance: np.ndarray
+    centring: Centring | None = None
+
+
+def _start(family: int, names: list[str], intercept: int | None, s: dict) -> np.ndarray:
+    """The in-memory start (``msm._glm.start_intercept``) from the partitions' sums."""
+    start = np.zeros(len(names))
+    if intercept is None or not s["sw"] > 0:
+        return start
+    total = s["sw"]
+    if family == BINOMIAL:
+        ybar = s["swy"] / total
+        start[intercept] = float(np.log(ybar / (1.0 - ybar)) - s["swo"] / total)
+    elif family == POISSON:
+        start[intercept] = float(np.log(s["swy"] / s["swexpo"]))
+    else:
+        start[intercept] = float(s["swr"] / total)
+    return start
 
 
 def fit_newton(
@@ -173,9 +234,12 @@ def fit_newton(
 
     ``build(partition)`` returns the partition's ``(X, y, w, offset, names)`` as the in-memory
     path builds them.  Starts at zero with the intercept at the weighted mean outcome (the
-    in-memory start; no subsample warm start), so the estimate is the in-memory one.
-    ``check(n, sum_y)``, if given, sees the row count and outcome total of the first pass
-    before any Newton step (and may raise).
+    in-memory start; no subsample warm start), so the estimate is the in-memory one.  As in
+    memory (``msm._glm.fit_glm``) the intercept is the design's column of ones, the rank is
+    judged on the centred information, and a design with a covariate far from 0 relative to
+    its spread (``l + 1e5``) is fitted centred at the weighted column means and transformed
+    back.  ``check(n, sum_y)``, if given, sees the row count and outcome total of the first
+    pass before any Newton step (and may raise).
     """
     summaries = [s for s in compute_each(_summary, frame, build) if s is not None]
     if not summaries or sum(s["n"] for s in summaries) == 0:
@@ -191,33 +255,50 @@ def fit_newton(
                 f"{s['names']}); categorical terms need the same levels in every partition "
                 "(use a numeric coding)",
             )
-    n = sum(s["n"] for s in summaries)
-    sw = sum(s["sw"] for s in summaries)
-    swy = sum(s["swy"] for s in summaries)
-    start = np.zeros(len(names))
-    if "Intercept" in names and sw > 0 and not any(s["offset"] for s in summaries):
-        start[names.index("Intercept")] = start_intercept(
-            family, np.array([swy / sw]), np.array([sw]), np.zeros(1)
-        )
+    summaries = [s for s in summaries if s["n"] > 0]
+    total = {k: sum(s[k] for s in summaries) for k in ("n", "sw", "swy", "swo", "swexpo", "swr")}
+    ones = np.logical_and.reduce([s["ones"] for s in summaries])
+    intercept = int(np.argmax(ones)) if ones.any() else None
+    start = _start(family, names, intercept, total)
+    n = total["n"]
     colsum = sum(s["colsum"] for s in summaries)
     colsq = sum(s["colsq"] for s in summaries)
     mean = colsum / n
     sd = np.sqrt(np.maximum(colsq / n - mean * mean, 0.0)) if n > 1 else np.ones(len(names))
 
-    def glm_pass(beta: np.ndarray) -> tuple:
-        return reduce_passes(compute_each(_pass, frame, build, beta, family))
+    def run(fit_build: Build, shifted_ok: bool) -> tuple:
+        def glm_pass(beta: np.ndarray) -> tuple:
+            return reduce_passes(compute_each(_pass, frame, fit_build, beta, family))
 
-    beta, last, converged, n_iter = newton(
-        glm_pass,
-        start,
-        names,
-        model_name,
-        family,
-        suspects=lambda b: suspects(b, sd, names),
-        max_iter=max_iter,
-        tol=tol,
-        stacklevel=stacklevel + 1,
-    )
+        return newton(
+            glm_pass,
+            start,
+            names,
+            model_name,
+            family,
+            suspects=lambda b: suspects(b, sd, names),
+            max_iter=max_iter,
+            tol=tol,
+            stacklevel=stacklevel + 2,
+            intercept=intercept,
+            shifted_ok=shifted_ok,
+        )
+
+    centring = None
+    try:
+        beta, last, converged, n_iter = run(build, intercept is not None)
+        information, covariance = last[3], inverse(last[3])
+    except NeedsCentring:
+        centring = _centring(summaries, names, intercept, model_name)
+        gamma, last, converged, n_iter = run(
+            partial(centred_build, build=build, centring=centring), False
+        )
+        centring = Centring(centring.centre, intercept, gamma, last[3])
+        beta = gamma.copy()
+        beta[intercept] -= centring.centre @ gamma
+        A = centring.transform()
+        information = uncentred_form(A, last[3])
+        covariance = map_back(A, inverse(last[3]))
     return NewtonFit(
         beta=beta,
         last=last,
@@ -226,4 +307,21 @@ def fit_newton(
         names=names,
         n=n,
         sum_y=float(sum(s["sy"] for s in summaries)),
+        information=information,
+        covariance=covariance,
+        centring=centring,
     )
+
+
+def _centring(summaries: list[dict], names: list[str], intercept: int, model_name: str):
+    """The in-memory centre (weighted column means on the rows with w > 0), after the
+    in-memory check for columns constant on those rows."""
+    rows = [s for s in summaries if s["n_pos"] > 0]
+    others = [j for j in range(len(names)) if j != intercept]
+    low = np.min([s["colmin"] for s in rows], axis=0)
+    high = np.max([s["colmax"] for s in rows], axis=0)
+    n_fit = sum(s["n_pos"] for s in rows)
+    check_not_constant((high == low)[others], [names[j] for j in others], model_name, n_fit)
+    centre = sum(s["wcolsum"] for s in rows) / sum(s["swpos"] for s in rows)
+    centre[intercept] = 0.0
+    return Centring(centre, intercept, np.zeros(len(names)))

@@ -25,7 +25,7 @@ from msm._dask.partitions import (
 )
 from msm._dask.quantiles import type7_quantiles
 from msm._formula import design_rows, parse_terms
-from msm._glm import BINOMIAL, inverse
+from msm._glm import BINOMIAL
 from msm.models.logit import LogitFit, log_prob
 from msm.weights import (
     Spec,
@@ -418,11 +418,12 @@ def iptw(
             outcome=outcome,
             formula=_spec_text(rhs),
             params=pd.Series(fit.beta, index=names),
-            cov=pd.DataFrame(inverse(fit.last[3]), index=names, columns=names),
+            cov=pd.DataFrame(fit.covariance, index=names, columns=names),
             n=fit.n,
             loglik=-0.5 * float(fit.last[0]),
             converged=fit.converged,
             n_iter=fit.n_iter,
+            centring=fit.centring,
         )
         if key == "censor_denominator":
             n_censored = int(round(fit.sum_y))

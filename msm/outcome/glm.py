@@ -378,9 +378,9 @@ def glm(
     if _dask.is_dask(data):  # a dask DataFrame: the same fit, partition by partition
         return _dask.glm(**{k: v for k, v in locals().items() if k != "_dask"})
     check_frame(data)
-    fam = _family(family)
+    fam = family_of(family)
     estimator = covariance_estimator(variance)
-    outcome, rhs = _split_formula(formula)
+    outcome, rhs = split_formula(formula)
     check_columns_exist(data, [outcome], "outcome")
     if cluster is not None:
         check_columns_exist(data, [cluster], "cluster")
@@ -390,8 +390,8 @@ def glm(
     used = [outcome, *terms.columns, *(c for c in (offset, cluster) if c is not None)]
     check_finite_by(data, used, cluster)
     w = resolve_weights(data, weights)
-    y = _outcome_values(data, outcome, fam, cluster)
-    off = np.zeros(len(data)) if offset is None else _numeric(data, offset, "offset")
+    y = outcome_values(data, outcome, fam, cluster)
+    off = np.zeros(len(data)) if offset is None else numeric_column(data, offset, "offset")
 
     positive = w > 0
     n_obs = int(positive.sum())
@@ -577,7 +577,8 @@ def assemble_results(
 # validation
 
 
-def _family(family: str) -> _Family:
+def family_of(family: str) -> _Family:
+    """The family named ``family`` (case-insensitive); ValueError listing the choices."""
     try:
         return FAMILIES[str(family).lower()]
     except KeyError:
@@ -589,7 +590,8 @@ def _family(family: str) -> _Family:
 _BACKTICK = re.compile(r"^`(.+)`$")
 
 
-def _split_formula(formula: str) -> tuple[str, str]:
+def split_formula(formula: str) -> tuple[str, str]:
+    """``(outcome, rhs)`` of ``"outcome ~ rhs"`` (backticks around the outcome dropped)."""
     if not isinstance(formula, str) or formula.count("~") != 1:
         raise ValueError(f"formula must be a string 'outcome ~ rhs' with one '~', got {formula!r}")
     lhs, rhs = (part.strip() for part in formula.split("~"))
@@ -600,7 +602,8 @@ def _split_formula(formula: str) -> tuple[str, str]:
     return outcome, rhs or "1"
 
 
-def _numeric(data: pd.DataFrame, column: str, role: str) -> np.ndarray:
+def numeric_column(data: pd.DataFrame, column: str, role: str) -> np.ndarray:
+    """``data[column]`` as float64 (bools as 0/1); DataError naming it when not numeric."""
     values = data[column]
     if pd.api.types.is_bool_dtype(values.dtype):
         return values.to_numpy(dtype=np.float64)
@@ -610,8 +613,9 @@ def _numeric(data: pd.DataFrame, column: str, role: str) -> np.ndarray:
     return values.to_numpy(dtype=np.float64)
 
 
-def _outcome_values(data: pd.DataFrame, column: str, fam: _Family, cluster) -> np.ndarray:
-    y = _numeric(data, column, "outcome")
+def outcome_values(data: pd.DataFrame, column: str, fam: _Family, cluster) -> np.ndarray:
+    """The outcome as float64; DataError naming the ids (or rows) out of the family's range."""
+    y = numeric_column(data, column, "outcome")
     if fam.code == _kernels.BINOMIAL:
         bad = (y < 0.0) | (y > 1.0)
         rule = "a binomial outcome must be 0/1 (or a proportion in [0, 1])"
