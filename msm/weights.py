@@ -133,7 +133,7 @@ class Weights:
         values = self.final
         truncated = self.truncated_rows
         if by is None:
-            return pd.DataFrame([_summarize(values, truncated)], index=pd.Index(["all"]))
+            return pd.DataFrame([summarize(values, truncated)], index=pd.Index(["all"]))
         if self.panel.time_name is None:
             raise ValueError("point-treatment weights (time=None) have no time: use summary()")
         if by not in {"time", self.panel.time_name}:
@@ -142,7 +142,7 @@ class Weights:
         rows = {}
         for t in np.unique(time):
             mask = time == t
-            rows[t] = _summarize(values[mask], truncated[mask])
+            rows[t] = summarize(values[mask], truncated[mask])
         table = pd.DataFrame.from_dict(rows, orient="index")
         table.index.name = self.panel.time_name
         return table
@@ -197,7 +197,11 @@ def _span(values: np.ndarray) -> str:
     return f"{values.min()}-{values.max()}"
 
 
-def _summarize(values: np.ndarray, truncated: np.ndarray) -> dict:
+def summarize(values: np.ndarray, truncated: np.ndarray) -> dict:
+    """One row of ``Weights.summary``: n, quantiles, mean, sd, Kish ESS, rows truncated.
+
+    Shared with the Dask front end (``msm._dask.weights``).
+    """
     p1, median, p99 = np.percentile(values, [1, 50, 99])
     total = values.sum()
     return {
@@ -349,7 +353,7 @@ def iptw(
         )
     censor_kind = kind if family == "binomial" else registry.resolve("binomial", "logit")
     check_frame(data)
-    _check_truncate(truncate, truncate_by)
+    check_truncate(truncate, truncate_by)
     point = time is None  # one row per subject: no time column, and none is invented
     time_name = time
     check_columns_exist(
@@ -411,7 +415,7 @@ def iptw(
         inp = ModelInput(
             role=role,
             outcome_name=outcome_name,
-            formula=_spec_text(spec),
+            formula=spec_text(spec),
             terms=terms[key],
             data=data,
             rows=panel.order[rows],
@@ -477,10 +481,10 @@ def iptw(
             "absorbing": absorbing,
             "censor": censor,
             "n_censored": n_censored,
-            "denominator": _spec_text(denominator),
-            "numerator": _spec_text(numerator),
-            "censor_denominator": _spec_text(censor_denominator),
-            "censor_numerator": _spec_text(censor_numerator),
+            "denominator": spec_text(denominator),
+            "numerator": spec_text(numerator),
+            "censor_denominator": spec_text(censor_denominator),
+            "censor_numerator": spec_text(censor_numerator),
             "truncate": truncate,
             "truncate_by": truncate_by,
         },
@@ -771,7 +775,7 @@ def _check_not_self_predicted(terms: dict, specs: dict, treatment: str, censor) 
             spec, role = specs[key]
             raise DataError(
                 column,
-                f"the {role} model {_spec_text(spec)!r} reads {column!r}, the column it "
+                f"the {role} model {spec_text(spec)!r} reads {column!r}, the column it "
                 "models; remove it from the right-hand side",
             )
 
@@ -824,13 +828,18 @@ def not_varying(column: str, role: str, n: int, value, *, absorbing: bool = Fals
     )
 
 
-def _spec_text(spec: Spec) -> str | None:
+def spec_text(spec: Spec) -> str | None:
+    """A right-hand side as text: a formula as given, a list of columns joined by ``+``."""
     if spec is None or isinstance(spec, str):
         return spec
     return " + ".join(map(str, spec))
 
 
-def _check_truncate(truncate, truncate_by) -> None:
+def check_truncate(truncate, truncate_by) -> None:
+    """ValueError unless ``truncate`` is (lower, upper) percentiles and ``truncate_by`` valid.
+
+    Shared with the Dask front end (``msm._dask.weights``).
+    """
     if truncate is not None:
         pair = (
             not isinstance(truncate, (str, bytes))

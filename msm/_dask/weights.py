@@ -29,13 +29,13 @@ from msm._glm import BINOMIAL
 from msm.models.logit import LogitFit, log_prob
 from msm.weights import (
     Spec,
-    _check_truncate,
-    _spec_text,
-    _summarize,
     accumulate,
     apply_bounds,
+    check_truncate,
     not_varying,
     prepare_panel,
+    spec_text,
+    summarize,
     warn_no_censoring,
 )
 
@@ -271,9 +271,9 @@ class DaskWeights:
         values = frame["weight"].to_numpy()
         changed = frame["truncated"].to_numpy()
         if by is None:
-            return pd.DataFrame([_summarize(values, changed)], index=pd.Index(["all"]))
+            return pd.DataFrame([summarize(values, changed)], index=pd.Index(["all"]))
         time = self.data[self.spec.time].compute().to_numpy()
-        rows = {t: _summarize(values[time == t], changed[time == t]) for t in np.unique(time)}
+        rows = {t: summarize(values[time == t], changed[time == t]) for t in np.unique(time)}
         table = pd.DataFrame.from_dict(rows, orient="index")
         table.index.name = self.spec.time
         return table
@@ -346,7 +346,7 @@ def iptw(
     if convergence != "full":
         raise NotImplementedError("convergence='r' (R's IRLS path) is for in-memory data only")
     require_dask()
-    _check_truncate(truncate, truncate_by)
+    check_truncate(truncate, truncate_by)
     if family != "binomial" or model not in (None, "logit"):
         raise NotImplementedError(
             "a dask DataFrame supports family='binomial' with model='logit' only; got "
@@ -416,7 +416,7 @@ def iptw(
         models[key] = LogitFit(
             name=name,
             outcome=outcome,
-            formula=_spec_text(rhs),
+            formula=spec_text(rhs),
             params=pd.Series(fit.beta, index=names),
             cov=pd.DataFrame(fit.covariance, index=names, columns=names),
             n=fit.n,
@@ -436,10 +436,10 @@ def iptw(
         "absorbing": absorbing,
         "censor": censor,
         "n_censored": n_censored,
-        "denominator": _spec_text(denominator),
-        "numerator": _spec_text(numerator),
-        "censor_denominator": _spec_text(censor_denominator),
-        "censor_numerator": _spec_text(censor_numerator),
+        "denominator": spec_text(denominator),
+        "numerator": spec_text(numerator),
+        "censor_denominator": spec_text(censor_denominator),
+        "censor_numerator": spec_text(censor_numerator),
         "truncate": truncate,
         "truncate_by": truncate_by,
     }

@@ -30,7 +30,7 @@ POISSON = 2
 
 
 @jit
-def _log1pexp(eta):  # pragma: no cover - compiled
+def log1pexp(eta):  # pragma: no cover - compiled
     """log(1 + exp(eta)) without overflow."""
     if eta > 0.0:
         return eta + math.log1p(math.exp(-eta))

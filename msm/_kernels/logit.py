@@ -5,7 +5,7 @@ from __future__ import annotations
 import numba
 
 from msm._kernels._jit import jit
-from msm._kernels.glm import _log1pexp
+from msm._kernels.glm import log1pexp
 
 
 @jit(parallel=True)
@@ -21,7 +21,7 @@ def logit_log_prob(X, beta, y, out):  # pragma: no cover - compiled
         for j in range(p):
             eta += X[i, j] * beta[j]
         if y[i] > 0.5:
-            out[i] = -_log1pexp(-eta)
+            out[i] = -log1pexp(-eta)
         else:
-            out[i] = -_log1pexp(eta)
+            out[i] = -log1pexp(eta)
     return out
