@@ -67,8 +67,11 @@ class Panel:
         Subject id of each sorted row.
     time : ndarray
         Time of each sorted row.
-    id_name, time_name : str
-        The column names, for messages.
+    id_name : str
+        The id column's name, for messages.
+    time_name : str or None
+        The time column's name, for messages; None for a point treatment (``time=None``,
+        one row per subject, every ``time`` 0).
     """
 
     order: np.ndarray
@@ -77,7 +80,7 @@ class Panel:
     ids: np.ndarray
     time: np.ndarray
     id_name: str
-    time_name: str
+    time_name: str | None
     is_identity: bool = False  # the caller's rows were already sorted: no reordering needed
 
     @property

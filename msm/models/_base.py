@@ -39,8 +39,9 @@ class ModelInput:
         Subject number of each row (cross-fitting folds are drawn by subject).
     start : ndarray, optional
         Interval start of each row, for Cox models (the row's time is the interval end).
-    time_name : str
-        Name of the time column (learners add time as a feature unless the formula has it).
+    time_name : str or None
+        Name of the time column (learners add time as a feature unless the formula has it);
+        None for a point treatment (``time=None``), which has no time feature.
     categories : list, optional
         Category labels for multinomial and ordinal outcomes (code k is categories[k]).
     options : dict
@@ -57,7 +58,7 @@ class ModelInput:
     time: np.ndarray
     subject: np.ndarray
     start: np.ndarray | None = None
-    time_name: str = "time"
+    time_name: str | None = "time"
     categories: list | None = None
     options: dict = field(default_factory=dict)
 
