@@ -11,11 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from msm.datasets._course import expit
+
 _COLUMNS = ["id", "time", "x", "l", "a", "y", "lost"]
-
-
-def _expit(eta: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-eta))
 
 
 def simulate_panel(
@@ -99,11 +97,11 @@ def simulate_panel(
             l_now = 0.3 * x + rng.normal(size=n)
         else:
             l_now = 0.7 * l_prev + 0.3 * x + confounder_feedback * a_prev + rng.normal(0, 0.5, n)
-        start = rng.random(n) < _expit(b0 + b1 * x + b2 * l_now + b3 * t)
+        start = rng.random(n) < expit(b0 + b1 * x + b2 * l_now + b3 * t)
         a_now = np.where(a_prev == 1, 1.0, start.astype(float))
-        y_now = (rng.random(n) < _expit(g0 + g1 * x + g2 * l_now + g3 * a_now)).astype(float)
+        y_now = (rng.random(n) < expit(g0 + g1 * x + g2 * l_now + g3 * a_now)).astype(float)
         if censor_coefs is not None and t < n_visits - 1:
-            lost = (rng.random(n) < _expit(censor_coefs[0] + censor_coefs[1] * l_now)).astype(float)
+            lost = (rng.random(n) < expit(censor_coefs[0] + censor_coefs[1] * l_now)).astype(float)
             if stop_at_event:
                 lost[y_now == 1] = 0.0  # an event ends follow-up before any loss
         else:

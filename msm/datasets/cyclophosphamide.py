@@ -8,11 +8,12 @@ behind ``examples/jdm_cyclophosphamide.py``, in the spirit of Deakin et al. (201
 lower skin disease activity and physician global assessment a year after starting CYC in UK
 JDM patients.
 
-``simulate_jdm`` (rescue IVIG) was not reused: there the treatment stays on once started and
-its column stays 1, disease activity has no skin-specific part, and its truth is about
-quiescence; here CYC is a course of six monthly pulses (``cyc`` is 1 during the course,
-``cyc_started`` from the first pulse on), skin activity has a persistent patient-level part,
-and the truth is a difference in mean DAS skin.
+The disease course (latent activity, the scores, the steroid taper and its flares, loss to
+follow-up) is that of ``simulate_jdm`` (rescue IVIG), from the module ``_course``; what is this
+file's own is the treatment and the truth.  In ``simulate_jdm`` the treatment stays on once
+started and its column stays 1, and the truth is about quiescence; here CYC is a course of six
+monthly pulses (``cyc`` is 1 during the course, ``cyc_started`` from the first pulse on), skin
+activity has a persistent patient-level part, and the truth is a difference in mean DAS skin.
 
 The process, month by month (row ``month = t`` holds visit t and what happens before visit
 t + 1)::
@@ -45,18 +46,19 @@ Arthritis Rheum 2003;49:7-15 (the DAS: skin 0-9, muscle 0-11).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from msm.datasets import _course
+
 __all__ = ["CYCParameters", "CYCTruth", "cyc_truth", "simulate_cyc"]
 
 
 @dataclass(frozen=True)
-class CYCParameters:
+class CYCParameters(_course.CourseParameters):
     """Every number of the cyclophosphamide simulation.
 
     Latent activity is on a logit scale as in ``JDMParameters``: ``expit(activity)`` is the
@@ -109,28 +111,14 @@ class CYCParameters:
         more with active disease.
     """
 
-    female_fraction: float = 0.68
-    age_median: float = 7.0
-    age_sdlog: float = 0.45
-    age_min: float = 2.0
-    age_max: float = 15.0
+    # female_fraction .. lost_pga: the disease course's fields, from _course.CourseParameters;
+    # five of them differ from JDMParameters' (severer disease)
     activity_diagnosis: float = 0.5
-    activity_diagnosis_sd: float = 0.6
-    frailty_diagnosis: float = 0.4
     frailty_activity: float = 0.7
-    skin_sd: float = 0.6
-    activity_level: float = 0.1
     activity_trend: float = -0.03
-    persistence: float = 0.75
-    activity_sd: float = 0.35
-    prednisone_effect: float = 0.9
-    taper: tuple[float, ...] = (
-        2.0, 1.5, 1.0, 0.8, 0.6, 0.4, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2,
-        0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.0,
-    )  # fmt: skip
-    flare_pga: float = 4.0
-    flare_month: int = 3
-    flare_step: int = 2
+    lost_intercept: float = -5.8
+    lost_pga: float = 0.3
+    skin_sd: float = 0.6
     cyc_activity: float = 1.0
     cyc_ramp: int = 6
     cyc_course: int = 6
@@ -139,108 +127,41 @@ class CYCParameters:
     cyc_pga: float = 0.3
     cyc_pga_prev: float = 0.25
     cyc_flare: float = 0.8
-    pga_sd: float = 0.6
-    cmas_sd: float = 2.5
-    das_sd: float = 0.8
-    lost_intercept: float = -5.8
-    lost_pga: float = 0.3
-
-    def replace(self, **changes) -> CYCParameters:
-        """A copy with some parameters changed (unknown names raise ``TypeError``)."""
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - names)
-        if unknown:
-            raise TypeError(
-                f"unknown CYC parameter(s) {', '.join(unknown)}; see CYCParameters for the names"
-            )
-        return dataclasses.replace(self, **changes)
-
-
-def _expit(eta: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-eta))
-
-
-def _resolve(parameters: CYCParameters | None, overrides: dict) -> CYCParameters:
-    base = CYCParameters() if parameters is None else parameters
-    return base.replace(**overrides) if overrides else base
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 # ----------------------------------------------------------------------------------------------
-# the engine: random numbers drawn per month from their own stream, so that every world (the
-# observed one, "no CYC", "CYC from month m") and every subset of patients sees the same draws
+# the CYC policy and the skin propensity on the shared disease course (``_course``), with the
+# random numbers of each month from their own stream, so that every world (the observed one,
+# "no CYC", "CYC from month m") and every subset of patients sees the same draws
 
 
-class _Draws:
-    """Random numbers of month t for all n patients, from the stream ``(seed, t + 1)``."""
-
-    def __init__(self, seed: int, n: int) -> None:
-        self.seed, self.n = seed, n
-        self._cache: dict[int, dict[str, np.ndarray]] = {}
-        rng = np.random.default_rng([seed, 0])
-        z = rng.standard_normal((5, n))
-        self.baseline = {"z": z, "u_sex": rng.random(n)}
-
-    def month(self, t: int) -> dict[str, np.ndarray]:
-        if t not in self._cache:
-            rng = np.random.default_rng([self.seed, t + 1])
-            self._cache[t] = {
-                "eps": rng.standard_normal(self.n),
-                "noise": rng.standard_normal((3, self.n)),
-                "u_cyc": rng.random(self.n),
-                "u_lost": rng.random(self.n),
-            }
-        return self._cache[t]
+def _streams(seed: int, n: int) -> _course.MonthStreams:
+    return _course.MonthStreams(seed, n, normals=5, uniforms=1, noise=3, month_uniforms=2)
 
 
 @dataclass
-class _State:
-    """What carries a patient from one month to the next (arrays over the patients followed)."""
+class _Course(_course.Course):
+    """The shared course, with each patient's skin propensity K."""
 
-    x: np.ndarray  # latent activity before CYC's effect
-    step: np.ndarray  # taper step
-    pga_prev: np.ndarray
-    started: np.ndarray  # CYC started at an earlier visit
-    since: np.ndarray  # months since the first pulse (0 before and at it)
-    level: np.ndarray  # the patient's untreated activity level
-    skin: np.ndarray  # K
-    t: int
-
-    def take(self, rows: np.ndarray) -> _State:
-        return _State(
-            *(getattr(self, f.name)[rows] for f in dataclasses.fields(self) if f.name != "t"),
-            t=self.t,
-        )
-
-    def copy(self) -> _State:
-        return self.take(np.arange(self.x.size))
+    skin: np.ndarray
 
 
-def _baseline(draws: _Draws, p: CYCParameters) -> tuple[dict[str, np.ndarray], _State]:
-    z, n = draws.baseline["z"], draws.n
-    female = (draws.baseline["u_sex"] < p.female_fraction).astype(np.int64)
-    age = np.clip(np.round(p.age_median * np.exp(p.age_sdlog * z[0]), 1), p.age_min, p.age_max)
+def _baseline(
+    draws: _course.MonthStreams, p: CYCParameters
+) -> tuple[dict[str, np.ndarray], _Course]:
+    z = draws.z
+    female, age = _course.sex_and_age(p, draws.u[0], z[0])
     frailty = z[1]
-    state = _State(
-        x=p.activity_diagnosis + p.frailty_diagnosis * frailty + p.activity_diagnosis_sd * z[2],
-        step=np.zeros(n, dtype=np.int64),
-        pga_prev=np.full(n, np.nan),
-        started=np.zeros(n, dtype=bool),
-        since=np.zeros(n),
-        level=p.activity_level + p.frailty_activity * frailty,
-        skin=p.skin_sd * z[3],
-        t=0,
-    )
+    state = _Course.at_diagnosis(p, frailty, z[2], skin=p.skin_sd * z[3])
     return {"sex": female, "age": age, "frailty": frailty}, state
 
 
 def _visit(
-    state: _State, rows: np.ndarray, draws: _Draws, p: CYCParameters, start: np.ndarray | None
+    state: _Course,
+    rows: np.ndarray,
+    draws: _course.MonthStreams,
+    p: CYCParameters,
+    start: np.ndarray | None,
 ) -> dict[str, np.ndarray]:
     """Visit ``state.t`` and the month after it, for the patients ``rows`` (state updated).
 
@@ -248,56 +169,34 @@ def _visit(
     boolean array of patients whose first pulse is given at this visit (others never start
     here).
     """
-    t = state.t
-    d = draws.month(t)
-    noise = d["noise"][:, rows]
-    activity = state.x - p.cyc_activity * np.minimum(state.since / max(p.cyc_ramp, 1), 1.0)
-    s = _expit(activity)
-    pga = np.clip(np.round(10.0 * s + p.pga_sd * noise[0], 1), 0.0, 10.0)
-    cmas = np.clip(np.round(52.0 * (1.0 - s) ** 0.6 + p.cmas_sd * noise[1]), 0, 52)
-    skin = _expit(activity + state.skin)
-    das_skin = np.clip(np.round(9.0 * skin**0.7 + p.das_sd * noise[2]), 0, 9)
-    pga_prev = np.where(np.isnan(state.pga_prev), pga, state.pga_prev)
-
-    taper = np.asarray(p.taper, dtype=np.float64)
-    if t == 0:
-        flare = np.zeros(rows.size, dtype=bool)
-    else:
-        state.step = state.step + 1
-        flare = (pga >= p.flare_pga) if t >= p.flare_month else np.zeros(rows.size, dtype=bool)
-        state.step = np.where(flare, np.minimum(state.step, p.flare_step), state.step)
-    prednisone = taper[np.minimum(state.step, taper.size - 1)]
+    d = draws.month(state.t).take(rows)
+    v = _course.visit(state, p, d.noise[0], p.cyc_activity, max(p.cyc_ramp, 1))
+    cmas = _course.cmas(v.s, d.noise[1], p.cmas_sd)
+    das_skin = _course.das_skin(_course.expit(v.activity + state.skin), d.noise[2], p.das_sd)
 
     if start is None:
         eta = (
             p.cyc_intercept
             + p.cyc_skin * (das_skin - 4.0)
-            + p.cyc_pga * (pga - 5.0)
-            + p.cyc_pga_prev * (pga_prev - 5.0)
-            + p.cyc_flare * flare
+            + p.cyc_pga * (v.pga - 5.0)
+            + p.cyc_pga_prev * (v.pga_prev - 5.0)
+            + p.cyc_flare * v.flare
         )
-        start = ~state.started & (d["u_cyc"][rows] < _expit(eta))
+        start = ~state.started & (d.u[0] < _course.expit(eta))
     else:
         start = ~state.started & start
     started = state.started | start
-    on_course = started & (state.since < p.cyc_course)
-    lost = d["u_lost"][rows] < _expit(p.lost_intercept + p.lost_pga * pga)
-
-    target = state.level + p.activity_trend * t - p.prednisone_effect * prednisone
-    state.x = p.persistence * state.x + (1.0 - p.persistence) * target
-    state.x = state.x + p.activity_sd * d["eps"][rows]
-    state.since = state.since + started  # the month after a pulse counts
-    state.started = started
-    state.pga_prev = pga
-    state.t = t + 1
+    on_course = started & (state.months_on < p.cyc_course)
+    lost = _course.lost(p, v.pga, d.u[1])
+    _course.advance(state, p, v, started, d.eps)  # the month after a pulse counts
     return {
-        "activity": activity,
-        "pga": pga,
-        "pga_prev": pga_prev,
+        "activity": v.activity,
+        "pga": v.pga,
+        "pga_prev": v.pga_prev,
         "cmas": cmas,
         "das_skin": das_skin,
-        "flare": flare,
-        "prednisone": prednisone,
+        "flare": v.flare,
+        "prednisone": v.prednisone,
         "cyc": on_course,
         "cyc_started": started,
         "lost": lost,
@@ -393,9 +292,9 @@ def simulate_cyc(
     >>> bool(cohort.groupby("id")["cyc"].sum().max() <= 6)
     True
     """
-    p = _resolve(parameters, overrides)
-    _check_positive(n_patients=n_patients, months=months)
-    draws = _Draws(_seed(seed), n_patients)
+    p = _course.resolve(CYCParameters, parameters, overrides)
+    _course.check_positive(n_patients=n_patients, months=months)
+    draws = _streams(_seed(seed), n_patients)
     baseline, state = _baseline(draws, p)
     rows = np.arange(n_patients)
     pieces: dict[str, list[np.ndarray]] = {}
@@ -523,15 +422,15 @@ def cyc_truth(
     >>> bool(truth.effect < 0)
     True
     """
-    p = _resolve(parameters, overrides)
+    p = _course.resolve(CYCParameters, parameters, overrides)
     trials = tuple(int(m) for m in trials)
-    _check_positive(n_patients=n_patients, horizon=horizon)
+    _course.check_positive(n_patients=n_patients, horizon=horizon)
     if not trials or min(trials) < 0:
         raise ValueError(f"trials must be non-empty months >= 0, got {trials!r}")
     seed = _seed(seed)
     months = max(trials) + horizon + 1
     n = n_patients
-    draws = _Draws(seed, n)
+    draws = _streams(seed, n)
     everybody = np.arange(n)
 
     # the observational world (no loss): who has not started before each month
@@ -544,7 +443,7 @@ def cyc_truth(
     # "no CYC": skin DAS at every visit, and the state before each trial's visit
     _, never = _baseline(draws, p)
     no_cyc = np.empty((months, n))
-    before: dict[int, _State] = {}
+    before: dict[int, _Course] = {}
     nobody = np.zeros(n, dtype=bool)
     for t in range(months):
         if t in trials:

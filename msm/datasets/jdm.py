@@ -30,6 +30,11 @@ of IVIG's effect that goes through activity and opens the path IVIG -> scores <-
 quiescence.  With the defaults the unadjusted and the score-adjusted odds ratios of IVIG are
 close to 1, while the true MSM odds ratio is about 2.
 
+The disease course (latent activity, the scores, the steroid taper and its flares, loss to
+follow-up) is shared with ``simulate_cyc`` through the module ``_course``; this file holds what
+is IVIG's: the rescue policy, methotrexate and the delay to diagnosis, the quiescence outcome,
+and the truth.
+
 References: Lam CG, Manlhiot C, Pullenayegum EM, Feldman BM. Efficacy of intravenous Ig
 therapy in juvenile dermatomyositis. Ann Rheum Dis 2011;70:2089-94.  Deakin CT, Campanilho-
 Marques R, Simou S, et al. Efficacy and safety of cyclophosphamide treatment in severe
@@ -39,18 +44,19 @@ juvenile dermatomyositis shown by marginal structural modeling. Arthritis Rheuma
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from msm.datasets import _course
+
 __all__ = ["JDMParameters", "JDMTruth", "jdm_truth", "simulate_jdm"]
 
 
 @dataclass(frozen=True)
-class JDMParameters:
+class JDMParameters(_course.CourseParameters):
     """Every number of the JDM simulation, with where it comes from.
 
     Latent disease activity lives on a logit scale: ``s = expit(activity)`` is the fraction of
@@ -146,40 +152,17 @@ class JDMParameters:
         cohort over two years.
     """
 
-    female_fraction: float = 0.68
-    age_median: float = 7.0
-    age_sdlog: float = 0.45
-    age_min: float = 2.0
-    age_max: float = 15.0
+    # female_fraction .. lost_pga: the disease course's fields, from _course.CourseParameters
     duration_median: float = 4.0
     duration_sdlog: float = 0.9
     duration_min: float = 0.5
     duration_max: float = 36.0
-    activity_diagnosis: float = 0.4
-    activity_diagnosis_sd: float = 0.6
-    frailty_diagnosis: float = 0.4
     duration_activity: float = 0.2
-    activity_level: float = 0.1
-    activity_trend: float = -0.04
-    frailty_activity: float = 0.8
-    persistence: float = 0.75
-    activity_sd: float = 0.35
-    prednisone_effect: float = 0.9
     methotrexate_effect: float = 0.5
     ivig_activity: float = 1.0
     ivig_ramp: int = 6
-    pga_sd: float = 0.6
-    cmas_sd: float = 2.5
     mmt8_sd: float = 3.0
-    das_sd: float = 0.8
     ck_sdlog: float = 0.45
-    taper: tuple[float, ...] = (
-        2.0, 1.5, 1.0, 0.8, 0.6, 0.4, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2,
-        0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.0,
-    )  # fmt: skip
-    flare_pga: float = 4.0
-    flare_month: int = 3
-    flare_step: int = 2
     methotrexate_intercept: float = 1.7
     methotrexate_pga: float = 0.3
     ivig_intercept: float = -1.5
@@ -193,35 +176,11 @@ class JDMParameters:
     quiescence_activity: float = -1.0
     quiescence_frailty: float = -0.5
     quiescence_ivig: float = 0.2
-    lost_intercept: float = -5.5
-    lost_pga: float = 0.25
-
-    def replace(self, **changes) -> JDMParameters:
-        """A copy with some parameters changed (unknown names raise ``TypeError``)."""
-        _check_names(changes)
-        return dataclasses.replace(self, **changes)
-
-
-def _check_names(changes: dict) -> None:
-    names = {f.name for f in dataclasses.fields(JDMParameters)}
-    unknown = sorted(set(changes) - names)
-    if unknown:
-        raise TypeError(
-            f"unknown JDM parameter(s) {', '.join(unknown)}; see JDMParameters for the names"
-        )
-
-
-def _expit(eta: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-eta))
-
-
-def _resolve(parameters: JDMParameters | None, overrides: dict) -> JDMParameters:
-    base = JDMParameters() if parameters is None else parameters
-    return base.replace(**overrides) if overrides else base
 
 
 # ----------------------------------------------------------------------------------------------
-# the engine: one generator shared by the observed cohort and the counterfactual worlds
+# the IVIG policy and the quiescence outcome on the shared disease course (``_course``), drawn
+# from one generator: the observed cohort and the counterfactual worlds
 
 
 @dataclass
@@ -272,107 +231,66 @@ def _engine(
     seed share every draw (common random numbers).  ``scores=False`` skips the scores nothing
     downstream needs when IVIG is set by the regime (CMAS, MMT8, DAS, CK).
     """
-    z = rng.standard_normal((4, n))
-    u_sex, u_mtx = rng.random((2, n))
-    female = (u_sex < p.female_fraction).astype(np.int64)
-    age = np.clip(np.round(p.age_median * np.exp(p.age_sdlog * z[0]), 1), p.age_min, p.age_max)
+    z, (u_sex, u_mtx) = _course.draw_baseline(rng, n, normals=4, uniforms=2)
+    female, age = _course.sex_and_age(p, u_sex, z[0])
     duration = np.round(p.duration_median * np.exp(p.duration_sdlog * z[1]), 1)
     duration = np.clip(duration, p.duration_min, p.duration_max)
     frailty = z[2]
     log_delay = np.log(duration / p.duration_median)
-    level = p.activity_level + p.frailty_activity * frailty + p.duration_activity * log_delay
-    x = (  # latent activity before IVIG's effect
-        p.activity_diagnosis
-        + p.frailty_diagnosis * frailty
-        + p.duration_activity * log_delay
-        + p.activity_diagnosis_sd * z[3]
-    )
-    taper = np.asarray(p.taper, dtype=np.float64)
+    # a longer delay to diagnosis: more active at diagnosis and a higher untreated level
+    course = _course.Course.at_diagnosis(p, frailty, z[3], shift=p.duration_activity * log_delay)
     ramp = max(int(p.ivig_ramp), 1)
-    step = np.zeros(n, dtype=np.int64)
-    ivig = np.zeros(n, dtype=bool)
-    ivig_months = np.zeros(n)  # months on IVIG before the current visit
-    pga_prev = mtx = np.zeros(n)
+    mtx = np.zeros(n)
     never = np.zeros(n, dtype=bool)
     for t in range(months):
-        eps = rng.standard_normal(n)
-        noise = rng.standard_normal((6, n))
-        u_ivig, u_event, u_lost = rng.random((3, n))
+        d = _course.draw_month(rng, n, noise=6, uniforms=3)
+        u_ivig, u_event, u_lost = d.u
 
-        # visit t: the scores, noisy functions of s = expit(activity)
-        activity = x - p.ivig_activity * np.minimum(ivig_months / ramp, 1.0)
-        s = _expit(activity)
-        pga = np.clip(np.round(10.0 * s + p.pga_sd * noise[0], 1), 0.0, 10.0)
+        # visit t: physician global, flare and prednisone; the other scores when needed
+        v = _course.visit(course, p, d.noise[0], p.ivig_activity, ramp)
         cmas = mmt8 = das_skin = das_muscle = ck = None
         if scores or ivig_from is None:
-            cmas = np.clip(np.round(52.0 * (1.0 - s) ** 0.6 + p.cmas_sd * noise[1]), 0, 52)
+            cmas = _course.cmas(v.s, d.noise[1], p.cmas_sd)
         if scores:
-            mmt8 = np.clip(np.round(80.0 * (1.0 - s) ** 0.4 + p.mmt8_sd * noise[2]), 0, 80)
-            das_skin = np.clip(np.round(9.0 * s**0.7 + p.das_sd * noise[3]), 0, 9)
-            das_muscle = np.clip(np.round(11.0 * s + p.das_sd * noise[4]), 0, 11)
-            log_ck = np.log(80.0) + 3.5 * s * s + 0.15 * (1 - female) + p.ck_sdlog * noise[5]
-            ck = np.clip(np.round(np.exp(log_ck)), 10, 50_000)
-
-        # prednisone: the taper, back to flare_step on a flare; methotrexate at diagnosis
-        if t == 0:
-            pga_prev = pga
-            mtx_p = _expit(p.methotrexate_intercept + p.methotrexate_pga * (pga - 5.0))
+            mmt8 = _course.mmt8(v.s, d.noise[2], p.mmt8_sd)
+            das_skin = _course.das_skin(v.s, d.noise[3], p.das_sd)
+            das_muscle = _course.das_muscle(v.s, d.noise[4], p.das_sd)
+            ck = _course.creatine_kinase(v.s, female, d.noise[5], p.ck_sdlog)
+        if t == 0:  # methotrexate, chosen at diagnosis
+            mtx_p = _course.expit(p.methotrexate_intercept + p.methotrexate_pga * (v.pga - 5.0))
             mtx = (u_mtx < mtx_p).astype(np.float64)
             baseline_out.append(_Baseline(female, age, duration, frailty, mtx.astype(np.int64)))
-            flare = never
-        else:
-            step = step + 1
-            flare = (pga >= p.flare_pga) if t >= p.flare_month else never
-            step = np.where(flare, np.minimum(step, p.flare_step), step)
-        prednisone = taper[np.minimum(step, taper.size - 1)]
 
         # IVIG: started from measured variables only, or set by the regime
         if ivig_from is None:
             eta = (
                 p.ivig_intercept
-                + p.ivig_pga * (pga - 5.0)
-                + p.ivig_pga_prev * (pga_prev - 5.0)
+                + p.ivig_pga * (v.pga - 5.0)
+                + p.ivig_pga_prev * (v.pga_prev - 5.0)
                 + p.ivig_cmas * (40.0 - cmas) / 10.0
-                + p.ivig_flare * flare
-                + p.ivig_prednisone * prednisone
+                + p.ivig_flare * v.flare
+                + p.ivig_prednisone * v.prednisone
                 + p.ivig_month * t
             )
-            ivig = ivig | (u_ivig < _expit(eta))
+            ivig = course.started | (u_ivig < _course.expit(eta))
         else:
             ivig = np.full(n, t >= ivig_from)
 
-        # month t: activity moves on; quiescence by visit t + 1; loss to follow-up after it
-        target = (
-            level
-            + p.activity_trend * t
-            - p.prednisone_effect * prednisone
-            - p.methotrexate_effect * mtx
-        )
-        x = p.persistence * x + (1.0 - p.persistence) * target + p.activity_sd * eps
-        ivig_months = ivig_months + ivig
-        next_activity = x - p.ivig_activity * np.minimum(ivig_months / ramp, 1.0)
+        # month t: activity moves on (methotrexate lowers it too); quiescence by visit t + 1;
+        # loss to follow-up after it
+        _course.advance(course, p, v, ivig, d.eps, lowering=p.methotrexate_effect * mtx)
         eta_q = (
             p.quiescence_intercept
-            + p.quiescence_activity * next_activity
+            + p.quiescence_activity * _course.treated_activity(course, p.ivig_activity, ramp)
             + p.quiescence_frailty * frailty
             + p.quiescence_ivig * ivig
         )
-        event = u_event < _expit(eta_q)
-        if censor and t < months - 1:
-            lost = u_lost < _expit(p.lost_intercept + p.lost_pga * pga)
-        else:
-            lost = never
+        event = u_event < _course.expit(eta_q)
+        lost = _course.lost(p, v.pga, u_lost) if censor and t < months - 1 else never
         yield _Month(
-            t, activity, pga, pga_prev, cmas, mmt8, das_skin, das_muscle, ck,
-            flare, prednisone, ivig, event, lost,
+            t, v.activity, v.pga, v.pga_prev, cmas, mmt8, das_skin, das_muscle, ck,
+            v.flare, v.prednisone, ivig, event, lost,
         )  # fmt: skip
-        pga_prev = pga
-
-
-def _check_size(n_patients: int, months: int) -> None:
-    for name, value in [("n_patients", n_patients), ("months", months)]:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -507,8 +425,8 @@ def simulate_jdm(
     ...              denominator="pga + pga_prev + cmas + flare + prednisone + month",
     ...              numerator="month", absorbing=True, censor="lost")
     """
-    p = _resolve(parameters, overrides)
-    _check_size(n_patients, months)
+    p = _course.resolve(JDMParameters, parameters, overrides)
+    _course.check_positive(n_patients=n_patients, months=months)
     rng = np.random.default_rng(seed)
     n = n_patients
     baseline: list[_Baseline] = []
@@ -736,8 +654,8 @@ def jdm_truth(
     import formulaic
     import statsmodels.api as sm
 
-    p = _resolve(parameters, overrides)
-    _check_size(n_patients, months)
+    p = _course.resolve(JDMParameters, parameters, overrides)
+    _course.check_positive(n_patients=n_patients, months=months)
     if not 0 <= start_month < months:
         raise ValueError(f"start_month must be in 0..{months - 1}, got {start_month!r}")
     month = np.arange(months)
@@ -784,7 +702,7 @@ def jdm_truth(
     for regime, ivig_from in [("always", start_month), ("never", months)]:
         grid = pd.DataFrame({"ivig": (month >= ivig_from).astype(np.float64), "month": month})
         design = np.asarray(spec.rhs.model_spec.get_model_matrix(grid), dtype=np.float64)
-        implied[regime] = 1.0 - np.cumprod(1.0 - _expit(design @ params.to_numpy()))
+        implied[regime] = 1.0 - np.cumprod(1.0 - _course.expit(design @ params.to_numpy()))
     msm_risk = pd.DataFrame(implied, index=index)
     return JDMTruth(
         risk=risk,
