@@ -31,6 +31,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 __all__ = [
     "Course",
@@ -49,6 +50,7 @@ __all__ = [
     "expit",
     "lost",
     "mmt8",
+    "person_months",
     "physician_global",
     "resolve",
     "sex_and_age",
@@ -354,3 +356,28 @@ def advance(
     c.started = on
     c.pga_prev = v.pga
     c.t = c.t + 1
+
+
+def person_months(
+    pieces: dict[str, list[np.ndarray]],
+    baseline: dict[str, np.ndarray],
+    names: list[str],
+    integer: set[str] | list[str],
+) -> pd.DataFrame:
+    """The long frame, sorted by id and month, from the rows gathered month by month.
+
+    ``pieces`` holds each column's arrays month after month (``"id"`` among them),
+    ``baseline`` the columns fixed per patient (indexed by id); ``names`` are the frame's
+    columns in order, ``integer`` those stored as int64.
+    """
+    row_id = np.concatenate(pieces["id"])
+    order = np.argsort(row_id, kind="stable")
+    row_id = row_id[order]
+    columns = {}
+    for name in names:
+        if name in baseline:
+            columns[name] = baseline[name][row_id]
+            continue
+        values = np.concatenate(pieces[name])[order]
+        columns[name] = values.astype(np.int64) if name in integer else values
+    return pd.DataFrame(columns, copy=False)  # no consolidation copy

@@ -311,18 +311,8 @@ def simulate_cyc(
         state = state.take(np.flatnonzero(keep))
         if rows.size == 0:
             break
-    row_id = np.concatenate(pieces["id"])
-    order = np.argsort(row_id, kind="stable")  # rows were gathered month by month
-    row_id = row_id[order]
     names = COLUMNS + (["activity", "frailty"] if latent else [])
-    columns = {}
-    for name in names:
-        if name in baseline:
-            columns[name] = baseline[name][row_id]
-            continue
-        values = np.concatenate(pieces[name])[order]
-        columns[name] = values.astype(np.int64) if name in _INTEGER else values
-    return pd.DataFrame(columns, copy=False)
+    return _course.person_months(pieces, baseline, names, _INTEGER)
 
 
 # ----------------------------------------------------------------------------------------------

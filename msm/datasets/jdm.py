@@ -470,24 +470,12 @@ def simulate_jdm(
             engine.close()
             break
     b = baseline[0]
-    row_id = np.concatenate(pieces["id"])
-    order = np.argsort(row_id, kind="stable")  # rows were gathered month by month
-    row_id = row_id[order]
     extra = {"sex": b.female, "age": b.age, "duration": b.duration}
     extra["methotrexate"] = b.methotrexate
     if latent:
         extra["frailty"] = b.frailty
-    columns = {}
-    for name in [*COLUMNS, *(["activity", "frailty"] if latent else [])]:
-        if name in extra:
-            columns[name] = extra[name][row_id]
-            continue
-        values = np.concatenate(pieces[name])[order]
-        if name in _INTEGER or name in _BINARY:
-            values = values.astype(np.int64)
-        columns[name] = values
-    frame = pd.DataFrame(columns, copy=False)  # no consolidation copy
-    return frame
+    names = [*COLUMNS, *(["activity", "frailty"] if latent else [])]
+    return _course.person_months(pieces, extra, names, [*_INTEGER, *_BINARY])
 
 
 # ----------------------------------------------------------------------------------------------
