@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -51,3 +53,21 @@ def test_truth_is_null_without_an_effect_and_negative_with_one():
     everyone = msm.datasets.cyc_truth(n_patients=3000, trials=(2, 8))
     assert (everyone.by_trial["eligible"] > truth.by_trial["eligible"]).all()
     assert "CYCTruth" in repr(truth)
+
+
+def test_the_two_simulators_share_one_disease_course():
+    from msm.datasets import _course
+
+    shared = {f.name for f in dataclasses.fields(_course.CourseParameters)}
+    jdm, cyc = msm.datasets.JDMParameters(), msm.datasets.CYCParameters()
+    assert isinstance(jdm, _course.CourseParameters)
+    assert isinstance(cyc, _course.CourseParameters)
+    # the severer CYC cohort changes exactly the five defaults CourseParameters names
+    differ = {name for name in shared if getattr(jdm, name) != getattr(cyc, name)}
+    assert differ == {
+        "activity_diagnosis",
+        "frailty_activity",
+        "activity_trend",
+        "lost_intercept",
+        "lost_pga",
+    }
