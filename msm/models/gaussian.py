@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from msm.models._base import ModelInput
+from msm._formula import intercept_columns
+from msm._glm import Centring, map_back
+from msm.models._base import ModelInput, check_rank, fitting_design
 
 
 @dataclass(frozen=True, eq=False)
@@ -26,6 +28,10 @@ class GaussianFit:
         OLS coefficients and their usual standard errors.
     sigma : float
         SD of the residuals (n - 1 denominator), the density's scale.
+    centring : msm._glm.Centring or None
+        When a covariate lies far from 0 relative to its spread (``l + 1e5``), the centred
+        design the model was fitted on and its coefficients there (the fitted values, and so
+        the densities, are computed on it); ``params`` and ``bse`` are mapped back exactly.
     """
 
     name: str
@@ -35,6 +41,7 @@ class GaussianFit:
     bse: pd.Series
     sigma: float
     n: int
+    centring: Centring | None = None
 
     def summary(self) -> pd.DataFrame:
         """Coefficient table: estimate, std_error, t, p_value."""
@@ -57,23 +64,44 @@ class GaussianFit:
 
 
 def fit_gaussian(inp: ModelInput, observed: np.ndarray) -> tuple[GaussianFit, np.ndarray]:
-    """Least squares; log normal density of ``observed`` around the fitted values."""
+    """Least squares; log normal density of ``observed`` around the fitted values.
+
+    Shift-invariant: DataError naming the columns when the design, judged centred, is
+    constant or collinear; a covariate far from 0 relative to its spread (``l + 1e5``) is
+    fitted on the design centred at the column means, with the coefficients and their
+    covariance mapped back (the intercept moved by exactly ``-centre @ slopes``).
+    """
     design = inp.design()
     X = design.matrix
+    intercept = intercept_columns(design)
+    intercept = intercept[0] if intercept else None
+    check_rank(X, design.names, f"{inp.role} model for {inp.outcome_name!r}", intercept)
+    fitting = fitting_design(X, intercept)
+    if fitting is not None:
+        X = fitting.design(X)
     beta, *_ = np.linalg.lstsq(X, inp.y, rcond=None)
     fitted = X @ beta
     residuals = inp.y - fitted
     n, p = X.shape
     sigma = float(np.std(residuals, ddof=1)) if n > 1 else float("nan")
     s2 = residuals @ residuals / max(n - p, 1)
-    bse = np.sqrt(np.diag(np.linalg.pinv(X.T @ X)) * s2)
+    centring = None
+    if fitting is None:
+        params = beta
+        bse = np.sqrt(np.diag(np.linalg.pinv(X.T @ X)) * s2)
+    else:  # coefficients and covariance of the caller's design: params = T beta
+        T = fitting.transform()
+        params = T @ beta
+        bse = np.sqrt(np.diag(map_back(T, np.linalg.pinv(X.T @ X) * s2)))
+        centring = fitting.centring(beta)
     fit = GaussianFit(
         name=f"{inp.role} model",
         outcome=inp.outcome_name,
         formula=inp.formula,
-        params=pd.Series(beta, index=design.names),
+        params=pd.Series(params, index=design.names),
         bse=pd.Series(bse, index=design.names),
         sigma=sigma,
         n=n,
+        centring=centring,
     )
     return fit, scipy.stats.norm.logpdf(observed, loc=fitted, scale=sigma)
