@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -256,6 +256,8 @@ def iptw(
         Long person-time data, one row per subject-interval, in any row order.
     id, time : str
         Subject and time columns.  ``time=None`` for point-treatment data (one row each).
+        Like ``treatment``, ``censor`` and ``start``, any hashable column label (a tuple
+        names a column of MultiIndex columns, e.g. ``id=("id", "")``).
     treatment : str
         The treatment column: 0/1 (binomial), levels (multinomial, ordinal) or a dose
         (gaussian).
@@ -741,8 +743,17 @@ def check_arguments(
 
 
 def _is_label(value) -> bool:
-    """A plausible column label: a string or a number, not a list or frame."""
-    return isinstance(value, (str, numbers.Number)) and not isinstance(value, (bool, np.bool_))
+    """A plausible column label: any hashable value but a boolean (not a list or frame).
+
+    A string, a number, or a tuple naming a column of MultiIndex columns.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Hashable):
+        return False
+    try:
+        hash(value)  # a tuple holding a list is not hashable after all
+    except TypeError:
+        return False
+    return True
 
 
 def _is_real(value) -> bool:
