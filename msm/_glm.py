@@ -12,11 +12,13 @@ returned belongs to the returned ``beta``.
 
 from __future__ import annotations
 
+import functools
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.linalg
 
 from msm import _kernels
@@ -227,14 +229,20 @@ def fit_glm(
     tol: float = 1e-10,
     stacklevel: int = 2,
     convergence: str = "full",
+    require_variance: bool = False,
 ) -> GLMFit:
     """Fit a weighted canonical-link GLM; warn (naming ``model_name``) when in trouble.
 
     Raises DataError naming the columns when the design is collinear (or a column all zero)
-    on the rows with positive weight.  Warns ``ConvergenceWarning`` when ``max_iter`` Newton
-    iterations do not converge and, for the binomial family, ``SeparationWarning`` when
-    fitted probabilities reach 0 or 1 numerically; both name the covariates with the largest
-    standardized coefficients.
+    on the rows with positive weight, or when a column's magnitude is outside what double
+    precision can hold in the information (``check_magnitude``).  With
+    ``require_variance`` (the outcome model, whose covariance is reported), a likelihood
+    that is monotone (complete separation: Newton stops where the information is singular)
+    is a DataError naming the covariate that runs off; otherwise (a treatment model, whose
+    weights are still defined) it is a warning.  Warns ``ConvergenceWarning`` when
+    ``max_iter`` Newton iterations do not converge and, for the binomial family,
+    ``SeparationWarning`` when fitted probabilities reach 0 or 1 numerically; both name the
+    covariates with the largest standardized coefficients.
 
     ``convergence="full"`` iterates until the Newton step is below ``tol`` (relative);
     ``convergence="r"`` replays R's ``glm.fit``: start from ``mustart``, stop when the
@@ -248,19 +256,208 @@ def fit_glm(
     weighted column means and transformed back, so only real collinearity is reported and
     the estimates keep their digits.
     """
-    if convergence not in ("full", "r"):
-        raise ValueError(f"convergence must be 'full' or 'r', got {convergence!r}")
+    max_iter, tol, convergence = check_fit_options(max_iter, tol, convergence)
     intercept = _intercept_column(X)
+    check_magnitude(X, w, names, model_name, intercept)
+    k = outcome_exponent(family, y, w, model_name) if family == GAUSSIAN else 0
+    if k:  # a gaussian outcome near 0 (|y| < 2**-20): fit y * 2**k, exactly, and map back
+        fit = fit_glm(
+            X,
+            np.ldexp(y, k),
+            w,
+            np.ldexp(offset, k),
+            family,
+            names,
+            model_name,
+            max_iter=max_iter,
+            tol=tol,
+            stacklevel=stacklevel + 1,
+            convergence=convergence,
+            require_variance=require_variance,
+        )
+        return _outcome_scaled_back(fit, k)
     args = (X, y, w, offset, family, names, model_name, max_iter, tol, stacklevel + 1)
     try:
-        return _fit(*args, convergence, intercept, intercept is not None)
+        return _fit(*args, convergence, intercept, intercept is not None, require_variance)
     except NeedsCentring:
         pass
-    return _fit_centred(*args, convergence, intercept)
+    return _fit_centred(*args, convergence, intercept, require_variance)
+
+
+# A gaussian outcome whose largest |value| is below 2**-SMALL_OUTCOME has coefficients so
+# small that the convergence rule's absolute floor (tol * (1 + max |beta|)) would stop at the
+# start; it is fitted times a power of two (identity link: every coefficient scales with y).
+SMALL_OUTCOME = 20
+
+
+def outcome_exponent(
+    family: int, y: np.ndarray, w: np.ndarray, model_name: str, column: str | None = None
+) -> int:
+    """``k`` with the gaussian outcome fitted as ``y * 2**k`` (0: as given).
+
+    DataError (naming ``column``) when ``|y|`` on the rows fitted is beyond ``MAGNITUDE``
+    (its deviance ~y**2 or its variance would under- or overflow).
+    """
+    positive = w > 0
+    fitted = y if positive.all() else y[positive]
+    if fitted.size == 0:
+        return 0
+    size = float(np.max(np.abs(fitted)))
+    if size == 0 or MAGNITUDE[0] <= size <= MAGNITUDE[1]:
+        if size == 0 or size >= 2.0**-SMALL_OUTCOME:
+            return 0
+        return -int(np.frexp(size)[1])  # y * 2**k in [0.5, 1)
+    raise DataError(
+        column,
+        f"{model_name}: the outcome lies on a scale outside what the fit can represent in "
+        f"double precision (largest |value| ~{size:.0e}; its deviance ~y**2 would under- or "
+        f"overflow; |values| from {MAGNITUDE[0]:.0e} to {MAGNITUDE[1]:.0e} are fine); rescale it "
+        "to sensible units first, e.g. y / y.std()",
+    )
+
+
+def _outcome_scaled_back(fit: GLMFit, k: int) -> GLMFit:
+    """A gaussian fit of ``y * 2**k`` as the fit of ``y`` (exact: powers of two)."""
+    centring = fit.centring
+    if centring is not None:
+        centring = Centring(
+            centring.centre, centring.intercept, np.ldexp(centring.beta, -k), centring.information
+        )
+    return GLMFit(
+        beta=np.ldexp(fit.beta, -k),
+        mu=np.ldexp(fit.mu, -k),
+        deviance=float(np.ldexp(fit.deviance, -2 * k)),
+        pearson=float(np.ldexp(fit.pearson, -2 * k)),
+        information=fit.information,  # X' W X: does not depend on y
+        mu_min=float(np.ldexp(fit.mu_min, -k)),
+        mu_max=float(np.ldexp(fit.mu_max, -k)),
+        converged=fit.converged,
+        n_iter=fit.n_iter,
+        mu_lagged=None if fit.mu_lagged is None else np.ldexp(fit.mu_lagged, -k),
+        covariance=fit.covariance,
+        centring=centring,
+    )
+
+
+def check_fit_options(max_iter, tol, convergence="full") -> tuple:
+    """``(max_iter, tol, convergence)`` checked: TypeError or ValueError naming the argument.
+
+    ``max_iter`` an integer >= 1, ``tol`` a finite number > 0, ``convergence`` ``"full"`` or
+    ``"r"``.  Shared by ``msm.glm``, ``msm.cox`` and the engine, so
+    a bad value fails before any work.
+
+    Examples
+    --------
+    >>> check_fit_options(50, 1e-10, "full")
+    (50, 1e-10, 'full')
+    >>> check_fit_options(0, 1e-10)
+    Traceback (most recent call last):
+    ...
+    ValueError: max_iter must be an integer >= 1 (the most Newton iterations), got max_iter=0
+    """
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer):
+        raise TypeError(
+            f"max_iter must be an integer >= 1 (the most Newton iterations), got "
+            f"max_iter={max_iter!r} of type {type(max_iter).__name__}"
+        )
+    if max_iter < 1:
+        raise ValueError(
+            "max_iter must be an integer >= 1 (the most Newton iterations), got "
+            f"max_iter={max_iter!r}"
+        )
+    if isinstance(tol, bool) or not isinstance(tol, int | float | np.integer | np.floating):
+        raise TypeError(
+            f"tol must be a positive finite number (the relative convergence tolerance), got "
+            f"tol={tol!r} of type {type(tol).__name__}"
+        )
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(
+            f"tol must be a positive finite number (the relative convergence tolerance), got "
+            f"tol={tol!r}"
+        )
+    if not isinstance(convergence, str) or convergence not in ("full", "r"):
+        raise ValueError(f"convergence must be 'full' or 'r', got convergence={convergence!r}")
+    return int(max_iter), float(tol), convergence
+
+
+def check_column_name(value, argument: str) -> None:
+    """``value`` (an argument that names a column) is None or a column label, not data.
+
+    TypeError naming ``argument`` for a list, Series, array or any other value that is not a
+    column label (a column is passed by name: ``cluster="id"``, not ``cluster=data["id"]``).
+    Whether the column exists is checked against the data (``msm.panel.check_columns_exist``).
+
+    Examples
+    --------
+    >>> check_column_name(["id"], "cluster")
+    Traceback (most recent call last):
+    ...
+    TypeError: cluster must be the name of a column (e.g. cluster='id'), got a list
+    """
+    if value is None:
+        return
+    if isinstance(value, pd.Series | pd.Index | np.ndarray | list | dict | set):
+        name = value.name if isinstance(value, pd.Series) and value.name is not None else "id"
+        raise TypeError(
+            f"{argument} must be the name of a column (e.g. {argument}={name!r}), got a "
+            f"{type(value).__name__}"
+        )
+    if isinstance(value, bool | float | np.bool_) or not isinstance(value, Hashable):
+        raise TypeError(
+            f"{argument} must be the name of a column, got {value!r} of type {type(value).__name__}"
+        )
+
+
+# A column whose largest |value| on the rows fitted is outside this range puts X'WX (~x**2)
+# or the covariance (~1/x**2) outside double precision (about 1e-308 .. 1e308): the fit
+# would call it "all zero" or "constant".  Within it the fit is scale-invariant to rounding
+# (the engine is: scaling a column by a power of two scales its coefficient exactly).
+MAGNITUDE = (1e-150, 1e150)
+
+
+def check_magnitude(
+    X: np.ndarray, w: np.ndarray, names: list[str], model_name: str, intercept: int | None
+) -> None:
+    """DataError naming columns whose magnitude (rows with ``w > 0``) is out of ``MAGNITUDE``.
+
+    Columns that are 0 on every row fitted are left to the rank check (they are "all zero").
+    """
+    if X.size == 0:
+        return
+    positive = w > 0
+    fitted = X if positive.all() else X[positive]
+    if fitted.shape[0] == 0:
+        return
+    size = np.maximum(np.abs(fitted.max(axis=0)), np.abs(fitted.min(axis=0)))
+    bad = (size > 0) & ((size < MAGNITUDE[0]) | (size > MAGNITUDE[1]))
+    if intercept is not None:
+        bad[intercept] = False
+    if bad.any():
+        where = np.flatnonzero(bad)
+        shown = ", ".join(f"{names[j]!r} (largest |value| ~{size[j]:.0e})" for j in where)
+        raise DataError(
+            names[where[0]],
+            f"{model_name}: column(s) {shown} lie on a scale outside what the fit can "
+            "represent in double precision (their information ~x**2 or variance ~1/x**2 "
+            f"would under- or overflow; |values| from {MAGNITUDE[0]:.0e} to {MAGNITUDE[1]:.0e} "
+            "are fine); rescale them to sensible units first, e.g. x / x.std()",
+        )
 
 
 def _fit_centred(
-    X, y, w, offset, family, names, model_name, max_iter, tol, stacklevel, convergence, intercept
+    X,
+    y,
+    w,
+    offset,
+    family,
+    names,
+    model_name,
+    max_iter,
+    tol,
+    stacklevel,
+    convergence,
+    intercept,
+    require_variance=False,
 ) -> GLMFit:
     """``_fit`` on the design centred at the weighted column means, transformed back.
 
@@ -288,6 +485,7 @@ def _fit_centred(
         convergence,
         intercept,
         False,
+        require_variance,
     )
     return uncentre(fit, centre, intercept)
 
@@ -339,8 +537,10 @@ def _fit(
     convergence,
     intercept,
     shifted_ok,
+    require_variance=False,
 ) -> GLMFit:
     """One fit on the design as given (``shifted_ok``: may raise ``NeedsCentring``)."""
+    n, p = X.shape
     if convergence == "r":
         return _fit_like_r(
             X,
@@ -355,9 +555,9 @@ def _fit(
             intercept,
             shifted_ok,
         )
-    n, p = X.shape
     mu = np.empty(n)
     start = np.zeros(p)
+    column_sd = functools.cache(lambda: X.std(axis=0) if n > 1 else np.ones(p))  # if needed
     if intercept is not None and w.sum() > 0:
         start[intercept] = start_intercept(family, y, w, offset)
 
@@ -371,12 +571,17 @@ def _fit(
         model_name,
         family,
         warm=_warm_start(X, y, w, offset, family, names, model_name, start),
-        suspects=lambda b: suspects(b, X.std(axis=0) if n > 1 else np.ones(p), names),
+        suspects=lambda b: suspects(b, column_sd(), names),
         max_iter=max_iter,
         tol=tol,
         stacklevel=stacklevel + 1,
         intercept=intercept,
         shifted_ok=shifted_ok,
+        on_singular=(
+            functools.partial(_raise_monotone, column_sd, names, model_name)
+            if require_variance
+            else None
+        ),
     )
     deviance, pearson, _, info, mu_min, mu_max = last
     return GLMFit(
@@ -423,7 +628,14 @@ def _fit_like_r(
     info0 = _kernels.weighted_crossprod(X, W0)
     _check_collinearity(info0, names, model_name, intercept, shifted_ok)
     rhs = X.T @ (W0 * eta0 + w * (y - mu0))
-    beta = np.linalg.solve(info0, rhs)
+    try:
+        beta = np.linalg.solve(info0, rhs)
+    except np.linalg.LinAlgError:  # passed the rank check, yet singular to rounding
+        raise DataError(
+            names[-1],
+            f"{model_name}: design matrix is singular to rounding on the rows fitted (R's "
+            f"starting weighted least squares has no solution); columns: {names}",
+        ) from None
     deviance_old = _deviance(family, y, mu0, w)
     info_before = info0
     mu_before = mu0
@@ -514,6 +726,7 @@ def newton(
     stacklevel: int = 2,
     intercept: int | None = None,
     shifted_ok: bool = False,
+    on_singular: Callable[[np.ndarray, int], None] | None = None,
 ) -> tuple[np.ndarray, tuple, bool, int]:
     """Newton/IRLS on any implementation of the fused pass (in memory, or summed over
     partitions of a distributed frame): the one copy of the iteration.
@@ -525,6 +738,9 @@ def newton(
     Returns the estimate, the pass at it, whether it converged and the iterations used.
     ``intercept`` (the intercept's column, if any) makes the rank check judge the centred
     information; ``shifted_ok`` lets it raise ``NeedsCentring`` when the design needs centring.
+    ``on_singular(beta, n_iter)``, when given, is called (and should raise) where Newton
+    stops because the information at ``beta`` is not positive definite (separation: no
+    variance exists there); without it the fit warns and returns.
     """
     last = None
     if warm is not None:
@@ -539,11 +755,15 @@ def newton(
         last = glm_pass(beta)
         _check_collinearity(last[3], names, model_name, intercept, shifted_ok)
     converged = False
+    singular = False
     n_iter = 0
     while True:
         deviance, _, score, info, _, _ = last
         step = _newton_step(info, score)
         if step is None:  # information singular away from the start: separation
+            singular = True
+            if on_singular is not None:
+                on_singular(beta, n_iter)
             break
         if np.max(np.abs(step), initial=0.0) <= tol * (1.0 + np.max(np.abs(beta), initial=0.0)):
             converged = True
@@ -564,9 +784,13 @@ def newton(
         last = new
     mu_min, mu_max = last[4], last[5]
     if not converged:
+        why = (
+            f": the information became singular after {n_iter} Newton iterations"
+            if singular
+            else f" in {max_iter} Newton iterations"
+        )
         warnings.warn(
-            f"{model_name} did not converge in {max_iter} Newton iterations; largest "
-            f"coefficients: {suspects(beta)}",
+            f"{model_name} did not converge{why}; largest coefficients: {suspects(beta)}",
             ConvergenceWarning,
             stacklevel=stacklevel + 1,
         )
@@ -603,6 +827,30 @@ def _warm_start(X, y, w, offset, family, names, model_name, start) -> np.ndarray
     if not (fit.converged and np.all(np.isfinite(fit.beta))):
         return None
     return fit.beta
+
+
+def _raise_monotone(
+    sd: Callable[[], np.ndarray], names: list[str], model_name: str, beta: np.ndarray, n_iter: int
+) -> None:
+    """DataError: the information became singular along the Newton path (separation).
+
+    Names the covariate with the largest standardized coefficient (``sd()``: column SDs).
+    """
+    column_sd = sd()
+    size = np.abs(beta) * np.where(column_sd > 0, column_sd, 0.0)
+    order = [j for j in np.argsort(-size, kind="stable") if column_sd[j] > 0]
+    column = names[order[0]] if order else names[0]
+    running = [j for j in order if size[j] >= 0.1 * size[order[0]]][:3] if order else []
+    shown = ", ".join(f"{names[j]!r} (coef {beta[j]:.3g})" for j in running) or "the intercept"
+    raise DataError(
+        column,
+        f"{model_name}: the likelihood is monotone: after {n_iter} Newton step(s) the "
+        f"coefficients run off ({shown}) and the information "
+        "becomes singular; a covariate (or combination) predicts the outcome perfectly on "
+        "the rows fitted (complete separation: e.g. it is one value wherever the outcome is 0 "
+        "and another wherever it is 1), so its coefficient is infinite and has no variance: "
+        "drop, coarsen or combine it",
+    )
 
 
 def _newton_step(info: np.ndarray, score: np.ndarray) -> np.ndarray | None:

@@ -41,9 +41,9 @@ from msm._bootstrap import (
     run_replicates,
     warning_table,
 )
-from msm._glm import map_back
+from msm._glm import check_column_name, map_back
 from msm._warnings import ConvergenceWarning, SeparationWarning
-from msm.panel import check_columns_exist, check_finite, check_frame
+from msm.panel import DataError, check_columns_exist, check_finite, check_frame
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,17 +108,20 @@ class SandwichParts:
 
     @cached_property
     def bread(self) -> np.ndarray:
-        """``A^-1``, the inverse information (computed on the centred design if any)."""
+        """``A^-1``, the inverse information (computed on the centred design if any).
+
+        DataError naming the columns when the information is singular (no variance exists).
+        """
         if self.centred is None:
-            return bread(self.information)
-        return map_back(self.centred.transform, bread(self.centred.information))
+            return bread(self.information, self.names)
+        return map_back(self.centred.transform, bread(self.centred.information, self.names))
 
     def sandwich(self) -> np.ndarray:
         """``A^-1 B A^-1`` (computed on the centred design if any, and mapped back)."""
         if self.centred is None:
             return sandwich(self.bread, self.meat)
         c = self.centred
-        return map_back(c.transform, sandwich(bread(c.information), c.meat))
+        return map_back(c.transform, sandwich(bread(c.information, self.names), c.meat))
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,8 +146,13 @@ class CentredParts:
     meat: np.ndarray
 
 
-def bread(information: np.ndarray) -> np.ndarray:
+def bread(information: np.ndarray, names: list[str] | None = None) -> np.ndarray:
     """Inverse of the (symmetric positive definite) information matrix ``A``.
+
+    A singular information has no inverse (a coefficient without a finite variance: a
+    design collinear on the rows fitted, or a separated model): DataError naming the
+    parameters involved (``names``, else their positions).  A pseudo-inverse would report a
+    finite variance where none exists.
 
     Examples
     --------
@@ -152,8 +160,48 @@ def bread(information: np.ndarray) -> np.ndarray:
     array([[0.5 , 0.  ],
            [0.  , 0.25]])
     """
-    inverse = np.linalg.inv(information)
+    try:
+        inverse = np.linalg.inv(information)
+    except np.linalg.LinAlgError:
+        raise singular_information(information, names) from None
+    if not np.all(np.isfinite(inverse)):
+        raise singular_information(information, names)
     return (inverse + inverse.T) / 2.0
+
+
+def _ill_conditioned(block: np.ndarray) -> bool:
+    """A symmetric information block singular to rounding (or not finite)."""
+    with np.errstate(all="ignore"):
+        scale = np.sqrt(np.abs(np.diag(block)))
+        if not (np.all(np.isfinite(block)) and np.all(scale > 0)):
+            return True
+        eigval = np.linalg.eigvalsh(block / np.outer(scale, scale))
+    return not eigval[0] > 1e-12 * max(eigval[-1], 1.0)
+
+
+def singular_information(information: np.ndarray, names: list[str] | None = None) -> DataError:
+    """The DataError for an information matrix without an inverse, naming the parameters
+    that load on its null direction (``names``; positions when None)."""
+    p = information.shape[0]
+    names = [f"parameter {j}" for j in range(p)] if names is None else list(names)
+    bad = list(names)
+    with np.errstate(all="ignore"):
+        scale = np.sqrt(np.abs(np.diag(information)))
+        zero = ~(scale > 0)
+        if zero.any():
+            bad = [names[j] for j in np.flatnonzero(zero)]
+        elif np.all(np.isfinite(information)):
+            corr = information / np.outer(scale, scale)
+            eigval, eigvec = np.linalg.eigh((corr + corr.T) / 2.0)
+            loadings = np.abs(eigvec[:, 0])
+            bad = [names[j] for j in np.flatnonzero(loadings > 0.1)] or bad
+    return DataError(
+        None,
+        f"the information matrix is singular at the estimate, so the covariance does not "
+        f"exist; the parameters involved: {bad} (collinear on the rows fitted, or a "
+        "coefficient running off to infinity under separation: see the fit's warnings); "
+        "drop or combine them",
+    )
 
 
 def cluster_scores(score_rows: np.ndarray, codes: np.ndarray, n_clusters: int) -> np.ndarray:
@@ -374,7 +422,32 @@ class Stacked(CovarianceEstimator):
                 "variance='stacked' needs weights= a Weights object from msm.iptw (the "
                 "weight models are stacked with the outcome model)"
             )
-        return parts.stacked().outcome_cov()
+        system = parts.stacked()
+        try:
+            return system.outcome_cov()
+        except np.linalg.LinAlgError:
+            pass
+        # which model's block has no inverse (a separated or collinear weight model)?
+        bad, start = [], 0
+        keys = [name.split(":", 1)[0] for name in system.names[: -system.n_outcome]]
+        for key in dict.fromkeys(keys):
+            size = keys.count(key)
+            if _ill_conditioned(system.information[start : start + size, start : start + size]):
+                bad.append(key)
+            start += size
+        involved = [n.split(":", 1)[1] for n in system.names if n.split(":", 1)[0] in bad]
+        where = (
+            f"the {', '.join(bad)} model's information is singular (its columns {involved}: "
+            "a treatment or censoring model separated or collinear on its rows: see its "
+            "SeparationWarning)"
+            if bad
+            else "the stacked information is singular"
+        )
+        raise DataError(
+            None,
+            f"variance='stacked': {where}, so the stacked sandwich does not exist; simplify "
+            "that model, or use variance='robust' or the bootstrap",
+        )
 
     def describe(self, parts: SandwichParts) -> str:
         system = parts.stacked()
@@ -595,7 +668,7 @@ class BootstrapResults:
         >>> boot.conf_int(method="normal").columns.tolist()
         ['lower', 'upper']
         """
-        alpha = self.alpha if alpha is None else _check_alpha(alpha)
+        alpha = self.alpha if alpha is None else check_alpha(alpha)
         if method == "percentile":
             values = self.replicates.to_numpy()
             values = np.where(np.isfinite(values), values, np.nan)
@@ -769,20 +842,26 @@ def bootstrap(
     >>> boot.replicates.shape
     (20, 3)
     """
+    # the arguments that are not data, before any work
+    if not callable(statistic):
+        raise TypeError(f"statistic must be callable, got {type(statistic).__name__}")
+    if cluster is None:
+        raise TypeError("cluster must be the name of the column of resampling units, got None")
+    check_column_name(cluster, "cluster")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 2:
+        raise ValueError(f"n_boot must be an integer >= 2, got n_boot={n_boot!r}")
+    n_boot = int(n_boot)
+    alpha = check_alpha(alpha)
+    fail_on = _check_fail_on(fail_on)
+    if not isinstance(progress, bool | np.bool_):
+        raise TypeError(f"progress must be True or False, got progress={progress!r}")
+    seed_seq = _seed_sequence(seed)
+    n_workers = resolve_n_jobs(n_jobs, n_boot)
     check_frame(data)
     check_columns_exist(data, [cluster], "cluster")
     check_finite(data, [cluster], cluster)
-    if not callable(statistic):
-        raise TypeError(f"statistic must be callable, got {type(statistic).__name__}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 2:
-        raise ValueError(f"n_boot must be an integer >= 2, got {n_boot!r}")
-    n_boot = int(n_boot)
-    alpha = _check_alpha(alpha)
-    fail_on = tuple(fail_on)
-    seed_seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     children = seed_seq.spawn(n_boot)
     resampler = Resampler.from_data(data, cluster)
-    n_workers = resolve_n_jobs(n_jobs, n_boot)
     name = getattr(statistic, "__name__", "statistic")
     name = "statistic" if name == "<lambda>" else name
 
@@ -842,10 +921,61 @@ def bootstrap(
     )
 
 
-def _check_alpha(alpha: float) -> float:
+def check_alpha(alpha) -> float:
+    """``alpha`` as a float in (0, 1): TypeError for a non-number, ValueError outside.
+
+    Examples
+    --------
+    >>> check_alpha(0.1)
+    0.1
+    """
+    if isinstance(alpha, bool | np.bool_) or not isinstance(
+        alpha, int | float | np.integer | np.floating
+    ):
+        raise TypeError(
+            f"alpha must be a number in (0, 1) (1 - the confidence level), got alpha={alpha!r} "
+            f"of type {type(alpha).__name__}"
+        )
     if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+        raise ValueError(f"alpha must be in (0, 1), got alpha={alpha!r}")
     return float(alpha)
+
+
+def _seed_sequence(seed) -> np.random.SeedSequence:
+    """``seed=`` as a SeedSequence: None, a non-negative integer, or a SeedSequence."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if seed is None:
+        return np.random.SeedSequence()
+    entropy = list(seed) if isinstance(seed, list | tuple) else [seed]
+    if not entropy or any(
+        isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer) for v in entropy
+    ):
+        raise TypeError(
+            "seed must be None, a non-negative integer (or a list of them) or a "
+            f"numpy.random.SeedSequence, got seed={seed!r} of type {type(seed).__name__}"
+        )
+    if any(v < 0 for v in entropy):
+        raise ValueError(f"seed must be non-negative, got seed={seed!r}")
+    if isinstance(seed, list | tuple):
+        return np.random.SeedSequence([int(v) for v in entropy])
+    return np.random.SeedSequence(int(seed))
+
+
+def _check_fail_on(fail_on) -> tuple[type[Warning], ...]:
+    """``fail_on=`` as a tuple of Warning classes (one class alone is accepted)."""
+    if isinstance(fail_on, type):
+        fail_on = (fail_on,)
+    try:
+        classes = tuple(fail_on)
+    except TypeError:
+        classes = None
+    if classes is None or not all(isinstance(c, type) and issubclass(c, Warning) for c in classes):
+        raise TypeError(
+            "fail_on must be a tuple of Warning classes (e.g. (msm.ConvergenceWarning,), or "
+            f"() to keep every replicate), got fail_on={fail_on!r}"
+        )
+    return classes
 
 
 __all__ = [
@@ -864,6 +994,7 @@ __all__ = [
     "Stacked",
     "bootstrap",
     "bread",
+    "check_alpha",
     "cluster_scores",
     "covariance_estimator",
     "meat",

@@ -19,6 +19,7 @@ import pandas as pd
 import scipy.stats
 
 from msm._formula import design_matrix, intercept_columns, parse_terms
+from msm._glm import check_column_name, check_fit_options
 from msm._survival import TIES, CoxFit, fit_cox
 from msm.panel import DataError, check_columns_exist, check_finite_by, check_frame
 from msm.weights import resolve_weights, weight_exponent
@@ -318,12 +319,18 @@ def cox(
     >>> fit.conf_int().columns.tolist()
     ['lower', 'upper']
     """
+    max_iter, tol, _ = check_fit_options(max_iter, tol)  # before any work
+    for argument, value in (("start", start), ("stop", stop), ("event", event)):
+        if value is None:
+            raise TypeError(f"{argument} must be the name of a column, got None")
+        check_column_name(value, argument)
+    check_column_name(cluster, "cluster")
     check_frame(data)
-    if ties not in TIES:
+    if not isinstance(ties, str) or ties not in TIES:
         raise ValueError(f"ties must be one of {', '.join(map(repr, TIES))}; got ties={ties!r}")
     if variance is None:
         variance = "robust" if cluster is not None else "model"
-    if variance not in VARIANCES:
+    if not isinstance(variance, str) or variance not in VARIANCES:
         raise ValueError(
             f"variance must be one of {', '.join(map(repr, VARIANCES))}; got {variance!r}"
         )

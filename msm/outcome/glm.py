@@ -22,11 +22,20 @@ import scipy.stats
 
 from msm import _dask, _kernels
 from msm._formula import design_matrix, parse_terms
-from msm._glm import fit_glm, uncentred_form, variance_function
+from msm._glm import (
+    Centring,
+    check_column_name,
+    check_fit_options,
+    fit_glm,
+    outcome_exponent,
+    uncentred_form,
+    variance_function,
+)
 from msm.inference import (
     CentredParts,
     CovarianceEstimator,
     SandwichParts,
+    check_alpha,
     covariance_estimator,
 )
 from msm.outcome._stacked import stacked_parts
@@ -125,6 +134,10 @@ class GLMResults:
     n_iter: int
     sandwich_parts: SandwichParts = field(repr=False)
     _arrays: _FitArrays = field(repr=False)
+    # the centred design the fit was computed on, when a covariate lies far from 0 relative
+    # to its spread (its centre and coefficients there: msm._glm.Centring), else None;
+    # predictions on new rows use it (``linear_predictor``)
+    _centring: Centring | None = field(default=None, repr=False)
 
     # --- the coefficient table -------------------------------------------------------------
 
@@ -155,8 +168,7 @@ class GLMResults:
         >>> ci.columns.tolist(), bool(ci.loc["x", "lower"] < 0.3 < ci.loc["x", "upper"])
         (['lower', 'upper'], True)
         """
-        if not 0.0 < alpha < 1.0:
-            raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+        alpha = check_alpha(alpha)
         z = scipy.stats.norm.ppf(1.0 - alpha / 2.0)
         return pd.DataFrame(
             {"lower": self.params - z * self.bse, "upper": self.params + z * self.bse}
@@ -247,6 +259,28 @@ class GLMResults:
         a = self._arrays
         r = a.w * (a.y - a.mu)
         return pd.DataFrame(a.X * r[:, None], index=a.index, columns=self.params.index)
+
+    @property
+    def centring(self) -> Centring | None:
+        """The centred design the fit was computed on (``msm._glm.Centring``), or None.
+
+        Set when a covariate lies far from 0 relative to its spread (``time + 1e5``): its
+        ``centre`` and the coefficients ``beta`` on the centred design, from which the
+        linear predictor on new rows keeps its digits.
+        """
+        return self._centring
+
+    def linear_predictor(self, X: np.ndarray) -> np.ndarray:
+        """``X @ params`` for design rows ``X`` (the fit's columns), to the fit's accuracy.
+
+        When the fit was computed on a centred design (a covariate far from 0 relative to
+        its spread, e.g. ``time + 1e5``), the product is taken there (``Xc @ gamma``), so the
+        intercept does not cancel the digits of the covariate's term.
+        """
+        X = np.asarray(X, dtype=np.float64)
+        if self._centring is not None:
+            return self._centring.linear_predictor(X)
+        return X @ self.params.to_numpy(dtype=np.float64)
 
     @property
     def fitted_values(self) -> pd.Series:
@@ -375,13 +409,28 @@ def glm(
     >>> bool(fit.exp_params["a"] > 1)
     True
     """
-    if _dask.is_dask(data):  # a dask DataFrame: the same fit, partition by partition
-        return _dask.glm(**{k: v for k, v in locals().items() if k != "_dask"})
-    check_frame(data)
+    # the arguments that are not columns, before any work (also for a dask frame)
+    max_iter, tol, convergence = check_fit_options(max_iter, tol, convergence)
     fam = family_of(family)
     estimator = covariance_estimator(variance)
     outcome, rhs = split_formula(formula)
-    check_columns_exist(data, [outcome], "outcome")
+    check_column_name(cluster, "cluster")
+    check_column_name(offset, "offset")
+    if _dask.is_dask(data):  # a dask DataFrame: the same fit, partition by partition
+        return _dask.glm(
+            formula,
+            data,
+            weights=weights,
+            cluster=cluster,
+            family=family,
+            variance=variance,
+            offset=offset,
+            max_iter=max_iter,
+            tol=tol,
+            convergence=convergence,
+        )
+    check_frame(data)
+    check_outcome_column(data, outcome, formula)
     if cluster is not None:
         check_columns_exist(data, [cluster], "cluster")
     if offset is not None:
@@ -403,6 +452,10 @@ def glm(
     X = np.ascontiguousarray(design.matrix, dtype=np.float64)
     names = list(design.names)
     model_name = f"outcome model {outcome} ~ {rhs}"
+    if fam.code == _kernels.GAUSSIAN:  # an outcome beyond double precision's reach, named
+        outcome_exponent(fam.code, y, w, f"{model_name} ({fam.name})", column=outcome)
+    elif offset is not None:
+        _check_offset_range(off, w, offset, fam, data.index)
 
     # Fit on the weights times a power of two that brings their mean near 1 (exact; the
     # identity for weights whose mean is near 1): estimates and variances do not depend on a
@@ -422,6 +475,7 @@ def glm(
         max_iter=max_iter,
         tol=tol,
         convergence=convergence,
+        require_variance=True,  # the covariance is reported: separation is an error
     )
     beta, mu, info = fit.beta, fit.mu, fit.information
     converged, n_iter = fit.converged, fit.n_iter
@@ -496,6 +550,7 @@ def glm(
         arrays=_FitArrays(X=X, y=y, w=w, mu=mu, codes=codes, index=data.index),
         weight_scale=float(np.ldexp(1.0, -k)),
         centred=centred,
+        centring=fit.centring,
     )
 
 
@@ -522,13 +577,15 @@ def assemble_results(
     arrays: _FitArrays | None = None,
     weight_scale: float = 1.0,
     centred: CentredParts | None = None,
+    centring: Centring | None = None,
 ) -> GLMResults:
     """GLMResults from a fit's sums (in memory, or reduced over partitions of a Dask frame).
 
     ``information`` and ``meat`` are those of the weights times ``weight_scale`` (a power of
     two); ``sum_weights``, ``deviance`` and ``pearson`` are on the scale of the weights given.
     ``centred``: the same on the design the fit was centred on for accuracy, if it was (the
-    covariances are then computed there).
+    covariances are then computed there); ``centring``: that design's centre and the
+    coefficients on it (for predictions, ``GLMResults.linear_predictor``).
     """
     df_resid = n_obs - len(names)
     dispersion = pearson / df_resid if df_resid > 0 else np.nan
@@ -570,6 +627,7 @@ def assemble_results(
         n_iter=n_iter,
         sandwich_parts=parts,
         _arrays=arrays,
+        _centring=centring,
     )
 
 
@@ -600,6 +658,38 @@ def split_formula(formula: str) -> tuple[str, str]:
     if not outcome:
         raise ValueError(f"formula {formula!r} has no outcome left of '~'")
     return outcome, rhs or "1"
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+
+
+def check_outcome_column(data: pd.DataFrame, outcome: str, formula: str) -> None:
+    """The outcome (left of ``~``) is a column of ``data``; DataError naming it otherwise.
+
+    An expression (``np.log(y+1)``) is not evaluated: the message says to build the column
+    first and shows how, naming the source column (``err.column``) when there is one.
+    """
+    if outcome in data.columns:
+        check_columns_exist(data, [outcome], "outcome")
+        return
+    if _IDENTIFIER.fullmatch(outcome):  # a plain name that is not there
+        check_columns_exist(data, [outcome], "outcome")
+    names = {str(c) for c in data.columns}
+    words = _IDENTIFIER.findall(outcome)
+    sources = list(dict.fromkeys(w for w in words if w in names))
+    expression = _IDENTIFIER.sub(
+        lambda m: f"data[{m.group(0)!r}]" if m.group(0) in names else m.group(0), outcome
+    )
+    functions = [w for w in words if w not in names and w not in ("np", "numpy")]
+    new = "_".join([*functions[:1], *sources[:1]]) or "outcome"
+    new = new if new.isidentifier() else "outcome"
+    rhs = formula.split("~", 1)[1].strip() or "1"
+    raise DataError(
+        sources[0] if len(sources) == 1 else None,
+        f"the outcome (left of '~') must be a column name, but {outcome!r} is an expression "
+        "(the outcome is not evaluated as a formula); build it as a column first, e.g. "
+        f"data.assign({new}={expression}), and fit '{new} ~ {rhs}'",
+    )
 
 
 def numeric_column(data: pd.DataFrame, column: str, role: str) -> np.ndarray:
@@ -637,6 +727,29 @@ def outcome_values(data: pd.DataFrame, column: str, fam: _Family, cluster) -> np
             what=what,
         )
     return y
+
+
+# exp() of a linear predictor beyond this overflows or underflows to 0: such rows have
+# fitted means of exactly 0, 1 or inf and carry no information
+OFFSET_LIMIT = 700.0
+
+
+def _check_offset_range(
+    off: np.ndarray, w: np.ndarray, column: str, fam: _Family, index: pd.Index
+) -> None:
+    """A binomial or poisson offset (log scale) within what ``exp`` can represent."""
+    bad = (w > 0) & ~(np.abs(off) <= OFFSET_LIMIT)
+    if bad.any():
+        seen = off[bad][np.argmax(np.abs(off[bad]))]
+        raise DataError(
+            column,
+            f"the offset enters the {fam.name} model's linear predictor on the log scale, "
+            f"but reaches {seen:g}: exp() of it over- or underflows (|offset| above "
+            f"{OFFSET_LIMIT:g}), so those rows carry no information; is it log(person-time)? "
+            "pass np.log of the exposure, not the exposure itself",
+            list(index[bad]),
+            what="rows",
+        )
 
 
 def _check_not_constant(y: np.ndarray, column: str, fam: _Family) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from msm._formula import design_matrix, parse_terms, rebuild
+from msm._glm import check_column_name
 from msm.outcome.glm import GLMResults
 from msm.panel import DataError, build_panel, check_columns_exist, check_finite, check_frame
 
@@ -139,19 +140,26 @@ def risk_curves(
     >>> boot.summary().xs("risk", level="column").columns.tolist()
     ['estimate', 'bias', 'std_error', 'lower', 'upper']
     """
-    check_frame(data)
+    # the arguments that are not data, before any work
     beta = _check_fit(fit)
+    for argument, value in (("id", id), ("time", time), ("treatment", treatment)):
+        if value is None:
+            raise TypeError(f"{argument} must be the name of a column, got None")
+        check_column_name(value, argument)
     regimes = _check_regimes(DEFAULT_REGIMES if regimes is None else regimes)
     if reference is None:
         reference = list(regimes)[-1]
-    elif reference not in regimes:
+    elif not isinstance(reference, str) or reference not in regimes:
         raise ValueError(f"reference {reference!r} is not one of the regimes {list(regimes)}")
-    history = dict(history or {})
+    history = _check_history(history)
+    if rows is not None and not callable(rows):
+        raise TypeError(f"rows must be a callable rows(frame) -> frame, got {type(rows).__name__}")
     for name in (id, time, treatment):
         if name in history:
             raise ValueError(f"history column {name!r} is the id, time or treatment column")
     if time == "regime":
         raise ValueError("the time column may not be called 'regime' (the result's index level)")
+    check_frame(data)
     check_columns_exist(data, [id, time, treatment], "id/time/treatment")
     terms = parse_terms(fit.formula, data, "risk curves: the MSM")
     derived = {time, treatment, *history}
@@ -167,6 +175,7 @@ def risk_curves(
     if rows is None:
         _check_baseline(data, panel, baseline)
     grid = _grid(data, time, times)
+    centring = fit.centring  # the fit's centred design, if it was computed on one
 
     n, k = panel.n_subjects, grid.size
     base = {c: data[c].to_numpy()[first] for c in baseline}
@@ -179,16 +188,23 @@ def risk_curves(
     if terms.plain_columns is not None and rows is None:
         # intercept + numeric columns: the linear predictor by broadcasting, no design rows
         _check_names(["Intercept", *terms.plain_columns], fit)
-        eta = np.full((len(regimes), n, k), beta[0])
-        for b, column in zip(beta[1:], terms.plain_columns):
+        # on the centred design when the fit was computed on one (a shifted covariate such
+        # as time + 1e5): gamma_0 + sum gamma_j (x_j - c_j), without the cancellation of a
+        # large intercept against the covariate's term
+        coef = beta if centring is None else centring.beta
+        eta = np.full((len(regimes), n, k), coef[0])
+        for j, (b, column) in enumerate(zip(coef[1:], terms.plain_columns), start=1):
             if column == time:
-                eta += b * grid.astype(np.float64)
+                values = grid.astype(np.float64)
             elif column == treatment:
-                eta += b * np.stack(list(treated.values()))[:, None, :]
+                values = np.stack(list(treated.values()))[:, None, :]
             elif column in history:
-                eta += b * np.stack([h[column] for h in histories.values()])
+                values = np.stack([h[column] for h in histories.values()])
             else:
-                eta += b * base[column].astype(np.float64)[None, :, None]
+                values = base[column].astype(np.float64)[None, :, None]
+            if centring is not None:
+                values = values - centring.centre[j]
+            eta += b * values
     else:
         eta = _linear_predictor(
             fit, beta, terms, data, panel, base, treated, histories, grid, id, time, treatment,
@@ -246,7 +262,7 @@ def _linear_predictor(
         X = design_matrix(terms, counterfactual).matrix
     else:
         X = rebuild(terms, design.spec, counterfactual)
-    return (X @ beta).reshape(len(treated), n, k)
+    return fit.linear_predictor(X).reshape(len(treated), n, k)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,7 +304,7 @@ def _check_regimes(regimes: Mapping[str, Regime]) -> dict[str, Regime]:
 def _regime_values(name: str, regime: Regime, grid: np.ndarray) -> np.ndarray:
     if not callable(regime):
         return np.full(grid.size, float(regime))
-    values = np.asarray(regime(grid.copy()), dtype=np.float64)
+    values = _as_numbers(regime(grid.copy()), f"regime {name!r}")
     values = np.broadcast_to(values, grid.shape) if values.ndim == 0 else values
     if values.shape != grid.shape or not np.isfinite(values).all():
         raise ValueError(
@@ -300,7 +316,7 @@ def _regime_values(name: str, regime: Regime, grid: np.ndarray) -> np.ndarray:
 
 def _history_values(column: str, kind: History, a: np.ndarray, grid: np.ndarray) -> np.ndarray:
     if callable(kind):
-        values = np.asarray(kind(a.copy(), grid.copy()), dtype=np.float64)
+        values = _as_numbers(kind(a.copy(), grid.copy()), f"history {column!r}")
         if values.shape != a.shape or not np.isfinite(values).all():
             raise ValueError(
                 f"history {column!r} must return a finite (subjects x times) array of shape "
@@ -316,6 +332,17 @@ def _history_values(column: str, kind: History, a: np.ndarray, grid: np.ndarray)
             f"or a callable f(a, times), got {kind!r}"
         )
     return values
+
+
+def _as_numbers(values, what: str) -> np.ndarray:
+    """A callable's result as float64; ValueError naming the callable when not numbers."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{what} must return numbers (the treatment values), got "
+            f"{type(values).__name__} {str(values)[:40]!r}"
+        ) from None
 
 
 def _apply_rows(rows, frame: pd.DataFrame, regime: str) -> pd.DataFrame:
@@ -346,13 +373,51 @@ def _check_baseline(data: pd.DataFrame, panel, columns: list[str]) -> None:
             )
 
 
+def _check_history(history) -> dict:
+    """``history=`` as a dict of column name to kind; TypeError/ValueError naming history."""
+    if history is None:
+        return {}
+    if not isinstance(history, Mapping):
+        raise TypeError(
+            "history must be a mapping of column name to kind ('cumsum', 'ever' or a "
+            f"callable f(a, times)), e.g. {{'cum_a': 'cumsum'}}; got {history!r}"
+        )
+    for column, kind in history.items():
+        check_column_name(column, "history")
+        if not callable(kind) and (not isinstance(kind, str) or kind not in HISTORY_KINDS):
+            raise ValueError(
+                f"history {column!r}: kind must be one of {', '.join(map(repr, HISTORY_KINDS))} "
+                f"or a callable f(a, times), got {kind!r}"
+            )
+    return dict(history)
+
+
 def _grid(data: pd.DataFrame, time: str, times) -> np.ndarray:
     if times is None:
         return np.unique(data[time].to_numpy())
-    grid = np.asarray(times)
+    if isinstance(times, str | bytes):
+        raise TypeError(f"times must be an array of times, got the string {times!r}")
+    try:
+        grid = np.asarray(times)
+    except (TypeError, ValueError):
+        raise TypeError(f"times must be an array of times, got {type(times).__name__}") from None
     if grid.ndim != 1 or grid.size == 0:
         raise ValueError(f"times must be a non-empty 1-d array of times, got shape {grid.shape}")
-    if grid.size > 1 and not np.all(grid[1:] > grid[:-1]):
+    observed = data[time].dtype
+    numeric = pd.api.types.is_numeric_dtype(observed) and not pd.api.types.is_bool_dtype(observed)
+    if numeric:
+        if grid.dtype.kind not in "iuf":
+            raise TypeError(
+                f"times must be numbers, like the time column {time!r} ({observed}); got "
+                f"values of dtype {grid.dtype}"
+            )
+        if not np.all(np.isfinite(grid)):
+            raise ValueError(f"times must be finite; got {grid[~np.isfinite(grid)][:3]}")
+    try:
+        increasing = grid.size == 1 or bool(np.all(grid[1:] > grid[:-1]))
+    except TypeError:
+        increasing = False
+    if not increasing:
         raise ValueError("times must be strictly increasing")
     return grid
 
