@@ -370,7 +370,9 @@ def tabulate(inputs, keys, moments, ks, stats: list[str], limits: dict, n_compar
                 continue
             unweighted, weighted = values[stat_name]
             part = {
-                "covariate": name,
+                # a list, not the scalar: a tuple label (MultiIndex columns) would be read
+                # by pandas as a column of its elements
+                "covariate": [name] * kept.size,
                 "stat": stat_name,
                 "unweighted": unweighted[kept, j],
                 "weighted": weighted[kept, j],

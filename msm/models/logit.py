@@ -16,6 +16,7 @@ import scipy.stats
 from msm import _kernels
 from msm._formula import intercept_columns
 from msm._glm import BINOMIAL, Centring, fit_glm
+from msm.inference import check_alpha
 from msm.models._base import ModelInput
 from msm.panel import DataError
 
@@ -69,7 +70,7 @@ class LogitFit:
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """Wald confidence intervals, columns ``lower`` and ``upper``."""
-        z = scipy.stats.norm.ppf(1 - alpha / 2)
+        z = scipy.stats.norm.ppf(1 - check_alpha(alpha) / 2)
         return pd.DataFrame(
             {"lower": self.params - z * self.bse, "upper": self.params + z * self.bse}
         )

@@ -21,6 +21,7 @@ import scipy.stats
 from msm._formula import design_matrix, intercept_columns, parse_terms
 from msm._glm import check_column_name, check_fit_options
 from msm._survival import TIES, CoxFit, fit_cox
+from msm.inference import check_alpha
 from msm.panel import DataError, check_columns_exist, check_finite_by, check_frame
 from msm.weights import resolve_weights, weight_exponent
 
@@ -135,8 +136,7 @@ class CoxResults:
         >>> ci.columns.tolist(), bool(ci.loc["x", "lower"] < 0.5 < ci.loc["x", "upper"])
         (['lower', 'upper'], True)
         """
-        if not 0.0 < alpha < 1.0:
-            raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+        alpha = check_alpha(alpha)
         z = scipy.stats.norm.ppf(1.0 - alpha / 2.0)
         return pd.DataFrame(
             {"lower": self.params - z * self.bse, "upper": self.params + z * self.bse}
