@@ -116,6 +116,7 @@ class Case:
     raises: Raises | None = None
     defect: int | None = None
     tags: tuple[str, ...] = field(default=())
+    bug: str | None = None
 
     @property
     def id(self) -> str:
@@ -125,11 +126,15 @@ class Case:
 CASES: list[Case] = []
 
 
-def case(function, name, raises=None, defect=None, tags=()):
-    """Decorator: register ``run`` as a case of ``function``."""
+def case(function, name, raises=None, defect=None, tags=(), bug=None):
+    """Decorator: register ``run`` as a case of ``function``.
+
+    ``bug``: the case asserts the documented behaviour, which msm does not give yet (the
+    words say what happens instead); the test is an expected failure until it is fixed.
+    """
 
     def register(run):
-        CASES.append(Case(function, name, run, raises, defect, tuple(tags)))
+        CASES.append(Case(function, name, run, raises, defect, tuple(tags), bug))
         return run
 
     return register
@@ -2183,6 +2188,479 @@ def _():
 @case("msm.plot.ess_by_time", "not a Balance or Weights", Raises(exc=TypeError, names="Balance"))
 def _():
     _plot(msm.plot.ess_by_time, panel())
+
+
+# ---------------------------------------------------------------------------------------------
+# every other DataError the package can raise (tests/test_errors.py checks each construction
+# site of DataError in msm/ is reached by a case): msm.iptw
+
+
+@case("msm.iptw", "formula that cannot be parsed", Raises(None, contains=("could not be parsed",)))
+def _():
+    iptw(panel(), denominator="x + (")
+
+
+@case("msm.iptw", "interval covariate", Raises("l", contains=("interval", ".array.mid")))
+def _():
+    d = panel()
+    d["l"] = pd.arrays.IntervalArray.from_breaks(np.arange(len(d) + 1.0))
+    iptw(d)
+
+
+@case("msm.iptw", "period covariate", Raises("l", contains=("period",)))
+def _():
+    d = panel()
+    d["l"] = pd.period_range("2020-01", periods=len(d), freq="M")
+    iptw(d)
+
+
+@case("msm.iptw", "datetime covariate", Raises("l", contains=("datetime", "months since")))
+def _():
+    d = panel()
+    d["l"] = pd.Timestamp("2020-01-01") + pd.to_timedelta(np.arange(len(d)), "D")
+    iptw(d)
+
+
+@case("msm.iptw", "timedelta covariate", Raises("l", contains=("timedelta",)))
+def _():
+    d = panel()
+    d["l"] = pd.to_timedelta(np.arange(len(d)), "D")
+    iptw(d)
+
+
+@case("msm.iptw", "numbers stored as text", Raises("l", contains=("numbers stored as text",)))
+def _():
+    d = panel()
+    d["l"] = d["l"].round(3).astype(str)
+    iptw(d)
+
+
+@case("msm.iptw", "list in every cell", Raises("l", contains=("not single values",)))
+def _():
+    d = panel()
+    d["l"] = [[v] for v in d["l"]]
+    iptw(d)
+
+
+@case("msm.iptw", "complex numbers as objects", Raises("l", contains=("complex",)))
+def _():
+    d = panel()
+    d["l"] = pd.Series([complex(v, 1.0) for v in d["l"]], index=d.index, dtype=object)
+    iptw(d)
+
+
+@case("msm.iptw", "id mixing 3 and text '3'", Raises("id", ids=(3, "3"), contains=("'3' (str)",)))
+def _():
+    d = panel()
+    d["id"] = d["id"].astype(object)
+    d.loc[(d["id"] == 3) & (d["time"] > 4), "id"] = "3"
+    iptw(d)
+
+
+@case("msm.iptw", "MultiIndex columns: a name selecting two", Raises("x", contains=("selects 2",)))
+def _():
+    d = panel()
+    d.columns = pd.MultiIndex.from_tuples([(c, "") for c in d.columns])
+    d[("x", "copy")] = d[("x", "")]
+    call(msm.iptw, d, id="id", time="time", treatment="a", denominator="x + l")
+
+
+@case("msm.iptw", "censor as text", Raises("lost", contains=("0/1",)))
+def _():
+    d = censored_panel()
+    d["lost"] = d["lost"].map({0: "no", 1: "yes"})
+    iptw(d, censor="lost")
+
+
+@case("msm.iptw", "treatment is the id column", Raises("id", contains=("given as both",)))
+def _():
+    iptw(panel(), treatment="id", numerator=None)
+
+
+@case("msm.iptw", "censor is the treatment column", Raises("a", contains=("given as both",)))
+def _():
+    iptw(panel(), censor="a")
+
+
+@case("msm.iptw", "left-hand side names another column", Raises("a", contains=("left-hand side",)))
+def _():
+    iptw(panel(), denominator="y ~ x + l", numerator=None)
+
+
+@case(
+    "msm.iptw", "denominator reads the treatment", Raises("a", contains=("the column it models",))
+)
+def _():
+    iptw(panel(), denominator="x + a", numerator=None)
+
+
+@case(
+    "msm.iptw", "formula column clashes with Intercept", Raises("Intercept", contains=("rename",))
+)
+def _():
+    d = panel().rename(columns={"l": "Intercept"})
+    d["grp"] = np.where(d["x"] > 0, "f", "m")
+    iptw(d, denominator="Intercept + C(grp)", numerator="1")
+
+
+@case("msm.iptw", "weights beyond the floating-point range", Raises("a", contains=("exceed",)))
+def _():
+    d = msm.datasets.simulate_panel(30, 300, seed=4, treatment_coefs=(-1.0, 0.0, 3.0, 0.0))
+    call(msm.iptw, d, id="id", time="time", treatment="a", denominator="l", absorbing=False)
+
+
+@case("msm.iptw", "covariate at 1e200", Raises("l", contains=("outside what the fit",)))
+def _():
+    d = panel()
+    iptw(d.assign(l=d["l"] * 1e200))
+
+
+@case(
+    "msm.iptw",
+    "ordinal: unordered Categorical",
+    Raises("o", contains=("ordered Categorical",)),
+    tags=("ordinal",),
+)
+def _():
+    p = point()
+    p["o"] = pd.Categorical(p["o"].map(dict(enumerate("abcd"))))
+    point_iptw(p, treatment="o", family="ordinal")
+
+
+@case(
+    "msm.iptw",
+    "multinomial: levels mixing numbers and text",
+    Raises("m", contains=("all numbers or all text",)),
+    tags=("multinomial",),
+)
+def _():
+    p = point()
+    p["m"] = p["m"].map({0: "a", 1: "b", 2: "c"}).astype(object)
+    p.loc[0, "m"] = 3
+    point_iptw(p, treatment="m", family="multinomial")
+
+
+@case(
+    "msm.iptw",
+    "multinomial: collinear covariates",
+    Raises(("l", "l2"), contains=("collinear",)),
+    tags=("multinomial",),
+)
+def _():
+    p = point().assign(l2=lambda f: 2.0 * f["l"])
+    point_iptw(p, treatment="m", family="multinomial", denominator="x + l + l2")
+
+
+@case(
+    "msm.iptw",
+    "multinomial: all-zero covariate, no intercept",
+    Raises("z", contains=("all zero",)),
+    tags=("multinomial",),
+)
+def _():
+    p = point().assign(z=0.0)
+    point_iptw(p, treatment="m", family="multinomial", denominator="0 + x + z")
+
+
+@case(
+    "msm.iptw",
+    "learner: more folds than subjects",
+    Raises("a", contains=("crossfit",)),
+    tags=("learner",),
+)
+def _():
+    learner_iptw(point().head(4), crossfit=5)
+
+
+@case(
+    "msm.iptw",
+    "cox: datetime start, numeric time",
+    Raises("tstart", contains=("datetime",)),
+    tags=("cox",),
+)
+def _():
+    d = survival_start()
+    d["tstart"] = pd.Timestamp("2015-06-01") + pd.to_timedelta(d["tstart"], "D")
+    cox_iptw(d)
+
+
+@case(
+    "msm.iptw",
+    "cox: time zone aware start, naive datetime time",
+    Raises("tstart", contains=("cannot be compared", "time zone")),
+    tags=("cox",),
+)
+def _():
+    d = survival_start()
+    day0 = pd.Timestamp("2015-06-01")
+    d["time"] = day0 + pd.to_timedelta(d["time"], "D")
+    d["tstart"] = (day0 + pd.to_timedelta(d["tstart"], "D")).dt.tz_localize("UTC")
+    cox_iptw(d)
+
+
+# --- msm.glm
+
+
+@case(
+    "msm.glm",
+    "formula that cannot be evaluated",
+    Raises(None, contains=("could not be evaluated",)),
+)
+def _():
+    glm("y ~ a + nosuchfunction(x)", panel())
+
+
+@case("msm.glm", "gaussian outcome at 1e200", Raises("g", contains=("outcome lies on a scale",)))
+def _():
+    d = panel()
+    glm("g ~ a + l", d.assign(g=d["l"] * 1e200))
+
+
+@case("msm.glm", "covariate at 1e200", Raises("l", contains=("outside what the fit",)))
+def _():
+    d, w = outcome_setup()
+    glm("y ~ a + l", d.assign(l=d["l"] * 1e200), family="binomial", weights=w)
+
+
+@case("msm.glm", "complete separation", Raises("sep", contains=("monotone", "complete separation")))
+def _():
+    d = panel(100, 1)
+    w = msm.iptw(d, **IPTW)
+    glm("y ~ a + sep", d.assign(sep=2 * d["y"] - 1), family="binomial", weights=w, cluster="id")
+
+
+@case("msm.glm", "covariate all zero", Raises("z", contains=("all zero",)))
+def _():
+    glm("y ~ a + z", panel().assign(z=0.0), family="binomial")
+
+
+@case("msm.glm", "constant covariate", Raises("c", contains=("constant",)))
+def _():
+    glm("y ~ a + c", panel().assign(c=3.0), family="binomial")
+
+
+@case(
+    "msm.glm",
+    "covariate constant on the rows with positive weight",
+    Raises("c", contains=("constant",)),
+)
+def _():
+    d = panel()
+    zero = d.index < 10
+    glm("y ~ a + c", d.assign(c=np.where(zero, 5.0, 3.0)), weights=np.where(zero, 0.0, 1.0))
+
+
+@case("msm.glm", "offset as datetimes", Raises("o", contains=("must be numeric",)))
+def _():
+    glm("y ~ a", panel().assign(o=pd.Timestamp("2020-01-01")), family="poisson", offset="o")
+
+
+@case("msm.glm", "outcome an expression", Raises("y", contains=("must be a column name",)))
+def _():
+    glm("np.log(y+1) ~ a", panel())
+
+
+@case("msm.glm", "offset as text", Raises("o", contains=("numeric",)))
+def _():
+    d = panel()
+    glm("y ~ a", d.assign(o=d["l"].round(2).astype(str)), family="poisson", offset="o")
+
+
+@case("msm.glm", "offset beyond exp's range", Raises("o", contains=("log scale",)))
+def _():
+    d = panel().assign(o=1e200)
+    d.loc[d.index[:3], "o"] = 0.0
+    glm("y ~ a", d, family="poisson", offset="o")
+
+
+@case("msm.glm", "poisson outcome 0 on every row", Raises("y", contains=("0 on every row",)))
+def _():
+    glm("y ~ a + x", panel().assign(y=0), family="poisson")
+
+
+@case(
+    "msm.glm",
+    "stacked variance with a separated weight model",
+    Raises(None, contains=("variance='stacked'", "denominator model")),
+)
+def _():
+    p = point().assign(sep=lambda f: 2.0 * f["a"] - 1.0)
+    w = quiet(msm.iptw, p, id="id", time=None, treatment="a", denominator="x + sep")
+    glm("y ~ a", p, weights=w, variance="stacked")
+
+
+@case("msm.glm", "weights= a float", Raises("weights", contains=("got float",)))
+def _():
+    glm("y ~ a", panel(), weights=3.0)
+
+
+@case("msm.glm", "weights= a DataFrame", Raises("weights", contains=("got DataFrame",)))
+def _():
+    d = panel()
+    glm("y ~ a", d, weights=d[["x"]].abs())
+
+
+@case("msm.glm", "weights= a boolean mask", Raises("weights", contains=("bool",)))
+def _():
+    d = panel()
+    glm("y ~ a", d, weights=d["time"] < 3)
+
+
+@case("msm.glm", "weights= booleans as objects", Raises("weights", contains=("bool",)))
+def _():
+    d = panel()
+    glm("y ~ a", d, weights=(d["time"] < 3).astype(object))
+
+
+@case("msm.glm", "weights= text as objects", Raises("weights", contains=("numeric, got string",)))
+def _():
+    d = panel()
+    glm("y ~ a", d, weights=d["x"].round(2).astype(str).astype(object))
+
+
+# --- msm.cox
+
+
+@case("msm.cox", "start and stop the same column", Raises(("stop", "start"), contains=("start=",)))
+def _():
+    cox(survival_panel(), start="stop")
+
+
+@case("msm.cox", "event among the covariates", Raises("y", contains=("event column",)))
+def _():
+    cox(survival_panel(), covariates="y + x")
+
+
+@case("msm.cox", "no covariate columns", Raises(None, contains=("no covariate columns",)))
+def _():
+    cox(survival_panel(), covariates="1")
+
+
+@case("msm.cox", "start as text", Raises("start", contains=("must be numeric",)))
+def _():
+    s = survival_panel()
+    cox(s.assign(start=s["start"].astype(str)))
+
+
+@case("msm.cox", "covariate at 1e200", Raises("x", contains=("rescale",)))
+def _():
+    s = survival_panel()
+    cox(s.assign(x=s["x"] * 1e200))
+
+
+@case("msm.cox", "covariate that separates the events", Raises("x", contains=("monotone",)))
+def _():
+    s = survival_panel()
+    cox(s.assign(x=s["y"] * 1.0))
+
+
+@case("msm.cox", "truly collinear covariates", Raises(("x", "x2"), contains=("collinear",)))
+def _():
+    s = survival_panel()
+    cox(s.assign(x2=2.0 * s["x"]), covariates="a + x + x2")
+
+
+@case(
+    "msm.cox",
+    "weight 0 on every event row",
+    Raises("y", contains=("no events",)),
+    bug="names column 'event' (fit_cox's literal), not the event column 'y'",
+)
+def _():
+    s = survival_panel()
+    cox(s, weights=np.where(s["y"] == 1, 0.0, 1.0))
+
+
+@case("msm.cox", "complex covariate", Raises("x", contains=("complex",)))
+def _():
+    s = survival_panel()
+    cox(s.assign(x=s["x"].astype(complex)))
+
+
+@case("msm.cox", "formula column clashes with Intercept", Raises("Intercept", contains=("rename",)))
+def _():
+    s = survival_panel().rename(columns={"l": "Intercept"})
+    s["grp"] = np.where(s["x"] > 0, "f", "m")
+    cox(s, covariates="Intercept + C(grp)")
+
+
+# --- msm.balance, msm.reweighted_association, msm.weight_summary
+
+
+@case("msm.balance", "integer-named text column", Raises(3, contains=("string column names",)))
+def _():
+    d = panel().assign(g=lambda f: np.where(f["time"] % 2 == 0, "even", "odd"))
+    balance(d.rename(columns={"g": 3}), covariates=["x", 3])
+
+
+@case("msm.balance", "complex covariate", Raises("x", contains=("complex",)))
+def _():
+    d = panel()
+    balance(d.assign(x=d["x"].astype(complex)), covariates=["x"])
+
+
+@case("msm.balance", "no treated rows", Raises("a", contains=("no treated rows",)))
+def _():
+    balance(panel().assign(a=0), covariates=["x"])
+
+
+@case("msm.balance", "by= the treatment", Raises("a", contains=("by=",)))
+def _():
+    balance(panel(), covariates=["x"], by="a")
+
+
+@case(
+    "msm.balance",
+    "treatment among the covariates",
+    Raises("a", contains=("include the treatment",)),
+)
+def _():
+    balance(panel(), covariates=["a", "x"])
+
+
+@case("msm.balance", "covariates giving no columns", Raises(None, contains=("no columns",)))
+def _():
+    balance(panel(), covariates="1")
+
+
+@case("msm.balance", "treatment as text", Raises("a", contains=("0/1",)))
+def _():
+    d = panel()
+    balance(d.assign(a=d["a"].map({0: "no", 1: "yes"})))
+
+
+@case("msm.balance", "treatment 0/1/2 with id", Raises("a", ids=(4,), contains=("0/1",)))
+def _():
+    d = panel()
+    d.loc[d["id"] == 4, "a"] = 2
+    balance(d, id="id", time="time")
+
+
+@case(
+    "msm.reweighted_association",
+    "every covariate already adjusted for",
+    Raises(None, contains=("nothing is left to test",)),
+)
+def _():
+    d, w = balance_setup()
+    association(d, covariates=["x"], weights=w)
+
+
+@case(
+    "msm.reweighted_association",
+    "covariate named Intercept",
+    Raises("Intercept", contains=("rename",)),
+)
+def _():
+    d = panel().rename(columns={"l": "Intercept"})
+    w = msm.iptw(d, **{**IPTW, "denominator": "x + Intercept"})
+    association(d, treatment="a", covariates=["Intercept"], weights=w)
+
+
+@case("msm.weight_summary", "data with a duplicated index", Raises(None, contains=("unique",)))
+def _():
+    d, w = balance_setup()
+    call(msm.weight_summary, w, d.set_axis(np.arange(len(d)) // 2), covariates=["x"])
 
 
 def cases_by_id() -> dict[str, Case]:

@@ -44,7 +44,15 @@ def test_at_least_100_cases_over_every_public_function():
     assert {"multinomial", "ordinal", "gaussian", "cox", "learner"} <= tags
 
 
-@pytest.mark.parametrize("case_id", list(BY_ID))
+@pytest.mark.parametrize(
+    "case_id",
+    [
+        pytest.param(i, marks=pytest.mark.xfail(strict=True, reason=f"known bug: {c.bug}"))
+        if c.bug
+        else i
+        for i, c in BY_ID.items()
+    ],
+)
 def test_case(case_id):
     c = BY_ID[case_id]
     if c.raises is None:

@@ -10,8 +10,11 @@ error is not yet the documented ``DataError``).
 
 from __future__ import annotations
 
+import ast
 import functools
+import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +24,9 @@ import pytest
 import msm
 from tests import adversarial_cases as adversarial
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "errors.md"
+PACKAGE = ROOT / "msm"
 
 
 def cohort() -> pd.DataFrame:
@@ -167,7 +172,7 @@ def test_caller_frame_unchanged_after_error_and_success():
 
 def test_errors_doc_is_current():
     text = DOCS.read_text()
-    fresh = render_doc()
+    fresh = render_doc(recorded_run()[0])
     if text != fresh:
         import difflib
 
@@ -187,6 +192,139 @@ def test_doc_lists_every_case_of_every_function():
 
 
 # ---------------------------------------------------------------------------------------------
+# every DataError the package can raise has a case (so docs/errors.md lists every rule)
+
+
+@functools.cache
+def construction_sites() -> dict[tuple[str, int], tuple[int, str, str]]:
+    """Every call ``DataError(...)`` in msm/: (file, first line) -> (last line, function, text).
+
+    The class definition, ``isinstance`` checks, ``except DataError`` and re-raises of an
+    existing error object are not calls of the class, so they are not sites.  A helper that
+    builds the error for several callers (``return DataError(...)``) is one site.
+    """
+    sites = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text()
+        tree = ast.parse(source)
+        where = {}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for inner in ast.walk(node):
+                    where.setdefault(id(inner), node.name)  # the outermost function wins
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = getattr(func, "id", None) or getattr(func, "attr", None)
+            if name == "DataError":
+                text = " ".join(ast.get_source_segment(source, node).split())
+                key = (str(path.relative_to(ROOT)), node.lineno)
+                sites[key] = (node.end_lineno, where.get(id(node), "<module>"), text)
+    return sites
+
+
+@contextmanager
+def recording_data_errors():
+    """Record (file, line) of every ``DataError(...)`` call made inside the block."""
+    calls: set[tuple[str, int]] = set()
+    original = msm.DataError.__init__
+
+    def init(self, *args, **kwargs):
+        frame = sys._getframe(1)  # the construction site (a subclass's __init__ would be here)
+        calls.add((frame.f_code.co_filename, frame.f_lineno))
+        original(self, *args, **kwargs)
+
+    msm.DataError.__init__ = init
+    try:
+        yield calls
+    finally:
+        msm.DataError.__init__ = original
+
+
+@functools.cache
+def recorded_run():
+    """``collect_rows()`` once per process, and the DataError sites its cases reached."""
+    with recording_data_errors() as calls:
+        collected = collect_rows()
+    reached = set()
+    for (file, first), (last, _, _) in construction_sites().items():
+        full = str(ROOT / file)
+        if any(f == full and first <= line <= last for f, line in calls):
+            reached.add((file, first))
+    return collected, reached
+
+
+# Sites no case of the doc reaches, each with why: (file or folder, words of the call) -> reason.
+# A key matches a site whose file starts with the first item and whose call text contains the
+# second.  Keep it short: a new DataError needs a case in tests/adversarial_cases.py instead.
+NOT_REACHED = {
+    ("msm/_dask/", ""): "Dask front end only (dask is an optional extra): tests/test_dask.py",
+    ("msm/_survival.py", "must be finite and >= 0"): "defensive: fit_cox's own array check; "
+    "cox() and iptw(model='cox') refuse such weights first, naming the column",
+    ("msm/_survival.py", "start, stop and covariates must be finite"): "defensive: fit_cox's "
+    "array check; every caller reports NaN/inf first with the column and ids",
+    ("msm/_survival.py", "every interval needs start < stop"): "defensive: fit_cox's array "
+    "check; cox() names stop <= start rows first (tests/test_cox.py calls fit_cox directly)",
+    ("msm/_survival.py", "event must be 0 or 1"): "defensive: fit_cox's array check; cox() "
+    "refuses an event that is not 0/1 first, naming the column",
+    ("msm/outcome/glm.py", "every weight is 0: no rows"): "defensive: resolve_weights refuses "
+    "all-zero weights first ('all weights are 0')",
+    ("msm/weights.py", "columns of data (duplicated"): "defensive: every caller refuses "
+    "duplicated column names (check_unique_columns) before resolving weights=",
+    ("msm/panel.py", "must be 0/1 (numeric or bool), got {values.dtype}"): "defensive: complex "
+    "treatment or censor values are refused first by check_cell_values",
+    ("msm/models/logit.py", "no rows to fit the model on"): "defensive: check_varies reports a "
+    "model without informative rows first, naming the treatment or censor column",
+    ("msm/_glm.py", "are constant on the rows fitted (collinear"): "defensive: a column whose "
+    "centred variance is lost to cancellation; callers pass shifted_ok and refit centred",
+    ("msm/_glm.py", "singular to rounding"): "defensive: R's starting WLS solve failing after "
+    "the centred rank check passed; no input found that does it",
+    ("msm/models/categorical.py", "model cannot be fitted"): "defensive: statsmodels failing "
+    "after check_rank; perfect predictors of a level fit (with warnings), no input found",
+    ("msm/inference.py", "the information matrix is singular at the estimate"): "glm/cox report "
+    "singular designs and separation first; tests/test_adversarial_glm.py calls inference.bread",
+    ("msm/outcome/_stacked.py", "needs the outcome model's rows"): "defensive: resolve_weights "
+    "aligns or refuses the labels first; tests/test_errors_weights.py calls outcome_rows_in",
+    ("msm/_formula.py", 'f"{label}: {exc}"'): "defensive: formulaic's null-value error on a "
+    "finite design; NaN/inf are reported first with the column and ids",
+}
+
+
+def _allowed(site) -> str | None:
+    (file, _), (_, _, text) = site
+    for (prefix, words), reason in NOT_REACHED.items():
+        if file.startswith(prefix) and words in text:
+            return reason
+    return None
+
+
+def test_every_data_error_site_is_reached_by_a_case():
+    sites = construction_sites()
+    assert len(sites) > 50  # the scan found the package
+    _, reached = recorded_run()
+    missing = [
+        f"{file}:{line} in {func}(): {text[:100]}"
+        for (file, line), (_, func, text) in sorted(sites.items())
+        if (file, line) not in reached and _allowed(((file, line), sites[file, line])) is None
+    ]
+    assert not missing, (
+        f"{len(missing)} DataError site(s) without a case in tests/adversarial_cases.py "
+        "(add one, or list the site in NOT_REACHED with why):\n" + "\n".join(missing)
+    )
+
+
+def test_not_reached_list_is_not_stale():
+    sites = construction_sites()
+    _, reached = recorded_run()
+    for key, reason in NOT_REACHED.items():
+        matched = [s for s in sites.items() if _allowed(s) == reason]
+        assert matched, f"NOT_REACHED entry {key} matches no DataError site"
+        covered = [s for s, _ in matched if s in reached]
+        assert not covered, f"NOT_REACHED entry {key}: {covered} now have a case; drop it"
+
+
+# ---------------------------------------------------------------------------------------------
 # the generator of docs/errors.md
 
 INTRO = """\
@@ -198,13 +336,18 @@ offending subject id, or row label where no id applies). The message names the c
 and at most five offenders followed by the total count. Everything is checked before any model is
 fitted, and the caller's DataFrame is never modified: not its values, dtypes, index or column
 order, whether the call succeeds or raises. An argument that is not a column (`family=`,
-`truncate=`, `stats=`, ...) out of its range raises a plain `ValueError` naming the argument.
+`truncate=`, `stats=`, ...) out of its range raises a plain `ValueError` (of the wrong type: a
+`TypeError`) naming the argument; these rows have `—` in the column cell and the exception type
+in the error cell.
 
 Models that run into trouble on valid data warn instead, naming the model:
 `msm.ConvergenceWarning` (Newton did not converge; the message lists the covariates with the
 largest standardized coefficients) and `msm.SeparationWarning` (fitted probabilities numerically
 0 or 1, i.e. quasi-separation: a covariate predicts treatment almost perfectly). Collinear or
-constant columns in a treatment model's design raise `DataError` naming them.
+constant columns in a treatment model's design raise `DataError` naming them. Valid data that
+makes part of the computation trivial warns with `msm.DataWarning`, naming the column: `censor=`
+naming a column that is 0 on every row (no one censored) gives censoring weights 1, and no
+censoring model is fitted.
 
 This page is generated by running the code: one section per public function, one row per rule,
 with the case, the column (`err.column`) and the exact message. The `msm.iptw` rows first come
@@ -217,6 +360,13 @@ simulated frames (`msm.datasets.simulate_panel`: columns `id`, `time`, `x`, `l`,
 against an independent computation (statsmodels, a hand computation, a relabelled or permuted
 run). The test `test_errors_doc_is_current` checks that this file is exactly what the code says.
 Regenerate it with `python -m tests.test_errors`.
+
+The list is complete: `test_every_data_error_site_is_reached_by_a_case` scans `msm/` for every
+`DataError(...)` call and runs the cases below recording which of those calls each one reaches; a
+call no case reaches fails the test unless it is listed, with its reason, in `NOT_REACHED` in
+`tests/test_errors.py` (the Dask front end, tested in `tests/test_dask.py`, and defensive checks
+that an earlier check always pre-empts). A case marked *known bug* documents the intended error;
+its message cell shows what the code raises today.
 """
 
 SECTIONS = [
@@ -249,19 +399,21 @@ def _cell(text: str) -> str:
 
 
 def _outcome(run, documented: type[BaseException] = msm.DataError):
-    """(column cell, message cell, the exception or None) from running one error case."""
+    """(error, column, message cells, the exception or None) from running one error case."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             run()
     except msm.DataError as err:
-        return err.column or "(frame)", f"`{_cell(str(err))}`", err
+        column = "(frame)" if err.column is None else f"`{_cell(str(err.column))}`"
+        return "DataError", column, f"`{_cell(str(err))}`", err
     except Exception as err:  # reported in the table and as a warning
+        kind = type(err).__name__
         if documented is not msm.DataError and isinstance(err, documented):
             first = str(err).splitlines()[0] if str(err) else ""
-            return "—", f"{type(err).__name__}: `{_cell(first)}`", err
-        return "—", f"(not yet a DataError: raises {type(err).__name__})", err
-    return "—", "(no error raised yet)", None
+            return kind, "—", f"`{_cell(first)}`", err
+        return kind, "—", f"(not yet a DataError: raises {kind})", err
+    return "—", "—", "(no error raised yet)", None
 
 
 def _problem(case, err) -> str | None:
@@ -276,15 +428,15 @@ def _problem(case, err) -> str | None:
     return None
 
 
-def collect_rows() -> tuple[dict[str, list[tuple[str, str, str]]], dict[str, list[str]], list]:
+def collect_rows() -> tuple[dict[str, list[tuple]], dict[str, list[str]], list]:
     """Run every error case: rows per section, accepted cases per section, warnings."""
-    rows: dict[str, list[tuple[str, str, str]]] = {s: [] for s in SECTIONS}
+    rows: dict[str, list[tuple]] = {s: [] for s in SECTIONS}
     accepted: dict[str, list[str]] = {s: [] for s in SECTIONS}
     problems = []
     for name, (_, _, expected_column) in CASES.items():
         section = "weights=" if name == "weights= of the wrong length" else "msm.iptw"
-        column, message, err = _outcome(functools.partial(run_case, name))
-        rows[section].append((name, column, message))
+        kind, column, message, err = _outcome(functools.partial(run_case, name))
+        rows[section].append((name, kind, column, message))
         legacy = adversarial.Case(section, name, None, adversarial.Raises(expected_column))
         problem = _problem(legacy, err)
         if problem:
@@ -295,11 +447,13 @@ def collect_rows() -> tuple[dict[str, list[tuple[str, str, str]]], dict[str, lis
         if c.raises is None:
             accepted[c.function].append(c.name)
             continue
-        column, message, err = _outcome(c.run, c.raises.exc)
+        kind, column, message, err = _outcome(c.run, c.raises.exc)
         label = c.name + (f" (issue 10 #{c.defect})" if c.defect else "")
-        rows[c.function].append((label, column, message))
+        if c.bug:
+            label += f" (known bug: {c.bug})"
+        rows[c.function].append((label, kind, column, message))
         problem = _problem(c, err)
-        if problem:
+        if problem and not c.bug:
             problems.append((c.id, problem))
     return rows, accepted, problems
 
@@ -320,8 +474,10 @@ def render_doc(collected=None) -> str:
         if section in SECTION_NOTES:
             parts.append(f"\n{SECTION_NOTES[section]}\n")
         if rows[section]:
-            parts.append("\n| case | column | message |\n|---|---|---|\n")
-            parts.extend(f"| {_cell(n)} | {col} | {msg} |\n" for n, col, msg in rows[section])
+            parts.append("\n| case | error | column | message |\n|---|---|---|---|\n")
+            parts.extend(
+                f"| {_cell(n)} | {kind} | {col} | {msg} |\n" for n, kind, col, msg in rows[section]
+            )
         if accepted.get(section):
             parts.append("\nAccepted, and checked against an independent computation:\n\n")
             parts.extend(f"- {_cell(n)}\n" for n in accepted[section])
