@@ -7,6 +7,9 @@ balance diagnostics, and weighted outcome regression.  The data path, one module
 """
 
 from msm import datasets, plot
+
+# iptw, glm and balance also take a Dask DataFrame: msm._frontend routes it to msm._dask
+from msm._frontend import balance, glm, iptw
 from msm._warnings import DataWarning
 from msm.diagnostics import (
     Association,
@@ -14,7 +17,6 @@ from msm.diagnostics import (
     HistoryBalance,
     ModelComparison,
     WeightSummary,
-    balance,
     compare_models,
     ess,
     history_balance,
@@ -23,9 +25,9 @@ from msm.diagnostics import (
 )
 from msm.inference import BootstrapResults, BootstrapWarning, bootstrap
 from msm.models import ConvergenceWarning, LogitFit, SeparationWarning
-from msm.outcome import CoxResults, GLMResults, cox, glm, risk_curves
+from msm.outcome import CoxResults, GLMResults, cox, risk_curves
 from msm.panel import DataError
-from msm.weights import Weights, iptw
+from msm.weights import Weights
 
 __version__ = "0.1.0"
 

@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.linalg
 
 from msm import _kernels
-from msm._warnings import PROBABILITY_EPS, ConvergenceWarning, SeparationWarning
+from msm._warnings import PROBABILITY_EPS, ConvergenceWarning, SeparationWarning, warn
 from msm.panel import DataError
 
 GAUSSIAN = _kernels.GAUSSIAN
@@ -227,7 +227,6 @@ def fit_glm(
     *,
     max_iter: int = 50,
     tol: float = 1e-10,
-    stacklevel: int = 2,
     convergence: str = "full",
     require_variance: bool = False,
 ) -> GLMFit:
@@ -271,12 +270,11 @@ def fit_glm(
             model_name,
             max_iter=max_iter,
             tol=tol,
-            stacklevel=stacklevel + 1,
             convergence=convergence,
             require_variance=require_variance,
         )
         return _outcome_scaled_back(fit, k)
-    args = (X, y, w, offset, family, names, model_name, max_iter, tol, stacklevel + 1)
+    args = (X, y, w, offset, family, names, model_name, max_iter, tol)
     try:
         return _fit(*args, convergence, intercept, intercept is not None, require_variance)
     except NeedsCentring:
@@ -454,7 +452,6 @@ def _fit_centred(
     model_name,
     max_iter,
     tol,
-    stacklevel,
     convergence,
     intercept,
     require_variance=False,
@@ -481,7 +478,6 @@ def _fit_centred(
         model_name,
         max_iter,
         tol,
-        stacklevel + 1,
         convergence,
         intercept,
         False,
@@ -533,7 +529,6 @@ def _fit(
     model_name,
     max_iter,
     tol,
-    stacklevel,
     convergence,
     intercept,
     shifted_ok,
@@ -551,7 +546,6 @@ def _fit(
             names,
             model_name,
             max_iter,
-            stacklevel,
             intercept,
             shifted_ok,
         )
@@ -574,7 +568,6 @@ def _fit(
         suspects=lambda b: suspects(b, column_sd(), names),
         max_iter=max_iter,
         tol=tol,
-        stacklevel=stacklevel + 1,
         intercept=intercept,
         shifted_ok=shifted_ok,
         on_singular=(
@@ -612,7 +605,7 @@ def _r_start(family: int, y: np.ndarray, w: np.ndarray, offset: np.ndarray) -> n
 
 
 def _fit_like_r(
-    X, y, w, offset, family, names, model_name, max_iter, stacklevel, intercept, shifted_ok
+    X, y, w, offset, family, names, model_name, max_iter, intercept, shifted_ok
 ) -> GLMFit:
     """R's IRLS path: from mustart, WLS steps, stop on the relative deviance change.
 
@@ -660,10 +653,9 @@ def _fit_like_r(
         n_iter += 1
     deviance, pearson, _, _, mu_min, mu_max = last
     if not converged:
-        warnings.warn(
+        warn(
             f"{model_name} did not converge in {max_iter} IRLS iterations (R's rule)",
             ConvergenceWarning,
-            stacklevel=stacklevel + 1,
         )
     return GLMFit(
         beta=beta,
@@ -723,7 +715,6 @@ def newton(
     suspects: Callable[[np.ndarray], str],
     max_iter: int = 50,
     tol: float = 1e-10,
-    stacklevel: int = 2,
     intercept: int | None = None,
     shifted_ok: bool = False,
     on_singular: Callable[[np.ndarray, int], None] | None = None,
@@ -789,18 +780,16 @@ def newton(
             if singular
             else f" in {max_iter} Newton iterations"
         )
-        warnings.warn(
+        warn(
             f"{model_name} did not converge{why}; largest coefficients: {suspects(beta)}",
             ConvergenceWarning,
-            stacklevel=stacklevel + 1,
         )
     if family == BINOMIAL and (mu_min < PROBABILITY_EPS or mu_max > 1.0 - PROBABILITY_EPS):
-        warnings.warn(
+        warn(
             f"{model_name}: fitted probabilities numerically 0 or 1 occurred "
             f"(quasi-separation); look at {suspects(beta)}: a covariate or "
             "combination predicts the outcome almost perfectly",
             SeparationWarning,
-            stacklevel=stacklevel + 1,
         )
     return beta, last, converged, n_iter
 

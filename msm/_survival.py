@@ -20,14 +20,13 @@ absent (it would otherwise still count as a tied event in Efron's correction).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg
 
 from msm import _kernels
-from msm._warnings import ConvergenceWarning
+from msm._warnings import ConvergenceWarning, warn
 from msm.panel import DataError
 
 TIES = ("efron", "breslow")
@@ -440,7 +439,7 @@ def fit_cox(
             "level with no events, and its hazard ratio is 0 or infinite)"
         )
         messages.append(message)
-        warnings.warn(message, ConvergenceWarning, stacklevel=2)
+        warn(message, ConvergenceWarning)
     return CoxFit(
         name=name,
         names=names,

@@ -42,7 +42,7 @@ from msm._bootstrap import (
     warning_table,
 )
 from msm._glm import check_column_name, map_back
-from msm._warnings import ConvergenceWarning, SeparationWarning
+from msm._warnings import ConvergenceWarning, SeparationWarning, warn
 from msm.panel import DataError, check_columns_exist, check_finite, check_frame
 
 
@@ -889,22 +889,20 @@ def bootstrap(
         raise RuntimeError(f"only {len(good)} of {n_boot} bootstrap replicates succeeded{first}")
     if bad:
         counts = failures["error"].value_counts()
-        warnings.warn(
+        warn(
             f"{len(bad)} of {n_boot} bootstrap replicates failed ("
             + ", ".join(f"{k} x{n}" for k, n in counts.items())
             + f"); standard errors and intervals use the {len(good)} that succeeded "
             "(see result.failures)",
             BootstrapWarning,
-            stacklevel=2,
         )
     nonfinite = (~np.isfinite(replicates.to_numpy())).sum(axis=0)
     if nonfinite.any():
         shown = [f"{label(k)} ({n})" for k, n in zip(keys, nonfinite) if n][:5]
-        warnings.warn(
+        warn(
             f"non-finite values in successful replicates, left out entry by entry: "
             f"{', '.join(shown)}{', ...' if np.count_nonzero(nonfinite) > 5 else ''}",
             BootstrapWarning,
-            stacklevel=2,
         )
     return BootstrapResults(
         estimate=estimate,

@@ -9,7 +9,6 @@ truncate, and hand everything back in the caller's row order.
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -17,9 +16,9 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from msm import _dask, _kernels
+from msm import _kernels
 from msm._formula import Terms, parse_terms
-from msm._warnings import DataWarning
+from msm._warnings import DataWarning, warn
 from msm.models import ModelInput, registry
 from msm.panel import (
     SHOWN_IDS,
@@ -335,8 +334,6 @@ def iptw(
         seed=seed,
         convergence=convergence,
     )
-    if _dask.is_dask(data):  # a dask DataFrame: the same numbers, partition by partition
-        return _dask.iptw(**{k: v for k, v in locals().items() if k != "_dask"})
     kind = registry.resolve(family, model)
     if absorbing and not kind.absorbing:
         raise ValueError(
@@ -450,7 +447,7 @@ def iptw(
     n_censored = 0
     log_censoring = None
     if censor is not None and not c.any():
-        warn_no_censoring(censor, panel.n_rows, stacklevel=2)
+        warn_no_censoring(censor, panel.n_rows)
     elif censor is not None:
         n_censored = int(c.sum())
         all_rows = np.ones(panel.n_rows, dtype=bool)
@@ -809,16 +806,12 @@ def check_varies(
         raise not_varying(column, role, y.size, value, absorbing=absorbing)
 
 
-def warn_no_censoring(column: str, n_rows: int, stacklevel: int = 2) -> None:
-    """DataWarning: ``censor=`` names a column that is 0 on every row (no model is fitted).
-
-    ``stacklevel`` counts from the caller of this function (1: its own line).
-    """
-    warnings.warn(
+def warn_no_censoring(column: str, n_rows: int) -> None:
+    """DataWarning: ``censor=`` names a column that is 0 on every row (no model is fitted)."""
+    warn(
         f"column {column!r}: no subject is censored (all {n_rows} rows are 0): the "
         "censoring weights are 1 and no censoring model is fitted",
         DataWarning,
-        stacklevel=stacklevel + 1,
     )
 
 

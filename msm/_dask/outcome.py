@@ -20,14 +20,14 @@ from msm._dask.partitions import arrange, check_columns, compute_each, fit_newto
 from msm._dask.weights import DaskWeights, partition_weights
 from msm._formula import design_matrix, parse_terms
 from msm._glm import Centring, uncentred_form
-from msm.inference import CentredParts, covariance_estimator
+from msm.inference import CentredParts
 from msm.outcome.glm import (
     GLMResults,
     assemble_results,
+    check_glm_arguments,
     family_of,
     numeric_column,
     outcome_values,
-    split_formula,
 )
 from msm.panel import DataError, check_finite_by
 from msm.weights import resolve_weights
@@ -146,14 +146,15 @@ def glm(
     and ``fitted_values`` need the rows in memory and are not available; nor is
     ``variance="stacked"``.
     """
-    if convergence != "full":
+    options = check_glm_arguments(formula, family, variance, cluster, offset, max_iter, tol,
+                                  convergence)  # fmt: skip
+    if options.convergence != "full":
         raise NotImplementedError("convergence='r' (R's IRLS path) is for in-memory data only")
     require_dask()
-    fam = family_of(family)
-    estimator = covariance_estimator(variance)
+    fam, estimator, outcome, rhs = options.family, options.estimator, options.outcome, options.rhs
+    max_iter, tol = options.max_iter, options.tol
     if estimator.name == "stacked":
         raise NotImplementedError("variance='stacked' is not supported for a dask DataFrame")
-    outcome, rhs = split_formula(formula)
     check_columns(data, [outcome], "outcome")
     check_columns(data, [cluster, offset], "cluster/offset")
     terms = parse_terms(rhs, data._meta, "outcome model")
@@ -215,7 +216,6 @@ def glm(
         outcome,
         max_iter=max_iter,
         tol=tol,
-        stacklevel=3,
     )
     beta, names = fit.beta, fit.names
     # deviance and Pearson chi2 on the scale of the weights given (as in memory)

@@ -227,7 +227,6 @@ def fit_newton(
     *,
     max_iter: int = 50,
     tol: float = 1e-10,
-    stacklevel: int = 2,
     check: Callable[[int, float], None] | None = None,
 ) -> NewtonFit:
     """Fit a canonical-link GLM on a dask frame by ``msm._glm.newton``, pass per partition.
@@ -279,7 +278,6 @@ def fit_newton(
             suspects=lambda b: suspects(b, sd, names),
             max_iter=max_iter,
             tol=tol,
-            stacklevel=stacklevel + 2,
             intercept=intercept,
             shifted_ok=shifted_ok,
         )

@@ -31,6 +31,7 @@ from msm.weights import (
     Spec,
     accumulate,
     apply_bounds,
+    check_arguments,
     check_truncate,
     not_varying,
     prepare_panel,
@@ -343,6 +344,20 @@ def iptw(
     ``start``, ``crossfit``, ``clip`` and ``seed`` concern other models and are ignored, as in
     memory.
     """
+    check_arguments(
+        id=id,
+        time=time,
+        treatment=treatment,
+        censor=censor,
+        start=start,
+        absorbing=absorbing,
+        censor_denominator=censor_denominator,
+        censor_numerator=censor_numerator,
+        crossfit=crossfit,
+        clip=clip,
+        seed=seed,
+        convergence=convergence,
+    )
     if convergence != "full":
         raise NotImplementedError("convergence='r' (R's IRLS path) is for in-memory data only")
     require_dask()
@@ -399,7 +414,6 @@ def iptw(
                 BINOMIAL,
                 f"{name} for {outcome!r}",
                 outcome,
-                stacklevel=3,
                 check=partial(
                     _check_varies,
                     column=outcome,
@@ -409,7 +423,7 @@ def iptw(
                 ),
             )
         except _NoCensoring as none:  # as in memory: censoring weights 1, no model
-            warn_no_censoring(censor, none.n_rows, stacklevel=4)
+            warn_no_censoring(censor, none.n_rows)
             skipped.add(censor)
             continue
         names = fit.names

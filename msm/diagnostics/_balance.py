@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from msm import _dask
 from msm.diagnostics._inputs import Covariates, Inputs, kish, resolve_inputs, time_groups
 from msm.panel import DataError
 
@@ -274,8 +273,6 @@ def balance(
     ...      ["worst_unweighted"].abs().iloc[0])
     True
     """
-    if _dask.is_dask(data):  # a dask DataFrame: reduced moments, KS by branch and bound
-        return _dask.balance(**locals())
     if isinstance(stats, str):
         stats = (stats,)  # stats="smd": one statistic
     unknown = [s for s in stats if s not in STATS]

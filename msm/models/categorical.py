@@ -18,6 +18,7 @@ import scipy.stats
 
 from msm._formula import intercept_columns
 from msm._glm import map_back
+from msm._warnings import warn
 from msm.models._base import (
     ConvergenceWarning,
     FittingDesign,
@@ -96,11 +97,10 @@ def _log_observed(probabilities: np.ndarray, observed: np.ndarray) -> np.ndarray
 
 def _warn_unconverged(inp: ModelInput, converged: bool) -> None:
     if not converged:
-        warnings.warn(
+        warn(
             f"{inp.role} model for {inp.outcome_name!r} did not converge; "
             f"covariates: {inp.formula}",
             ConvergenceWarning,
-            stacklevel=4,
         )
 
 

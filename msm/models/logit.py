@@ -140,7 +140,6 @@ def fit_logit(
         f"{name} for {outcome!r}",
         max_iter=max_iter,
         tol=tol,
-        stacklevel=3,
         convergence=convergence,
     )
     cov = fit.inverse_information()  # accurate also when the design was centred for accuracy

@@ -20,7 +20,7 @@ import pandas as pd
 import scipy.linalg
 import scipy.stats
 
-from msm import _dask, _kernels
+from msm import _kernels
 from msm._formula import design_matrix, parse_terms
 from msm._glm import (
     Centring,
@@ -317,6 +317,41 @@ class GLMResults:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class GLMArguments:
+    """The arguments of ``glm`` that are not columns, checked: what the fit needs of them."""
+
+    family: _Family
+    estimator: CovarianceEstimator
+    outcome: str
+    rhs: str
+    max_iter: int
+    tol: float
+    convergence: str
+
+
+def check_glm_arguments(
+    formula, family, variance, cluster, offset, max_iter, tol, convergence
+) -> GLMArguments:
+    """Check ``glm``'s arguments that are not columns, before any work on the data.
+
+    Shared by the in-memory fit and the Dask front end (``msm._dask.outcome``), so both refuse
+    the same arguments with the same messages.
+
+    Examples
+    --------
+    >>> check_glm_arguments("y ~ a", "binomial", "robust", "id", None, 50, 1e-10, "full").outcome
+    'y'
+    """
+    max_iter, tol, convergence = check_fit_options(max_iter, tol, convergence)
+    fam = family_of(family)
+    estimator = covariance_estimator(variance)
+    outcome, rhs = split_formula(formula)
+    check_column_name(cluster, "cluster")
+    check_column_name(offset, "offset")
+    return GLMArguments(fam, estimator, outcome, rhs, max_iter, tol, convergence)
+
+
 def glm(
     formula: str,
     data: pd.DataFrame,
@@ -409,26 +444,10 @@ def glm(
     >>> bool(fit.exp_params["a"] > 1)
     True
     """
-    # the arguments that are not columns, before any work (also for a dask frame)
-    max_iter, tol, convergence = check_fit_options(max_iter, tol, convergence)
-    fam = family_of(family)
-    estimator = covariance_estimator(variance)
-    outcome, rhs = split_formula(formula)
-    check_column_name(cluster, "cluster")
-    check_column_name(offset, "offset")
-    if _dask.is_dask(data):  # a dask DataFrame: the same fit, partition by partition
-        return _dask.glm(
-            formula,
-            data,
-            weights=weights,
-            cluster=cluster,
-            family=family,
-            variance=variance,
-            offset=offset,
-            max_iter=max_iter,
-            tol=tol,
-            convergence=convergence,
-        )
+    options = check_glm_arguments(formula, family, variance, cluster, offset, max_iter, tol,
+                                  convergence)  # fmt: skip
+    max_iter, tol, convergence = options.max_iter, options.tol, options.convergence
+    fam, estimator, outcome, rhs = options.family, options.estimator, options.outcome, options.rhs
     check_frame(data)
     check_outcome_column(data, outcome, formula)
     if cluster is not None:
