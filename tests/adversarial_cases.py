@@ -2663,6 +2663,195 @@ def _():
     call(msm.weight_summary, w, d.set_axis(np.arange(len(d)) // 2), covariates=["x"])
 
 
+# ---------------------------------------------------------------------------------------------
+# arguments that are not columns: a ValueError (a value out of range) or a TypeError (a value
+# of the wrong kind) naming the argument, raised before any work
+
+
+def _arguments(function, run, table):
+    """Register one case per (name, keyword arguments, exception, words of the message)."""
+    for name, kwargs, exc, words in table:
+        case(function, name, Raises(exc=exc, names=words))(functools.partial(run, **kwargs))
+
+
+def _iptw_arguments(**kw):
+    iptw(panel(), **kw)
+
+
+_arguments(
+    "msm.iptw",
+    _iptw_arguments,
+    [
+        ("model name unknown", dict(model="lgit"), ValueError, "model='lgit' does not serve"),
+        ("model a list", dict(model=["logit"]), TypeError, "model must be a name"),
+        ("truncate a scalar", dict(truncate=99), ValueError, "truncate must be (lower, upper)"),
+        ("truncate as fractions", dict(truncate=(0.01, 0.99)), ValueError, "truncate=(1, 99)"),
+        ("truncate_by without truncate", dict(truncate_by="time"), ValueError, "truncate= is None"),
+        ("absorbing 'yes'", dict(absorbing="yes"), TypeError, "absorbing must be True or False"),
+        ("convergence 'R'", dict(convergence="R"), ValueError, "convergence must be 'full' or 'r'"),
+        (
+            "censor_denominator without censor",
+            dict(censor_denominator="x"),
+            ValueError,
+            "censor_denominator given without censor=",
+        ),
+        ("treatment a list", dict(treatment=["a"]), TypeError, "treatment must be a column name"),
+        ("denominator a number", dict(denominator=5), TypeError, "formula string"),
+    ],
+)
+
+
+def _learner_arguments(**kw):
+    learner_iptw(point(), **kw)
+
+
+_arguments(
+    "msm.iptw",
+    _learner_arguments,
+    [
+        ("learner: crossfit=0", dict(crossfit=0), ValueError, "crossfit must be"),
+        ("learner: seed=-1", dict(crossfit=2, seed=-1), ValueError, "seed must be"),
+        ("learner: seed='a'", dict(crossfit=2, seed="a"), TypeError, "seed must be"),
+    ],
+)
+
+
+def _glm_arguments(**kw):
+    glm("y ~ a", panel(), **kw)
+
+
+_arguments(
+    "msm.glm",
+    _glm_arguments,
+    [
+        ("max_iter=0", dict(max_iter=0), ValueError, "max_iter=0"),
+        ("max_iter=1.5", dict(max_iter=1.5), TypeError, "max_iter=1.5"),
+        ("tol=nan", dict(tol=np.nan), ValueError, "tol=nan"),
+        ("tol='x'", dict(tol="x"), TypeError, "tol='x'"),
+        ("convergence='R'", dict(convergence="R"), ValueError, "convergence='R'"),
+        ("variance='hc3'", dict(variance="hc3"), ValueError, "variance must be one of"),
+        ("cluster a list", dict(cluster=["id"]), TypeError, "cluster must be the name of a column"),
+        ("offset a list", dict(offset=["l"]), TypeError, "offset must be the name of a column"),
+    ],
+)
+
+
+@case("msm.glm", "cluster given as a Series", Raises(exc=TypeError, names="cluster='id'"))
+def _():
+    d = panel()
+    glm("y ~ a", d, cluster=d["id"])
+
+
+@case("msm.glm", "conf_int alpha=1.5", Raises(exc=ValueError, names="alpha"))
+def _():
+    glm("l ~ a + x", panel()).conf_int(1.5)
+
+
+def _cox_arguments(**kw):
+    cox(survival_panel(), **kw)
+
+
+_arguments(
+    "msm.cox",
+    _cox_arguments,
+    [
+        ("max_iter=0", dict(max_iter=0), ValueError, "max_iter=0"),
+        ("tol=-1", dict(tol=-1), ValueError, "tol=-1"),
+        ("ties='exact'", dict(ties="exact"), ValueError, "ties="),
+        ("variance a list", dict(variance=["robust"]), ValueError, "variance must be one of"),
+        ("start a list", dict(start=["start"]), TypeError, "start must be the name of a column"),
+        ("event=None", dict(event=None), TypeError, "event must be the name of a column"),
+        ("covariates a number", dict(covariates=5), TypeError, "formula string"),
+    ],
+)
+
+
+def _risk_arguments(**kw):
+    data, fit = risk_setup()
+    if isinstance(kw.get("history"), dict) and "h" in kw["history"]:
+        data = data.assign(h=0.0)
+    risk(fit, data, **kw)
+
+
+_arguments(
+    "msm.risk_curves",
+    _risk_arguments,
+    [
+        (
+            "regime returning text",
+            dict(regimes={"bad": lambda t: np.array(["x"] * t.size)}),
+            ValueError,
+            "regime 'bad' must return numbers",
+        ),
+        ("reference not a regime", dict(reference=["never"]), ValueError, "reference ['never']"),
+        ("times with NaN", dict(times=[0, np.nan]), ValueError, "times must be finite"),
+        ("times as text", dict(times=["a", "b"]), TypeError, "times must be numbers"),
+        ("times a string", dict(times="0:5"), TypeError, "times must be an array"),
+        ("history a string", dict(history="cumsum"), TypeError, "history must be a mapping"),
+        (
+            "history kind unknown",
+            dict(history={"x": "sum"}),
+            ValueError,
+            "history 'x': kind must be one of",
+        ),
+        (
+            "history returning text",
+            dict(history={"h": lambda a, t: np.full(a.shape, "z")}),
+            ValueError,
+            "history 'h' must return numbers",
+        ),
+        ("rows not callable", dict(rows=5), TypeError, "rows must be a callable"),
+        ("id=None", dict(id=None), TypeError, "id must be the name of a column"),
+    ],
+)
+
+
+def _bootstrap_arguments(**kw):
+    def statistic(frame):
+        raise AssertionError("the statistic ran before the arguments were checked")
+
+    kw = {"cluster": "id", "n_boot": 3, "n_jobs": 1, "progress": False, **kw}
+    call(msm.bootstrap, statistic, panel(), **kw)
+
+
+_arguments(
+    "msm.bootstrap",
+    _bootstrap_arguments,
+    [
+        ("seed='a'", dict(seed="a"), TypeError, "seed='a'"),
+        ("seed=-1", dict(seed=-1), ValueError, "seed=-1"),
+        ("alpha=0", dict(alpha=0), ValueError, "alpha=0"),
+        ("n_boot=1.5", dict(n_boot=1.5), ValueError, "n_boot=1.5"),
+        ("n_jobs=1.5", dict(n_jobs=1.5), ValueError, "n_jobs"),
+        ("fail_on=None", dict(fail_on=None), TypeError, "fail_on"),
+        ("progress='yes'", dict(progress="yes"), TypeError, "progress="),
+        ("cluster=None", dict(cluster=None), TypeError, "cluster must be the name"),
+    ],
+)
+
+
+def _balance_arguments(**kw):
+    balance(panel(), **kw)
+
+
+_arguments(
+    "msm.balance",
+    _balance_arguments,
+    [
+        ("by a list", dict(by=["time"]), TypeError, "by must be a column name"),
+        ("absorbing 'yes'", dict(absorbing="yes"), TypeError, "absorbing must be True"),
+        ("threshold negative", dict(thresholds={"smd": -1}), ValueError, "thresholds['smd']"),
+        ("covariates a number", dict(covariates=5), TypeError, "formula string"),
+    ],
+)
+
+
+@case("msm.ess", "by a list", Raises(exc=TypeError, names="by must be a column name"))
+def _():
+    d, w = balance_setup()
+    call(msm.ess, w, d, by=["time"])
+
+
 def cases_by_id() -> dict[str, Case]:
     ids = [c.id for c in CASES]
     assert len(ids) == len(set(ids)), "case ids must be unique"
