@@ -277,6 +277,7 @@ def fit_cox(
     ties: str = "efron",
     *,
     name: str = "Cox model",
+    event_name: str = "event",
     init: np.ndarray | None = None,
     max_iter: int = 30,
     tol: float = 1e-10,
@@ -306,6 +307,9 @@ def fit_cox(
     ties : {"efron", "breslow"}
     name : str
         The model's name in messages.
+    event_name : str
+        The event column's name, for the DataError when no row with positive weight has an
+        event.
     init : array (p,), optional
         Starting coefficients (default 0).
     max_iter : int
@@ -363,7 +367,7 @@ def fit_cox(
     _check_magnitude(X, names, name)
     n_events = int(event.sum())
     if n_events == 0:
-        raise DataError("event", f"{name}: no events (among rows with positive weight)")
+        raise DataError(event_name, f"{name}: no events (among rows with positive weight)")
     data = _CoxData(
         start=start,
         stop=stop,

@@ -2564,7 +2564,6 @@ def _():
     "msm.cox",
     "weight 0 on every event row",
     Raises("y", contains=("no events",)),
-    bug="names column 'event' (fit_cox's literal), not the event column 'y'",
 )
 def _():
     s = survival_panel()

@@ -71,7 +71,16 @@ def fit_cox_model(inp: ModelInput, observed: np.ndarray) -> tuple[CoxModelFit, n
     keep = [j for j in range(len(design.names)) if j not in intercept]
     X = np.ascontiguousarray(design.matrix[:, keep])
     names = [design.names[j] for j in keep]
-    engine = fit_cox(inp.start, inp.time, inp.y, X, names, ties="efron", name=f"{inp.role} model")
+    engine = fit_cox(
+        inp.start,
+        inp.time,
+        inp.y,
+        X,
+        names,
+        ties="efron",
+        name=f"{inp.role} model",
+        event_name=inp.outcome_name,
+    )
     grid = inp.options["time_grid"]  # sorted unique times of all rows, as R ipw uses
     increments = engine.baseline_hazard().increments(grid)
     hazard = increments[np.searchsorted(grid, inp.time)] * engine.risk_score(X)

@@ -389,6 +389,7 @@ def cox(
         w_fit,
         ties,
         name=f"Cox model for {event!r}",
+        event_name=event,
         max_iter=max_iter,
         tol=tol,
     )
