@@ -196,17 +196,32 @@ def test_doc_lists_every_case_of_every_function():
 
 
 @functools.cache
-def construction_sites() -> dict[tuple[str, int], tuple[int, str, str]]:
+def construction_sites(package: Path = PACKAGE) -> dict[tuple[str, int], tuple[int, str, str]]:
     """Every call ``DataError(...)`` in msm/: (file, first line) -> (last line, function, text).
 
     The class definition, ``isinstance`` checks, ``except DataError`` and re-raises of an
     existing error object are not calls of the class, so they are not sites.  A helper that
-    builds the error for several callers (``return DataError(...)``) is one site.
+    builds the error for several callers (``return DataError(...)``) is one site.  A call of a
+    subclass of DataError defined in msm/ is a site too.
     """
+    trees = {path: ast.parse(path.read_text()) for path in sorted(package.rglob("*.py"))}
+    classes = {"DataError"}
+    while True:  # subclasses, subclasses of those, ...
+        more = {
+            node.name
+            for tree in trees.values()
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef)
+            and any(
+                (getattr(b, "id", None) or getattr(b, "attr", None)) in classes for b in node.bases
+            )
+        }
+        if more <= classes:
+            break
+        classes |= more
     sites = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
+    for path, tree in trees.items():
         source = path.read_text()
-        tree = ast.parse(source)
         where = {}
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -217,9 +232,9 @@ def construction_sites() -> dict[tuple[str, int], tuple[int, str, str]]:
                 continue
             func = node.func
             name = getattr(func, "id", None) or getattr(func, "attr", None)
-            if name == "DataError":
+            if name in classes:
                 text = " ".join(ast.get_source_segment(source, node).split())
-                key = (str(path.relative_to(ROOT)), node.lineno)
+                key = (str(path.relative_to(package.parent)), node.lineno)
                 sites[key] = (node.end_lineno, where.get(id(node), "<module>"), text)
     return sites
 
@@ -231,7 +246,11 @@ def recording_data_errors():
     original = msm.DataError.__init__
 
     def init(self, *args, **kwargs):
-        frame = sys._getframe(1)  # the construction site (a subclass's __init__ would be here)
+        frame = sys._getframe(1)  # the construction site, or a subclass's own __init__
+        while frame.f_code.co_name == "__init__" and isinstance(
+            frame.f_locals.get("self"), msm.DataError
+        ):
+            frame = frame.f_back  # past a subclass's __init__ to where the subclass is called
         calls.add((frame.f_code.co_filename, frame.f_lineno))
         original(self, *args, **kwargs)
 
@@ -312,6 +331,47 @@ def test_every_data_error_site_is_reached_by_a_case():
         f"{len(missing)} DataError site(s) without a case in tests/adversarial_cases.py "
         "(add one, or list the site in NOT_REACHED with why):\n" + "\n".join(missing)
     )
+
+
+def test_site_scan_and_recorder_see_helpers_and_subclasses(tmp_path):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "mod.py").write_text(
+        "from msm import DataError\n"
+        "class Sub(DataError):\n"
+        "    def __init__(self, column):\n"
+        "        super().__init__(column, 'sub')\n"
+        "def helper(column):\n"
+        "    return DataError(\n"
+        "        column, 'helper'\n"
+        "    )\n"
+        "def check(x):\n"
+        "    if isinstance(x, DataError):\n"
+        "        raise x\n"
+        "    raise Sub('a')\n"
+    )
+    sites = construction_sites(package)
+    assert sorted(sites) == [("pkg/mod.py", 6), ("pkg/mod.py", 12)]
+    assert sites["pkg/mod.py", 6][:2] == (8, "helper")
+    original = msm.DataError.__init__
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import pkg.mod as mod
+
+        with recording_data_errors() as calls:
+            mod.helper("x")
+            with pytest.raises(msm.DataError):
+                mod.check(1)
+            with pytest.raises(msm.DataError):
+                mod.check(mod.helper("y"))  # a re-raise constructs nothing new
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("pkg.mod", None)
+        sys.modules.pop("pkg", None)
+    lines = [line for file, line in calls if file == str(package / "mod.py")]
+    assert 12 in lines  # Sub('a'): the caller of the subclass, not its __init__ (line 4)
+    assert set(lines) <= {6, 7, 8, 12} and set(lines) & {6, 7, 8}  # within helper's call
+    assert msm.DataError.__init__ is original  # the recorder is removed afterwards
 
 
 def test_not_reached_list_is_not_stale():
