@@ -458,6 +458,12 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _code(text: str) -> str:
+    """A markdown code span of a table cell; a text holding backticks gets a double fence."""
+    text = _cell(text)
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
 def _outcome(run, documented: type[BaseException] = msm.DataError):
     """(error, column, message cells, the exception or None) from running one error case."""
     try:
@@ -465,13 +471,13 @@ def _outcome(run, documented: type[BaseException] = msm.DataError):
             warnings.simplefilter("ignore")
             run()
     except msm.DataError as err:
-        column = "(frame)" if err.column is None else f"`{_cell(str(err.column))}`"
-        return "DataError", column, f"`{_cell(str(err))}`", err
+        column = "(frame)" if err.column is None else _code(str(err.column))
+        return "DataError", column, _code(str(err)), err
     except Exception as err:  # reported in the table and as a warning
         kind = type(err).__name__
         if documented is not msm.DataError and isinstance(err, documented):
             first = str(err).splitlines()[0] if str(err) else ""
-            return kind, "—", f"`{_cell(first)}`", err
+            return kind, "—", _code(first), err
         return kind, "—", f"(not yet a DataError: raises {kind})", err
     return "—", "—", "(no error raised yet)", None
 
