@@ -422,11 +422,7 @@ def check_magnitude(
     """
     if X.size == 0:
         return
-    positive = w > 0
-    fitted = X if positive.all() else X[positive]
-    if fitted.shape[0] == 0:
-        return
-    size = np.maximum(np.abs(fitted.max(axis=0)), np.abs(fitted.min(axis=0)))
+    size = _kernels.column_abs_max(np.ascontiguousarray(X), np.ascontiguousarray(w, np.float64))
     bad = (size > 0) & ((size < MAGNITUDE[0]) | (size > MAGNITUDE[1]))
     if intercept is not None:
         bad[intercept] = False

@@ -73,3 +73,8 @@ def iptw_reference(
 def gather_column(source, rows, out, j):
     out[:, j] = np.asarray(source, dtype=np.float64)[rows]
     return out
+
+
+def column_abs_max(X, w):
+    fitted = np.abs(X[w > 0])
+    return fitted.max(axis=0) if fitted.shape[0] else np.zeros(X.shape[1])

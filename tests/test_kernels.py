@@ -90,3 +90,14 @@ def test_gather_column_matches_naive(dtype, n_rows, rng):
     got = K.gather_column(source, rows, np.zeros((n_rows, 3)), 1)
     want = naive.gather_column(source, rows, np.zeros((n_rows, 3)), 1)
     npt.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("n_rows", [0, 1, 5, 63, 64, 65, 10_001])
+@pytest.mark.parametrize("p", [0, 1, 4])
+def test_column_abs_max_matches_naive(n_rows, p, rng):
+    X = rng.normal(size=(n_rows, p)) * 10.0 ** rng.integers(-200, 200, size=p)
+    w = np.where(rng.random(n_rows) < 0.3, 0.0, rng.exponential(size=n_rows))
+    if n_rows > 5:
+        X[np.flatnonzero(w == 0)[:1]] = 1e300  # a huge value on a zero-weight row is ignored
+    npt.assert_array_equal(K.column_abs_max(X, w), naive.column_abs_max(X, w))
+    npt.assert_array_equal(K.column_abs_max(X, np.zeros(n_rows)), np.zeros(p))

@@ -10,7 +10,7 @@ from msm._kernels.cox import (
     cox_loglik_score_information,
     cox_score_residuals,
 )
-from msm._kernels.design import gather_column
+from msm._kernels.design import column_abs_max, gather_column
 from msm._kernels.diagnostics import (
     history_nodes,
     recent_history,
@@ -28,6 +28,7 @@ from msm._kernels.logit import logit_log_prob
 from msm._kernels.weights import cumulative_log_weights, grouped_cumsum
 
 __all__ = [
+    "column_abs_max",
     "BINOMIAL",
     "GAUSSIAN",
     "POISSON",
