@@ -301,7 +301,10 @@ NOT_REACHED = {
     "the centred rank check passed; no input found that does it",
     ("msm/models/categorical.py", "model cannot be fitted"): "defensive: statsmodels failing "
     "after check_rank; perfect predictors of a level fit (with warnings), no input found",
-    ("msm/inference.py", "the information matrix is singular at the estimate"): "glm/cox report "
+    (
+        "msm/inference/covariance.py",
+        "the information matrix is singular at the estimate",
+    ): "glm/cox report "
     "singular designs and separation first; tests/test_adversarial_glm.py calls inference.bread",
     ("msm/outcome/_stacked.py", "needs the outcome model's rows"): "defensive: resolve_weights "
     "aligns or refuses the labels first; tests/test_errors_weights.py calls outcome_rows_in",

@@ -1,0 +1,56 @@
+"""Inference: covariance estimators from sandwich pieces, and the cluster bootstrap.
+
+``covariance``: the sandwich pieces a fitted model hands over (:class:`SandwichParts`) and the
+estimators chosen by ``variance=`` (robust, CR1, CR1S, model-based, stacked, bootstrap).
+``resampling``: :func:`bootstrap`, which resamples whole subjects and re-runs an analysis.
+"""
+
+from msm.inference.covariance import (
+    COVARIANCE_ESTIMATORS,
+    CR1,
+    CR1S,
+    Bootstrap,
+    CentredParts,
+    CovarianceEstimator,
+    ModelBased,
+    Robust,
+    SandwichParts,
+    Stacked,
+    bread,
+    check_alpha,
+    cluster_scores,
+    covariance_estimator,
+    meat,
+    sandwich,
+    singular_information,
+)
+from msm.inference.resampling import (
+    FAILING_WARNINGS,
+    BootstrapResults,
+    BootstrapWarning,
+    bootstrap,
+)
+
+__all__ = [
+    "COVARIANCE_ESTIMATORS",
+    "CR1",
+    "CR1S",
+    "FAILING_WARNINGS",
+    "Bootstrap",
+    "BootstrapResults",
+    "BootstrapWarning",
+    "CentredParts",
+    "CovarianceEstimator",
+    "ModelBased",
+    "Robust",
+    "SandwichParts",
+    "Stacked",
+    "bootstrap",
+    "bread",
+    "check_alpha",
+    "cluster_scores",
+    "covariance_estimator",
+    "meat",
+    "sandwich",
+    "singular_information",
+]
