@@ -26,6 +26,7 @@ import numpy as np
 import scipy.linalg
 
 from msm import _kernels
+from msm._glm import check_magnitude
 from msm._warnings import ConvergenceWarning, warn
 from msm.panel import DataError
 
@@ -364,7 +365,9 @@ def fit_cox(
     start, stop, event, w = start[rows], stop[rows], event[rows], w[rows]
     X = X[rows]
     X -= means
-    _check_magnitude(X, names, name)
+    # centred covariates beyond double precision's range: the information (~x**2) or the
+    # variance (~1/x**2) would under- or overflow (the GLM engine's rule and message)
+    check_magnitude(X, w, names, name, None)
     n_events = int(event.sum())
     if n_events == 0:
         raise DataError(event_name, f"{name}: no events (among rows with positive weight)")
@@ -463,27 +466,6 @@ def fit_cox(
         warnings=tuple(messages),
         data=data,
     )
-
-
-# centred covariates beyond these magnitudes give an information (~x**2) or a variance
-# (~1/x**2) outside double precision: the fit would report "no information" or an SE of inf
-_MAGNITUDE = (1e-150, 1e150)
-
-
-def _check_magnitude(X: np.ndarray, names: list[str], name: str) -> None:
-    """DataError naming covariates whose spread is too small or large for double precision."""
-    if not X.size:
-        return
-    spread = np.max(np.abs(X), axis=0)
-    bad = np.flatnonzero((spread > 0) & ((spread < _MAGNITUDE[0]) | (spread > _MAGNITUDE[1])))
-    if bad.size:
-        shown = ", ".join(f"{names[j]!r} (~{spread[j]:.0e})" for j in bad)
-        raise DataError(
-            names[bad[0]],
-            f"{name}: covariate(s) {shown} vary on a scale outside what a Cox fit can "
-            "represent in double precision (their information or variance would under- or "
-            "overflow); rescale them to sensible units first, e.g. x / x.std()",
-        )
 
 
 def _monotone_error(
