@@ -23,16 +23,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from msm import _kernels
 from msm._glm import map_back
 from msm.panel import DataError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from msm.inference.resampling import BootstrapResults
 
 
 @dataclass(frozen=True, eq=False)
@@ -455,6 +452,11 @@ class Bootstrap(CovarianceEstimator):
     ``boot = msm.bootstrap(...)``, whose statistic returned the same model's ``params``
     (re-estimating the weights in each replicate, so the variance accounts for them).
 
+    Attributes
+    ----------
+    results : msm.inference.BootstrapResults or None
+        The replicates (typed loosely: ``resampling`` builds on this module, not the reverse).
+
     Examples
     --------
     >>> rng = np.random.default_rng(0)
@@ -467,7 +469,7 @@ class Bootstrap(CovarianceEstimator):
     ('bootstrap', True)
     """
 
-    results: BootstrapResults | None = None
+    results: object | None = None  # a BootstrapResults
     name: ClassVar[str] = "bootstrap"
 
     def cov(self, parts: SandwichParts) -> np.ndarray:
