@@ -70,7 +70,9 @@ class Weights:
 
     models: dict[str, object]
     truncation_bounds: pd.DataFrame | None
-    settings: dict
+    spec: WeightSpec = field(repr=False)
+    categories: list | None  # treatment levels (multinomial, ordinal), code k is categories[k]
+    n_censored: int
     panel: Panel = field(repr=False)
     log_factors: dict[str, np.ndarray] = field(repr=False)  # sorted order, one per model
     fitted_rows: dict[str, np.ndarray] = field(repr=False)  # sorted-order masks per model
@@ -81,10 +83,28 @@ class Weights:
     log_censoring: np.ndarray | None = field(repr=False)  # sorted order, cumulative
     untruncated_final: np.ndarray | None = field(repr=False)  # caller order; None: = final
     # what rebuilds each model's design (stacked variance): the frame iptw read (a reference,
-    # not a copy), the parsed right-hand sides and formulaic's specs
+    # not a copy) and formulaic's specs (the parsed right-hand sides are in ``spec``)
     data: pd.DataFrame | None = field(default=None, repr=False)
-    terms: dict[str, Terms] = field(default_factory=dict, repr=False)
     design_specs: dict[str, object] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def settings(self) -> dict:
+        """What was asked for, as a dict (``spec.settings()``, the levels and censored count)."""
+        return self.spec.settings(categories=self.categories, n_censored=self.n_censored)
+
+    @property
+    def terms(self) -> dict[str, Terms]:
+        """The parsed right-hand side of each fitted model, by key."""
+        return {key: self.spec.model(key).terms for key in self.models}
+
+    @property
+    def risk_set(self) -> np.ndarray:
+        """Rows (caller order, bool) that inform the treatment models.
+
+        With ``absorbing=True`` each subject's rows up to and including the first treated
+        one; otherwise every row.
+        """
+        return self.panel.unsort(self.fitted_rows["denominator"])
 
     @cached_property
     def weights(self) -> pd.Series:
@@ -217,6 +237,250 @@ def summarize(values: np.ndarray, truncated: np.ndarray) -> dict:
     }
 
 
+@dataclass(frozen=True, eq=False)
+class ModelSpec:
+    """One weight model to fit: which column it models, on which right-hand side, with what.
+
+    Attributes
+    ----------
+    key : str
+        ``"denominator"``, ``"numerator"``, ``"censor_denominator"`` or ``"censor_numerator"``.
+    role : str
+        ``"treatment denominator"``, ...: how messages call it.
+    rhs : str or list of str
+        The right-hand side as the user gave it.
+    terms : Terms
+        It parsed.
+    outcome : str
+        The modelled column (the treatment, or the censor column).
+    kind : msm.models.registry.ModelKind
+        The model kind that fits it.
+    """
+
+    key: str
+    role: str
+    rhs: Spec
+    terms: Terms
+    outcome: Hashable
+    kind: registry.ModelKind
+
+    @property
+    def censoring(self) -> bool:
+        """A censoring model (of P(uncensored) on every row)."""
+        return self.key.startswith("censor")
+
+    @property
+    def formula(self) -> str | None:
+        return spec_text(self.rhs)
+
+
+@dataclass(frozen=True, eq=False)
+class WeightSpec:
+    """Every argument of ``iptw``, validated, with its formulas parsed: what to compute.
+
+    Built once by ``weight_spec`` (before any row is read); both front ends compute the
+    weights from it (``compute_weights`` on a pandas frame, ``msm._dask`` per partition), and
+    ``Weights.spec`` keeps it.
+    """
+
+    id: Hashable
+    time: Hashable | None
+    treatment: Hashable
+    censor: Hashable | None
+    start: Hashable | None
+    family: str
+    model_given: object  # ``model=`` as given (a name, None or a classifier)
+    kind: registry.ModelKind
+    absorbing: bool
+    truncate: tuple[float, float] | None
+    truncate_by: str | None
+    crossfit: int | None
+    clip: float
+    seed: object
+    convergence: str
+    models: tuple[ModelSpec, ...]
+
+    @property
+    def point(self) -> bool:
+        """A point treatment: one row per subject, no time column."""
+        return self.time is None
+
+    @property
+    def stabilized(self) -> bool:
+        return any(m.key == "numerator" for m in self.models)
+
+    @property
+    def censor_kind(self) -> registry.ModelKind:
+        return registry.censoring_kind(self.kind)
+
+    def model(self, key: str) -> ModelSpec:
+        """The model spec of ``key`` (KeyError if it is not fitted)."""
+        for m in self.models:
+            if m.key == key:
+                return m
+        raise KeyError(key)
+
+    def has(self, key: str) -> bool:
+        return any(m.key == key for m in self.models)
+
+    @property
+    def columns(self) -> tuple:
+        """Every column read: id, time, treatment, censor, start and the models' columns."""
+        named = [self.id, self.time, self.treatment, self.censor]
+        named += [self.start] if self.kind.needs_start else []
+        used = [c for c in named if c is not None]
+        for m in self.models:
+            used.extend(m.terms.columns)
+        return tuple(used)
+
+    def fit_options(self) -> dict:
+        """The options every fitter reads (``ModelInput.options``), a fresh dict."""
+        return {
+            "estimator": self.model_given,
+            "crossfit": self.crossfit,
+            "clip": self.clip,
+            "seed": self.seed,
+            "convergence": self.convergence,
+        }
+
+    def settings(self, *, categories=None, n_censored: int = 0) -> dict:
+        """``Weights.settings``: what was asked for, in plain values."""
+        rhs = {m.key: m.formula for m in self.models}
+        censoring = self.censor is not None
+        return {
+            "treatment": self.treatment,
+            "family": self.family,
+            "model": self.kind.label,
+            "categories": categories,
+            "stabilized": self.stabilized,
+            "absorbing": self.absorbing,
+            "censor": self.censor,
+            "n_censored": n_censored,
+            "denominator": rhs["denominator"],
+            "numerator": rhs.get("numerator"),
+            "censor_denominator": rhs.get("censor_denominator") if censoring else None,
+            "censor_numerator": rhs.get("censor_numerator") if censoring else None,
+            "truncate": self.truncate,
+            "truncate_by": self.truncate_by,
+        }
+
+
+def weight_spec(
+    data: pd.DataFrame,
+    *,
+    id,
+    time,
+    treatment,
+    denominator: Spec,
+    numerator: Spec = None,
+    absorbing: bool = False,
+    censor=None,
+    censor_denominator: Spec = None,
+    censor_numerator: Spec = None,
+    truncate=None,
+    truncate_by=None,
+    family: str = "binomial",
+    model=None,
+    start=None,
+    crossfit=None,
+    clip: float = 1e-3,
+    seed=None,
+    convergence: str = "full",
+) -> WeightSpec:
+    """Validate ``iptw``'s arguments and parse its formulas on ``data``'s columns.
+
+    Everything that can be checked without reading the rows: argument types and ranges
+    (``check_arguments``), what the model kind supports (``msm.models.registry``), that the
+    named columns exist, and the formulas.  ``data`` is only read for its columns and
+    dtypes, so the Dask front end passes its frame's ``_meta``.
+
+    Examples
+    --------
+    >>> cohort = msm.datasets.simulate_panel(n_subjects=50, seed=1)
+    >>> spec = weight_spec(cohort, id="id", time="time", treatment="a",
+    ...                    denominator="x + l", numerator="1", absorbing=True)
+    >>> [m.key for m in spec.models], spec.kind.label, spec.columns
+    (['denominator', 'numerator'], 'logit', ('id', 'time', 'a', 'x', 'l'))
+    """
+    check_arguments(
+        id=id,
+        time=time,
+        treatment=treatment,
+        censor=censor,
+        start=start,
+        absorbing=absorbing,
+        censor_denominator=censor_denominator,
+        censor_numerator=censor_numerator,
+        crossfit=crossfit,
+        clip=clip,
+        seed=seed,
+        convergence=convergence,
+    )
+    kind = registry.resolve(family, model)
+    registry.check_iptw_options(
+        kind, absorbing=absorbing, numerator=numerator, start=start, model=model
+    )
+    check_frame(data)
+    check_truncate(truncate, truncate_by)
+    named = [id, treatment] if time is None else [id, time, treatment]
+    check_columns_exist(data, named, "id/time/treatment")
+    rhs = {"denominator": denominator}
+    if numerator is not None:
+        rhs["numerator"] = numerator
+    if censor is not None:
+        check_columns_exist(data, [censor], "censor")
+        # the censoring models default to the treatment models' right-hand sides
+        rhs["censor_denominator"] = (
+            denominator if censor_denominator is None else censor_denominator
+        )
+        if numerator is not None:
+            rhs["censor_numerator"] = numerator if censor_numerator is None else censor_numerator
+    censoring = registry.censoring_kind(kind)
+    models = []
+    for key, given in rhs.items():
+        role = MODEL_ROLES[key]
+        censors = key.startswith("censor")
+        models.append(
+            ModelSpec(
+                key=key,
+                role=role,
+                rhs=given,
+                terms=parse_terms(given, data, role),
+                outcome=censor if censors else treatment,
+                kind=censoring if censors else kind,
+            )
+        )
+    _check_not_self_predicted(models)
+    if kind.needs_start:
+        check_columns_exist(data, [start], "start")
+    return WeightSpec(
+        id=id,
+        time=time,
+        treatment=treatment,
+        censor=censor,
+        start=start if kind.needs_start else None,
+        family=family,
+        model_given=model,
+        kind=kind,
+        absorbing=bool(absorbing),
+        truncate=truncate,
+        truncate_by=truncate_by,
+        crossfit=crossfit,
+        clip=clip,
+        seed=seed,
+        convergence=convergence,
+        models=tuple(models),
+    )
+
+
+MODEL_ROLES = {
+    "denominator": "treatment denominator",
+    "numerator": "treatment numerator",
+    "censor_denominator": "censoring denominator",
+    "censor_numerator": "censoring numerator",
+}
+
+
 def iptw(
     data: pd.DataFrame,
     *,
@@ -320,88 +584,55 @@ def iptw(
     >>> bool(abs(w.weights.mean() - 1) < 0.1)
     True
     """
-    check_arguments(
+    spec = weight_spec(
+        data,
         id=id,
         time=time,
         treatment=treatment,
-        censor=censor,
-        start=start,
+        denominator=denominator,
+        numerator=numerator,
         absorbing=absorbing,
+        censor=censor,
         censor_denominator=censor_denominator,
         censor_numerator=censor_numerator,
+        truncate=truncate,
+        truncate_by=truncate_by,
+        family=family,
+        model=model,
+        start=start,
         crossfit=crossfit,
         clip=clip,
         seed=seed,
         convergence=convergence,
     )
-    kind = registry.resolve(family, model)
-    if absorbing and not kind.absorbing:
-        raise ValueError(
-            f"absorbing=True applies to binary treatments; {kind.label} models "
-            f"(family={family!r}) weight every row"
-        )
-    if family == "gaussian" and numerator is None:
-        raise ValueError(
-            "family='gaussian' needs a numerator (e.g. numerator='1'): unstabilized density "
-            "weights have no scale"
-        )
-    if kind.needs_start and (start is None or not absorbing):
-        raise ValueError(
-            f"model={model!r} models time to treatment initiation: it needs start= (the "
-            "interval start column) and absorbing=True"
-        )
-    censor_kind = kind if family == "binomial" else registry.resolve("binomial", "logit")
-    check_frame(data)
-    check_truncate(truncate, truncate_by)
-    point = time is None  # one row per subject: no time column, and none is invented
-    time_name = time
-    check_columns_exist(
-        data, [id, treatment] if point else [id, time, treatment], "id/time/treatment"
-    )
-    if censor is not None:
-        check_columns_exist(data, [censor], "censor")
-        censor_denominator = denominator if censor_denominator is None else censor_denominator
-        censor_numerator = numerator if censor_numerator is None else censor_numerator
-    stabilized = numerator is not None
-    specs = {"denominator": (denominator, "treatment denominator")}
-    if stabilized:
-        specs["numerator"] = (numerator, "treatment numerator")
-    if censor is not None:
-        specs["censor_denominator"] = (censor_denominator, "censoring denominator")
-        if stabilized:
-            specs["censor_numerator"] = (censor_numerator, "censoring numerator")
-    terms = {key: parse_terms(spec, data, role) for key, (spec, role) in specs.items()}
-    _check_not_self_predicted(terms, specs, treatment, censor)
+    return compute_weights(data, spec)
 
-    if kind.needs_start:
-        check_columns_exist(data, [start], "start")
-    used = [id, *([] if point else [time]), treatment, *([censor] if censor else [])]
-    used += [start] if kind.needs_start else []
-    for t in terms.values():
-        used.extend(t.columns)
+
+def compute_weights(data: pd.DataFrame, spec: WeightSpec) -> Weights:
+    """The weights of ``spec`` on a pandas frame: every row check, the fits, the products.
+
+    ``spec`` comes from ``weight_spec`` on this frame (or one with the same columns): its
+    arguments are valid and its formulas parsed, so only the rows remain to be checked.
+    """
+    kind, censor, time_name = spec.kind, spec.censor, spec.time
+    absorbing, stabilized, family = spec.absorbing, spec.stabilized, spec.family
     panel, a, categories, treatment_rows, c = prepare_panel(
         data,
-        id=id,
+        id=spec.id,
         time_name=time_name,
-        treatment=treatment,
+        treatment=spec.treatment,
         censor=censor,
         absorbing=absorbing,
         family=family,
-        used=used,
-        point=point,
+        used=list(spec.columns),
+        point=spec.point,
     )
 
-    options = {
-        "estimator": model,
-        "crossfit": crossfit,
-        "clip": clip,
-        "seed": seed,
-        "convergence": convergence,
-    }
+    options = spec.fit_options()
     interval_start = None
     row_time = panel.time  # the time each model sees; model="cox": the interval end, numeric
     if kind.needs_start:
-        interval_start, row_time = _interval_start(panel, data, start)
+        interval_start, row_time = _interval_start(panel, data, spec.start)
         options["time_grid"] = np.unique(row_time)
     subject = panel.subject_of_row()
     log_factors: dict[str, np.ndarray] = {}
@@ -409,13 +640,14 @@ def iptw(
     design_specs: dict[str, object] = {}
     models: dict[str, object] = {}
 
-    def fit_and_score(key, model_kind, outcome, outcome_name, rows, censoring, levels=None):
-        spec, role = specs[key]
+    def fit_and_score(key, outcome, rows, levels=None):
+        model = spec.model(key)
+        censoring = model.censoring
         inp = ModelInput(
-            role=role,
-            outcome_name=outcome_name,
-            formula=spec_text(spec),
-            terms=terms[key],
+            role=model.role,
+            outcome_name=model.outcome,
+            formula=model.formula,
+            terms=model.terms,
             data=data,
             rows=panel.order[rows],
             y=outcome[rows],
@@ -427,21 +659,21 @@ def iptw(
             options=options,
         )
         check_varies(
-            inp.y, outcome_name, role, absorbing=absorbing and not censoring, levels=levels
+            inp.y, model.outcome, model.role, absorbing=absorbing and not censoring, levels=levels
         )
         # a censoring factor is P(uncensored) on every row, the censoring row included
         observed = np.zeros(inp.y.size) if censoring else inp.y
-        models[key], log_p = model_kind.fit(inp, observed)
+        models[key], log_p = model.kind.fit(inp, observed)
         design_specs[key] = inp.design_spec
         factors = np.zeros(panel.n_rows)
         factors[rows] = log_p
         log_factors[key] = factors
         fitted_rows[key] = rows
 
-    fit_and_score("denominator", kind, a, treatment, treatment_rows, False, categories)
+    fit_and_score("denominator", a, treatment_rows, categories)
     log_treatment = -log_factors["denominator"]
     if stabilized:
-        fit_and_score("numerator", kind, a, treatment, treatment_rows, False, categories)
+        fit_and_score("numerator", a, treatment_rows, categories)
         log_treatment += log_factors["numerator"]
 
     n_censored = 0
@@ -451,42 +683,29 @@ def iptw(
     elif censor is not None:
         n_censored = int(c.sum())
         all_rows = np.ones(panel.n_rows, dtype=bool)
-        fit_and_score("censor_denominator", censor_kind, c, censor, all_rows, True)
+        fit_and_score("censor_denominator", c, all_rows)
         log_censoring = -log_factors["censor_denominator"]
         if stabilized:
-            fit_and_score("censor_numerator", censor_kind, c, censor, all_rows, True)
+            fit_and_score("censor_numerator", c, all_rows)
             log_censoring += log_factors["censor_numerator"]
 
     log_treatment_w, log_censoring_w, log_total = accumulate(
-        panel, log_treatment, log_censoring, treatment
+        panel, log_treatment, log_censoring, spec.treatment
     )
     untruncated = panel.unsort(np.exp(log_total))
     final, truncated, bounds = untruncated, np.zeros(panel.n_rows, dtype=bool), None
-    if truncate is not None:
-        caller_time = panel.unsort(panel.time) if truncate_by else None
-        final, truncated, bounds = truncate_weights(untruncated, truncate, caller_time)
-        if bounds is not None and truncate_by:
+    if spec.truncate is not None:
+        caller_time = panel.unsort(panel.time) if spec.truncate_by else None
+        final, truncated, bounds = truncate_weights(untruncated, spec.truncate, caller_time)
+        if bounds is not None and spec.truncate_by:
             bounds.index.name = panel.time_name
 
     return Weights(
         models=models,
         truncation_bounds=bounds,
-        settings={
-            "treatment": treatment,
-            "family": family,
-            "model": kind.label,
-            "categories": categories,
-            "stabilized": stabilized,
-            "absorbing": absorbing,
-            "censor": censor,
-            "n_censored": n_censored,
-            "denominator": spec_text(denominator),
-            "numerator": spec_text(numerator),
-            "censor_denominator": spec_text(censor_denominator),
-            "censor_numerator": spec_text(censor_numerator),
-            "truncate": truncate,
-            "truncate_by": truncate_by,
-        },
+        spec=spec,
+        categories=categories,
+        n_censored=n_censored,
         panel=panel,
         log_factors=log_factors,
         fitted_rows=fitted_rows,
@@ -494,9 +713,8 @@ def iptw(
         truncated_rows=truncated,
         log_treatment=log_treatment_w,
         log_censoring=log_censoring_w,
-        untruncated_final=None if truncate is None else untruncated,
+        untruncated_final=None if spec.truncate is None else untruncated,
         data=data,
-        terms=terms,
         design_specs=design_specs,
     )
 
@@ -761,29 +979,27 @@ def _is_real(value) -> bool:
     )
 
 
-def _check_not_self_predicted(terms: dict, specs: dict, treatment: str, censor) -> None:
+def _check_not_self_predicted(models: list[ModelSpec]) -> None:
     """No treatment model may read the treatment column, no censoring model the censor column.
 
     A formula given with a left-hand side (``"a ~ x + l"``) must name the column its model
     models: the treatment for treatment models, the censor column for censoring models.
     """
-    for key, t in terms.items():
-        column = censor if key.startswith("censor") else treatment
-        spec, role = specs[key]
-        if isinstance(spec, str) and "~" in spec:
-            lhs = spec.split("~")[0].strip().strip("`").strip()
+    for m in models:
+        column, rhs = m.outcome, m.rhs
+        if isinstance(rhs, str) and "~" in rhs:
+            lhs = rhs.split("~")[0].strip().strip("`").strip()
             if lhs and lhs != str(column):
                 raise DataError(
                     column,
-                    f"the {role} formula {spec!r} has left-hand side {lhs!r}, but this model "
+                    f"the {m.role} formula {rhs!r} has left-hand side {lhs!r}, but this model "
                     f"models {column!r}; give the right-hand side only, e.g. "
-                    f"{spec.split('~')[-1].strip()!r}",
+                    f"{rhs.split('~')[-1].strip()!r}",
                 )
-        if column in t.columns:
-            spec, role = specs[key]
+        if column in m.terms.columns:
             raise DataError(
                 column,
-                f"the {role} model {spec_text(spec)!r} reads {column!r}, the column it "
+                f"the {m.role} model {m.formula!r} reads {column!r}, the column it "
                 "models; remove it from the right-hand side",
             )
 

@@ -1,6 +1,12 @@
-"""Which model kinds serve which treatment families: one record per (family, model).
+"""What each treatment model kind can do: one record per (family, model), and the checks on it.
 
-Checks and messages read this table, so a new model kind is a new record.
+Every capability that depends on the kind of model lives in ``KINDS`` and nowhere else: the
+fitter, whether it can weight an absorbing treatment, whether it needs ``start=`` or a
+numerator, which model serves the censoring indicator, whether ``variance="stacked"`` and the
+Dask front end support it, and how the treatment column is read (``FAMILIES``).  The checks
+(``check_iptw_options``, ``require``) and the docs' support table (``support_table``, written
+into docs/weights.md by ``python -m tests.test_registry``, which also checks it) come from
+it, so a new model kind is a new record here and a fitter in its own module.
 """
 
 from __future__ import annotations
@@ -15,39 +21,126 @@ from msm.models.gaussian import fit_gaussian
 from msm.models.learner import fit_learner
 from msm.models.logit import fit_logit_model
 
-FAMILIES = ("binomial", "multinomial", "ordinal", "gaussian")
-DEFAULT_MODEL = {
-    "binomial": "logit",
-    "multinomial": "logit",
-    "ordinal": "logit",
-    "gaussian": "linear",
+
+@dataclass(frozen=True)
+class Family:
+    """A kind of treatment: how its column is read and which model it gets by default."""
+
+    name: str
+    encoding: str  # how the treatment column is read (docs and messages)
+    default_model: str
+    learners: bool  # a scikit-learn classifier can model it
+
+
+FAMILIES: dict[str, Family] = {
+    family.name: family
+    for family in (
+        Family("binomial", "0/1 (numeric or bool)", "logit", learners=True),
+        Family("multinomial", "levels (any labels)", "logit", learners=True),
+        Family("ordinal", "ordered levels (numbers or an ordered Categorical)", "logit", False),
+        Family("gaussian", "a dose (numeric)", "linear", learners=False),
+    )
 }
+DEFAULT_MODEL = {name: family.default_model for name, family in FAMILIES.items()}
 
 
 @dataclass(frozen=True)
 class ModelKind:
-    """One way of modelling treatment: its label, fitter and abilities."""
+    """One way of modelling treatment: its fitter and what it can do.
 
+    Attributes
+    ----------
+    family, name : str
+        The ``family=`` and ``model=`` it serves (``name`` is ``"classifier"`` for a
+        scikit-learn estimator).
+    label : str
+        How messages and reprs call it.
+    fit : callable
+        ``fit(inp: ModelInput, observed) -> (fitted model, log-probability of observed)``.
+    absorbing : bool
+        Can weight an absorbing treatment (fitted on the risk-set rows).
+    needs_start : bool
+        Needs ``start=`` (counting-process rows) and ``absorbing=True``.
+    needs_numerator : bool
+        Unstabilized weights have no scale (densities), so ``numerator=`` is required.
+    models_binary : bool
+        Can model the 0/1 censoring indicator itself; otherwise the censoring models are
+        binomial logit.
+    stacked_variance : bool
+        Its score and information enter ``msm.glm(..., variance="stacked")``.
+    dask : bool
+        The Dask front end fits it (distributed Newton steps).
+    factor : str
+        A row's factor (docs).
+    r_ipw : str
+        The R ``ipw`` equivalent (docs), or "" when there is none.
+    """
+
+    family: str
+    name: str
     label: str
     fit: Callable
-    absorbing: bool  # can weight an absorbing treatment (models fitted on risk-set rows)
+    absorbing: bool
     needs_start: bool = False
+    needs_numerator: bool = False
+    models_binary: bool = False
+    stacked_variance: bool = False
+    dask: bool = False
+    factor: str = ""
+    r_ipw: str = ""
 
 
-KINDS: dict[tuple[str, str], ModelKind] = {
-    ("binomial", "logit"): ModelKind("logit", fit_logit_model, absorbing=True),
-    ("binomial", "cox"): ModelKind("Cox", fit_cox_model, absorbing=True, needs_start=True),
-    ("multinomial", "logit"): ModelKind("multinomial logit", fit_multinomial, absorbing=False),
-    ("ordinal", "logit"): ModelKind(
-        "ordinal logit", functools.partial(fit_ordinal, link="logit"), absorbing=False
+def _kinds(*kinds: ModelKind) -> dict[tuple[str, str], ModelKind]:
+    return {(kind.family, kind.name): kind for kind in kinds}
+
+
+KINDS: dict[tuple[str, str], ModelKind] = _kinds(
+    ModelKind(
+        "binomial", "logit", "logit", fit_logit_model, absorbing=True, models_binary=True,
+        stacked_variance=True, dask=True, factor="*p* or 1 − *p*", r_ipw='family="binomial"',
     ),
-    ("ordinal", "probit"): ModelKind(
-        "ordinal probit", functools.partial(fit_ordinal, link="probit"), absorbing=False
+    ModelKind(
+        "binomial", "cox", "Cox", fit_cox_model, absorbing=True, needs_start=True,
+        models_binary=True, factor="exp(−*h*) or 1 − exp(−*h*)", r_ipw='family="survival"',
     ),
-    ("gaussian", "linear"): ModelKind("normal linear", fit_gaussian, absorbing=False),
+    ModelKind(
+        "multinomial", "logit", "multinomial logit", fit_multinomial, absorbing=False,
+        factor="P(observed level)", r_ipw='family="multinomial"',
+    ),
+    ModelKind(
+        "ordinal", "logit", "ordinal logit", functools.partial(fit_ordinal, link="logit"),
+        absorbing=False, factor="P(observed level)", r_ipw='family="ordinal"',
+    ),
+    ModelKind(
+        "ordinal", "probit", "ordinal probit", functools.partial(fit_ordinal, link="probit"),
+        absorbing=False, factor="P(observed level)",
+    ),
+    ModelKind(
+        "gaussian", "linear", "normal linear", fit_gaussian, absorbing=False,
+        needs_numerator=True, factor="normal density, sd of residuals",
+        r_ipw='family="gaussian"',
+    ),
+)  # fmt: skip
+
+
+def learner_kind(family: str, model) -> ModelKind:
+    """The record of a scikit-learn classifier modelling ``family``."""
+    return ModelKind(
+        family,
+        "classifier",
+        f"{type(model).__name__} (scikit-learn)",
+        fit_learner,
+        absorbing=True,
+        models_binary=family == "binomial",
+        factor="P(observed level), clipped",
+    )
+
+
+CAPABILITIES = {  # attribute -> what it enables, in words (messages)
+    "absorbing": "absorbing=True",
+    "stacked_variance": "variance='stacked'",
+    "dask": "a Dask DataFrame",
 }
-
-LEARNER_FAMILIES = ("binomial", "multinomial")
 
 
 def is_learner(model) -> bool:
@@ -58,18 +151,18 @@ def is_learner(model) -> bool:
 def resolve(family: str, model) -> ModelKind:
     """The ModelKind for ``family`` and ``model`` (a name, None, or a classifier)."""
     if not isinstance(family, str) or family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+        raise ValueError(f"family must be one of {tuple(FAMILIES)}, got {family!r}")
     if isinstance(model, type):
         raise TypeError(
             f"model={model.__name__} is a class; pass an instance, e.g. model={model.__name__}()"
         )
     if is_learner(model):
-        if family not in LEARNER_FAMILIES:
+        if not FAMILIES[family].learners:
+            learned = tuple(name for name, f in FAMILIES.items() if f.learners)
             raise ValueError(
-                f"a scikit-learn classifier models family in {LEARNER_FAMILIES}; "
-                f"got family={family!r}"
+                f"a scikit-learn classifier models family in {learned}; got family={family!r}"
             )
-        return ModelKind(f"{type(model).__name__} (scikit-learn)", fit_learner, absorbing=True)
+        return learner_kind(family, model)
     name = DEFAULT_MODEL[family] if model is None else model
     if not isinstance(name, str):
         raise TypeError(
@@ -84,3 +177,105 @@ def resolve(family: str, model) -> ModelKind:
             "scikit-learn classifier with predict_proba"
         )
     return kind
+
+
+def censoring_kind(kind: ModelKind) -> ModelKind:
+    """The model of the 0/1 censoring indicator: the treatment's kind if it models 0/1."""
+    return kind if kind.models_binary else KINDS[("binomial", "logit")]
+
+
+def supported_by(capability: str) -> str:
+    """The kinds that have ``capability``, in words: ``"family='binomial' with model='logit'"``."""
+    names = [
+        f"family={kind.family!r} with model={kind.name!r}"
+        for kind in KINDS.values()
+        if getattr(kind, capability)
+    ]
+    return " or ".join(names)
+
+
+def require(kind: ModelKind, capability: str) -> None:
+    """NotImplementedError when ``kind`` lacks ``capability`` (e.g. ``"dask"``), naming who has it.
+
+    Examples
+    --------
+    >>> require(resolve("gaussian", None), "dask")
+    Traceback (most recent call last):
+    ...
+    NotImplementedError: a Dask DataFrame supports family='binomial' with model='logit' only; ...
+    """
+    if not getattr(kind, capability):
+        raise NotImplementedError(
+            f"{CAPABILITIES[capability]} supports {supported_by(capability)} only; got "
+            f"family={kind.family!r} with model={kind.name!r} ({kind.label})"
+        )
+
+
+def check_iptw_options(kind: ModelKind, *, absorbing: bool, numerator, start, model) -> None:
+    """The ``iptw`` options that depend on the model kind (ValueError before any work)."""
+    if absorbing and not kind.absorbing:
+        raise ValueError(
+            f"absorbing=True applies to binary treatments; {kind.label} models "
+            f"(family={kind.family!r}) weight every row"
+        )
+    if kind.needs_numerator and numerator is None:
+        raise ValueError(
+            f"family={kind.family!r} needs a numerator (e.g. numerator='1'): unstabilized "
+            "density weights have no scale"
+        )
+    if kind.needs_start and (start is None or not absorbing):
+        raise ValueError(
+            f"model={model!r} models time to treatment initiation: it needs start= (the "
+            "interval start column) and absorbing=True"
+        )
+
+
+def _mark(value: bool) -> str:
+    return "yes" if value else "—"
+
+
+def support_table() -> str:
+    """The docs' table of model kinds and what each supports (markdown), from ``KINDS``.
+
+    Examples
+    --------
+    >>> support_table().splitlines()[0].split(" | ")[:3]
+    ['| treatment (`family=`)', '`model=`', 'factor of a row']
+    """
+    header = (
+        "| treatment (`family=`) | `model=` | factor of a row | absorbing | needs | "
+        'censoring models | `variance="stacked"` | Dask | R ipw |'
+    )
+    lines = [header, "|" + "---|" * 9]
+    rows = list(KINDS.values())
+    for family in FAMILIES.values():
+        if family.learners:
+            rows.append(learner_kind(family.name, _Classifier()))
+    rows.sort(key=lambda k: list(FAMILIES).index(k.family))
+    for kind in rows:
+        needs = [
+            text
+            for flag, text in ((kind.needs_start, "`start=`"), (kind.needs_numerator, "numerator"))
+            if flag
+        ]
+        model = "a scikit-learn classifier" if kind.name == "classifier" else f'`"{kind.name}"`'
+        if kind.name == FAMILIES[kind.family].default_model:
+            model += " (default)"
+        censoring = censoring_kind(kind)
+        lines.append(
+            f'| `"{kind.family}"`: {FAMILIES[kind.family].encoding} | {model} | {kind.factor} '
+            f"| {_mark(kind.absorbing)} | {', '.join(needs) or '—'} | "
+            f"{'the same' if censoring is kind else censoring.label} | "
+            f"{_mark(kind.stacked_variance)} | {_mark(kind.dask)} | "
+            f"{f'`{kind.r_ipw}`' if kind.r_ipw else '—'} |"
+        )
+    return "\n".join(lines)
+
+
+class _Classifier:
+    """Stands for any scikit-learn classifier in the support table."""
+
+    def fit(self):  # pragma: no cover - never called
+        raise NotImplementedError
+
+    predict_proba = fit

@@ -39,7 +39,7 @@ import scipy.special
 from msm import _kernels
 from msm._formula import design_rows, model_frame, rebuild
 from msm._glm import accuracy_centre, centre_design, centring_transform, map_back
-from msm.models import LogitFit
+from msm.models import registry
 from msm.panel import DataError
 from msm.weights import Weights
 
@@ -217,11 +217,16 @@ def _subject_sums(rows: np.ndarray, subject: np.ndarray, n_subjects: int) -> np.
 
 
 def _check_supported(weights: Weights) -> None:
-    not_logit = [k for k, fit in weights.models.items() if not isinstance(fit, LogitFit)]
-    if not_logit:
+    unsupported = {
+        key: weights.spec.model(key).kind
+        for key in weights.models
+        if not weights.spec.model(key).kind.stacked_variance
+    }
+    if unsupported:
         raise NotImplementedError(
-            "variance='stacked' supports logistic treatment and censoring models; "
-            f"{not_logit} are not logistic"
+            f"variance='stacked' supports {registry.supported_by('stacked_variance')} "
+            "treatment and censoring models only; these are not: "
+            + ", ".join(f"{key} ({kind.label})" for key, kind in unsupported.items())
         )
     if weights.settings.get("truncate") is not None:
         raise ValueError(
