@@ -342,10 +342,26 @@ def describe_dtype(dtype) -> str:
     return f"dtype {dtype}"
 
 
-def binary_values(panel: Panel, values: np.ndarray, column: str, role: str) -> np.ndarray:
-    """Sorted 0/1 values as float64, or DataError naming the subjects with other values."""
+def offenders_of(data: pd.DataFrame, bad: np.ndarray, group) -> tuple[list, str]:
+    """Who the rows ``bad`` (a mask, caller order) are: ``group`` ids, else row labels.
+
+    Returns the offender list (unique, in order of appearance) and what it lists (``"ids"``
+    or ``"rows"``), as ``DataError(..., ids, what=)`` takes them.
+    """
+    if group is not None:
+        return _unique_in_order(data[group].to_numpy()[bad]), "ids"
+    return list(data.index[bad]), "rows"
+
+
+def zero_one(values: np.ndarray, column, role: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """``values`` as float64 and the mask of those that are not 0 or 1 (None when all are).
+
+    The one 0/1 rule of msm (treatments, censoring and event indicators): numbers or bools;
+    DataError naming the column for complex numbers or values that are not numbers.  The
+    callers name the offenders (``binary_values``, ``binary_column``).
+    """
     if values.dtype == bool:
-        return values.astype(np.float64)
+        return values.astype(np.float64), None
     if values.dtype.kind == "c":
         raise DataError(column, f"{role} must be 0/1 (numeric or bool), got {values.dtype}")
     if not np.issubdtype(values.dtype, np.number):
@@ -357,13 +373,30 @@ def binary_values(panel: Panel, values: np.ndarray, column: str, role: str) -> n
             ) from None
     values = values.astype(np.float64, copy=False)
     bad = (values != 0.0) & (values != 1.0)
-    if bad.any():
-        seen = pd.unique(values[bad])[:SHOWN_IDS]
-        raise DataError(
-            column,
-            f"{role} must be 0/1; found {', '.join(map(_show, seen))}",
-            _unique_in_order(panel.ids[bad]),
-        )
+    return values, (bad if bad.any() else None)
+
+
+def _not_zero_one(values: np.ndarray, bad: np.ndarray, column, role: str, ids, what: str):
+    seen = pd.unique(values[bad])[:SHOWN_IDS]
+    return DataError(
+        column, f"{role} must be 0/1; found {', '.join(f'{v:g}' for v in seen)}", ids, what=what
+    )
+
+
+def binary_values(panel: Panel, values: np.ndarray, column, role: str) -> np.ndarray:
+    """Sorted 0/1 values as float64, or DataError naming the subjects with other values."""
+    values, bad = zero_one(values, column, role)
+    if bad is not None:
+        raise _not_zero_one(values, bad, column, role, _unique_in_order(panel.ids[bad]), "ids")
+    return values
+
+
+def binary_column(data: pd.DataFrame, column, role: str, group=None) -> np.ndarray:
+    """``data[column]`` as 0/1 float64 (caller order); offenders named by ``group`` ids or rows."""
+    values, bad = zero_one(data[column].to_numpy(), column, role)
+    if bad is not None:
+        ids, what = offenders_of(data, bad, group)
+        raise _not_zero_one(values, bad, column, role, ids, what)
     return values
 
 
@@ -437,3 +470,214 @@ def build_panel(data: pd.DataFrame, id: str, time: str) -> Panel:
         time_name=time,
         is_identity=already_sorted,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# weights= of every consumer
+
+
+def resolve_weights(data: pd.DataFrame, weights, *, all_zero_ok: bool = False) -> np.ndarray:
+    """Turn ``weights=`` into a float array aligned with ``data``'s rows in their current order.
+
+    The one resolver of ``weights=`` (a data rule, so it lives in ``panel``;
+    ``msm.weights.resolve_weights`` is the same function) for every consumer (``glm``,
+    ``cox``, ``balance``, ``ess``, ``reweighted_association``, ``history_balance``, the
+    plots, each partition of a
+    Dask frame).
+
+    * ``None``: weight 1 for every row.
+    * A ``Weights`` object (anything whose ``weights`` is a pandas Series: ``msm.iptw``'s
+      result) or a pandas ``Series``: matched to ``data`` **by index label**, so
+      ``w.weights`` may come from a differently ordered copy of the same rows (or a superset
+      of them).  When ``data.index`` equals the Series' index (same labels, same order) the
+      values are used as they are; otherwise both indexes must be unique and every label of
+      ``data`` must be in the Series.  Where either index has duplicated labels, only the
+      identical index in the identical order is accepted.  The rule is the same for a
+      ``Weights`` computed on another frame whose index happens to share labels: labels,
+      not the frame, decide which weight a row gets.
+    * A column name: that column of ``data``.
+    * A numpy array, list or other 1-D array-like: by position, one value per row.
+
+    The values must be numbers (bool is refused: pass ``mask.astype(float)`` to mean weights 1
+    and 0), with no missing value (NaN, ``pd.NA``), finite, ``>= 0``, and not all 0 (unless
+    ``all_zero_ok``: the effective sample size of all-zero weights is 0).
+
+    Raises
+    ------
+    DataError
+        Naming the column (``'weights'`` unless a column name was given), the rule broken and
+        the offending row labels: labels missing from a Series, an index with duplicated
+        labels that differs from ``data``'s, a wrong length or shape, a non-numeric, missing,
+        infinite or negative value, every weight 0, or a ``weights=`` of another kind (a
+        DataFrame, a scalar, a dict).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"w": [1.0, 2.0]}, index=["a", "b"])
+    >>> resolve_weights(frame, "w")
+    array([1., 2.])
+    >>> resolve_weights(frame, pd.Series([2.0, 1.0], index=["b", "a"]))  # by label
+    array([1., 2.])
+    """
+    n = len(data)
+    if weights is None:
+        return np.ones(n)
+    name = "weights"
+    if isinstance(getattr(weights, "weights", None), pd.Series):  # a Weights object
+        values = _aligned(data, weights.weights, "the Weights object's")
+    elif isinstance(weights, pd.Series):
+        values = _aligned(data, weights, "the weights Series'")
+    elif isinstance(weights, str):
+        check_columns_exist(data, [weights], "weights")
+        values = data[weights]
+        if isinstance(values, pd.DataFrame):
+            raise DataError(
+                weights,
+                f"weights={weights!r} names {values.shape[1]} columns of data (duplicated "
+                "column name); rename them so the name is unique",
+            )
+        name = weights
+    elif isinstance(weights, (pd.DataFrame, dict, set, frozenset)) or not (
+        isinstance(
+            weights, (list, tuple, range, np.ndarray, pd.Index, pd.api.extensions.ExtensionArray)
+        )
+        or hasattr(weights, "__array__")
+    ):
+        hint = (
+            "; pick one column, e.g. weights=frame['w']"
+            if isinstance(weights, pd.DataFrame)
+            else "; for equal weights pass None"
+            if np.ndim(weights) == 0 and not isinstance(weights, (dict, set, frozenset))
+            else ""
+        )
+        raise DataError(
+            "weights",
+            "weights= must be a Weights object from msm.iptw, a pandas Series (matched by "
+            "index label), a column name, or a 1-D array with one value per row; got "
+            f"{type(weights).__name__}{hint}",
+        )
+    else:
+        values = weights if isinstance(weights, pd.api.extensions.ExtensionArray) else None
+        if values is None:
+            values = np.asarray(weights)
+        if values.ndim != 1 or values.shape[0] != n:
+            more = "; pass a 1-D array (e.g. values.ravel())" if values.ndim > 1 else ""
+            raise DataError(
+                "weights",
+                f"weights must have one value per row ({n}), got shape {values.shape}{more}",
+            )
+        values = pd.Series(values, index=data.index, copy=False)
+    return _checked_weights(values, name, data.index, all_zero_ok)
+
+
+def _aligned(data: pd.DataFrame, series: pd.Series, whose: str) -> pd.Series:
+    """``series`` in ``data``'s row order, matched by index label (see resolve_weights)."""
+    index, labels = series.index, data.index
+    if index.equals(labels):
+        return series
+    if not (index.is_unique and labels.is_unique):
+        side = "data's index" if not labels.is_unique else f"{whose} index"
+        duplicated = labels if not labels.is_unique else index
+        raise DataError(
+            "weights",
+            f"{side} has duplicated labels, so the weights can be matched to data's rows "
+            f"only if {whose} index is identical to data's, in the same order, and it is not; "
+            "call .reset_index(drop=True) on both (in the same row order), or pass the "
+            "weights as an array in data's row order (e.g. w.weights.to_numpy())",
+            list(pd.unique(duplicated[duplicated.duplicated()])),
+            what="duplicated labels",
+        )
+    try:
+        positions = index.get_indexer(labels)
+    except (TypeError, ValueError):  # e.g. a MultiIndex against a flat index
+        positions = np.full(len(labels), -1, dtype=np.intp)
+    missing = positions < 0
+    if missing.any():
+        raise DataError(
+            "weights",
+            f"{int(missing.sum())} of data's {len(labels)} row label(s) are not in {whose} "
+            f"index (labels like {_labels_like(index)}), so those rows have no weight; "
+            "compute the weights on this data, or pass an array in data's row order",
+            list(labels[missing]),
+            what="rows",
+        )
+    return pd.Series(series.array.take(positions), index=labels, name=series.name, copy=False)
+
+
+def _labels_like(index: pd.Index) -> str:
+    shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in index[:3])
+    more = ", ..." if len(index) > 3 else ""
+    return f"{shown}{more}; dtype {index.dtype}"
+
+
+def _checked_weights(
+    values: pd.Series, name: str, labels: pd.Index, all_zero_ok: bool = False
+) -> np.ndarray:
+    """Float64 weights from a Series in data's row order: numeric, finite, >= 0, not all 0."""
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        raise DataError(
+            name,
+            "weights must be numbers, got bool (True/False); for weights 1 and 0 pass "
+            "mask.astype(float)",
+        )
+    if pd.api.types.is_object_dtype(dtype):
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        if kind == "boolean":
+            raise DataError(name, "weights must be numbers, got bool (True/False) values")
+        if kind not in ("floating", "integer", "mixed-integer-float", "decimal", "empty"):
+            raise DataError(name, f"weights must be numeric, got {kind} values")
+    elif not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_complex_dtype(dtype):
+        raise DataError(name, f"weights must be numeric, got {describe_dtype(dtype)}")
+    missing = values.isna().to_numpy()
+    # a writeable copy: never a view of the caller's column
+    array = np.array(values.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    infinite = np.isinf(array)
+    negative = array < 0
+    bad = missing | infinite | negative
+    if bad.any():
+        counts = [
+            f"{int(mask.sum())} {what}"
+            for mask, what in (
+                (missing, "missing (NaN/NA)"),
+                (infinite, "infinite"),
+                (negative, "negative"),
+            )
+            if mask.any()
+        ]
+        raise DataError(
+            name,
+            f"weights must be finite and >= 0; {', '.join(counts)} value(s) out of "
+            f"{array.size} rows",
+            list(labels[bad]),
+            what="rows",
+        )
+    if array.size and not all_zero_ok and not array.any():
+        raise DataError(
+            name,
+            f"all weights are 0: every weight is 0 on the {array.size} row(s), so no row counts",
+        )
+    return array
+
+
+def weight_exponent(w: np.ndarray) -> int:
+    """The power of two ``k`` that brings the mean positive weight of ``w / 2**k`` near 1.
+
+    ``np.ldexp(w, -k)`` then has its mean positive weight in ``[2**-0.5, 2**0.5)``.  Scaling by
+    a power of two is exact, so a fit on ``np.ldexp(w, -k)`` is bit-identical whatever power
+    of two the weights were multiplied by, and neither the information (``sum w``) nor the
+    meat of a sandwich (``sum w**2``) under- or overflows for weights of 1e-200 or 1e200.
+    ``k`` is 0 for weights whose mean is near 1 (unit weights, stabilized IP weights), which
+    are then used exactly as given.
+
+    Examples
+    --------
+    >>> weight_exponent(np.array([0.9, 1.2])), weight_exponent(np.array([3e10, 0.0]))
+    (0, 35)
+    """
+    positive = w[w > 0]
+    if positive.size == 0:
+        return 0
+    top = int(np.frexp(positive.max())[1])
+    mantissa, exponent = np.frexp(np.ldexp(positive, -top).mean())  # no overflow
+    return top + int(exponent) - (1 if mantissa < np.sqrt(0.5) else 0)

@@ -13,8 +13,14 @@ import numpy as np
 import pandas as pd
 
 from msm.diagnostics import STATS, Balance
-from msm.panel import DataError, check_columns_exist, check_frame, check_unique_columns
-from msm.weights import Weights, resolve_weights
+from msm.panel import (
+    DataError,
+    check_columns_exist,
+    check_frame,
+    check_unique_columns,
+    resolve_weights,
+)
+from msm.weights import Weights
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes

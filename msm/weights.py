@@ -20,7 +20,7 @@ from msm import _kernels
 from msm._formula import Terms, parse_terms
 from msm._warnings import DataWarning, warn
 from msm.models import ModelInput, registry
-from msm.panel import (
+from msm.panel import (  # resolve_weights and weight_exponent: msm.weights.* for users
     SHOWN_IDS,
     DataError,
     Panel,
@@ -32,6 +32,12 @@ from msm.panel import (
     check_frame,
     check_numeric,
     describe_dtype,
+)
+from msm.panel import (
+    resolve_weights as resolve_weights,
+)
+from msm.panel import (
+    weight_exponent as weight_exponent,
 )
 
 Spec = str | Sequence[str] | None
@@ -86,6 +92,43 @@ class Weights:
     # not a copy) and formulaic's specs (the parsed right-hand sides are in ``spec``)
     data: pd.DataFrame | None = field(default=None, repr=False)
     design_specs: dict[str, object] = field(default_factory=dict, repr=False)
+    # the columns iptw read and validated, as the frame's own Series (no copy): under pandas'
+    # copy-on-write, any later change to the frame gives it new arrays (``computed_on``)
+    columns_read: dict = field(default_factory=dict, repr=False)
+
+    def computed_on(self, data: pd.DataFrame) -> bool:
+        """Whether ``data`` is the frame these weights were computed on, unchanged since.
+
+        Then ``data``'s id, time, treatment, censoring and model columns passed ``iptw``'s
+        checks, and its sort (``panel``) and risk set (``risk_set``) hold: ``balance``,
+        ``glm`` and the other consumers reuse them instead of validating and sorting again.
+        A frame modified in place (``data.loc[...] = ...``, a column replaced) has new arrays
+        under pandas' copy-on-write, so it is not recognised and is checked afresh.
+
+        Examples
+        --------
+        >>> cohort = msm.datasets.simulate_panel(n_subjects=50, seed=1)
+        >>> w = msm.iptw(cohort, id="id", time="time", treatment="a", denominator="l")
+        >>> w.computed_on(cohort), w.computed_on(cohort.copy())
+        (True, False)
+        >>> cohort.loc[0, "l"] = 0.0
+        >>> w.computed_on(cohort)
+        False
+        """
+        if data is not self.data or not data.index.equals(self.panel.index):
+            return False
+        for column, kept in self.columns_read.items():
+            try:
+                now = data[column]
+            except KeyError:
+                return False
+            if not (
+                isinstance(now, pd.Series)
+                and len(now) == len(kept)
+                and np.shares_memory(now.to_numpy(), kept.to_numpy())
+            ):
+                return False
+        return True
 
     @cached_property
     def settings(self) -> dict:
@@ -716,6 +759,7 @@ def compute_weights(data: pd.DataFrame, spec: WeightSpec) -> Weights:
         untruncated_final=None if spec.truncate is None else untruncated,
         data=data,
         design_specs=design_specs,
+        columns_read={column: data[column] for column in dict.fromkeys(spec.columns)},
     )
 
 
@@ -1186,207 +1230,3 @@ def _grouped_quantiles(values, group, n_groups, *qs):
         v_hi = sorted_values[starts + above]
         result.append(interpolate_quantile(v_lo, v_hi, h, below))
     return result
-
-
-def resolve_weights(data: pd.DataFrame, weights, *, all_zero_ok: bool = False) -> np.ndarray:
-    """Turn ``weights=`` into a float array aligned with ``data``'s rows in their current order.
-
-    The one resolver of ``weights=`` for every consumer (``glm``, ``cox``, ``balance``,
-    ``ess``, ``reweighted_association``, ``history_balance``, the plots, each partition of a
-    Dask frame).
-
-    * ``None``: weight 1 for every row.
-    * A ``Weights`` object or a pandas ``Series``: matched to ``data`` **by index label**, so
-      ``w.weights`` may come from a differently ordered copy of the same rows (or a superset
-      of them).  When ``data.index`` equals the Series' index (same labels, same order) the
-      values are used as they are; otherwise both indexes must be unique and every label of
-      ``data`` must be in the Series.  Where either index has duplicated labels, only the
-      identical index in the identical order is accepted.  The rule is the same for a
-      ``Weights`` computed on another frame whose index happens to share labels: labels,
-      not the frame, decide which weight a row gets.
-    * A column name: that column of ``data``.
-    * A numpy array, list or other 1-D array-like: by position, one value per row.
-
-    The values must be numbers (bool is refused: pass ``mask.astype(float)`` to mean weights 1
-    and 0), with no missing value (NaN, ``pd.NA``), finite, ``>= 0``, and not all 0 (unless
-    ``all_zero_ok``: the effective sample size of all-zero weights is 0).
-
-    Raises
-    ------
-    DataError
-        Naming the column (``'weights'`` unless a column name was given), the rule broken and
-        the offending row labels: labels missing from a Series, an index with duplicated
-        labels that differs from ``data``'s, a wrong length or shape, a non-numeric, missing,
-        infinite or negative value, every weight 0, or a ``weights=`` of another kind (a
-        DataFrame, a scalar, a dict).
-
-    Examples
-    --------
-    >>> frame = pd.DataFrame({"w": [1.0, 2.0]}, index=["a", "b"])
-    >>> resolve_weights(frame, "w")
-    array([1., 2.])
-    >>> resolve_weights(frame, pd.Series([2.0, 1.0], index=["b", "a"]))  # by label
-    array([1., 2.])
-    """
-    n = len(data)
-    if weights is None:
-        return np.ones(n)
-    name = "weights"
-    if isinstance(weights, Weights):
-        values = _aligned(data, weights.weights, "the Weights object's")
-    elif isinstance(weights, pd.Series):
-        values = _aligned(data, weights, "the weights Series'")
-    elif isinstance(weights, str):
-        check_columns_exist(data, [weights], "weights")
-        values = data[weights]
-        if isinstance(values, pd.DataFrame):
-            raise DataError(
-                weights,
-                f"weights={weights!r} names {values.shape[1]} columns of data (duplicated "
-                "column name); rename them so the name is unique",
-            )
-        name = weights
-    elif isinstance(weights, (pd.DataFrame, dict, set, frozenset)) or not (
-        isinstance(
-            weights, (list, tuple, range, np.ndarray, pd.Index, pd.api.extensions.ExtensionArray)
-        )
-        or hasattr(weights, "__array__")
-    ):
-        hint = (
-            "; pick one column, e.g. weights=frame['w']"
-            if isinstance(weights, pd.DataFrame)
-            else "; for equal weights pass None"
-            if np.ndim(weights) == 0 and not isinstance(weights, (dict, set, frozenset))
-            else ""
-        )
-        raise DataError(
-            "weights",
-            "weights= must be a Weights object from msm.iptw, a pandas Series (matched by "
-            "index label), a column name, or a 1-D array with one value per row; got "
-            f"{type(weights).__name__}{hint}",
-        )
-    else:
-        values = weights if isinstance(weights, pd.api.extensions.ExtensionArray) else None
-        if values is None:
-            values = np.asarray(weights)
-        if values.ndim != 1 or values.shape[0] != n:
-            more = "; pass a 1-D array (e.g. values.ravel())" if values.ndim > 1 else ""
-            raise DataError(
-                "weights",
-                f"weights must have one value per row ({n}), got shape {values.shape}{more}",
-            )
-        values = pd.Series(values, index=data.index, copy=False)
-    return _checked_weights(values, name, data.index, all_zero_ok)
-
-
-def _aligned(data: pd.DataFrame, series: pd.Series, whose: str) -> pd.Series:
-    """``series`` in ``data``'s row order, matched by index label (see resolve_weights)."""
-    index, labels = series.index, data.index
-    if index.equals(labels):
-        return series
-    if not (index.is_unique and labels.is_unique):
-        side = "data's index" if not labels.is_unique else f"{whose} index"
-        duplicated = labels if not labels.is_unique else index
-        raise DataError(
-            "weights",
-            f"{side} has duplicated labels, so the weights can be matched to data's rows "
-            f"only if {whose} index is identical to data's, in the same order, and it is not; "
-            "call .reset_index(drop=True) on both (in the same row order), or pass the "
-            "weights as an array in data's row order (e.g. w.weights.to_numpy())",
-            list(pd.unique(duplicated[duplicated.duplicated()])),
-            what="duplicated labels",
-        )
-    try:
-        positions = index.get_indexer(labels)
-    except (TypeError, ValueError):  # e.g. a MultiIndex against a flat index
-        positions = np.full(len(labels), -1, dtype=np.intp)
-    missing = positions < 0
-    if missing.any():
-        raise DataError(
-            "weights",
-            f"{int(missing.sum())} of data's {len(labels)} row label(s) are not in {whose} "
-            f"index (labels like {_labels_like(index)}), so those rows have no weight; "
-            "compute the weights on this data, or pass an array in data's row order",
-            list(labels[missing]),
-            what="rows",
-        )
-    return pd.Series(series.array.take(positions), index=labels, name=series.name, copy=False)
-
-
-def _labels_like(index: pd.Index) -> str:
-    shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in index[:3])
-    more = ", ..." if len(index) > 3 else ""
-    return f"{shown}{more}; dtype {index.dtype}"
-
-
-def _checked_weights(
-    values: pd.Series, name: str, labels: pd.Index, all_zero_ok: bool = False
-) -> np.ndarray:
-    """Float64 weights from a Series in data's row order: numeric, finite, >= 0, not all 0."""
-    dtype = values.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        raise DataError(
-            name,
-            "weights must be numbers, got bool (True/False); for weights 1 and 0 pass "
-            "mask.astype(float)",
-        )
-    if pd.api.types.is_object_dtype(dtype):
-        kind = pd.api.types.infer_dtype(values, skipna=True)
-        if kind == "boolean":
-            raise DataError(name, "weights must be numbers, got bool (True/False) values")
-        if kind not in ("floating", "integer", "mixed-integer-float", "decimal", "empty"):
-            raise DataError(name, f"weights must be numeric, got {kind} values")
-    elif not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_complex_dtype(dtype):
-        raise DataError(name, f"weights must be numeric, got {describe_dtype(dtype)}")
-    missing = values.isna().to_numpy()
-    # a writeable copy: never a view of the caller's column
-    array = np.array(values.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
-    infinite = np.isinf(array)
-    negative = array < 0
-    bad = missing | infinite | negative
-    if bad.any():
-        counts = [
-            f"{int(mask.sum())} {what}"
-            for mask, what in (
-                (missing, "missing (NaN/NA)"),
-                (infinite, "infinite"),
-                (negative, "negative"),
-            )
-            if mask.any()
-        ]
-        raise DataError(
-            name,
-            f"weights must be finite and >= 0; {', '.join(counts)} value(s) out of "
-            f"{array.size} rows",
-            list(labels[bad]),
-            what="rows",
-        )
-    if array.size and not all_zero_ok and not array.any():
-        raise DataError(
-            name,
-            f"all weights are 0: every weight is 0 on the {array.size} row(s), so no row counts",
-        )
-    return array
-
-
-def weight_exponent(w: np.ndarray) -> int:
-    """The power of two ``k`` that brings the mean positive weight of ``w / 2**k`` near 1.
-
-    ``np.ldexp(w, -k)`` then has its mean positive weight in ``[2**-0.5, 2**0.5)``.  Scaling by
-    a power of two is exact, so a fit on ``np.ldexp(w, -k)`` is bit-identical whatever power
-    of two the weights were multiplied by, and neither the information (``sum w``) nor the
-    meat of a sandwich (``sum w**2``) under- or overflows for weights of 1e-200 or 1e200.
-    ``k`` is 0 for weights whose mean is near 1 (unit weights, stabilized IP weights), which
-    are then used exactly as given.
-
-    Examples
-    --------
-    >>> weight_exponent(np.array([0.9, 1.2])), weight_exponent(np.array([3e10, 0.0]))
-    (0, 35)
-    """
-    positive = w[w > 0]
-    if positive.size == 0:
-        return 0
-    top = int(np.frexp(positive.max())[1])
-    mantissa, exponent = np.frexp(np.ldexp(positive, -top).mean())  # no overflow
-    return top + int(exponent) - (1 if mantissa < np.sqrt(0.5) else 0)

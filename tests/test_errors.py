@@ -289,7 +289,7 @@ NOT_REACHED = {
     "refuses an event that is not 0/1 first, naming the column",
     ("msm/outcome/glm.py", "every weight is 0: no rows"): "defensive: resolve_weights refuses "
     "all-zero weights first ('all weights are 0')",
-    ("msm/weights.py", "columns of data (duplicated"): "defensive: every caller refuses "
+    ("msm/panel.py", "columns of data (duplicated"): "defensive: every caller refuses "
     "duplicated column names (check_unique_columns) before resolving weights=",
     ("msm/panel.py", "must be 0/1 (numeric or bool), got {values.dtype}"): "defensive: complex "
     "treatment or censor values are refused first by check_cell_values",

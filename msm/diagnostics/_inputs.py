@@ -16,16 +16,18 @@ import pandas as pd
 from msm import _kernels
 from msm._formula import design_matrix, intercept_columns, parse_terms
 from msm.panel import (
-    SHOWN_IDS,
     DataError,
     Panel,
+    binary_column,
     build_panel,
     check_absorbing,
     check_columns_exist,
-    check_finite,
+    check_finite_by,
     check_frame,
+    resolve_weights,
+    weight_exponent,
 )
-from msm.weights import Weights, resolve_weights, weight_exponent
+from msm.weights import Weights
 
 Covariates = str | Sequence[str]
 
@@ -143,9 +145,12 @@ def resolve_inputs(
             f"{caller}: the covariates {covariates!r} include the treatment column "
             f"{treatment!r}; balance compares the covariates between its arms: remove it",
         )
-    _check_finite(data, [*named, *terms.columns], id)
+    # columns iptw validated on this very frame are not checked again
+    reuse = isinstance(weights, Weights) and weights.computed_on(data)
+    checked = set(weights.spec.columns) if reuse else set()
+    check_finite_by(data, [c for c in [*named, *terms.columns] if c not in checked], id)
 
-    a = _binary_treatment(data, treatment, id)
+    a = binary_column(data, treatment, "treatment", id)
     frame = pd.DataFrame({c: data[c] for c in terms.columns}, index=data.index)
     design = design_matrix(terms, frame)
     intercept = intercept_columns(design)  # by position: a column called "Intercept" stays
@@ -166,11 +171,17 @@ def resolve_inputs(
     by_values = data[by].to_numpy() if by is not None else None
     compared = np.ones(len(data), dtype=bool)
     if id is not None and time is not None and (risk_set or need_panel or absorbing):
-        panel = _panel_for(data, weights, id, time)
-        a_sorted = panel.sort(a)
-        if absorbing:
+        same = reuse and (weights.panel.id_name, weights.panel.time_name) == (id, time)
+        panel = weights.panel if same else build_panel(data, id, time)
+        # the Weights' risk set when it is the same treatment's, absorbing there too
+        own = same and weights.spec.treatment == treatment and weights.spec.absorbing
+        if absorbing and not own:
+            a_sorted = panel.sort(a)
             check_absorbing(panel, a_sorted, treatment)
-        if risk_set:
+        if risk_set and own:
+            compared = weights.risk_set
+        elif risk_set:
+            a_sorted = panel.sort(a)
             before = _kernels.cumulative_log_weights(a_sorted, panel.starts) - a_sorted
             compared = panel.unsort(before == 0.0)
     return Inputs(
@@ -189,45 +200,6 @@ def resolve_inputs(
         compared=compared,
         panel=panel,
     )
-
-
-def _panel_for(data: pd.DataFrame, weights, id: str, time: str) -> Panel:
-    """The Weights' own sort when ``data`` is the frame they were computed on, else a new one."""
-    if isinstance(weights, Weights):
-        panel = weights.panel
-        if panel.id_name == id and panel.time_name == time and panel.index.equals(data.index):
-            return panel
-    return build_panel(data, id, time)
-
-
-def _check_finite(data: pd.DataFrame, columns: list[str], id: str | None) -> None:
-    """No NaN/inf in the columns used: offenders named by subject id, else by row label."""
-    if id is not None:
-        check_finite(data, columns, id)
-        return
-    for column in dict.fromkeys(columns):
-        check_finite(data, [column], column)  # id == column: offenders are row labels
-
-
-def _binary_treatment(data: pd.DataFrame, column: str, id: str | None) -> np.ndarray:
-    values = data[column].to_numpy()
-    try:
-        values = values.astype(np.float64)
-    except (TypeError, ValueError):
-        raise DataError(
-            column, f"treatment must be 0/1 (numeric or bool), got dtype {data[column].dtype}"
-        ) from None
-    bad = (values != 0.0) & (values != 1.0)
-    if bad.any():
-        seen = ", ".join(map(repr, pd.unique(values[bad])[:SHOWN_IDS].tolist()))
-        if id is not None:
-            raise DataError(
-                column, f"treatment must be 0/1; found {seen}", list(pd.unique(data[id][bad]))
-            )
-        raise DataError(
-            column, f"treatment must be 0/1; found {seen}", list(data.index[bad]), what="rows"
-        )
-    return values
 
 
 def time_groups(values: np.ndarray | None, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,8 +16,8 @@ import pandas as pd
 
 from msm._formula import parse_terms
 from msm.diagnostics._inputs import kish
-from msm.panel import DataError, check_frame
-from msm.weights import Weights, resolve_weights, weight_exponent
+from msm.panel import DataError, check_frame, resolve_weights, weight_exponent
+from msm.weights import Weights
 
 # the two parts of a weight: (name, denominator model key, numerator model key)
 _PARTS = (

@@ -22,8 +22,17 @@ from msm._formula import design_matrix, intercept_columns, parse_terms
 from msm._glm import check_column_name, check_fit_options
 from msm._survival import TIES, CoxFit, fit_cox
 from msm.inference import check_alpha
-from msm.panel import DataError, check_columns_exist, check_finite_by, check_frame
-from msm.weights import resolve_weights, weight_exponent
+from msm.panel import (
+    DataError,
+    binary_column,
+    check_columns_exist,
+    check_finite_by,
+    check_frame,
+    offenders_of,
+    resolve_weights,
+    weight_exponent,
+)
+from msm.weights import spec_text
 
 VARIANCES = ("robust", "model")
 
@@ -351,7 +360,7 @@ def cox(
     if event in terms.columns:
         raise DataError(
             event,
-            f"the covariates {_spec_text(covariates)!r} read the event column {event!r}, the "
+            f"the covariates {spec_text(covariates)!r} read the event column {event!r}, the "
             "outcome the model is for; remove it from covariates=",
         )
     used = [start, stop, event, *terms.columns]
@@ -448,13 +457,6 @@ def _loglik_as_given(loglik: float, k: int, shift: float) -> float:
 # validation
 
 
-def _offenders(data: pd.DataFrame, bad: np.ndarray, cluster: str | None) -> tuple[list, str]:
-    """Offending cluster ids when there is a cluster column, else row labels."""
-    if cluster is not None:
-        return list(pd.unique(data[cluster].to_numpy()[bad])), "ids"
-    return list(data.index[bad]), "rows"
-
-
 def _numeric(data: pd.DataFrame, column: str, role: str) -> np.ndarray:
     values = data[column]
     dtype = values.dtype
@@ -470,7 +472,7 @@ def _numeric(data: pd.DataFrame, column: str, role: str) -> np.ndarray:
 def _check_intervals(data, start, stop, start_values, stop_values, cluster) -> None:
     bad = ~(stop_values > start_values)
     if bad.any():
-        offenders, what = _offenders(data, bad, cluster)
+        offenders, what = offenders_of(data, bad, cluster)
         raise DataError(
             stop,
             f"every interval needs {start} < {stop}; {int(bad.sum())} row(s) have "
@@ -481,26 +483,7 @@ def _check_intervals(data, start, stop, start_values, stop_values, cluster) -> N
 
 
 def _event_values(data: pd.DataFrame, event: str, cluster: str | None) -> np.ndarray:
-    values = data[event]
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return values.to_numpy(dtype=np.float64)
-    if not pd.api.types.is_numeric_dtype(values.dtype):
-        raise DataError(event, f"event must be 0/1 (numeric or bool), got dtype {values.dtype}")
-    y = values.to_numpy(dtype=np.float64)
-    bad = (y != 0.0) & (y != 1.0)
-    if bad.any():
-        seen = pd.unique(y[bad])[:5]
-        offenders, what = _offenders(data, bad, cluster)
-        raise DataError(
-            event,
-            f"event must be 0/1; found {', '.join(f'{v:g}' for v in seen)}",
-            offenders,
-            what=what,
-        )
+    y = binary_column(data, event, "event", cluster)
     if not y.any():
         raise DataError(event, "no events (event is 0 on every row): nothing to model")
     return y
-
-
-def _spec_text(spec) -> str:
-    return spec if isinstance(spec, str) else " + ".join(map(str, spec))

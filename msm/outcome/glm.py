@@ -45,8 +45,11 @@ from msm.panel import (
     check_finite_by,
     check_frame,
     check_numeric,
+    offenders_of,
+    resolve_weights,
+    weight_exponent,
 )
-from msm.weights import Weights, resolve_weights, weight_exponent
+from msm.weights import Weights
 
 
 @dataclass(frozen=True)
@@ -456,6 +459,8 @@ def glm(
         check_columns_exist(data, [offset], "offset")
     terms = parse_terms(rhs, data, "outcome model")
     used = [outcome, *terms.columns, *(c for c in (offset, cluster) if c is not None)]
+    if isinstance(weights, Weights) and weights.computed_on(data):  # iptw checked these
+        used = [c for c in used if c not in weights.spec.columns]
     check_finite_by(data, used, cluster)
     w = resolve_weights(data, weights)
     y = outcome_values(data, outcome, fam, cluster)
@@ -735,10 +740,7 @@ def outcome_values(data: pd.DataFrame, column: str, fam: _Family, cluster) -> np
         return y
     if bad.any():
         seen = pd.unique(y[bad])[:5]
-        if cluster is not None:
-            offenders, what = list(pd.unique(data[cluster].to_numpy()[bad])), "ids"
-        else:
-            offenders, what = list(data.index[bad]), "rows"
+        offenders, what = offenders_of(data, bad, cluster)
         raise DataError(
             column,
             f"{rule}; found {', '.join(f'{v:g}' for v in seen)}",
