@@ -72,7 +72,7 @@ def test_base_numbers_are_the_closed_forms():
         *("std_error", "z", "p_value", "lower", "upper", "ratio", "ratio_lower", "ratio_upper"),
     ]
     npt.assert_allclose(table["ratio_upper"], np.exp(params + 1.6448536269514722 * se))
-    assert list(fit.coefficient_table(None).columns) == [
+    assert list(fit.coefficient_table(intervals=False).columns) == [
         *("estimate", "std_error", "z", "p_value", "ratio"),
     ]
 
@@ -84,13 +84,23 @@ def test_base_t_reference():
     npt.assert_allclose(fit.pvalues, 2 * scipy.stats.t.sf(np.abs(params / se), 7), rtol=1e-14)
     q = scipy.stats.t.ppf(0.975, 7)
     npt.assert_allclose(fit.conf_int()["upper"], params + q * se, rtol=1e-14)
-    assert list(fit.coefficient_table(None).columns) == ["estimate", "std_error", "t", "p_value"]
+    assert list(fit.coefficient_table(intervals=False).columns) == [
+        "estimate",
+        "std_error",
+        "t",
+        "p_value",
+    ]
 
 
-@pytest.mark.parametrize("alpha, exc", [(0.0, ValueError), (1.5, ValueError), ("a", TypeError)])
+@pytest.mark.parametrize(
+    "alpha, exc", [(0.0, ValueError), (1.5, ValueError), ("a", TypeError), (None, TypeError)]
+)
 def test_base_checks_alpha(alpha, exc):
+    fit = _Fit(*_hand_case())
     with pytest.raises(exc, match="alpha"):
-        _Fit(*_hand_case()).conf_int(alpha)
+        fit.conf_int(alpha)
+    with pytest.raises(exc, match="alpha"):
+        fit.summary(alpha)
 
 
 def test_model_based_only_fits_refuse_other_variances():

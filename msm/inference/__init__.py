@@ -32,7 +32,7 @@ from msm.inference.resampling import (
     BootstrapWarning,
     bootstrap,
 )
-from msm.inference.results import CoefficientResults, ModelBasedResults
+from msm.inference.results import CoefficientResults, ModelBasedResults, standard_errors
 
 __all__ = [
     "COVARIANCE_ESTIMATORS",
@@ -58,4 +58,5 @@ __all__ = [
     "meat",
     "sandwich",
     "singular_information",
+    "standard_errors",
 ]

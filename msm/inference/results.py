@@ -24,13 +24,26 @@ from __future__ import annotations
 
 import dataclasses
 from functools import cached_property
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 import pandas as pd
 import scipy.stats
 
 from msm.inference.covariance import CovarianceEstimator, check_alpha, covariance_estimator
+
+_Results = TypeVar("_Results", bound="CoefficientResults")
+
+
+def standard_errors(cov: pd.DataFrame) -> pd.Series:
+    """Square roots of the diagonal of a labelled covariance, labelled like its rows.
+
+    Examples
+    --------
+    >>> standard_errors(pd.DataFrame([[4.0, 1.0], [1.0, 9.0]], index=["a", "b"])).tolist()
+    [2.0, 3.0]
+    """
+    return pd.Series(np.sqrt(np.diag(cov.to_numpy())), index=cov.index)
 
 
 class CoefficientResults:
@@ -80,7 +93,7 @@ class CoefficientResults:
     @cached_property
     def bse(self) -> pd.Series:
         """Standard errors: square roots of the diagonal of ``cov``."""
-        return pd.Series(np.sqrt(np.diag(self.cov.to_numpy())), index=self.params.index)
+        return standard_errors(self.cov)
 
     @property
     def zvalues(self) -> pd.Series:
@@ -134,16 +147,17 @@ class CoefficientResults:
         with np.errstate(over="ignore"):  # an unbounded interval is inf, and says so
             return np.exp(self.conf_int(alpha))
 
-    def coefficient_table(self, alpha: float | None = 0.05) -> pd.DataFrame:
+    def coefficient_table(self, alpha: float = 0.05, *, intervals: bool = True) -> pd.DataFrame:
         """``estimate, std_error, z (or t), p_value``, then ``lower, upper`` at level
-        ``1 - alpha`` (none when ``alpha`` is None), then the ``exp_columns``.
+        ``1 - alpha`` (unless ``intervals=False``), then the ``exp_columns``.
 
         Examples
         --------
         >>> rng = np.random.default_rng(1)
         >>> df = pd.DataFrame({"x": rng.normal(size=300)})
         >>> df["y"] = (rng.random(300) < 0.5).astype(int)
-        >>> msm.glm("y ~ x", df, family="binomial").coefficient_table(None).columns.tolist()
+        >>> fit = msm.glm("y ~ x", df, family="binomial")
+        >>> fit.coefficient_table(intervals=False).columns.tolist()
         ['estimate', 'std_error', 'z', 'p_value', 'exp_estimate']
         """
         table = pd.DataFrame(
@@ -155,7 +169,7 @@ class CoefficientResults:
             }
         )
         exp_names = self.exp_columns
-        if alpha is None:
+        if not intervals:
             if exp_names is not None:
                 table[exp_names[0]] = self.exp_params
             return table
@@ -205,7 +219,7 @@ class CoefficientResults:
         names = self.params.index
         return pd.DataFrame(estimator.cov(parts), index=names, columns=names)
 
-    def with_variance(self, variance: str | CovarianceEstimator):
+    def with_variance(self: _Results, variance: str | CovarianceEstimator) -> _Results:
         """The same fit reported with another covariance estimator (no refitting)."""
         estimator = self._estimator(variance)
         cov = self.cov_for(estimator)

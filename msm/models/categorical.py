@@ -78,7 +78,7 @@ class CategoricalFit(ModelBasedResults):
 
     def summary(self) -> pd.DataFrame:
         """Coefficient table: estimate, std_error, z, p_value."""
-        return self.coefficient_table(None)
+        return self.coefficient_table(intervals=False)
 
     def __repr__(self) -> str:
         return (

@@ -54,7 +54,7 @@ class CoxModelFit(ModelBasedResults):
 
     def summary(self) -> pd.DataFrame:
         """Coefficient table: estimate, std_error, z, p_value, hazard_ratio."""
-        return self.coefficient_table(None)
+        return self.coefficient_table(intervals=False)
 
     def __repr__(self) -> str:
         return (

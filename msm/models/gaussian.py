@@ -59,7 +59,7 @@ class GaussianFit(ModelBasedResults):
 
     def summary(self) -> pd.DataFrame:
         """Coefficient table: estimate, std_error, t, p_value."""
-        return self.coefficient_table(None)
+        return self.coefficient_table(intervals=False)
 
     def __repr__(self) -> str:
         return (

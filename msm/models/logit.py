@@ -67,7 +67,7 @@ class LogitFit(ModelBasedResults):
 
     def summary(self) -> pd.DataFrame:
         """Coefficient table: estimate, std_error, z, p_value."""
-        return self.coefficient_table(None)
+        return self.coefficient_table(intervals=False)
 
     def __repr__(self) -> str:
         status = "converged" if self.converged else "NOT converged"

@@ -26,6 +26,7 @@ from msm.inference import (
     CovarianceEstimator,
     SandwichParts,
     covariance_estimator,
+    standard_errors,
 )
 from msm.panel import DataError, check_columns_exist, check_finite_by, check_frame
 from msm.weights import resolve_weights, weight_exponent
@@ -134,12 +135,12 @@ class CoxResults(CoefficientResults):
     @cached_property
     def naive_bse(self) -> pd.Series:
         """Model-based standard errors (R's ``se(coef)`` without ``cluster()``)."""
-        return _se(self.naive_cov)
+        return standard_errors(self.naive_cov)
 
     @cached_property
     def robust_bse(self) -> pd.Series | None:
         """Robust standard errors (R's ``robust se``), or None when not computed."""
-        return None if self.robust_cov is None else _se(self.robust_cov)
+        return None if self.robust_cov is None else standard_errors(self.robust_cov)
 
     @property
     def hazard_ratios(self) -> pd.Series:
@@ -220,10 +221,6 @@ class CoxResults(CoefficientResults):
         short = self.summary()[["estimate", "std_error", "hazard_ratio", "p_value"]]
         table = short.to_string(float_format=lambda v: f"{v:.4g}")
         return "\n".join([*self._header(), table, self.variance_footer()])
-
-
-def _se(cov: pd.DataFrame) -> pd.Series:
-    return pd.Series(np.sqrt(np.diag(cov.to_numpy())), index=cov.index)
 
 
 def cox(
