@@ -9,7 +9,9 @@ models (R ipw's ``family="survival"``).  Plain arrays in; no DataFrames, no form
   stay accurate.
 - ``CoxFit.robust_cov`` is the sandwich of R's ``coxph(... + cluster(id), weights=w)``:
   ``D' D`` with ``D`` the per-cluster sums of the weighted dfbeta residuals
-  ``w_i U_i V`` (``U_i`` the score residuals, ``V`` the model-based covariance).
+  ``w_i U_i V`` (``U_i`` the score residuals, ``V`` the model-based covariance), i.e.
+  ``V B V`` with the meat ``B = S' S`` (``CoxFit.meat``) of the per-cluster sums ``S`` of
+  ``w_i U_i``: the bread is ``V = information^-1``.
 - ``CoxFit.baseline_hazard`` is R's ``basehaz(fit, centered=TRUE)``: the cumulative hazard at
   the covariate means, with Efron's tie correction (``survfit`` ``ctype=2``) for an Efron fit and
   Breslow's estimator otherwise, as a right-continuous step function of time.
@@ -141,6 +143,9 @@ class CoxFit:
         Unweighted column means of the covariates over the rows given (R's ``fit$means``).
     warnings : tuple of str
         Messages of the warnings issued while fitting.
+    information : ndarray
+        The information (minus the Hessian of the weighted log partial likelihood) at
+        ``params``; ``cov`` is its inverse.
     """
 
     name: str
@@ -160,6 +165,7 @@ class CoxFit:
     means: np.ndarray
     warnings: tuple[str, ...] = ()
     data: _CoxData = field(default=None, repr=False)
+    information: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def bse(self) -> np.ndarray:
@@ -191,11 +197,10 @@ class CoxFit:
         """
         return self.data.to_given(_times_matrix(self._weighted_score_residuals(), self.cov))
 
-    def robust_cov(self, cluster: np.ndarray | None = None) -> np.ndarray:
-        """Sandwich covariance ``D' D`` of R's ``coxph(... + cluster(id), weights=)``.
+    def meat(self, cluster: np.ndarray | None = None) -> np.ndarray:
+        """``S' S``: the cross-product of the per-cluster sums ``S`` of ``w_i U_i``.
 
-        ``D`` holds the per-cluster sums of the weighted dfbeta residuals; computed as
-        ``V (S' S) V`` with ``S`` the per-cluster sums of ``w_i U_i``.
+        The meat of the sandwich (the bread is ``cov``, the inverse information).
 
         Parameters
         ----------
@@ -214,8 +219,21 @@ class CoxFit:
                     for j in range(S.shape[1])
                 ]
             )
-        meat = S.T @ S
-        cov = self.cov @ meat @ self.cov
+        return S.T @ S
+
+    def robust_cov(self, cluster: np.ndarray | None = None) -> np.ndarray:
+        """Sandwich covariance ``D' D`` of R's ``coxph(... + cluster(id), weights=)``.
+
+        ``D`` holds the per-cluster sums of the weighted dfbeta residuals; computed as
+        ``V (S' S) V`` with ``S`` the per-cluster sums of ``w_i U_i`` (``meat(cluster)``).
+
+        Parameters
+        ----------
+        cluster : ndarray, optional
+            Cluster labels, one per row given to ``fit_cox``; ``None`` makes every row its own
+            cluster (R's ``robust=TRUE`` without ``cluster()``).
+        """
+        cov = self.cov @ self.meat(cluster) @ self.cov
         return (cov + cov.T) / 2.0
 
     def baseline_hazard(self, center: np.ndarray | None = None) -> BaselineHazard:
@@ -465,6 +483,7 @@ def fit_cox(
         means=means,
         warnings=tuple(messages),
         data=data,
+        information=info if p else np.zeros((0, 0)),
     )
 
 

@@ -74,7 +74,7 @@ def test_results_object(frame):
     assert fit.n_clusters == frame["id"].nunique()
     assert fit.sum_weights == pytest.approx(frame["w"].sum())
     text = repr(fit)
-    assert "cluster-robust by 'id'" in text and f"{fit.n_clusters} clusters" in text
+    assert "cluster-robust sandwich by 'id'" in text and f"{fit.n_clusters} clusters" in text
     assert "efron ties" in text and "sum of weights" in text
     assert "naive_std_error" in str(fit)
 

@@ -2,6 +2,8 @@
 
 ``covariance``: the sandwich pieces a fitted model hands over (:class:`SandwichParts`) and the
 estimators chosen by ``variance=`` (robust, CR1, CR1S, model-based, stacked, bootstrap).
+``results``: :class:`CoefficientResults`, the coefficient table (``bse``, ``pvalues``,
+``conf_int()``, ``summary()``, ``with_variance()``) every fitted model inherits.
 ``resampling``: :func:`bootstrap`, which resamples whole subjects and re-runs an analysis.
 """
 
@@ -30,6 +32,7 @@ from msm.inference.resampling import (
     BootstrapWarning,
     bootstrap,
 )
+from msm.inference.results import CoefficientResults, ModelBasedResults, standard_errors
 
 __all__ = [
     "COVARIANCE_ESTIMATORS",
@@ -40,8 +43,10 @@ __all__ = [
     "BootstrapResults",
     "BootstrapWarning",
     "CentredParts",
+    "CoefficientResults",
     "CovarianceEstimator",
     "ModelBased",
+    "ModelBasedResults",
     "Robust",
     "SandwichParts",
     "Stacked",
@@ -53,4 +58,5 @@ __all__ = [
     "meat",
     "sandwich",
     "singular_information",
+    "standard_errors",
 ]

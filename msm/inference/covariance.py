@@ -21,6 +21,7 @@ stacked estimating equations.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import ClassVar
@@ -67,6 +68,10 @@ class SandwichParts:
         ``bread`` and every sandwich are then computed there and mapped back, so they keep
         the digits that inverting ``information`` itself would lose.  None: no centring
         (``information`` and ``meat`` are used as they are).
+    model : {"glm", "cox"}
+        The kind of model, for the footer: which R function each estimator reproduces for
+        it (``Robust`` is ``geepack::geeglm`` for a GLM, ``coxph(... + cluster())`` for a
+        Cox model).
 
     Examples
     --------
@@ -87,6 +92,7 @@ class SandwichParts:
     stacked: object = None  # a callable returning the stacked system (weights estimated)
     weight_scale: float = 1.0
     centred: CentredParts | None = None
+    model: str = "glm"
 
     @property
     def n_params(self) -> int:
@@ -271,12 +277,18 @@ class Robust(CovarianceEstimator):
         _need_clusters(parts, self.name, 1)
         return parts.sandwich()
 
+    #: what it reproduces, by ``SandwichParts.model``
+    matches: ClassVar[dict[str, str]] = {
+        "glm": "as geepack::geeglm",
+        "cox": "as coxph(... + cluster())",
+    }
+
     def describe(self, parts: SandwichParts) -> str:
         if parts.cluster is None:
             return "Std. errors: robust sandwich (HC0; each row its own cluster)"
         return (
             f"Std. errors: cluster-robust sandwich by {parts.cluster!r} "
-            f"({parts.n_clusters} clusters), no small-sample factor (as geepack::geeglm)"
+            f"({parts.n_clusters} clusters), no small-sample factor{_as(self, parts)}"
         )
 
 
@@ -300,12 +312,15 @@ class CR1(CovarianceEstimator):
         _need_clusters(parts, self.name, 1)
         return self.factor(parts) * parts.sandwich()
 
+    #: what it reproduces, by ``SandwichParts.model``
+    matches: ClassVar[dict[str, str]] = {"glm": "as sandwich::vcovCL defaults for glm"}
+
     def describe(self, parts: SandwichParts) -> str:
         if parts.cluster is None:
             return "Std. errors: robust sandwich x n/(n-1)"
         return (
             f"Std. errors: cluster-robust sandwich by {parts.cluster!r} "
-            f"({parts.n_clusters} clusters) x G/(G-1) (as sandwich::vcovCL defaults for glm)"
+            f"({parts.n_clusters} clusters) x G/(G-1){_as(self, parts)}"
         )
 
 
@@ -333,13 +348,14 @@ class CR1S(CR1):
             )
         return super().cov(parts)
 
+    matches: ClassVar[dict[str, str]] = {"glm": "as Stata's regress, sandwich::vcovCL type HC1"}
+
     def describe(self, parts: SandwichParts) -> str:
         if parts.cluster is None:
             return "Std. errors: robust sandwich x n/(n-k) (HC1)"
         return (
             f"Std. errors: cluster-robust sandwich by {parts.cluster!r} "
-            f"({parts.n_clusters} clusters) x G/(G-1) x (n-1)/(n-k) "
-            "(as Stata's regress, sandwich::vcovCL type HC1)"
+            f"({parts.n_clusters} clusters) x G/(G-1) x (n-1)/(n-k){_as(self, parts)}"
         )
 
 
@@ -512,25 +528,45 @@ COVARIANCE_ESTIMATORS: dict[str, type[CovarianceEstimator]] = {
 }
 
 
-def covariance_estimator(variance: str | CovarianceEstimator) -> CovarianceEstimator:
+def covariance_estimator(
+    variance: str | CovarianceEstimator, supported: Sequence[str] | None = None, note: str = ""
+) -> CovarianceEstimator:
     """The estimator for ``variance=``: a key of COVARIANCE_ESTIMATORS or an instance.
+
+    ``supported``: the keys a model offers (None: all); another estimator of the registry is
+    a ValueError listing them, followed by ``note`` (why the others are not offered).
 
     Examples
     --------
     >>> covariance_estimator("cr1").name
     'cr1'
+    >>> covariance_estimator("stacked", ["robust", "model"])
+    Traceback (most recent call last):
+    ...
+    ValueError: variance must be one of 'robust', 'model' (or a CovarianceEstimator of ...
     """
+    keys = list(COVARIANCE_ESTIMATORS) if supported is None else list(supported)
+    estimator = None
     if isinstance(variance, CovarianceEstimator):
-        return variance
-    if isinstance(variance, type) and issubclass(variance, CovarianceEstimator):
-        return variance()
-    try:
-        return COVARIANCE_ESTIMATORS[str(variance).lower()]()
-    except KeyError:
+        estimator = variance
+    elif isinstance(variance, type) and issubclass(variance, CovarianceEstimator):
+        estimator = variance()
+    elif str(variance).lower() in COVARIANCE_ESTIMATORS:
+        estimator = COVARIANCE_ESTIMATORS[str(variance).lower()]()
+    offered = {COVARIANCE_ESTIMATORS[key].name for key in keys}
+    if estimator is None or (supported is not None and estimator.name not in offered):
+        those = "" if supported is None else " of those"
         raise ValueError(
-            f"variance must be one of {', '.join(map(repr, COVARIANCE_ESTIMATORS))} "
-            f"(or a CovarianceEstimator); got {variance!r}"
-        ) from None
+            f"variance must be one of {', '.join(map(repr, keys))} (or a CovarianceEstimator"
+            f"{those}); got {variance!r}{'' if estimator is None else note}"
+        )
+    return estimator
+
+
+def _as(estimator: CovarianceEstimator, parts: SandwichParts) -> str:
+    """`` (as <the R function it reproduces for this kind of model>)``, or nothing."""
+    match = getattr(estimator, "matches", {}).get(parts.model)
+    return f" ({match})" if match else ""
 
 
 def _need_clusters(parts: SandwichParts, name: str, minimum: int) -> None:

@@ -19,6 +19,7 @@ import scipy.stats
 from msm._formula import intercept_columns
 from msm._glm import map_back
 from msm._warnings import warn
+from msm.inference import ModelBasedResults
 from msm.models._base import (
     ConvergenceWarning,
     FittingDesign,
@@ -30,8 +31,11 @@ from msm.panel import DataError
 
 
 @dataclass(frozen=True, eq=False)
-class CategoricalFit:
+class CategoricalFit(ModelBasedResults):
     """A fitted multinomial or ordinal treatment model.
+
+    ``bse``, ``pvalues``, ``conf_int(alpha)`` and the table come from
+    ``msm.inference.CoefficientResults``.
 
     Attributes
     ----------
@@ -45,6 +49,9 @@ class CategoricalFit:
         model; for the ordinal one ``"<term>"`` slopes then the cut points labelled
         ``"<level>/<next level>"`` in statsmodels' parameterization (the first cut point, then
         the logs of the increments between cut points).
+    cov : pandas.DataFrame
+        Their model-based covariance (NaN for an ordinal model without covariates, whose cut
+        points are the observed proportions).
     n : int
     converged : bool
     result : object
@@ -63,7 +70,7 @@ class CategoricalFit:
     kind: str
     categories: list
     params: pd.Series
-    bse: pd.Series
+    cov: pd.DataFrame
     n: int
     converged: bool
     result: object
@@ -71,15 +78,7 @@ class CategoricalFit:
 
     def summary(self) -> pd.DataFrame:
         """Coefficient table: estimate, std_error, z, p_value."""
-        z = self.params / self.bse
-        return pd.DataFrame(
-            {
-                "estimate": self.params,
-                "std_error": self.bse,
-                "z": z,
-                "p_value": 2 * scipy.stats.norm.sf(np.abs(z)),
-            }
-        )
+        return self.coefficient_table(intervals=False)
 
     def __repr__(self) -> str:
         return (
@@ -159,14 +158,14 @@ def fit_multinomial(inp: ModelInput, observed: np.ndarray) -> tuple[CategoricalF
     _warn_unconverged(inp, converged)
     levels = inp.categories[1:]
     labels = [f"{term}[{level}]" for level in levels for term in design.names]
+    # statsmodels orders the covariance level by level, as the labels
+    cov = np.asarray(result.cov_params())
     if fitting is None:
         params = pd.Series(np.asarray(result.params).T.ravel(), index=labels)
-        bse = pd.Series(np.asarray(result.bse).T.ravel(), index=labels)
-    else:  # each level's coefficients map by T; the covariance is ordered level by level
+    else:  # each level's coefficients map by T
         T = fitting.transform()
         params = pd.Series((T @ np.asarray(result.params)).T.ravel(), index=labels)
-        cov = map_back(np.kron(np.eye(len(levels)), T), np.asarray(result.cov_params()))
-        bse = pd.Series(np.sqrt(np.diag(cov)), index=labels)
+        cov = map_back(np.kron(np.eye(len(levels)), T), cov)
     probabilities = np.asarray(result.predict(X))
     fit = CategoricalFit(
         name=f"{inp.role} model",
@@ -175,13 +174,17 @@ def fit_multinomial(inp: ModelInput, observed: np.ndarray) -> tuple[CategoricalF
         kind="multinomial logit",
         categories=list(inp.categories),
         params=params,
-        bse=bse,
+        cov=_frame(cov, labels),
         n=inp.y.size,
         converged=converged,
         result=result,
         fitting=fitting,
     )
     return fit, _log_observed(probabilities, observed)
+
+
+def _frame(cov: np.ndarray, labels: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(cov, index=labels, columns=labels)
 
 
 def fit_ordinal(
@@ -215,7 +218,7 @@ def fit_ordinal(
             kind=f"ordinal {link}",
             categories=list(inp.categories),
             params=pd.Series(cuts, index=labels),
-            bse=pd.Series(np.nan, index=labels),
+            cov=_frame(np.full((len(labels), len(labels)), np.nan), labels),
             n=inp.y.size,
             converged=True,
             result=None,
@@ -244,7 +247,7 @@ def fit_ordinal(
     converged = bool(result.mle_retvals.get("converged", True))
     _warn_unconverged(inp, converged)
     params = pd.Series(np.asarray(result.params), index=labels)
-    bse = pd.Series(np.asarray(result.bse), index=labels)
+    cov = _frame(np.asarray(result.cov_params()), labels)
     probabilities = np.asarray(result.predict(exog))
     fit = CategoricalFit(
         name=f"{inp.role} model",
@@ -253,7 +256,7 @@ def fit_ordinal(
         kind=f"ordinal {link}",
         categories=list(inp.categories),
         params=params,
-        bse=bse,
+        cov=cov,
         n=inp.y.size,
         converged=converged,
         result=result,
@@ -306,7 +309,7 @@ def _fit_ordinal_centred(
         kind=f"ordinal {link}",
         categories=list(inp.categories),
         params=pd.Series(T @ theta, index=labels),
-        bse=pd.Series(np.sqrt(np.diag(cov)), index=labels),
+        cov=_frame(cov, labels),
         n=inp.y.size,
         converged=converged,
         result=None,

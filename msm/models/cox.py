@@ -11,24 +11,30 @@ rows that inform it.  The baseline cumulative hazard is R's ``basehaz(fit, cente
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from msm._formula import intercept_columns
 from msm._survival import CoxFit, fit_cox
+from msm.inference import ModelBasedResults
 from msm.models._base import ModelInput
 
 
 @dataclass(frozen=True, eq=False)
-class CoxModelFit:
+class CoxModelFit(ModelBasedResults):
     """A fitted Cox treatment or censoring model.
+
+    ``bse``, ``pvalues``, ``conf_int(alpha)``, ``exp_params`` (hazard ratios) and the table
+    come from ``msm.inference.CoefficientResults``.
 
     Attributes
     ----------
     params, bse : pandas.Series
         Log hazard ratios and model-based standard errors.
+    cov : pandas.DataFrame
+        Their model-based covariance, the inverse information.
     n, n_events : int
     engine : CoxFit
         The engine's fit (baseline hazard, residuals, ...).
@@ -38,24 +44,17 @@ class CoxModelFit:
     outcome: str
     formula: str | None
     params: pd.Series
-    bse: pd.Series
+    cov: pd.DataFrame
     n: int
     n_events: int
     converged: bool
     engine: CoxFit
 
+    exp_columns: ClassVar[tuple[str, str, str]] = ("hazard_ratio", "hr_lower", "hr_upper")
+
     def summary(self) -> pd.DataFrame:
         """Coefficient table: estimate, std_error, z, p_value, hazard_ratio."""
-        z = self.params / self.bse
-        return pd.DataFrame(
-            {
-                "estimate": self.params,
-                "std_error": self.bse,
-                "z": z,
-                "p_value": 2 * scipy.stats.norm.sf(np.abs(z)),
-                "hazard_ratio": np.exp(self.params),
-            }
-        )
+        return self.coefficient_table(intervals=False)
 
     def __repr__(self) -> str:
         return (
@@ -91,7 +90,7 @@ def fit_cox_model(inp: ModelInput, observed: np.ndarray) -> tuple[CoxModelFit, n
         outcome=inp.outcome_name,
         formula=inp.formula,
         params=pd.Series(engine.params, index=names),
-        bse=pd.Series(engine.bse, index=names),
+        cov=pd.DataFrame(engine.cov, index=names, columns=names),
         n=engine.n,
         n_events=engine.n_events,
         converged=engine.converged,

@@ -8,6 +8,7 @@ treatment with mean the fitted value and standard deviation the sample SD of the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -15,17 +16,23 @@ import scipy.stats
 
 from msm._formula import intercept_columns
 from msm._glm import Centring, map_back
+from msm.inference import ModelBasedResults
 from msm.models._base import ModelInput, check_rank, fitting_design
 
 
 @dataclass(frozen=True, eq=False)
-class GaussianFit:
+class GaussianFit(ModelBasedResults):
     """A fitted normal linear treatment model.
+
+    ``bse``, ``pvalues`` and ``conf_int(alpha)`` (Student's t on ``n - p`` degrees of freedom)
+    and the table come from ``msm.inference.CoefficientResults``.
 
     Attributes
     ----------
     params, bse : pandas.Series
         OLS coefficients and their usual standard errors.
+    cov : pandas.DataFrame
+        Their covariance ``s^2 (X'X)^-1`` (``s^2`` the residual variance on ``n - p``).
     sigma : float
         SD of the residuals (n - 1 denominator), the density's scale.
     centring : msm._glm.Centring or None
@@ -38,23 +45,21 @@ class GaussianFit:
     outcome: str
     formula: str | None
     params: pd.Series
-    bse: pd.Series
+    cov: pd.DataFrame
     sigma: float
     n: int
     centring: Centring | None = None
 
+    statistic: ClassVar[str] = "t"
+
+    @property
+    def reference_df(self) -> int:
+        """Residual degrees of freedom ``n - p`` (at least 1), for t p-values and intervals."""
+        return max(self.n - self.params.size, 1)
+
     def summary(self) -> pd.DataFrame:
         """Coefficient table: estimate, std_error, t, p_value."""
-        t = self.params / self.bse
-        df = max(self.n - self.params.size, 1)
-        return pd.DataFrame(
-            {
-                "estimate": self.params,
-                "std_error": self.bse,
-                "t": t,
-                "p_value": 2 * scipy.stats.t.sf(np.abs(t), df),
-            }
-        )
+        return self.coefficient_table(intervals=False)
 
     def __repr__(self) -> str:
         return (
@@ -88,18 +93,18 @@ def fit_gaussian(inp: ModelInput, observed: np.ndarray) -> tuple[GaussianFit, np
     centring = None
     if fitting is None:
         params = beta
-        bse = np.sqrt(np.diag(np.linalg.pinv(X.T @ X)) * s2)
+        cov = np.linalg.pinv(X.T @ X) * s2
     else:  # coefficients and covariance of the caller's design: params = T beta
         T = fitting.transform()
         params = T @ beta
-        bse = np.sqrt(np.diag(map_back(T, np.linalg.pinv(X.T @ X) * s2)))
+        cov = map_back(T, np.linalg.pinv(X.T @ X) * s2)
         centring = fitting.centring(beta)
     fit = GaussianFit(
         name=f"{inp.role} model",
         outcome=inp.outcome_name,
         formula=inp.formula,
         params=pd.Series(params, index=design.names),
-        bse=pd.Series(bse, index=design.names),
+        cov=pd.DataFrame(cov, index=design.names, columns=design.names),
         sigma=sigma,
         n=n,
         centring=centring,

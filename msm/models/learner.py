@@ -15,13 +15,24 @@ import numpy as np
 import pandas as pd
 
 from msm._formula import intercept_columns
+from msm.inference import CoefficientResults
 from msm.models._base import ModelInput
 from msm.panel import DataError
+
+#: what fits with coefficients have (``msm.inference.CoefficientResults``) and a learner has not
+COEFFICIENT_ATTRIBUTES = frozenset(
+    {"params", "cov", "variance", "sandwich_parts", "covariance_estimator"}
+    | {name for name in dir(CoefficientResults) if not name.startswith("_")}
+) - {"summary"}
 
 
 @dataclass(frozen=True, eq=False)
 class LearnerFit:
     """A fitted scikit-learn treatment model.
+
+    It has no coefficients: asking for ``params``, ``bse``, ``conf_int`` or any other part of
+    a coefficient table (``msm.inference.CoefficientResults``) is an AttributeError that says
+    so.
 
     Attributes
     ----------
@@ -60,6 +71,16 @@ class LearnerFit:
             },
             index=[self.name],
         )
+
+    def __getattr__(self, name: str):
+        # only reached when the attribute does not exist: say why a learner has no coefficients
+        if name in COEFFICIENT_ATTRIBUTES:
+            raise AttributeError(
+                f"LearnerFit has no {name!r}: a scikit-learn classifier has no coefficients, "
+                "standard errors or intervals (see .estimators for the fitted classifiers, "
+                ".summary() for what was fitted)"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
         folds = f"{self.n_folds}-fold cross-fitted" if self.n_folds > 1 else "not cross-fitted"

@@ -10,20 +10,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
-import scipy.stats
 
 from msm import _kernels
 from msm._formula import intercept_columns
 from msm._glm import BINOMIAL, Centring, fit_glm
-from msm.inference import check_alpha
+from msm.inference import ModelBasedResults
 from msm.models._base import ModelInput
 from msm.panel import DataError
 
 
 @dataclass(frozen=True, eq=False)
-class LogitFit:
+class LogitFit(ModelBasedResults):
     """A fitted weighted logistic regression.
+
+    ``bse``, ``pvalues``, ``conf_int(alpha)``, ``exp_params`` (odds ratios) and the table come
+    from ``msm.inference.CoefficientResults``; the covariance is model-based only.
 
     Attributes
     ----------
@@ -61,31 +62,12 @@ class LogitFit:
     centring: Centring | None = None
 
     @property
-    def bse(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.cov.to_numpy())), index=self.params.index)
-
-    @property
     def deviance(self) -> float:
         return -2.0 * self.loglik
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Wald confidence intervals, columns ``lower`` and ``upper``."""
-        z = scipy.stats.norm.ppf(1 - check_alpha(alpha) / 2)
-        return pd.DataFrame(
-            {"lower": self.params - z * self.bse, "upper": self.params + z * self.bse}
-        )
-
     def summary(self) -> pd.DataFrame:
         """Coefficient table: estimate, std_error, z, p_value."""
-        z = self.params / self.bse
-        return pd.DataFrame(
-            {
-                "estimate": self.params,
-                "std_error": self.bse,
-                "z": z,
-                "p_value": 2 * scipy.stats.norm.sf(np.abs(z)),
-            }
-        )
+        return self.coefficient_table(intervals=False)
 
     def __repr__(self) -> str:
         status = "converged" if self.converged else "NOT converged"

@@ -13,15 +13,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from msm._formula import design_matrix, intercept_columns, parse_terms
 from msm._glm import check_column_name, check_fit_options
 from msm._survival import TIES, CoxFit, fit_cox
-from msm.inference import check_alpha
+from msm.inference import (
+    CoefficientResults,
+    CovarianceEstimator,
+    SandwichParts,
+    covariance_estimator,
+    standard_errors,
+)
 from msm.panel import (
     DataError,
     binary_column,
@@ -34,12 +40,20 @@ from msm.panel import (
 )
 from msm.weights import spec_text
 
-VARIANCES = ("robust", "model")
+#: the estimators of msm.inference a Cox fit offers (``variance=``, ``with_variance``)
+VARIANCES = ("robust", "cr0", "cr1", "model", "bootstrap")
 
 
 @dataclass(frozen=True, eq=False)
-class CoxResults:
+class CoxResults(CoefficientResults):
     """A fitted weighted Cox proportional hazards model.
+
+    The coefficient table comes from ``msm.inference.CoefficientResults``: ``bse``,
+    ``zvalues``, ``pvalues`` (standard normal), ``conf_int(alpha)`` (log hazard ratios),
+    ``exp_params`` and ``exp_conf_int(alpha)`` (the same as ``hazard_ratios`` and
+    ``hazard_ratio_conf_int``), ``summary(alpha)``, and ``cov_for(variance)`` /
+    ``with_variance(variance)`` for another covariance estimator without refitting
+    (``"robust"``, ``"cr1"``, ``"model"``, or ``Bootstrap(boot)``).
 
     Attributes
     ----------
@@ -47,14 +61,20 @@ class CoxResults:
         Log hazard ratios, labelled with the design's term names.
     cov : pandas.DataFrame
         Their covariance under the estimator named by ``variance``.
-    variance : {"robust", "model"}
+    variance : str
         ``"robust"``: the sandwich of R's ``coxph(... + cluster(id))`` (clustered by
-        ``cluster``, or each row its own cluster); ``"model"``: the inverse information.
+        ``cluster``, or each row its own cluster); ``"model"``: the inverse information;
+        ``"cr1"``: the robust one times ``G/(G-1)``; ``"bootstrap"``.
+    covariance_estimator : msm.inference.CovarianceEstimator
+        The estimator itself (``describe()`` gives the footer line).
+    sandwich_parts : msm.inference.SandwichParts
+        Information (the bread is its inverse), meat (the cross-product of the per-cluster
+        sums of the weighted score residuals) and counts, for other variance estimators.
     naive_cov, robust_cov : pandas.DataFrame
-        Both covariances (``robust_cov`` is None when it was not asked for: no ``cluster``
-        and ``variance="model"``).  ``naive_cov`` is R's ``se(coef)``: the weights are case
-        counts (weight 2 = two copies of the row), so multiplying every weight by ``c``
-        divides it by ``c``; ``robust_cov`` does not change.
+        The model-based and the robust covariance (``robust_cov`` is None when it was not
+        asked for: no ``cluster`` and ``variance="model"``).  ``naive_cov`` is R's
+        ``se(coef)``: the weights are case counts (weight 2 = two copies of the row), so
+        multiplying every weight by ``c`` divides it by ``c``; ``robust_cov`` does not change.
     ties : {"efron", "breslow"}
     start, stop, event, covariates : str
         What was modelled.
@@ -75,11 +95,17 @@ class CoxResults:
         Newton iterations.
     """
 
+    exp_columns: ClassVar[tuple[str, str, str]] = ("hazard_ratio", "hr_lower", "hr_upper")
+    variances: ClassVar[tuple[str, ...]] = VARIANCES
+    variance_note: ClassVar[str] = (
+        " (msm has no stacked variance for Cox models: use msm.bootstrap; the (n-1)/(n-k) "
+        "factor of 'cr1s' is a linear-regression one)"
+    )
+
     params: pd.Series
     cov: pd.DataFrame
     variance: str
-    naive_cov: pd.DataFrame
-    robust_cov: pd.DataFrame | None
+    covariance_estimator: CovarianceEstimator
     ties: str
     start: str
     stop: str
@@ -96,44 +122,42 @@ class CoxResults:
     loglik_null: float
     converged: bool
     n_iter: int
+    sandwich_parts: SandwichParts = field(repr=False)
     _fit: CoxFit = field(repr=False)
     _index: pd.Index = field(repr=False)
 
-    # --- the coefficient table -------------------------------------------------------------
+    # --- the two covariances R reports --------------------------------------------------------
 
     @cached_property
-    def bse(self) -> pd.Series:
-        """Standard errors under ``variance``."""
-        return _se(self.cov)
+    def naive_cov(self) -> pd.DataFrame:
+        """Model-based covariance, the inverse information (R's ``se(coef)``)."""
+        return self.cov_for("model")
+
+    @cached_property
+    def robust_cov(self) -> pd.DataFrame | None:
+        """Robust covariance (R's ``robust se``), or None when not asked for (no ``cluster``
+        and ``variance="model"``)."""
+        if self.cluster is None and self.variance == "model":
+            return None
+        return self.cov_for("robust")
 
     @cached_property
     def naive_bse(self) -> pd.Series:
         """Model-based standard errors (R's ``se(coef)`` without ``cluster()``)."""
-        return _se(self.naive_cov)
+        return standard_errors(self.naive_cov)
 
     @cached_property
     def robust_bse(self) -> pd.Series | None:
         """Robust standard errors (R's ``robust se``), or None when not computed."""
-        return None if self.robust_cov is None else _se(self.robust_cov)
-
-    @property
-    def zvalues(self) -> pd.Series:
-        """Wald statistics ``params / bse``."""
-        return self.params / self.bse
-
-    @property
-    def pvalues(self) -> pd.Series:
-        """Two-sided p-values from the standard normal."""
-        return pd.Series(2.0 * scipy.stats.norm.sf(np.abs(self.zvalues)), index=self.params.index)
+        return None if self.robust_cov is None else standard_errors(self.robust_cov)
 
     @property
     def hazard_ratios(self) -> pd.Series:
         """``exp(params)``."""
-        with np.errstate(over="ignore"):
-            return np.exp(self.params).rename("hazard_ratio")
+        return self.exp_params.rename("hazard_ratio")
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Wald confidence intervals for the log hazard ratios, columns ``lower`` and ``upper``.
+    def hazard_ratio_conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Confidence intervals for the hazard ratios: ``exp`` of ``conf_int(alpha)``.
 
         Examples
         --------
@@ -141,46 +165,21 @@ class CoxResults:
         >>> frame = pd.DataFrame({"x": rng.normal(size=300), "start": 0.0, "event": 1})
         >>> frame["stop"] = rng.exponential(1 / np.exp(0.5 * frame["x"]))
         >>> fit = cox(frame, start="start", stop="stop", event="event", covariates="x")
-        >>> ci = fit.conf_int(0.1)  # 90% intervals
-        >>> ci.columns.tolist(), bool(ci.loc["x", "lower"] < 0.5 < ci.loc["x", "upper"])
+        >>> ci = fit.hazard_ratio_conf_int(0.1)  # 90% intervals
+        >>> ci.columns.tolist(), bool(ci.loc["x", "lower"] < np.exp(0.5) < ci.loc["x", "upper"])
         (['lower', 'upper'], True)
         """
-        alpha = check_alpha(alpha)
-        z = scipy.stats.norm.ppf(1.0 - alpha / 2.0)
-        return pd.DataFrame(
-            {"lower": self.params - z * self.bse, "upper": self.params + z * self.bse}
-        )
-
-    def hazard_ratio_conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Confidence intervals for the hazard ratios: ``exp`` of ``conf_int(alpha)``."""
-        with np.errstate(over="ignore"):  # an unbounded interval is inf, and says so
-            return np.exp(self.conf_int(alpha))
-
-    exp_conf_int = hazard_ratio_conf_int  # the name GLMResults uses
+        return self.exp_conf_int(alpha)
 
     def summary(self, alpha: float = 0.05) -> pd.DataFrame:
         """Coefficient table as a DataFrame.
 
         Columns ``estimate, std_error, z, p_value, lower, upper, hazard_ratio, hr_lower,
         hr_upper`` (intervals at level ``1 - alpha``), and ``naive_std_error`` when the
-        standard errors are robust.
+        standard errors are not the model-based ones.
         """
-        ci = self.conf_int(alpha)
-        hr_ci = self.hazard_ratio_conf_int(alpha)
-        table = pd.DataFrame(
-            {
-                "estimate": self.params,
-                "std_error": self.bse,
-                "z": self.zvalues,
-                "p_value": self.pvalues,
-                "lower": ci["lower"],
-                "upper": ci["upper"],
-                "hazard_ratio": self.hazard_ratios,
-                "hr_lower": hr_ci["lower"],
-                "hr_upper": hr_ci["upper"],
-            }
-        )
-        if self.variance == "robust":
+        table = self.coefficient_table(alpha)
+        if self.variance != "model":
             table["naive_std_error"] = self.naive_bse
         return table
 
@@ -209,16 +208,6 @@ class CoxResults:
 
     # --- printing ---------------------------------------------------------------------------
 
-    def _variance_line(self) -> str:
-        if self.variance == "model":
-            return "Std. errors: model-based (inverse information)"
-        if self.cluster is not None:
-            return (
-                f"Std. errors: cluster-robust by {self.cluster!r} ({self.n_clusters} clusters), "
-                "as coxph(... + cluster()), no small-sample factor"
-            )
-        return "Std. errors: robust, each row its own cluster (as coxph(robust=TRUE))"
-
     def _header(self) -> list[str]:
         zero = self.n_rows - self.nobs
         rows = f"{self.nobs} rows" + (f" (+{zero} with weight 0)" if zero else "")
@@ -235,16 +224,12 @@ class CoxResults:
 
     def __str__(self) -> str:
         table = self.summary().to_string(float_format=lambda v: f"{v:.6g}")
-        return "\n".join([*self._header(), table, self._variance_line()])
+        return "\n".join([*self._header(), table, self.variance_footer()])
 
     def __repr__(self) -> str:
         short = self.summary()[["estimate", "std_error", "hazard_ratio", "p_value"]]
         table = short.to_string(float_format=lambda v: f"{v:.4g}")
-        return "\n".join([*self._header(), table, self._variance_line()])
-
-
-def _se(cov: pd.DataFrame) -> pd.Series:
-    return pd.Series(np.sqrt(np.diag(cov.to_numpy())), index=cov.index)
+        return "\n".join([*self._header(), table, self.variance_footer()])
 
 
 def cox(
@@ -294,12 +279,16 @@ def cox(
         Column identifying clusters (subjects) for the robust variance.
     ties : {"efron", "breslow"}
         Handling of tied event times; Efron's is R's default.
-    variance : {"robust", "model"} or None
-        Standard errors to report.  None: ``"robust"`` with ``cluster``, else ``"model"``.
-        ``"robust"`` without ``cluster`` makes each row its own cluster.  ``"model"`` is the
-        inverse information, R's ``se(coef)``: the weights are case counts, so integer
-        weights give the standard errors of the duplicated rows, and multiplying every weight
-        by ``c`` divides the variance by ``c``.  With IP weights use ``"robust"``.
+    variance : {"robust", "cr1", "model"}, a CovarianceEstimator, or None
+        Standard errors to report (an estimator of ``msm.inference``; ``fit.with_variance``
+        switches later without refitting).  None: ``"robust"`` with ``cluster``, else
+        ``"model"``.  ``"robust"`` (also ``"cr0"``) is R's ``coxph(... + cluster(id))``
+        sandwich, with no small-sample factor; without ``cluster`` each row is its own
+        cluster.  ``"cr1"`` is it times ``G/(G-1)``.  ``"model"`` is the inverse information,
+        R's ``se(coef)``: the weights are case counts, so integer weights give the standard
+        errors of the duplicated rows, and multiplying every weight by ``c`` divides the
+        variance by ``c``.  With IP weights use ``"robust"`` (or ``Bootstrap(boot)`` via
+        ``with_variance``); there is no ``"stacked"`` variance for a Cox model.
     max_iter : int
         Newton iterations before giving up (``ConvergenceWarning``).
     tol : float
@@ -339,10 +328,7 @@ def cox(
         raise ValueError(f"ties must be one of {', '.join(map(repr, TIES))}; got ties={ties!r}")
     if variance is None:
         variance = "robust" if cluster is not None else "model"
-    if not isinstance(variance, str) or variance not in VARIANCES:
-        raise ValueError(
-            f"variance must be one of {', '.join(map(repr, VARIANCES))}; got {variance!r}"
-        )
+    estimator = covariance_estimator(variance, VARIANCES, CoxResults.variance_note)
     if cluster is not None and not isinstance(cluster, str):
         raise TypeError(f"cluster must be a column name, got {type(cluster).__name__}")
     roles = {start: "start", stop: "stop", event: "event"}
@@ -402,24 +388,32 @@ def cox(
         max_iter=max_iter,
         tol=tol,
     )
-    # R's se(coef): the weights as case counts, on the scale given (I(w)^-1 = I(w_fit)^-1 / 2^k)
-    naive = pd.DataFrame(np.ldexp(fit.cov, -k), index=names, columns=names)
     shift = float(np.sum(w_fit * event_values)) * np.log(2.0) * k  # see _loglik_as_given
-    robust = None
     n_clusters = None
+    codes = None
     if cluster is not None:
         codes, uniques = pd.factorize(data[cluster].to_numpy())
         positive = w > 0
         n_clusters = len(uniques) if positive.all() else int(np.unique(codes[positive]).size)
-        robust = pd.DataFrame(fit.robust_cov(codes), index=names, columns=names)
-    elif variance == "robust":
-        robust = pd.DataFrame(fit.robust_cov(None), index=names, columns=names)
+    parts = SandwichParts(
+        names=names,
+        information=fit.information,
+        meat=fit.meat(codes),  # of the weighted score residuals, summed by cluster
+        n_obs=fit.n,
+        n_clusters=fit.n if n_clusters is None else n_clusters,
+        cluster=cluster,
+        # R's se(coef) treats the weights as case counts: dispersion 1 on the scale given,
+        # so the model-based variance is I(w)^-1 = 2^-k I(w_fit)^-1
+        dispersion=float(np.ldexp(1.0, -k)),
+        dispersion_label="the weights as case counts, as coxph's se(coef)",
+        weight_scale=float(np.ldexp(1.0, -k)),
+        model="cox",
+    )
     return CoxResults(
         params=pd.Series(fit.params, index=names, name="coef"),
-        cov=robust if variance == "robust" else naive,
-        variance=variance,
-        naive_cov=naive,
-        robust_cov=robust,
+        cov=pd.DataFrame(estimator.cov(parts), index=names, columns=names),
+        variance=estimator.name,
+        covariance_estimator=estimator,
         ties=ties,
         start=start,
         stop=stop,
@@ -436,6 +430,7 @@ def cox(
         loglik_null=_loglik_as_given(fit.loglik_null, k, shift),
         converged=fit.converged,
         n_iter=fit.n_iter,
+        sandwich_parts=parts,
         _fit=fit,
         _index=data.index,
     )

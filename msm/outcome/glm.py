@@ -9,16 +9,12 @@ log (poisson).  Row order does not matter and the caller's DataFrame is only rea
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
-import scipy.stats
 
 from msm import _kernels
 from msm._formula import design_matrix, parse_terms
@@ -33,9 +29,9 @@ from msm._glm import (
 )
 from msm.inference import (
     CentredParts,
+    CoefficientResults,
     CovarianceEstimator,
     SandwichParts,
-    check_alpha,
     covariance_estimator,
 )
 from msm.outcome._stacked import stacked_parts
@@ -80,8 +76,16 @@ class _FitArrays:
 
 
 @dataclass(frozen=True, eq=False)
-class GLMResults:
+class GLMResults(CoefficientResults):
     """A fitted weighted GLM.
+
+    The coefficient table comes from ``msm.inference.CoefficientResults``: ``bse``,
+    ``zvalues``, ``pvalues`` (standard normal), ``conf_int(alpha)``, ``exp_params`` and
+    ``exp_conf_int(alpha)`` (odds or rate ratios), ``summary(alpha)`` (columns ``estimate,
+    std_error, z, p_value, lower, upper``, and for binomial and poisson models also
+    ``exp_estimate, exp_lower, exp_upper``), and ``cov_for(variance)`` /
+    ``with_variance(variance)`` for another covariance estimator without refitting.
+    ``str(fit)`` prints the table with a header and the variance used.
 
     Attributes
     ----------
@@ -142,103 +146,12 @@ class GLMResults:
     # predictions on new rows use it (``linear_predictor``)
     _centring: Centring | None = field(default=None, repr=False)
 
-    # --- the coefficient table -------------------------------------------------------------
-
-    @cached_property
-    def bse(self) -> pd.Series:
-        """Standard errors."""
-        return pd.Series(np.sqrt(np.diag(self.cov.to_numpy())), index=self.params.index)
-
     @property
-    def zvalues(self) -> pd.Series:
-        """Wald statistics ``params / bse``."""
-        return self.params / self.bse
-
-    @property
-    def pvalues(self) -> pd.Series:
-        """Two-sided p-values from the standard normal."""
-        return pd.Series(2.0 * scipy.stats.norm.sf(np.abs(self.zvalues)), index=self.params.index)
-
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Wald confidence intervals, columns ``lower`` and ``upper``.
-
-        Examples
-        --------
-        >>> rng = np.random.default_rng(1)
-        >>> df = pd.DataFrame({"x": rng.normal(size=300)})
-        >>> df["y"] = rng.poisson(np.exp(0.5 + 0.3 * df["x"]))
-        >>> ci = glm("y ~ x", df, family="poisson").conf_int(alpha=0.1)
-        >>> ci.columns.tolist(), bool(ci.loc["x", "lower"] < 0.3 < ci.loc["x", "upper"])
-        (['lower', 'upper'], True)
-        """
-        alpha = check_alpha(alpha)
-        z = scipy.stats.norm.ppf(1.0 - alpha / 2.0)
-        return pd.DataFrame(
-            {"lower": self.params - z * self.bse, "upper": self.params + z * self.bse}
-        )
-
-    @property
-    def exp_params(self) -> pd.Series:
-        """``exp(params)``: odds ratios (binomial) or rate ratios (poisson)."""
-        return np.exp(self.params)
-
-    def exp_conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """``exp`` of the confidence limits: intervals for odds or rate ratios."""
-        return np.exp(self.conf_int(alpha))
-
-    def summary(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Coefficient table as a DataFrame.
-
-        Columns ``estimate, std_error, z, p_value, lower, upper``, and for binomial and
-        poisson models also ``exp_estimate, exp_lower, exp_upper`` (odds or rate ratios).
-        ``str(fit)`` prints it with a header and the variance used.
-        """
-        ci = self.conf_int(alpha)
-        table = pd.DataFrame(
-            {
-                "estimate": self.params,
-                "std_error": self.bse,
-                "z": self.zvalues,
-                "p_value": self.pvalues,
-                "lower": ci["lower"],
-                "upper": ci["upper"],
-            }
-        )
-        if FAMILIES[self.family].exp_label is not None:
-            table["exp_estimate"] = np.exp(table["estimate"])
-            table["exp_lower"] = np.exp(table["lower"])
-            table["exp_upper"] = np.exp(table["upper"])
-        return table
-
-    # --- other variances without refitting --------------------------------------------------
-
-    def cov_for(self, variance: str | CovarianceEstimator) -> pd.DataFrame:
-        """The covariance under another estimator (``"robust"``, ``"cr1"``, ``"cr1s"``, ...).
-
-        Examples
-        --------
-        >>> rng = np.random.default_rng(2)
-        >>> df = pd.DataFrame({"id": np.repeat(np.arange(50), 4), "x": rng.normal(size=200)})
-        >>> df["y"] = df["x"] + rng.normal(size=200)
-        >>> fit = glm("y ~ x", df, cluster="id")
-        >>> g = fit.n_clusters
-        >>> bool(np.allclose(fit.cov_for("cr1"), fit.cov * g / (g - 1)))
-        True
-        """
-        estimator = covariance_estimator(variance)
-        names = self.params.index
-        return pd.DataFrame(estimator.cov(self.sandwich_parts), index=names, columns=names)
-
-    def with_variance(self, variance: str | CovarianceEstimator) -> GLMResults:
-        """The same fit reported with another covariance estimator (no refitting)."""
-        estimator = covariance_estimator(variance)
-        result = dataclasses.replace(
-            self,
-            cov=self.cov_for(estimator),
-            variance=estimator.name,
-            covariance_estimator=estimator,
-        )
-        return result
+    def exp_columns(self) -> tuple[str, str, str] | None:
+        """The table's odds or rate ratio columns (binomial and poisson), None for gaussian."""
+        if FAMILIES[self.family].exp_label is None:
+            return None
+        return ("exp_estimate", "exp_lower", "exp_upper")
 
     # --- pieces for sandwiches, stacking and diagnostics ------------------------------------
 
@@ -310,14 +223,12 @@ class GLMResults:
 
     def __str__(self) -> str:
         table = self.summary().to_string(float_format=lambda v: f"{v:.6g}")
-        footer = self.covariance_estimator.describe(self.sandwich_parts)
-        return "\n".join([*self._header(), table, footer])
+        return "\n".join([*self._header(), table, self.variance_footer()])
 
     def __repr__(self) -> str:
         short = self.summary()[["estimate", "std_error", "p_value"]]
-        footer = self.covariance_estimator.describe(self.sandwich_parts)
-        lines = [*self._header(), short.to_string(float_format=lambda v: f"{v:.4g}"), footer]
-        return "\n".join(lines)
+        table = short.to_string(float_format=lambda v: f"{v:.4g}")
+        return "\n".join([*self._header(), table, self.variance_footer()])
 
 
 @dataclass(frozen=True)
