@@ -5,8 +5,8 @@ In the data reweighted by correct IP weights the covariates no longer predict tr
 So fit a weighted logistic regression of treatment on the covariates (on the risk-set rows
 when the treatment is absorbing), with cluster-robust variance by subject, and test the
 covariates' coefficients jointly; the same unweighted shows how much association the
-weights removed.  The regression is :func:`msm.outcome.glm.glm` (binomial, ``variance``
-from ``msm.inference``), so no second sandwich estimator lives here.
+weights removed.  The regressions are fitted by the GLM engine (``msm._glm``) with the
+covariance registry of ``msm.inference`` (``variance``): diagnostics do not import outcome.
 """
 
 from __future__ import annotations
@@ -19,10 +19,24 @@ import pandas as pd
 import scipy.stats
 
 from msm._formula import design_matrix, intercept_columns, parse_terms
+from msm._glm import BINOMIAL, fit_glm
 from msm.diagnostics._balance import balance
 from msm.diagnostics._inputs import Covariates, kish, resolve_inputs
-from msm.outcome.glm import GLMResults, glm
-from msm.panel import DataError, check_columns_exist, check_finite, check_frame
+from msm.inference import (
+    CoefficientResults,
+    CovarianceEstimator,
+    SandwichParts,
+    covariance_estimator,
+    glm_meat,
+)
+from msm.panel import (
+    DataError,
+    check_columns_exist,
+    check_finite,
+    check_finite_by,
+    check_frame,
+    weight_exponent,
+)
 from msm.weights import Weights, iptw
 
 _SAMPLES = ("unweighted", "weighted")
@@ -44,14 +58,14 @@ class Association:
         separation of the arms).
     wald_chi2, wald_p, auc : float
         The weighted sample's values.
-    fits : dict of str to GLMResults
-        The two logistic regressions.
+    fits : dict of str to AssociationFit
+        The two logistic regressions (``params``, ``cov``, ``bse``, ``summary()``, ...).
     settings : dict
     """
 
     table: pd.DataFrame
     wald: pd.DataFrame
-    fits: dict[str, GLMResults] = field(repr=False)
+    fits: dict[str, AssociationFit] = field(repr=False)
     settings: dict = field(repr=False)
 
     @property
@@ -201,19 +215,20 @@ def reweighted_association(
     adjust_names = set() if adjust_terms.is_empty else set(_covariate_names(adjust_terms, frame))
     covariate_design = design_matrix(covariate_terms, frame)
     adjust_text = "" if adjust_terms.is_empty else f"{adjust_terms.text} + "
-    formula = f"`{inputs.treatment}` ~ {adjust_text}{covariate_terms.text}"
+    check_finite_by(frame, adjust_terms.columns, cluster)
+    model_terms = parse_terms(
+        f"{adjust_text}{covariate_terms.text}", frame, "reweighted_association model"
+    )
+    fits = _fit_samples(
+        frame,
+        design_matrix(model_terms, frame),
+        inputs.a[rows],
+        inputs.w[rows],
+        treatment=inputs.treatment,
+        cluster=cluster,
+        estimator=covariance_estimator(variance, supported=VARIANCES),
+    )
     w = inputs.w[rows]
-    fits = {
-        sample: glm(
-            formula,
-            frame,
-            weights=None if sample == "unweighted" else w,
-            cluster=cluster,
-            family="binomial",
-            variance=variance,
-        )
-        for sample in _SAMPLES
-    }
     covariate_names = _covariate_names(covariate_terms, frame, covariate_design)
     tested = [n for n in covariate_names if n not in adjust_names]
     conditioned = [n for n in covariate_names if n in adjust_names]
@@ -245,6 +260,82 @@ def reweighted_association(
         "alpha": alpha,
     }
     return Association(table=table, wald=wald, fits=fits, settings=settings)
+
+
+VARIANCES = ("robust", "cr1", "cr1s")  # cluster-robust estimators of the registry
+
+
+@dataclass(frozen=True, eq=False)
+class AssociationFit(CoefficientResults):
+    """One logistic regression of the treatment on the adjustment terms and covariates.
+
+    Fitted by the GLM engine (``msm._glm.fit_glm``) with the cluster-robust covariance of
+    the registry; the coefficient table (``bse``, ``pvalues``, ``conf_int``, ``summary``,
+    ``with_variance``) comes from ``msm.inference.CoefficientResults``.
+    """
+
+    params: pd.Series
+    cov: pd.DataFrame
+    variance: str
+    covariance_estimator: CovarianceEstimator
+    sandwich_parts: SandwichParts = field(repr=False)
+    nobs: int
+    converged: bool
+    n_iter: int
+
+    exp_columns = ("odds_ratio", "or_lower", "or_upper")
+    variances = VARIANCES
+    variance_note = "the association test's variances are cluster-robust"
+
+
+def _fit_samples(frame, design, a, w, *, treatment, cluster, estimator) -> dict:
+    """The unweighted and the weighted logistic regression of ``a`` on ``design``."""
+    X = np.ascontiguousarray(design.matrix, dtype=np.float64)
+    names = list(design.names)
+    codes, n_groups = None, 0
+    if cluster is not None:
+        codes, uniques = pd.factorize(frame[cluster], sort=False)
+        codes, n_groups = codes.astype(np.int64), uniques.size
+    fits = {}
+    for sample in _SAMPLES:
+        given = np.ones_like(w) if sample == "unweighted" else w
+        k = weight_exponent(given)  # exact: the fit does not depend on the weights' scale
+        w_fit = np.ldexp(given, -k) if k else given
+        informative = a[w_fit > 0]
+        if informative.size and np.all(informative == informative[0]):
+            raise DataError(
+                treatment,
+                f"reweighted_association: the treatment is {informative[0]:g} on every "
+                f"compared row with positive weight ({sample}): there is nothing to test",
+            )
+        model_name = f"reweighted_association {sample} model {treatment} ~ {' + '.join(names)}"
+        fit = fit_glm(
+            X, a, w_fit, np.zeros(a.size), BINOMIAL, names, model_name, require_variance=True
+        )
+        scores = glm_meat(fit, X, a, w_fit, BINOMIAL, codes, n_groups)
+        parts = SandwichParts(
+            names=names,
+            information=fit.information,
+            meat=scores.meat,
+            n_obs=int(np.count_nonzero(w_fit > 0)),
+            n_clusters=scores.n_clusters,
+            cluster=cluster,
+            dispersion=1.0,
+            dispersion_label="1 (binomial)",
+            weight_scale=float(np.ldexp(1.0, -k)),
+            centred=scores.centred,
+        )
+        fits[sample] = AssociationFit(
+            params=pd.Series(fit.beta, index=names, name="estimate"),
+            cov=pd.DataFrame(estimator.cov(parts), index=names, columns=names),
+            variance=estimator.name,
+            covariance_estimator=estimator,
+            sandwich_parts=parts,
+            nobs=parts.n_obs,
+            converged=fit.converged,
+            n_iter=fit.n_iter,
+        )
+    return fits
 
 
 def _covariate_names(terms, frame: pd.DataFrame, design=None) -> list[str]:

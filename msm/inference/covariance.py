@@ -29,7 +29,7 @@ from typing import ClassVar
 import numpy as np
 
 from msm import _kernels
-from msm._glm import map_back
+from msm._glm import GLMFit, map_back, uncentred_form, variance_function
 from msm.panel import DataError
 
 
@@ -136,6 +136,84 @@ class CentredParts:
     transform: np.ndarray
     information: np.ndarray
     meat: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class GLMMeat:
+    """The meat of a weighted GLM's sandwich, from its score rows summed by cluster.
+
+    Attributes
+    ----------
+    meat : ndarray, shape (p, p)
+        ``sum_g U_g U_g'`` for the parameters of ``X`` (mapped back from the centred design
+        when the fit was centred).
+    centred : CentredParts or None
+        The information and meat on the centred design the fit was computed on, if any.
+    n_clusters : int
+        Clusters with a positive-weight row (rows, without clusters).
+    pearson : float or None
+        With R's IRLS path (``convergence="r"``): the Pearson chi2 from R's lagged working
+        weights (what ``summary.glm`` uses), on the fitting weights' scale; else None.
+    """
+
+    meat: np.ndarray
+    centred: CentredParts | None
+    n_clusters: int
+    pearson: float | None
+
+
+def glm_meat(
+    fit: GLMFit,
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    family: int,
+    codes: np.ndarray | None = None,
+    n_groups: int = 0,
+) -> GLMMeat:
+    """The meat of a GLM fitted by ``msm._glm.fit_glm`` on ``X``, ``y`` and weights ``w``.
+
+    Score rows ``w (y - mu) x`` (R's ``estfun.glm`` working residuals with
+    ``convergence="r"``), summed within clusters (``codes`` 0..n_groups-1, or each row its own
+    cluster when None) and crossed, on the design the fit was computed on (centred when a
+    covariate lies far from 0 relative to its spread, so the sandwich keeps its digits).
+    Shared by ``msm.glm`` and the diagnostics that fit logistic regressions.
+
+    Examples
+    --------
+    >>> from msm._glm import BINOMIAL, fit_glm
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.column_stack([np.ones(200), rng.normal(size=200)])
+    >>> y = (rng.random(200) < 0.4).astype(float)
+    >>> fit = fit_glm(X, y, np.ones(200), np.zeros(200), BINOMIAL, ["1", "x"], "m")
+    >>> parts = glm_meat(fit, X, y, np.ones(200), BINOMIAL)
+    >>> bool(np.allclose(parts.meat, (X * (y - fit.mu)[:, None]).T @ (X * (y - fit.mu)[:, None])))
+    True
+    """
+    r = w * (y - fit.mu)
+    pearson = None
+    if fit.mu_lagged is not None:
+        # R's estfun.glm and summary.glm: working weights from the means at the start of the
+        # last IRLS iteration times working residuals at the estimate
+        v_final = variance_function(family, fit.mu)
+        lagged = w * variance_function(family, fit.mu_lagged)
+        r = lagged * (y - fit.mu) / v_final
+        pearson = float(np.sum(lagged * ((y - fit.mu) / v_final) ** 2))
+    X_fit = fit.centred_design(X)
+    positive = w > 0
+    if codes is None:
+        n_clusters = int(np.count_nonzero(positive))
+        meat = _kernels.weighted_crossprod(X_fit, r * r)
+    else:
+        U = _kernels.cluster_score_sums(X_fit, r, codes, n_groups)
+        meat = U.T @ U
+        n_clusters = int(np.count_nonzero(np.bincount(codes[positive], minlength=n_groups)))
+    centred = None
+    if fit.centring is not None:
+        A = fit.centring.transform()
+        centred = CentredParts(transform=A, information=fit.centring.information, meat=meat)
+        meat = uncentred_form(A, meat)
+    return GLMMeat(meat=meat, centred=centred, n_clusters=n_clusters, pearson=pearson)
 
 
 def bread(information: np.ndarray, names: list[str] | None = None) -> np.ndarray:

@@ -24,8 +24,6 @@ from msm._glm import (
     check_fit_options,
     fit_glm,
     outcome_exponent,
-    uncentred_form,
-    variance_function,
 )
 from msm.inference import (
     CentredParts,
@@ -33,6 +31,7 @@ from msm.inference import (
     CovarianceEstimator,
     SandwichParts,
     covariance_estimator,
+    glm_meat,
 )
 from msm.outcome._stacked import stacked_parts
 from msm.panel import (
@@ -418,32 +417,17 @@ def glm(
     deviance = float(np.ldexp(fit.deviance, k))
     pearson = float(np.ldexp(fit.pearson, k))
 
-    r = w_fit * (y - mu)
-    if fit.mu_lagged is not None:
-        # R's estfun.glm and summary.glm: working weights from the means at the start of the
-        # last IRLS iteration times working residuals at the estimate
-        v_final = variance_function(fam.code, mu)
-        lagged = w_fit * variance_function(fam.code, fit.mu_lagged)
-        r = lagged * (y - mu) / v_final
-        pearson = float(np.ldexp(np.sum(lagged * ((y - mu) / v_final) ** 2), k))
-    # the meat on the design the fit was computed on: centred when a covariate lies far from
-    # 0 relative to its spread (l + 1e5), so the sandwich keeps the digits of the spread
-    X_fit = fit.centred_design(X)
     if cluster is None:
-        codes = None
-        n_clusters = n_obs
-        meat = _kernels.weighted_crossprod(X_fit, r * r)
+        codes, n_groups = None, 0
     else:
         codes, uniques = pd.factorize(data[cluster], sort=False)
-        codes = codes.astype(np.int64)
-        U = _kernels.cluster_score_sums(X_fit, r, codes, uniques.size)
-        meat = U.T @ U
-        n_clusters = int(np.count_nonzero(np.bincount(codes[positive], minlength=uniques.size)))
-    centred = None
-    if fit.centring is not None:
-        A = fit.centring.transform()
-        centred = CentredParts(transform=A, information=fit.centring.information, meat=meat)
-        meat = uncentred_form(A, meat)
+        codes, n_groups = codes.astype(np.int64), uniques.size
+    # the meat on the design the fit was computed on: centred when a covariate lies far from
+    # 0 relative to its spread (l + 1e5), so the sandwich keeps the digits of the spread
+    scores = glm_meat(fit, X, y, w_fit, fam.code, codes, n_groups)
+    if scores.pearson is not None:  # R's lagged working weights (convergence="r")
+        pearson = float(np.ldexp(scores.pearson, k))
+    meat, centred, n_clusters = scores.meat, scores.centred, scores.n_clusters
     stacked = None
     if isinstance(weights, Weights):
         if cluster is not None and cluster != weights.panel.id_name:
@@ -453,7 +437,7 @@ def glm(
                 functools.partial(
                     stacked_parts,
                     weights,
-                    X_fit,
+                    fit.centred_design(X),
                     y,
                     w_fit,
                     mu,
