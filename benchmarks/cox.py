@@ -9,7 +9,7 @@ an event.  Two time scales:
 
 Compared side by side, in the same run, on the same data (Efron ties everywhere):
 
-- ``msm cox()``        ``msm.outcome.cox(frame, ..., weights="w", cluster="id")``: validation,
+- ``msm cox()``        ``msm.cox(frame, ..., weights="w", cluster="id")``: validation,
                        design matrix, fit and clustered robust variance
 - ``msm cox() model``  the same without ``cluster``: fit and model-based SEs only (the work
                        lifelines CTV does)

@@ -3,7 +3,7 @@
 Compared side by side, in the same run, on the same data (8 covariates + intercept, subjects
 of about 10 rows as clusters, log-normal weights, a binomial outcome):
 
-- ``msm.glm``      ``msm.outcome.glm("y ~ x1 + ... + x8", frame, weights="w", cluster="id",
+- ``msm.glm``      ``msm.glm("y ~ x1 + ... + x8", frame, weights="w", cluster="id",
                    family="binomial")``: end to end from the DataFrame (validation, design
                    matrix, Newton fit, clustered sandwich)
 - ``statsmodels``  ``sm.GLM(y, X, family=Binomial(), freq_weights=w).fit(cov_type="cluster",

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from msm import _dask
 from msm.diagnostics import balance as _in_memory_balance
-from msm.outcome.glm import glm as _in_memory_glm
+from msm.outcome.glm_model import glm as _in_memory_glm
 from msm.weights import iptw as _in_memory_iptw
 
 

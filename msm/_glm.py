@@ -1,7 +1,7 @@
 """Canonical-link GLMs by Newton/IRLS on the numba pass: the one fitting engine.
 
 Private, arrays in and out.  Used by the logistic treatment and censoring models
-(``msm.models.logit``) and by the weighted outcome GLM (``msm.outcome.glm``), so there is one
+(``msm.models.logit``) and by the weighted outcome GLM (``msm.outcome.glm_model``), so there is one
 Newton loop, one collinearity check and one set of convergence and separation warnings.
 
 Each iteration is one fused kernel pass (deviance, Pearson chi-square, score and information

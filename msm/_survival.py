@@ -1,6 +1,6 @@
 """Weighted Cox proportional hazards on counting-process ``(start, stop]`` rows: the engine.
 
-Private: used by ``msm.outcome.cox`` (the Cox MSM) and by the Cox treatment and censoring
+Private: used by ``msm.outcome.cox_model`` (the Cox MSM) and by the Cox treatment and censoring
 models (R ipw's ``family="survival"``).  Plain arrays in; no DataFrames, no formulas.
 
 - ``fit_cox`` maximises the weighted partial likelihood (Efron or Breslow ties) by

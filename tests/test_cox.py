@@ -1,4 +1,7 @@
-"""msm.outcome.cox and the engine in msm._survival: validation, results, variance, baseline."""
+"""msm.cox (msm.outcome.cox_model) and the engine in msm._survival.
+
+Validation, results, variance, baseline.
+"""
 
 from __future__ import annotations
 

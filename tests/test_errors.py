@@ -287,8 +287,8 @@ NOT_REACHED = {
     "check; cox() names stop <= start rows first (tests/test_cox.py calls fit_cox directly)",
     ("msm/_survival.py", "event must be 0 or 1"): "defensive: fit_cox's array check; cox() "
     "refuses an event that is not 0/1 first, naming the column",
-    ("msm/outcome/glm.py", "every weight is 0: no rows"): "defensive: resolve_weights refuses "
-    "all-zero weights first ('all weights are 0')",
+    ("msm/outcome/glm_model.py", "every weight is 0: no rows"): "defensive: resolve_weights "
+    "refuses all-zero weights first ('all weights are 0')",
     ("msm/panel.py", "columns of data (duplicated"): "defensive: every caller refuses "
     "duplicated column names (check_unique_columns) before resolving weights=",
     ("msm/panel.py", "must be 0/1 (numeric or bool), got {values.dtype}"): "defensive: complex "

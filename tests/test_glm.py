@@ -1,4 +1,7 @@
-"""msm.outcome.glm: against statsmodels GLM, the input contract, validation, results object."""
+"""msm.glm (msm.outcome.glm_model): against statsmodels GLM, the input contract, validation.
+
+Also the results object.
+"""
 
 from __future__ import annotations
 

@@ -123,8 +123,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         root = Path(config["config_file_path"]).resolve().parent
         documented = _documented(markdown)
         # a name also counts as placed when it is documented from its defining module
-        # (``msm.glm`` as ``msm.outcome.glm.glm``: ``msm.glm`` itself would resolve to the
-        # module ``msm.outcome.glm``)
+        # (``msm.glm`` as ``msm.outcome.glm_model.glm``, shown under its public name)
         leaves = {d.rsplit(".", 1)[-1] for d in documented}
         missing = [
             n

@@ -21,7 +21,7 @@ from msm._dask.weights import DaskWeights, partition_weights
 from msm._formula import design_matrix, parse_terms
 from msm._glm import Centring, uncentred_form
 from msm.inference import CentredParts
-from msm.outcome.glm import (
+from msm.outcome.glm_model import (
     GLMResults,
     assemble_results,
     check_glm_arguments,

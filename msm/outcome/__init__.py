@@ -1,7 +1,12 @@
-"""Weighted outcome models: the marginal structural model itself."""
+"""Weighted outcome models: the marginal structural model itself.
 
-from msm.outcome.cox import CoxResults, cox
-from msm.outcome.glm import GLMResults, glm
+``glm_model`` (``glm``, ``GLMResults``), ``cox_model`` (``cox``, ``CoxResults``), ``risk``
+(``risk_curves``) and ``_stacked`` (the stacked estimating equations of ``variance="stacked"``).
+The modules are named apart from the functions, so ``msm.outcome.glm`` is always the function.
+"""
+
+from msm.outcome.cox_model import CoxResults, cox
+from msm.outcome.glm_model import GLMResults, glm
 from msm.outcome.risk import risk_curves
 
 __all__ = ["CoxResults", "GLMResults", "cox", "glm", "risk_curves"]

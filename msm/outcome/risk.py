@@ -19,7 +19,7 @@ import pandas as pd
 
 from msm._formula import design_matrix, parse_terms, rebuild
 from msm._glm import check_column_name
-from msm.outcome.glm import GLMResults
+from msm.outcome.glm_model import GLMResults
 from msm.panel import DataError, build_panel, check_columns_exist, check_finite, check_frame
 
 Regime = float | Callable[[np.ndarray], object]
