@@ -15,7 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from msm._dask.ks import ks_statistics
-from msm._dask.partitions import arrange, check_columns, compute_each, persist_each, require_dask
+from msm._dask.partitions import (
+    arrange,
+    check_columns,
+    compute_each,
+    partitions_of,
+    persist_each,
+    require_dask,
+)
 from msm._dask.weights import DaskWeights, final_weights, partition_weights
 from msm._formula import parse_terms
 from msm.diagnostics._balance import STATS, tabulate
@@ -219,7 +226,7 @@ def balance(
         truncation,
     )  # fmt: skip
     # every partition checked once, its compared rows kept on the workers
-    parts = frame.to_delayed()
+    parts = partitions_of(frame)
     prepared = persist_each(
         prepare_inputs, [(p, None if rows is None else rows[i]) for i, p in enumerate(parts)], spec
     )

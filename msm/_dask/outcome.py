@@ -22,6 +22,7 @@ from msm._dask.partitions import (
     check_columns,
     compute_each,
     fit_models,
+    partitions_of,
     persist_each,
     require_dask,
 )
@@ -225,7 +226,7 @@ def glm(
         weights = (weights.spec, weights.models)
     spec = GLMSpec(outcome, rhs, fam.name, cluster, offset, weights, rows is not None, truncation)
     # every partition checked and built once, kept on the workers
-    parts = frame.to_delayed()
+    parts = partitions_of(frame)
     prepared = persist_each(_prepare_pair, [(p, None if rows is None else rows[i])
                                             for i, p in enumerate(parts)], spec)  # fmt: skip
 

@@ -56,8 +56,15 @@ def require_dask():
 
 
 def partitions_of(source) -> list:
-    """The partitions as delayed objects: a dask frame's, or a list of them (persisted)."""
-    return list(source) if isinstance(source, list | tuple) else list(source.to_delayed())
+    """The partitions as delayed objects: a dask frame's, or a list of them (persisted).
+
+    A frame's partitions are taken as laid out (``optimize_graph=False``): dask's optimizer
+    fuses small parquet partitions by how many columns are read, and every call that reads
+    a frame must see the same partitions, whichever of its columns it reads.
+    """
+    if isinstance(source, list | tuple):
+        return list(source)
+    return list(source.to_delayed(optimize_graph=False))
 
 
 def compute_each(function: Callable, source, *args) -> list:
@@ -102,14 +109,16 @@ def check_columns(frame, columns: Sequence[str], role: str) -> None:
         )
 
 
-def _id_range(part: pd.DataFrame, id: str) -> tuple:
+def id_range(part: pd.DataFrame, id: str) -> tuple:
+    """(rows, smallest id, largest id) of one partition."""
     ids = part[id].dropna()
     if ids.empty:
         return (len(part), None, None)
     return (len(part), ids.min(), ids.max())
 
 
-def _ranges_disjoint(ranges: list[tuple]) -> bool:
+def ranges_disjoint(ranges: list[tuple]) -> bool:
+    """Whether no id range (``id_range``) overlaps another: each subject in one partition."""
     spans = sorted((lo, hi) for _, lo, hi in ranges if lo is not None)
     return all(prev_hi < lo for (_, prev_hi), (lo, _) in zip(spans[:-1], spans[1:]))
 
@@ -134,14 +143,14 @@ def arrange(frame, id: str, columns: Sequence[str] | None = None) -> Layout:
     if columns is not None:
         check_columns(frame, columns, "columns used")
         frame = frame[list(dict.fromkeys([id, *columns]))]
-    ranges = compute_each(_id_range, frame[[id]], id)
+    ranges = compute_each(id_range, frame[[id]], id)
     n_rows = int(sum(r[0] for r in ranges))
     if n_rows == 0:
         raise DataError(None, "data is empty (0 rows)")
-    if _ranges_disjoint(ranges):
+    if ranges_disjoint(ranges):
         return Layout(frame, id, False, n_rows)
     frame = frame.sort_values(id).persist()
-    if not _ranges_disjoint(compute_each(_id_range, frame[[id]], id)):  # pragma: no cover
+    if not ranges_disjoint(compute_each(id_range, frame[[id]], id)):  # pragma: no cover
         raise DataError(id, "could not arrange the rows so each subject is in one partition")
     return Layout(frame, id, True, n_rows)
 
@@ -269,8 +278,19 @@ def _weights(w, n: int, exponent: int) -> np.ndarray:
 
 def _summary(X, y, w, offset, names):
     positive = w > 0
-    fitted = X[positive]
-    wp = w[positive]
+    every = bool(positive.all())
+    fitted = X if every else X[positive]
+    wp = w if every else w[positive]
+    unit = bool(np.all(wp == 1.0))
+    colsum = X.sum(axis=0)
+    colmin = fitted.min(axis=0) if fitted.shape[0] else None
+    colmax = fitted.max(axis=0) if fitted.shape[0] else None
+    if not X.shape[0]:
+        ones = None
+    elif every:  # a column of ones: its smallest and largest values are 1
+        ones = (colmin == 1.0) & (colmax == 1.0)
+    else:
+        ones = np.all(X == 1.0, axis=0)
     return {
         "names": list(names),
         "n": X.shape[0],
@@ -280,16 +300,16 @@ def _summary(X, y, w, offset, names):
         "swexpo": float((w * np.exp(offset)).sum()),
         "swr": float((w * (y - offset)).sum()),
         "sy": float(y.sum()),
-        "colsum": X.sum(axis=0),
-        "colsq": (X * X).sum(axis=0),
+        "colsum": colsum,
+        "colsq": np.einsum("ij,ij->j", X, X),
         # the intercept: a column of ones (the in-memory engine's rule, msm._glm)
-        "ones": np.all(X == 1.0, axis=0) if X.shape[0] else None,
+        "ones": ones,
         # for a design centred for accuracy: weighted column sums and ranges, w > 0 rows
         "n_pos": int(positive.sum()),
         "swpos": float(wp.sum()),
-        "wcolsum": (fitted * wp[:, None]).sum(axis=0),
-        "colmin": fitted.min(axis=0) if fitted.shape[0] else None,
-        "colmax": fitted.max(axis=0) if fitted.shape[0] else None,
+        "wcolsum": (colsum if every else fitted.sum(axis=0)) if unit else wp @ fitted,
+        "colmin": colmin,
+        "colmax": colmax,
     }
 
 

@@ -28,15 +28,17 @@ from msm._dask.partitions import (
     compute_each,
     expand,
     fit_models,
+    id_range,
     model_summaries,
     persist_each,
+    ranges_disjoint,
     require_dask,
 )
 from msm._dask.quantiles import type7_quantiles
 from msm._formula import design_rows, parse_terms
 from msm._glm import BINOMIAL
 from msm.models.logit import LogitFit, log_prob
-from msm.panel import Panel
+from msm.panel import DataError, Panel
 from msm.weights import (
     Spec,
     accumulate,
@@ -108,7 +110,8 @@ class PreparedPanel:
     time: object  # compact sorted time (msm._dask.partitions.compact) or the raw values
     time_dtype: np.dtype
     columns: Columns
-    first_id: object  # the smallest id here (None when empty)
+    first_id: object  # the first id in sorted order (None when empty)
+    id_range: tuple = (0, None, None)  # rows, smallest and largest id (``id_range``)
 
     def panel(self, spec: PartitionSpec) -> Panel:
         """The in-memory panel of these rows (sorted order)."""
@@ -152,7 +155,7 @@ def prepare_partition(part: pd.DataFrame, spec: PartitionSpec) -> PreparedPanel:
             columns.add(key, np.empty((0, len(names))), names, np.empty(0))
         time = part[spec.time].to_numpy()
         return PreparedPanel(0, part.index, None, np.zeros(1, np.int64), np.empty(0), time,
-                             time.dtype, columns, None)  # fmt: skip
+                             time.dtype, columns, None, id_range(part, spec.id))  # fmt: skip
     panel, a, _, treatment_rows, c = _prepared(part, spec)
     # models on every row first, so a treatment model's columns can refer to theirs
     keys = sorted(spec.specs, key=lambda k: k in TREATMENT_MODELS)
@@ -179,14 +182,15 @@ def prepare_partition(part: pd.DataFrame, spec: PartitionSpec) -> PreparedPanel:
         time_dtype=time.dtype,
         columns=columns,
         first_id=panel.ids[0],
+        id_range=id_range(part, spec.id),
     )
 
 
 def partition_summary(prepared: PreparedPanel, keys: list[str]) -> tuple:
-    """The smallest id of the partition and its models' sums (``model_summaries``)."""
+    """The partition's id range, its first id and its models' sums (``model_summaries``)."""
     if prepared.n_rows == 0:
-        return None, {key: None for key in keys}
-    return prepared.first_id, model_summaries(prepared, keys)
+        return prepared.id_range, None, {key: None for key in keys}
+    return prepared.id_range, prepared.first_id, model_summaries(prepared, keys)
 
 
 def _weights_of(prepared: PreparedPanel, spec: PartitionSpec, models: dict[str, LogitFit]):
@@ -536,7 +540,6 @@ def iptw(
     for t in terms.values():
         columns.extend(t.columns)
     columns = list(dict.fromkeys(columns))
-    layout: Layout = arrange(data, id, columns)
     spec = PartitionSpec(
         id=id,
         time=time,
@@ -546,12 +549,23 @@ def iptw(
         specs=specs,
         columns=tuple(columns),
     )
-    # every partition validated, sorted and its designs built once, kept on the workers
-    prepared = persist_each(prepare_partition, layout.frame, spec)
+    # every partition validated, sorted and its designs built once, kept on the workers; the
+    # layout is checked on the way (the id ranges), and shuffled only when subjects span
+    # partitions
+    check_columns(data, [id], "id")
+    check_columns(data, columns, "columns used")
     keys = list(specs)
+    layout = Layout(data[columns], id, False, 0)
+    prepared = persist_each(prepare_partition, layout.frame, spec)
     summaries = compute_each(partition_summary, prepared, keys)
-    order = _in_memory_order([first for first, _ in summaries])
-    summaries = [s for _, s in summaries]
+    if not ranges_disjoint([r for r, _, _ in summaries]):
+        layout = arrange(data, id, columns)
+        prepared = persist_each(prepare_partition, layout.frame, spec)
+        summaries = compute_each(partition_summary, prepared, keys)
+    if sum(r[0] for r, _, _ in summaries) == 0:
+        raise DataError(None, "data is empty (0 rows)")
+    order = _in_memory_order([first for _, first, _ in summaries])
+    summaries = [s for _, _, s in summaries]
     tasks = []
     n_censored = 0
     for key, (_, role) in specs.items():
