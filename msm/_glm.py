@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Generator, Hashable
 from dataclasses import dataclass
 
 import numpy as np
@@ -715,8 +715,51 @@ def newton(
     shifted_ok: bool = False,
     on_singular: Callable[[np.ndarray, int], None] | None = None,
 ) -> tuple[np.ndarray, tuple, bool, int]:
-    """Newton/IRLS on any implementation of the fused pass (in memory, or summed over
-    partitions of a distributed frame): the one copy of the iteration.
+    """Newton/IRLS on any implementation of the fused pass: ``newton_iteration`` driven by
+    ``glm_pass`` (the arguments and the result are those of ``newton_iteration``)."""
+    steps = newton_iteration(
+        start,
+        names,
+        model_name,
+        family,
+        warm=warm,
+        suspects=suspects,
+        max_iter=max_iter,
+        tol=tol,
+        intercept=intercept,
+        shifted_ok=shifted_ok,
+        on_singular=on_singular,
+    )
+    beta = next(steps)
+    while True:
+        try:
+            beta = steps.send(glm_pass(beta))
+        except StopIteration as done:
+            return done.value
+
+
+def newton_iteration(
+    start: np.ndarray,
+    names: list[str],
+    model_name: str,
+    family: int,
+    *,
+    warm: np.ndarray | None = None,
+    suspects: Callable[[np.ndarray], str],
+    max_iter: int = 50,
+    tol: float = 1e-10,
+    intercept: int | None = None,
+    shifted_ok: bool = False,
+    on_singular: Callable[[np.ndarray, int], None] | None = None,
+) -> Generator[np.ndarray, tuple, tuple[np.ndarray, tuple, bool, int]]:
+    """Newton/IRLS as a generator: the one copy of the iteration, for any implementation of
+    the fused pass (in memory, or summed over partitions of a distributed frame, where one
+    pass can serve several models at once).
+
+    Yields each ``beta`` at which it needs the pass and is sent
+    ``(deviance, pearson, score, information, mu_min, mu_max)`` summed over all rows there;
+    returns (``StopIteration.value``) the estimate, the pass at it, whether it converged and
+    the iterations used.
 
     ``glm_pass(beta)`` returns ``(deviance, pearson, score, information, mu_min, mu_max)``
     summed over all rows.  Starts from ``warm`` when given and the design's information
@@ -731,7 +774,7 @@ def newton(
     """
     last = None
     if warm is not None:
-        last = glm_pass(warm)
+        last = yield warm
         try:
             _check_collinearity(last[3], names, model_name, intercept, shifted_ok)
             beta = warm
@@ -739,7 +782,7 @@ def newton(
             last = None
     if last is None:
         beta = start
-        last = glm_pass(beta)
+        last = yield beta
         _check_collinearity(last[3], names, model_name, intercept, shifted_ok)
     converged = False
     singular = False
@@ -761,7 +804,7 @@ def newton(
         shrink = 1.0
         while True:
             trial = beta + shrink * step
-            new = glm_pass(trial)
+            new = yield trial
             if np.isfinite(new[0]) and new[0] <= deviance + 1e-12 * abs(deviance):
                 break
             if shrink < 1e-10:
@@ -798,15 +841,30 @@ WARM_START_SAMPLE = 50_000
 
 def _warm_start(X, y, w, offset, family, names, model_name, start) -> np.ndarray | None:
     """Coefficients fitted on every k-th row (k = n // 50,000), or None if unusable."""
-    n = X.shape[0]
-    if n < WARM_START_ROWS:
+    k = warm_start_step(X.shape[0])
+    if k is None:
         return None
-    take = slice(None, None, n // WARM_START_SAMPLE)
-    sample = (np.ascontiguousarray(a[take]) for a in (X, y, w, offset))
+    take = slice(None, None, k)
+    sample = [np.ascontiguousarray(a[take]) for a in (X, y, w, offset)]
+    return warm_start(*sample, family, names, model_name)
+
+
+def warm_start_step(n: int) -> int | None:
+    """The warm start's subsample of ``n`` rows is every k-th row, from the first: k, or
+    None when ``n`` rows need no warm start."""
+    return None if n < WARM_START_ROWS else n // WARM_START_SAMPLE
+
+
+def warm_start(X, y, w, offset, family: int, names: list[str], model_name: str):
+    """The warm start fitted on a subsample (``X[::k]`` etc., ``warm_start_step``), or None.
+
+    Shared with the distributed front end, which gathers the same rows from its partitions,
+    so both start Newton at the same point.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the full fit reports what matters
         try:
-            fit = fit_glm(*sample, family, names, model_name, max_iter=25, tol=1e-8)
+            fit = fit_glm(X, y, w, offset, family, names, model_name, max_iter=25, tol=1e-8)
         except DataError:  # the subsample is collinear where the data may not be
             return None
     if not (fit.converged and np.all(np.isfinite(fit.beta))):

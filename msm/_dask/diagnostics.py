@@ -15,8 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from msm._dask.ks import ks_statistics
-from msm._dask.partitions import arrange, check_columns, compute_each, require_dask
-from msm._dask.weights import DaskWeights, partition_weights
+from msm._dask.partitions import (
+    arrange,
+    check_columns,
+    compute_each,
+    partitions_of,
+    persist_each,
+    require_dask,
+)
+from msm._dask.weights import DaskWeights, final_weights, partition_weights
 from msm._formula import parse_terms
 from msm.diagnostics._balance import STATS, tabulate
 from msm.diagnostics._inputs import resolve_inputs, time_groups
@@ -26,19 +33,44 @@ from msm.diagnostics._inputs import resolve_inputs, time_groups
 class BalanceSpec:
     treatment: str | None
     covariates: object
-    weights: object  # None, a column name, or (WeightSpec, models)
+    weights: object  # None, a column name, or (PartitionSpec, models) to recompute them from
     by: str | None
     id: str | None
     time: str | None
     absorbing: bool | None
     risk_set: bool | None
+    from_rows: bool = False  # read a DaskWeights' persisted rows (aligned with the partitions)
+    truncation: object = None  # the DaskWeights' truncation, with from_rows
 
 
-def _inputs(part, spec: BalanceSpec):
+@dataclass(eq=False)
+class PreparedBalance:
+    """One partition's compared rows, checked once (``msm.diagnostics._inputs``)."""
+
+    keys: np.ndarray  # the partition's groups (times, or one group)
+    group: np.ndarray  # each compared row's group among ``keys``
+    values: np.ndarray | None  # each compared row's ``by`` value (None: one group)
+    a: np.ndarray  # treated (0/1)
+    w: np.ndarray
+    X: np.ndarray
+    names: list
+    binary: np.ndarray
+    n: int
+    n_compared: int
+    meta: tuple
+
+
+def prepare_inputs(pair, spec: BalanceSpec) -> PreparedBalance | None:
+    """Check one partition's inputs as ``msm.balance`` does, once per call."""
+    part, rows = pair
+    if len(part) == 0:
+        return None
     weights = spec.weights
-    if isinstance(weights, tuple):
+    if spec.from_rows:
+        weights = final_weights(rows, spec.truncation)
+    elif isinstance(weights, tuple):
         weights = partition_weights(part, *weights)["weight"].to_numpy()
-    return resolve_inputs(
+    inputs = resolve_inputs(
         part,
         treatment=spec.treatment,
         covariates=spec.covariates,
@@ -50,29 +82,38 @@ def _inputs(part, spec: BalanceSpec):
         by=spec.by,
         caller="balance",
     )
-
-
-def _cells(inputs, keys=None):
-    """Group number of each compared row (among ``keys`` when given) and the arrays."""
     mask = inputs.compared
+    keys, group = time_groups(inputs.by_values, mask)
+    return PreparedBalance(
+        keys=keys,
+        group=group,
+        values=None if inputs.by_values is None else inputs.by_values[mask],
+        a=inputs.a[mask].astype(np.int8),
+        w=np.ascontiguousarray(inputs.w[mask]),
+        X=np.ascontiguousarray(inputs.X[mask]),
+        names=inputs.names,
+        binary=inputs.binary,
+        n=inputs.n,
+        n_compared=int(mask.sum()),
+        meta=(inputs.treatment, inputs.by, inputs.risk_set),
+    )
+
+
+def _cells(prep: PreparedBalance, keys=None):
+    """Cell number (group * 2 + arm) of each compared row (groups among ``keys`` when given)."""
     if keys is None:
-        keys, group = time_groups(inputs.by_values, mask)
+        keys, group = prep.keys, prep.group
+    elif prep.values is None:
+        group = np.zeros(prep.a.size, dtype=np.int64)
     else:
-        values = inputs.by_values[mask] if inputs.by_values is not None else None
-        group = (
-            np.zeros(int(mask.sum()), dtype=np.int64)
-            if values is None
-            else (np.searchsorted(keys, values).astype(np.int64))
-        )
-    a = inputs.a[mask].astype(np.int64)
-    return keys, group * 2 + a, inputs.w[mask], inputs.X[mask]
+        group = np.searchsorted(keys, prep.values).astype(np.int64)
+    return keys, group * 2 + prep.a.astype(np.int64), prep.w, prep.X
 
 
-def _first(part, spec: BalanceSpec):
-    if len(part) == 0:
+def _first(prep):
+    if prep is None:
         return None
-    inputs = _inputs(part, spec)
-    keys, key, w, X = _cells(inputs)
+    keys, key, w, X = _cells(prep)
     cells = 2 * keys.size
     sums = {
         "count": np.bincount(key, minlength=cells).astype(np.float64),
@@ -91,18 +132,18 @@ def _first(part, spec: BalanceSpec):
         "sums": sums,
         "low": low,
         "high": high,
-        "names": inputs.names,
-        "binary": inputs.binary,
-        "n": inputs.n,
-        "n_compared": int(inputs.compared.sum()),
-        "meta": (inputs.treatment, inputs.by, inputs.risk_set),
+        "names": prep.names,
+        "binary": prep.binary,
+        "n": prep.n,
+        "n_compared": prep.n_compared,
+        "meta": prep.meta,
     }
 
 
-def _second(part, spec: BalanceSpec, keys, mean_u, mean_w):
-    if len(part) == 0:
+def _second(prep, keys, mean_u, mean_w):
+    if prep is None:
         return None
-    _, key, w, X = _cells(_inputs(part, spec), keys)
+    _, key, w, X = _cells(prep, keys)
     cells = 2 * keys.size
     dev_u = X - mean_u[key]
     dev_w = X - mean_w[key]
@@ -112,11 +153,11 @@ def _second(part, spec: BalanceSpec, keys, mean_u, mean_w):
     )
 
 
-def _ks_rows(part, spec: BalanceSpec, keys, p: int):
+def _ks_rows(prep, keys, p: int):
     """Group number, treated, weight and covariates of one partition's compared rows."""
-    if len(part) == 0:
+    if prep is None:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=bool), np.empty(0), np.empty((0, p))
-    _, key, w, X = _cells(_inputs(part, spec), keys)
+    _, key, w, X = _cells(prep, keys)
     return key // 2, key % 2 == 1, w, np.asarray(X, dtype=np.float64)
 
 
@@ -150,6 +191,7 @@ def balance(
         raise ValueError(f"stats must be a non-empty subset of {list(STATS)}, got {list(stats)}")
     stats = list(dict.fromkeys(stats))
     label = None
+    rows, truncation = None, None
     if isinstance(weights, DaskWeights):
         s = weights.settings
         treatment = treatment if treatment is not None else s["treatment"]
@@ -157,8 +199,13 @@ def balance(
         time = time if time is not None else weights.spec.time
         absorbing = absorbing if absorbing is not None else s["absorbing"]
         label = f"{'stabilized' if s['stabilized'] else 'unstabilized'} IPTW"
-        columns = list(weights.spec.columns)
-        weights = (weights.spec, weights.models)
+        if weights.aligned_with(data):  # read the weights kept by iptw
+            columns = []
+            rows, truncation = weights.rows, weights.spec.truncation
+            weights = None
+        else:  # recompute them from their columns and models
+            columns = list(weights.spec.columns)
+            weights = (weights.spec, weights.models)
     elif isinstance(weights, str):
         label = f"column {weights!r}"
         columns = [weights]
@@ -170,10 +217,21 @@ def balance(
     columns += [c for c in (id, time, by, treatment) if c is not None] + list(terms.columns)
     check_columns(data, columns, "balance")
     needs_layout = id is not None and time is not None and (absorbing or risk_set)
-    frame = arrange(data, id, columns).frame if needs_layout else data[list(dict.fromkeys(columns))]
-    spec = BalanceSpec(treatment, covariates, weights, by, id, time, absorbing, risk_set)
+    if needs_layout and rows is None:
+        frame = arrange(data, id, columns).frame
+    else:  # with the weights' rows: the layout iptw checked
+        frame = data[list(dict.fromkeys(columns))]
+    spec = BalanceSpec(
+        treatment, covariates, weights, by, id, time, absorbing, risk_set, rows is not None,
+        truncation,
+    )  # fmt: skip
+    # every partition checked once, its compared rows kept on the workers
+    parts = partitions_of(frame)
+    prepared = persist_each(
+        prepare_inputs, [(p, None if rows is None else rows[i]) for i, p in enumerate(parts)], spec
+    )
 
-    first = [r for r in compute_each(_first, frame, spec) if r is not None]
+    first = [r for r in compute_each(_first, prepared) if r is not None]
     keys = np.unique(np.concatenate([r["keys"] for r in first]))
     p = len(first[0]["names"])
     cells = 2 * keys.size
@@ -192,7 +250,7 @@ def balance(
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_u = total["x"] / count[:, None]
         mean_w = total["wx"] / wsum[:, None]
-    second = [r for r in compute_each(_second, frame, spec, keys, mean_u, mean_w) if r]
+    second = [r for r in compute_each(_second, prepared, keys, mean_u, mean_w) if r]
     ss_u = sum(r[0] for r in second)
     ss_w = sum(r[1] for r in second)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -224,9 +282,9 @@ def balance(
     ks = None
     if "ks" in stats:
         ks = ks_statistics(
-            frame,
+            prepared,
             _ks_rows,
-            (spec, keys, p),
+            (keys, p),
             g,
             p,
             {False: moments["count"], True: moments["wsum"]},

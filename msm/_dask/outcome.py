@@ -9,17 +9,26 @@ per-cluster score sums of ``msm._kernels.cluster_score_sums``: exact because eve
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from functools import partial
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from msm import _kernels
-from msm._dask.partitions import arrange, check_columns, compute_each, fit_newton, require_dask
-from msm._dask.weights import DaskWeights, partition_weights
+from msm._dask.partitions import (
+    Columns,
+    ModelTask,
+    arrange,
+    check_columns,
+    compute_each,
+    fit_models,
+    partitions_of,
+    persist_each,
+    require_dask,
+)
+from msm._dask.weights import DaskWeights, final_weights, partition_weights, shrink
 from msm._formula import design_matrix, parse_terms
-from msm._glm import Centring, uncentred_form
+from msm._glm import uncentred_form
 from msm.inference import CentredParts
 from msm.outcome.glm_model import (
     GLMResults,
@@ -40,43 +49,60 @@ class GLMSpec:
     family: str
     cluster: str | None
     offset: str | None
-    weights: object  # None, a column name, or (WeightSpec, fitted models) of a DaskWeights
-    # the fit uses the weights times 2**-weight_exponent (msm.weights.weight_exponent of all
-    # the weights, found by the counting pass), as in memory
-    weight_exponent: int = 0
+    # None, a column name, or (PartitionSpec, fitted models) of a DaskWeights to recompute
+    # the weights from
+    weights: object
+    from_rows: bool = False  # read a DaskWeights' persisted rows (aligned with the partitions)
+    truncation: object = None  # the DaskWeights' truncation, with from_rows
 
 
-def build_rows(part: pd.DataFrame, spec: GLMSpec):
-    """``(X, y, w, offset, names)`` of one partition, as ``msm.glm`` builds them.
+MODEL = "outcome"
 
-    ``w`` is the weights times ``2**-spec.weight_exponent`` (exact).
+
+@dataclass(eq=False)
+class PreparedGLM:
+    """One partition's outcome model: its design, outcome, weights, offset and clusters."""
+
+    columns: Columns
+    codes: np.ndarray | None  # cluster number of each row (None without cluster=)
+    n_clusters: int
+
+
+def prepare_rows(part: pd.DataFrame, rows, spec: GLMSpec) -> PreparedGLM:
+    """Check and build one partition as ``msm.glm`` does, once per call.
+
+    ``rows`` is the partition's ``WeightRows`` when ``spec.from_rows``.
     """
-    if len(part) == 0:
-        return None
     fam = family_of(spec.family)
     terms = parse_terms(spec.rhs, part, "outcome model")
     used = [spec.outcome, *terms.columns, *(c for c in (spec.offset, spec.cluster) if c)]
     check_finite_by(part, used, spec.cluster)
-    if isinstance(spec.weights, tuple):
+    if spec.from_rows:
+        if len(rows.index) != len(part) or not rows.index.equals(part.index):
+            raise DataError(  # pragma: no cover - aligned_with said the partitions match
+                "weights", "the weights' partitions do not line up with the data's"
+            )
+        w = final_weights(rows, spec.truncation)
+    elif isinstance(spec.weights, tuple):
         w = partition_weights(part, *spec.weights)["weight"].to_numpy()
     else:
-        w = resolve_weights(part, spec.weights)
-    if spec.weight_exponent:
-        w = np.ldexp(w, -spec.weight_exponent)
-    y = outcome_values(part, spec.outcome, fam, spec.cluster)
-    if spec.offset is None:
-        off = np.zeros(len(part))
-    else:
-        off = numeric_column(part, spec.offset, "offset")
+        w = resolve_weights(part, spec.weights) if len(part) else np.empty(0)
+    y = outcome_values(part, spec.outcome, fam, spec.cluster) if len(part) else np.empty(0)
+    off = None if spec.offset is None else numeric_column(part, spec.offset, "offset")
     design = design_matrix(terms, part)
-    return np.ascontiguousarray(design.matrix), y, w, off, list(design.names)
+    columns = Columns(len(part))
+    columns.add(MODEL, np.asarray(design.matrix), list(design.names), y, w=w, offset=off)
+    codes, n_clusters = None, 0
+    if spec.cluster is not None:
+        codes, uniques = pd.factorize(part[spec.cluster], sort=False)
+        codes, n_clusters = shrink(codes.astype(np.int64)), int(uniques.size)
+    return PreparedGLM(columns, codes, n_clusters)
 
 
-def _counts(part: pd.DataFrame, spec: GLMSpec):
-    built = build_rows(part, spec)
-    if built is None:
+def _counts(prepared: PreparedGLM):
+    if prepared.columns.n_rows == 0:
         return None
-    _, y, w, _, _ = built
+    y, w = prepared.columns.outcome(MODEL)
     positive = w > 0
     top = int(np.frexp(w[positive].max())[1]) if positive.any() else 0
     return {
@@ -102,27 +128,31 @@ def weight_exponent_of(counts: list[dict]) -> int:
     return top + int(exponent) - (1 if mantissa < np.sqrt(0.5) else 0)
 
 
-def _meat(part: pd.DataFrame, spec: GLMSpec, beta: np.ndarray, centring: Centring | None):
+def _meat(prepared: PreparedGLM, family: str, k: int, beta: np.ndarray, centring):
     """This partition's ``U'U`` at ``beta`` and its clusters with a positive-weight row.
 
     On the centred design when the fit was centred (``centring``; ``beta`` is then ignored).
     """
-    built = build_rows(part, spec)
+    built = prepared.columns.design(MODEL, k)
     if built is None:
         return None
-    X, y, w, off, _ = built
+    X, y, w, off = built
     if centring is not None:
         X, beta = centring.design(X), centring.beta
     mu = np.empty(X.shape[0])
-    _kernels.glm_irls_pass(X, y, w, off, beta, family_of(spec.family).code, mu)
+    _kernels.glm_irls_pass(X, y, w, off, beta, family_of(family).code, mu)
     r = w * (y - mu)
-    if spec.cluster is None:
+    if prepared.codes is None:
         return _kernels.weighted_crossprod(X, r * r), int((w > 0).sum())
-    codes, uniques = pd.factorize(part[spec.cluster], sort=False)
-    codes = codes.astype(np.int64)
-    U = _kernels.cluster_score_sums(X, r, codes, uniques.size)
-    n_clusters = int(np.count_nonzero(np.bincount(codes[w > 0], minlength=uniques.size)))
+    codes = prepared.codes.astype(np.int64)
+    U = _kernels.cluster_score_sums(X, r, codes, prepared.n_clusters)
+    n_clusters = int(np.count_nonzero(np.bincount(codes[w > 0], minlength=prepared.n_clusters)))
     return U.T @ U, n_clusters
+
+
+def _prepare_pair(pair, spec: GLMSpec) -> PreparedGLM:
+    part, rows = pair
+    return prepare_rows(part, rows, spec)
 
 
 def glm(
@@ -170,7 +200,8 @@ def glm(
                 "subject's rows",
             )
         layout_id = wid
-        columns += list(weights.spec.columns)
+        if not weights.aligned_with(data):  # the weights are recomputed from their columns
+            columns += list(weights.spec.columns)
     elif isinstance(weights, str):
         check_columns(data, [weights], "weights")
         columns.append(weights)
@@ -180,15 +211,26 @@ def glm(
             f"column name, or None; got {type(weights).__name__}"
         )
     columns = list(dict.fromkeys(columns))
-    if layout_id is not None:
+    rows = None
+    truncation = None
+    if isinstance(weights, DaskWeights) and weights.aligned_with(data):
+        # the same partitions as the weights: read the weights kept by iptw
+        frame = data[columns]
+        rows, truncation = weights.rows, weights.spec.truncation
+        weights = None
+    elif layout_id is not None:
         frame = arrange(data, layout_id, columns).frame
     else:
         frame = data[columns]
     if isinstance(weights, DaskWeights):  # plain values only: no dask collection inside
         weights = (weights.spec, weights.models)
-    spec = GLMSpec(outcome, rhs, fam.name, cluster, offset, weights)
+    spec = GLMSpec(outcome, rhs, fam.name, cluster, offset, weights, rows is not None, truncation)
+    # every partition checked and built once, kept on the workers
+    parts = partitions_of(frame)
+    prepared = persist_each(_prepare_pair, [(p, None if rows is None else rows[i])
+                                            for i, p in enumerate(parts)], spec)  # fmt: skip
 
-    counts = [c for c in compute_each(_counts, frame, spec) if c is not None]
+    counts = [c for c in compute_each(_counts, prepared) if c is not None]
     n_obs = sum(c["n_obs"] for c in counts)
     if n_obs == 0:
         raise DataError("weights", "every weight is 0: no rows to fit the outcome model on")
@@ -206,22 +248,14 @@ def glm(
 
     # as in memory: fit on the weights times a power of two that brings their mean near 1
     k = weight_exponent_of(counts)
-    spec = replace(spec, weight_exponent=k)
     model_name = f"outcome model {outcome} ~ {rhs}"
-    fit = fit_newton(
-        frame,
-        partial(build_rows, spec=spec),
-        fam.code,
-        f"{model_name} ({fam.name})",
-        outcome,
-        max_iter=max_iter,
-        tol=tol,
-    )
+    task = ModelTask(MODEL, fam.code, f"{model_name} ({fam.name})", outcome, max_iter, tol, k)
+    fit = fit_models(prepared, [task])[MODEL]
     beta, names = fit.beta, fit.names
     # deviance and Pearson chi2 on the scale of the weights given (as in memory)
     deviance = float(np.ldexp(fit.last[0], k))
     pearson = float(np.ldexp(fit.last[1], k))
-    meats = [m for m in compute_each(_meat, frame, spec, beta, fit.centring) if m is not None]
+    meats = [m for m in compute_each(_meat, prepared, fam.name, k, beta, fit.centring) if m]
     meat = sum(m[0] for m in meats)
     n_clusters = sum(m[1] for m in meats)
     n_rows = fit.n

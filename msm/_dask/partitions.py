@@ -1,4 +1,4 @@
-"""Partition layout and the distributed Newton pass.
+"""Partition layout, partitions prepared once, and the distributed Newton pass.
 
 Layout: every subject's rows must sit in one partition.  ``arrange`` checks this from the
 smallest and largest id of each partition (one pass over the id column); when the ranges
@@ -6,17 +6,23 @@ overlap it shuffles the frame with ``sort_values(id)`` (rows with equal ids go t
 partition), persists the result and checks again.  Within a partition rows may be in any
 order: each partition is sorted by (id, time) by the in-memory ``msm.panel.build_panel``.
 
-Fitting: ``fit_newton`` runs ``msm._glm.newton`` -- the in-memory iteration, its checks and
-its warnings -- with a pass that runs ``msm._kernels.glm_irls_pass`` on every partition and
-adds the results on the client in partition order, so the answer is the same on any
-scheduler.
+Prepared partitions: each front end validates (and sorts) every partition once per call and
+keeps what its passes read with ``persist_each``: the design columns of every model, each in
+the smallest dtype that holds its values bit for bit (``Columns``), so a pass rebuilds the
+float64 design with numpy and no partition is read, validated or sorted twice.
+
+Fitting: ``fit_models`` runs ``msm._glm.newton_iteration`` -- the in-memory iteration, its
+checks and its warnings -- for several models at once: each round is one task per partition
+that runs ``msm._kernels.glm_irls_pass`` for every model still iterating, and the client adds
+the results in a fixed partition order, so the answer is the same on any scheduler.  Newton
+starts where the in-memory fit starts: from the fit on the same subsample (every k-th row in
+the in-memory row order, ``msm._glm.warm_start``) when there are enough rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -30,14 +36,13 @@ from msm._glm import (
     check_not_constant,
     inverse,
     map_back,
-    newton,
+    newton_iteration,
     suspects,
     uncentred_form,
+    warm_start,
+    warm_start_step,
 )
 from msm.panel import DataError
-
-# build(partition) -> (X, y, w, offset, names), or None for an empty partition
-Build = Callable[[pd.DataFrame], tuple | None]
 
 
 def require_dask():
@@ -50,12 +55,47 @@ def require_dask():
     return dask
 
 
-def compute_each(function: Callable, frame, *args) -> list:
-    """``function(partition, *args)`` on every partition; the results in partition order."""
+def partitions_of(source) -> list:
+    """The partitions as delayed objects: a dask frame's, or a list of them (persisted).
+
+    A frame's partitions are taken as laid out (``optimize_graph=False``): dask's optimizer
+    fuses small parquet partitions by how many columns are read, and every call that reads
+    a frame must see the same partitions, whichever of its columns it reads.
+    """
+    if isinstance(source, list | tuple):
+        return list(source)
+    return list(source.to_delayed(optimize_graph=False))
+
+
+def compute_each(function: Callable, source, *args) -> list:
+    """``function(partition, *args)`` on every partition; the results in partition order.
+
+    ``source`` is a dask frame or a list of (persisted) delayed partitions (``persist_each``).
+    """
     dask = require_dask()
     delayed = dask.delayed(function, pure=True)
-    tasks = [delayed(part, *args) for part in frame.to_delayed()]
+    tasks = [delayed(part, *args) for part in partitions_of(source)]
     return list(dask.compute(*tasks))
+
+
+def compute_with(function: Callable, source, arguments: list) -> list:
+    """``function(partition, arguments[i])`` on partition i; the results in partition order."""
+    dask = require_dask()
+    delayed = dask.delayed(function, pure=True)
+    tasks = [delayed(part, a) for part, a in zip(partitions_of(source), arguments)]
+    return list(dask.compute(*tasks))
+
+
+def persist_each(function: Callable, source, *args) -> list:
+    """``function(partition, *args)`` on every partition, kept where it was computed.
+
+    Returns delayed objects in partition order that later passes (``compute_each``) read
+    without recomputing; on a distributed cluster they stay on the workers, and one lost
+    with a worker is recomputed from the same inputs (the same numbers).
+    """
+    dask = require_dask()
+    delayed = dask.delayed(function, pure=True)
+    return list(dask.persist(*[delayed(part, *args) for part in partitions_of(source)]))
 
 
 def check_columns(frame, columns: Sequence[str], role: str) -> None:
@@ -69,14 +109,16 @@ def check_columns(frame, columns: Sequence[str], role: str) -> None:
         )
 
 
-def _id_range(part: pd.DataFrame, id: str) -> tuple:
+def id_range(part: pd.DataFrame, id: str) -> tuple:
+    """(rows, smallest id, largest id) of one partition."""
     ids = part[id].dropna()
     if ids.empty:
         return (len(part), None, None)
     return (len(part), ids.min(), ids.max())
 
 
-def _ranges_disjoint(ranges: list[tuple]) -> bool:
+def ranges_disjoint(ranges: list[tuple]) -> bool:
+    """Whether no id range (``id_range``) overlaps another: each subject in one partition."""
     spans = sorted((lo, hi) for _, lo, hi in ranges if lo is not None)
     return all(prev_hi < lo for (_, prev_hi), (lo, _) in zip(spans[:-1], spans[1:]))
 
@@ -101,30 +143,154 @@ def arrange(frame, id: str, columns: Sequence[str] | None = None) -> Layout:
     if columns is not None:
         check_columns(frame, columns, "columns used")
         frame = frame[list(dict.fromkeys([id, *columns]))]
-    ranges = compute_each(_id_range, frame[[id]], id)
+    ranges = compute_each(id_range, frame[[id]], id)
     n_rows = int(sum(r[0] for r in ranges))
     if n_rows == 0:
         raise DataError(None, "data is empty (0 rows)")
-    if _ranges_disjoint(ranges):
+    if ranges_disjoint(ranges):
         return Layout(frame, id, False, n_rows)
     frame = frame.sort_values(id).persist()
-    if not _ranges_disjoint(compute_each(_id_range, frame[[id]], id)):  # pragma: no cover
+    if not ranges_disjoint(compute_each(id_range, frame[[id]], id)):  # pragma: no cover
         raise DataError(id, "could not arrange the rows so each subject is in one partition")
     return Layout(frame, id, True, n_rows)
 
 
 # ---------------------------------------------------------------------------------------------
-# the distributed Newton pass
+# columns kept compactly
 
 
-def _summary(part: pd.DataFrame, build: Build):
-    built = build(part)
-    if built is None:
-        return None
-    X, y, w, offset, names = built
+@dataclass(frozen=True)
+class Constant:
+    """A column whose every value is the same float (the intercept, unit weights)."""
+
+    value: float
+
+
+def compact(values: np.ndarray):
+    """``values`` (float64) as a ``Constant`` or in the smallest dtype that holds every value
+    bit for bit (int8, int16, int32, float32 or float64): exact, and the persisted designs
+    of a 0/1 treatment or a visit number take one byte a row."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    bits = values.view(np.int64)
+    if values.size and np.all(bits == bits[0]):
+        return Constant(float(values[0]))
+    with np.errstate(invalid="ignore", over="ignore"):
+        for dtype in (np.int8, np.int16, np.int32, np.float32):
+            if values.size and not (-(2.0**31) <= values.min() and values.max() < 2.0**31):
+                if dtype is not np.float32:
+                    continue
+            small = values.astype(dtype)
+            if np.array_equal(small.astype(np.float64).view(np.int64), bits):
+                return small
+    return values
+
+
+def expand(column, n: int, rows: np.ndarray | None = None) -> np.ndarray:
+    """A ``compact`` column back as float64 (on ``rows`` of it when given)."""
+    if isinstance(column, Constant):
+        return np.full(n, column.value)
+    values = column if rows is None else column[rows]
+    return values.astype(np.float64)
+
+
+class Columns:
+    """Design columns of several models on one partition's rows, each stored once.
+
+    A model's column equal (bit for bit) to a stored column of the same name over all rows
+    is kept as a reference to it (sliced to the model's rows when rebuilt).
+    """
+
+    def __init__(self, n_rows: int):
+        self.n_rows = n_rows
+        self.full: dict[str, object] = {}  # name -> compact column over all rows
+        self.models: dict[str, tuple] = {}  # key -> (rows or None, names, refs, y, w, offset)
+
+    def add(self, key, X, names, y, rows=None, w=None, offset=None) -> None:
+        """Keep model ``key``'s design ``X`` (on ``rows``, a boolean mask; None: all rows)."""
+        refs = []
+        for j, name in enumerate(names):
+            values = np.ascontiguousarray(X[:, j])
+            column = compact(values)
+            if isinstance(column, Constant):
+                refs.append(column)
+                continue
+            stored = self.full.get(name)
+            if stored is not None and not isinstance(stored, Constant):
+                whole = stored if rows is None else stored[rows]
+                if np.array_equal(whole.astype(np.float64).view(np.int64), values.view(np.int64)):
+                    refs.append(name)
+                    continue
+            if rows is None and stored is None:
+                self.full[name] = column
+                refs.append(name)
+            else:
+                refs.append(column)
+        n = int(X.shape[0])
+        self.models[key] = (
+            rows,
+            list(names),
+            refs,
+            compact(y),
+            Constant(1.0) if w is None else w,
+            Constant(0.0) if offset is None else compact(offset),
+            n,
+        )
+
+    def rows(self, key):
+        return self.models[key][0]
+
+    def names(self, key) -> list[str]:
+        return self.models[key][1]
+
+    def outcome(self, key, exponent: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """``(y, w)`` of model ``key`` as float64 (``w`` times ``2**-exponent``)."""
+        _, _, _, y, w, _, n = self.models[key]
+        return expand(y, n), _weights(w, n, exponent)
+
+    def design(self, key, exponent: int = 0) -> tuple | None:
+        """``(X, y, w, offset)`` of model ``key`` as float64 arrays, or None without rows.
+
+        ``w`` is the weights times ``2**-exponent`` (exact).
+        """
+        rows, names, refs, y, w, offset, n = self.models[key]
+        if n == 0:
+            return None
+        X = np.empty((n, len(names)))
+        for j, ref in enumerate(refs):
+            if isinstance(ref, Constant):
+                X[:, j] = ref.value
+            elif isinstance(ref, str):
+                column = self.full[ref]
+                X[:, j] = column if rows is None else column[rows]
+            else:
+                X[:, j] = ref
+        return X, expand(y, n), _weights(w, n, exponent), expand(offset, n)
+
+
+def _weights(w, n: int, exponent: int) -> np.ndarray:
+    w = expand(w, n) if isinstance(w, Constant) else np.ascontiguousarray(w, np.float64)
+    return np.ldexp(w, -exponent) if exponent else w
+
+
+# ---------------------------------------------------------------------------------------------
+# the distributed Newton pass, for every model at once
+
+
+def _summary(X, y, w, offset, names):
     positive = w > 0
-    fitted = X[positive]
-    wp = w[positive]
+    every = bool(positive.all())
+    fitted = X if every else X[positive]
+    wp = w if every else w[positive]
+    unit = bool(np.all(wp == 1.0))
+    colsum = X.sum(axis=0)
+    colmin = fitted.min(axis=0) if fitted.shape[0] else None
+    colmax = fitted.max(axis=0) if fitted.shape[0] else None
+    if not X.shape[0]:
+        ones = None
+    elif every:  # a column of ones: its smallest and largest values are 1
+        ones = (colmin == 1.0) & (colmax == 1.0)
+    else:
+        ones = np.all(X == 1.0, axis=0)
     return {
         "names": list(names),
         "n": X.shape[0],
@@ -134,34 +300,63 @@ def _summary(part: pd.DataFrame, build: Build):
         "swexpo": float((w * np.exp(offset)).sum()),
         "swr": float((w * (y - offset)).sum()),
         "sy": float(y.sum()),
-        "colsum": X.sum(axis=0),
-        "colsq": (X * X).sum(axis=0),
+        "colsum": colsum,
+        "colsq": np.einsum("ij,ij->j", X, X),
         # the intercept: a column of ones (the in-memory engine's rule, msm._glm)
-        "ones": np.all(X == 1.0, axis=0) if X.shape[0] else None,
+        "ones": ones,
         # for a design centred for accuracy: weighted column sums and ranges, w > 0 rows
         "n_pos": int(positive.sum()),
         "swpos": float(wp.sum()),
-        "wcolsum": (fitted * wp[:, None]).sum(axis=0),
-        "colmin": fitted.min(axis=0) if fitted.shape[0] else None,
-        "colmax": fitted.max(axis=0) if fitted.shape[0] else None,
+        "wcolsum": (colsum if every else fitted.sum(axis=0)) if unit else wp @ fitted,
+        "colmin": colmin,
+        "colmax": colmax,
     }
 
 
-def _pass(part: pd.DataFrame, build: Build, beta: np.ndarray, family: int):
-    built = build(part)
-    if built is None:
-        return None
-    X, y, w, offset, _ = built
-    return _kernels.glm_irls_pass(X, y, w, offset, beta, family, np.empty(X.shape[0]))
+def model_summaries(prepared, keys: Sequence[str], exponents: dict | None = None) -> dict:
+    """The sums ``fit_models`` starts from, for each model on one prepared partition.
+
+    ``prepared.columns`` is the partition's ``Columns``; a model without rows there is
+    summarised as having none (``n`` 0, its names still known).  ``exponents``: the
+    weights of model ``key`` are taken times ``2**-exponents[key]``.
+    """
+    columns: Columns = prepared.columns
+    out = {}
+    for key in keys:
+        built = columns.design(key, (exponents or {}).get(key, 0))
+        if built is None:
+            out[key] = {"names": columns.names(key), "n": 0}
+        else:
+            out[key] = _summary(*built, columns.names(key))
+    return out
 
 
-def centred_build(part: pd.DataFrame, build: Build, centring: Centring):
-    """``build(part)`` with its design centred as ``centring`` says (the fit's design)."""
-    built = build(part)
-    if built is None:
-        return None
-    X, y, w, offset, names = built
-    return centring.design(X), y, w, offset, names
+def _samples(prepared, takes: dict) -> dict:
+    """Every k-th row of each model's rows here, from its first sampled row."""
+    out = {}
+    for key, (first, k, exponent) in takes.items():
+        built = prepared.columns.design(key, exponent)
+        out[key] = tuple(np.ascontiguousarray(a[first::k]) for a in built)
+    return out
+
+
+def newton_passes(prepared, requests: dict) -> dict:
+    """One Newton round on one prepared partition: the fused pass of every model asked.
+
+    ``requests`` maps a model to ``(beta, family, centring, exponent)``; the design is
+    centred as the fit is (``centring``, else as built), the weights times
+    ``2**-exponent``.
+    """
+    out = {}
+    for key, (beta, family, centring, exponent) in requests.items():
+        built = prepared.columns.design(key, exponent)
+        if built is None:
+            continue
+        X, y, w, offset = built
+        if centring is not None:
+            X = centring.design(X)
+        out[key] = _kernels.glm_irls_pass(X, y, w, offset, beta, family, np.empty(X.shape[0]))
+    return out
 
 
 def reduce_passes(results: list) -> tuple:
@@ -182,7 +377,7 @@ def reduce_passes(results: list) -> tuple:
 
 @dataclass(frozen=True, eq=False)
 class NewtonFit:
-    """A canonical-link GLM fitted over partitions (``fit_newton``).
+    """A canonical-link GLM fitted over partitions (``fit_models``).
 
     ``beta``, ``information`` and ``covariance`` (the inverse information) are of the design
     as built; ``last`` is the reduced pass at the estimate on the design the fit was computed
@@ -202,6 +397,19 @@ class NewtonFit:
     centring: Centring | None = None
 
 
+@dataclass(frozen=True)
+class ModelTask:
+    """One model for ``fit_models``: its key in the prepared partitions and how to fit it."""
+
+    key: str
+    family: int
+    model_name: str
+    outcome: str
+    max_iter: int = 50
+    tol: float = 1e-10
+    exponent: int = 0  # fit on the weights times 2**-exponent
+
+
 def _start(family: int, names: list[str], intercept: int | None, s: dict) -> np.ndarray:
     """The in-memory start (``msm._glm.start_intercept``) from the partitions' sums."""
     start = np.zeros(len(names))
@@ -218,108 +426,175 @@ def _start(family: int, names: list[str], intercept: int | None, s: dict) -> np.
     return start
 
 
-def fit_newton(
-    frame,
-    build: Build,
-    family: int,
-    model_name: str,
-    outcome: str,
-    *,
-    max_iter: int = 50,
-    tol: float = 1e-10,
-    check: Callable[[int, float], None] | None = None,
-) -> NewtonFit:
-    """Fit a canonical-link GLM on a dask frame by ``msm._glm.newton``, pass per partition.
+class _Model:
+    """The client's state of one model in ``fit_models``."""
 
-    ``build(partition)`` returns the partition's ``(X, y, w, offset, names)`` as the in-memory
-    path builds them.  Starts at zero with the intercept at the weighted mean outcome (the
-    in-memory start; no subsample warm start), so the estimate is the in-memory one.  As in
-    memory (``msm._glm.fit_glm``) the intercept is the design's column of ones, the rank is
-    judged on the centred information, and a design with a covariate far from 0 relative to
-    its spread (``l + 1e5``) is fitted centred at the weighted column means and transformed
-    back.  ``check(n, sum_y)``, if given, sees the row count and outcome total of the first
-    pass before any Newton step (and may raise).
-    """
-    summaries = [s for s in compute_each(_summary, frame, build) if s is not None]
-    if not summaries or sum(s["n"] for s in summaries) == 0:
-        raise DataError(outcome, f"{model_name}: no rows to fit the model on")
-    if check is not None:
-        check(sum(s["n"] for s in summaries), float(sum(s["sy"] for s in summaries)))
-    names = summaries[0]["names"]
-    for s in summaries[1:]:
-        if s["names"] != names:
-            raise DataError(
-                None,
-                f"{model_name}: the partitions give different design columns ({names} and "
-                f"{s['names']}); categorical terms need the same levels in every partition "
-                "(use a numeric coding)",
-            )
-    summaries = [s for s in summaries if s["n"] > 0]
-    total = {k: sum(s[k] for s in summaries) for k in ("n", "sw", "swy", "swo", "swexpo", "swr")}
-    ones = np.logical_and.reduce([s["ones"] for s in summaries])
-    intercept = int(np.argmax(ones)) if ones.any() else None
-    start = _start(family, names, intercept, total)
-    n = total["n"]
-    colsum = sum(s["colsum"] for s in summaries)
-    colsq = sum(s["colsq"] for s in summaries)
-    mean = colsum / n
-    sd = np.sqrt(np.maximum(colsq / n - mean * mean, 0.0)) if n > 1 else np.ones(len(names))
+    def __init__(self, task: ModelTask, summaries: list[dict]):
+        self.task = task
+        name, outcome = task.model_name, task.outcome
+        self.counts = [0 if s is None else s["n"] for s in summaries]
+        summaries = [s for s in summaries if s is not None]
+        if not summaries or sum(s["n"] for s in summaries) == 0:
+            raise DataError(outcome, f"{name}: no rows to fit the model on")
+        names = summaries[0]["names"]
+        for s in summaries[1:]:
+            if s["names"] != names:
+                raise DataError(
+                    None,
+                    f"{name}: the partitions give different design columns ({names} and "
+                    f"{s['names']}); categorical terms need the same levels in every "
+                    "partition (use a numeric coding)",
+                )
+        rows = [s for s in summaries if s["n"] > 0]
+        self.rows = rows
+        total = {k: sum(s[k] for s in rows) for k in ("n", "sw", "swy", "swo", "swexpo", "swr")}
+        ones = np.logical_and.reduce([s["ones"] for s in rows])
+        self.intercept = int(np.argmax(ones)) if ones.any() else None
+        self.names = names
+        self.start = _start(task.family, names, self.intercept, total)
+        n = self.n = total["n"]
+        colsum = sum(s["colsum"] for s in rows)
+        colsq = sum(s["colsq"] for s in rows)
+        mean = colsum / n
+        self.sd = (
+            np.sqrt(np.maximum(colsq / n - mean * mean, 0.0)) if n > 1 else np.ones(len(names))
+        )
+        self.sum_y = float(sum(s["sy"] for s in rows))
+        self.sample = None  # the warm start's subsample (X, y, w, offset), once gathered
+        self.centring: Centring | None = None
+        self.steps = None
 
-    def run(fit_build: Build, shifted_ok: bool) -> tuple:
-        def glm_pass(beta: np.ndarray) -> tuple:
-            return reduce_passes(compute_each(_pass, frame, fit_build, beta, family))
+    def takes(self) -> list:
+        """Per partition (in order), the first sampled row and the step, or None."""
+        k = warm_start_step(self.n)
+        if k is None:
+            return [None] * len(self.counts)
+        out, offset = [], 0
+        for count in self.counts:
+            first = (-offset) % k
+            out.append((first, k, self.task.exponent) if first < count else None)
+            offset += count
+        return out
 
-        return newton(
-            glm_pass,
-            start,
+    def begin(self, centring: Centring | None = None) -> np.ndarray:
+        """Start (or restart, centred) the Newton iteration; the first beta it asks for."""
+        task, names = self.task, self.names
+        self.centring = centring
+        warm = None
+        if self.sample is not None:
+            X, y, w, offset = self.sample
+            if centring is not None:
+                X = centring.design(X)
+            warm = warm_start(X, y, w, offset, task.family, names, task.model_name)
+        self.steps = newton_iteration(
+            self.start,
             names,
-            model_name,
-            family,
-            suspects=lambda b: suspects(b, sd, names),
-            max_iter=max_iter,
-            tol=tol,
-            intercept=intercept,
-            shifted_ok=shifted_ok,
+            task.model_name,
+            task.family,
+            warm=warm,
+            suspects=lambda b: suspects(b, self.sd, names),
+            max_iter=task.max_iter,
+            tol=task.tol,
+            intercept=self.intercept,
+            shifted_ok=centring is None and self.intercept is not None,
+        )
+        return next(self.steps)
+
+    def centre(self) -> Centring:
+        """The in-memory centre (weighted column means on the rows with w > 0), after the
+        in-memory check for columns constant on those rows."""
+        rows = [s for s in self.rows if s["n_pos"] > 0]
+        names, intercept = self.names, self.intercept
+        others = [j for j in range(len(names)) if j != intercept]
+        low = np.min([s["colmin"] for s in rows], axis=0)
+        high = np.max([s["colmax"] for s in rows], axis=0)
+        n_fit = sum(s["n_pos"] for s in rows)
+        check_not_constant(
+            (high == low)[others], [names[j] for j in others], self.task.model_name, n_fit
+        )
+        centre = sum(s["wcolsum"] for s in rows) / sum(s["swpos"] for s in rows)
+        centre[intercept] = 0.0
+        return Centring(centre, intercept, np.zeros(len(names)))
+
+    def result(self, done: tuple) -> NewtonFit:
+        beta, last, converged, n_iter = done
+        centring = None
+        if self.centring is None:
+            information, covariance = last[3], inverse(last[3])
+        else:
+            centring = Centring(self.centring.centre, self.intercept, beta, last[3])
+            gamma = beta
+            beta = gamma.copy()
+            beta[self.intercept] -= centring.centre @ gamma
+            A = centring.transform()
+            information = uncentred_form(A, last[3])
+            covariance = map_back(A, inverse(last[3]))
+        return NewtonFit(
+            beta=beta,
+            last=last,
+            converged=converged,
+            n_iter=n_iter,
+            names=self.names,
+            n=self.n,
+            sum_y=self.sum_y,
+            information=information,
+            covariance=covariance,
+            centring=centring,
         )
 
-    centring = None
-    try:
-        beta, last, converged, n_iter = run(build, intercept is not None)
-        information, covariance = last[3], inverse(last[3])
-    except NeedsCentring:
-        centring = _centring(summaries, names, intercept, model_name)
-        gamma, last, converged, n_iter = run(
-            partial(centred_build, build=build, centring=centring), False
-        )
-        centring = Centring(centring.centre, intercept, gamma, last[3])
-        beta = gamma.copy()
-        beta[intercept] -= centring.centre @ gamma
-        A = centring.transform()
-        information = uncentred_form(A, last[3])
-        covariance = map_back(A, inverse(last[3]))
-    return NewtonFit(
-        beta=beta,
-        last=last,
-        converged=converged,
-        n_iter=n_iter,
-        names=names,
-        n=n,
-        sum_y=float(sum(s["sy"] for s in summaries)),
-        information=information,
-        covariance=covariance,
-        centring=centring,
-    )
 
+def fit_models(
+    prepared: list,
+    tasks: Sequence[ModelTask],
+    summaries: list[dict] | None = None,
+    order: Sequence[int] | None = None,
+) -> dict[str, NewtonFit]:
+    """Fit canonical-link GLMs on prepared partitions, all models in the same passes.
 
-def _centring(summaries: list[dict], names: list[str], intercept: int, model_name: str):
-    """The in-memory centre (weighted column means on the rows with w > 0), after the
-    in-memory check for columns constant on those rows."""
-    rows = [s for s in summaries if s["n_pos"] > 0]
-    others = [j for j in range(len(names)) if j != intercept]
-    low = np.min([s["colmin"] for s in rows], axis=0)
-    high = np.max([s["colmax"] for s in rows], axis=0)
-    n_fit = sum(s["n_pos"] for s in rows)
-    check_not_constant((high == low)[others], [names[j] for j in others], model_name, n_fit)
-    centre = sum(s["wcolsum"] for s in rows) / sum(s["swpos"] for s in rows)
-    centre[intercept] = 0.0
-    return Centring(centre, intercept, np.zeros(len(names)))
+    ``prepared`` are the persisted partitions (each with a ``columns`` attribute, a
+    ``Columns`` holding every task's model); ``summaries`` their ``model_summaries``
+    (computed here when None).
+    ``order`` is the order of the partitions in the in-memory row order (default: as
+    given): the warm start's subsample is every k-th row in it, and the partitions' sums are
+    added in it.  As in memory (``msm._glm.fit_glm``) Newton starts from the fit on that
+    subsample when there are enough rows, else at zero with the intercept at the weighted
+    mean outcome; the intercept is the design's column of ones, the rank is judged on the
+    centred information, and a design with a covariate far from 0 relative to its spread
+    (``l + 1e5``) is fitted centred at the weighted column means and transformed back.
+    Each round is one task per partition serving every model still iterating.
+    """
+    order = list(range(len(prepared))) if order is None else list(order)
+    if summaries is None:
+        exponents = {t.key: t.exponent for t in tasks}
+        summaries = compute_each(model_summaries, prepared, [t.key for t in tasks], exponents)
+    models = {t.key: _Model(t, [summaries[i][t.key] for i in order]) for t in tasks}
+    takes = [{} for _ in prepared]
+    for key, model in models.items():
+        for position, take in zip(order, model.takes()):
+            if take is not None:
+                takes[position][key] = take
+    if any(takes):
+        samples = compute_with(_samples, prepared, takes)
+        for key, model in models.items():
+            parts = [samples[i][key] for i in order if key in samples[i]]
+            if parts:
+                model.sample = tuple(np.concatenate(a) for a in zip(*parts))
+    asked = {key: model.begin() for key, model in models.items()}
+    done: dict[str, NewtonFit] = {}
+    while asked:
+        requests = {
+            key: (beta, models[key].task.family, models[key].centring, models[key].task.exponent)
+            for key, beta in asked.items()
+        }
+        passes = compute_each(newton_passes, prepared, requests)
+        for key in list(asked):  # in the order of the tasks, as in memory
+            model = models[key]
+            reduced = reduce_passes([passes[i].get(key) for i in order])
+            try:
+                asked[key] = model.steps.send(reduced)
+            except StopIteration as stop:
+                done[key] = model.result(stop.value)
+                del asked[key]
+            except NeedsCentring:
+                asked[key] = model.begin(model.centre())
+    return {t.key: done[t.key] for t in tasks}

@@ -1,32 +1,44 @@
 """``iptw`` on a dask DataFrame: distributed logistic fits, weights per partition.
 
-Each partition runs the in-memory row checks and sort (``msm.weights.prepare_panel``), builds
-each model's design on its rows (``msm._formula.design_rows``) and, with fitted coefficients,
-the per-row log factors (``msm.models.logit.log_prob``) and their within-subject sums
-(``msm.weights.accumulate``): the in-memory code.  Only the fitting differs: Newton steps
-summed over partitions (``msm._dask.partitions.fit_newton``).
+Each partition is prepared once per call (``prepare_partition``): the in-memory row checks
+and sort (``msm.weights.prepare_panel``) and every model's design on its rows
+(``msm._formula.design_rows``), kept compactly on the workers (``msm._dask.partitions.
+Columns``).  All the models are fitted together, one task per partition per Newton round
+(``msm._dask.partitions.fit_models``), from the in-memory start.  With the coefficients each
+partition computes its weights with the in-memory code (``msm.models.logit.log_prob``,
+``msm.weights.accumulate``) once; they stay on the workers (``DaskWeights.rows``) for
+truncation, ``msm.glm`` and ``msm.balance``.
 """
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field, replace
-from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from msm._dask.partitions import (
+    Columns,
     Layout,
+    ModelTask,
     arrange,
     check_columns,
+    compact,
     compute_each,
-    fit_newton,
+    expand,
+    fit_models,
+    id_range,
+    model_summaries,
+    persist_each,
+    ranges_disjoint,
     require_dask,
 )
 from msm._dask.quantiles import type7_quantiles
 from msm._formula import design_rows, parse_terms
 from msm._glm import BINOMIAL
 from msm.models.logit import LogitFit, log_prob
+from msm.panel import DataError, Panel
 from msm.weights import (
     Spec,
     accumulate,
@@ -45,8 +57,8 @@ WEIGHT_COLUMNS = ["weight", "treatment_weight", "censoring_weight"]
 
 
 @dataclass(frozen=True)
-class WeightSpec:
-    """What a partition needs to rebuild the weights: plain values, cheap to send."""
+class PartitionSpec:
+    """What a partition needs to prepare its rows and weights: plain values, cheap to send."""
 
     id: str
     time: str
@@ -74,7 +86,54 @@ class Truncation:
         return self.lower[at], self.upper[at]
 
 
-def _prepared(part: pd.DataFrame, spec: WeightSpec):
+def shrink(values: np.ndarray) -> np.ndarray:
+    """Integer ``values`` in int32 when they fit (exact); anything else as given."""
+    if values.dtype.kind in "iu" and values.size:
+        if np.iinfo(np.int32).min <= values.min() and values.max() <= np.iinfo(np.int32).max:
+            return values.astype(np.int32)
+    return values
+
+
+@dataclass(eq=False)
+class PreparedPanel:
+    """One partition validated, sorted and reduced to what the fits and weights read.
+
+    ``columns`` holds every model's design, outcome and rows (sorted order); ``order``
+    (None when the rows came sorted), ``starts``, ``ids`` and ``time`` rebuild the panel.
+    """
+
+    n_rows: int
+    index: pd.Index
+    order: np.ndarray | None
+    starts: np.ndarray
+    ids: np.ndarray
+    time: object  # compact sorted time (msm._dask.partitions.compact) or the raw values
+    time_dtype: np.dtype
+    columns: Columns
+    first_id: object  # the first id in sorted order (None when empty)
+    id_range: tuple = (0, None, None)  # rows, smallest and largest id (``id_range``)
+
+    def panel(self, spec: PartitionSpec) -> Panel:
+        """The in-memory panel of these rows (sorted order)."""
+        order = np.arange(self.n_rows) if self.order is None else self.order.astype(np.int64)
+        return Panel(
+            order=order,
+            starts=self.starts,
+            index=self.index,
+            ids=self.ids,
+            time=self.sorted_time(),
+            id_name=spec.id,
+            time_name=spec.time,
+            is_identity=self.order is None,
+        )
+
+    def sorted_time(self) -> np.ndarray:
+        if isinstance(self.time, np.ndarray) and self.time.dtype == self.time_dtype:
+            return self.time
+        return expand(self.time, self.n_rows).astype(self.time_dtype)
+
+
+def _prepared(part: pd.DataFrame, spec: PartitionSpec):
     return prepare_panel(
         part,
         id=spec.id,
@@ -87,43 +146,74 @@ def _prepared(part: pd.DataFrame, spec: WeightSpec):
     )
 
 
-def _model_rows(part: pd.DataFrame, spec: WeightSpec, key: str, prepared):
-    """Rows of model ``key`` (sorted order mask), its design and outcome on them."""
-    panel, a, _, treatment_rows, c = prepared
-    rhs, role = spec.specs[key]
-    terms = parse_terms(rhs, part, role)
-    if key in TREATMENT_MODELS:
-        rows, outcome = treatment_rows, a
-    else:
-        rows, outcome = np.ones(panel.n_rows, dtype=bool), c
-    design = design_rows(terms, part, panel.order[rows])
-    return rows, design, outcome[rows]
-
-
-def build_model(part: pd.DataFrame, spec: WeightSpec, key: str):
-    """``(X, y, w, offset, names)`` of model ``key`` on one partition (for ``fit_newton``)."""
+def prepare_partition(part: pd.DataFrame, spec: PartitionSpec) -> PreparedPanel:
+    """Validate and sort one partition and build every model's design: once per call."""
+    columns = Columns(len(part))
     if len(part) == 0:
-        return None
-    _, design, y = _model_rows(part, spec, key, _prepared(part, spec))
-    n = y.size
-    return design.matrix, np.ascontiguousarray(y), np.ones(n), np.zeros(n), design.names
+        for key, (rhs, role) in spec.specs.items():
+            names = design_rows(parse_terms(rhs, part, role), part, np.empty(0, np.int64)).names
+            columns.add(key, np.empty((0, len(names))), names, np.empty(0))
+        time = part[spec.time].to_numpy()
+        return PreparedPanel(0, part.index, None, np.zeros(1, np.int64), np.empty(0), time,
+                             time.dtype, columns, None, id_range(part, spec.id))  # fmt: skip
+    panel, a, _, treatment_rows, c = _prepared(part, spec)
+    # models on every row first, so a treatment model's columns can refer to theirs
+    keys = sorted(spec.specs, key=lambda k: k in TREATMENT_MODELS)
+    for key in keys:
+        rhs, role = spec.specs[key]
+        terms = parse_terms(rhs, part, role)
+        if key in TREATMENT_MODELS:
+            rows, outcome = treatment_rows, a
+        else:
+            rows, outcome = None, c
+        positions = panel.order if rows is None else panel.order[rows]
+        design = design_rows(terms, part, positions)
+        y = outcome if rows is None else outcome[rows]
+        columns.add(key, design.matrix, design.names, y, rows=rows)
+    time = panel.time
+    time_column = compact(time) if time.dtype.kind in "iuf" else time
+    return PreparedPanel(
+        n_rows=panel.n_rows,
+        index=part.index,
+        order=None if panel.is_identity else shrink(panel.order),
+        starts=panel.starts,
+        ids=shrink(panel.ids),
+        time=time_column,
+        time_dtype=time.dtype,
+        columns=columns,
+        first_id=panel.ids[0],
+        id_range=id_range(part, spec.id),
+    )
 
 
-def _untruncated(part: pd.DataFrame, spec: WeightSpec, models: dict[str, LogitFit]):
-    """Final weights before truncation, treatment and censoring weights, and time (caller order)."""
-    if len(part) == 0:
+def partition_summary(prepared: PreparedPanel, keys: list[str]) -> tuple:
+    """The partition's id range, its first id and its models' sums (``model_summaries``)."""
+    if prepared.n_rows == 0:
+        return prepared.id_range, None, {key: None for key in keys}
+    return prepared.id_range, prepared.first_id, model_summaries(prepared, keys)
+
+
+def _weights_of(prepared: PreparedPanel, spec: PartitionSpec, models: dict[str, LogitFit]):
+    """Final weights before truncation, treatment and censoring weights (caller order)."""
+    if prepared.n_rows == 0:
         empty = np.empty(0)
-        return empty, empty, empty, part[spec.time].to_numpy()
-    prepared = _prepared(part, spec)
-    panel = prepared[0]
+        return empty, empty, empty
+    panel = prepared.panel(spec)
     factors = {}
     for key, fit in models.items():
-        rows, design, y = _model_rows(part, spec, key, prepared)
+        values = np.zeros(panel.n_rows)
+        factors[key] = values
+        built = prepared.columns.design(key)
+        if built is None:  # no row of this partition informs the model
+            continue
+        X, y, _, _ = built
+        rows = prepared.columns.rows(key)
         # a censoring factor is P(uncensored) on every row, the censoring row included
         observed = y if key in TREATMENT_MODELS else np.zeros(y.size)
-        values = np.zeros(panel.n_rows)
-        values[rows] = log_prob(fit, design.matrix, observed)
-        factors[key] = values
+        if rows is None:
+            values[:] = log_prob(fit, X, observed)
+        else:
+            values[rows] = log_prob(fit, X, observed)
     log_treatment = -factors["denominator"]
     if "numerator" in factors:
         log_treatment += factors["numerator"]
@@ -134,56 +224,90 @@ def _untruncated(part: pd.DataFrame, spec: WeightSpec, models: dict[str, LogitFi
             log_censoring += factors["censor_numerator"]
     log_t, log_c, log_total = accumulate(panel, log_treatment, log_censoring, spec.treatment)
     censoring = np.ones(panel.n_rows) if log_c is None else panel.unsort(np.exp(log_c))
-    return (
-        panel.unsort(np.exp(log_total)),
-        panel.unsort(np.exp(log_t)),
-        censoring,
-        panel.unsort(panel.time),
+    return panel.unsort(np.exp(log_total)), panel.unsort(np.exp(log_t)), censoring
+
+
+@dataclass(eq=False)
+class WeightRows:
+    """One partition's weights before truncation and times, in the caller's row order."""
+
+    index: pd.Index
+    untruncated: np.ndarray
+    time: object  # compact (msm._dask.partitions.compact) or raw
+    time_dtype: np.dtype
+
+    def times(self) -> np.ndarray:
+        if isinstance(self.time, np.ndarray) and self.time.dtype == self.time_dtype:
+            return self.time
+        return expand(self.time, self.untruncated.size).astype(self.time_dtype)
+
+    def truncated(self, truncation: Truncation | None) -> tuple[np.ndarray, np.ndarray]:
+        """The final weights and whether truncation changed each row."""
+        final = self.untruncated
+        changed = np.zeros(final.size, dtype=bool)
+        if truncation is not None and final.size:
+            final, changed = apply_bounds(final, *truncation.bounds(self.times()))
+        return final, changed
+
+
+def weight_rows(prepared: PreparedPanel, spec: PartitionSpec, models: dict) -> WeightRows:
+    """The weights of one prepared partition (kept on the workers by ``iptw``)."""
+    untruncated = _weights_of(prepared, spec, models)[0]
+    time = prepared.sorted_time()
+    if prepared.n_rows:
+        time = prepared.panel(spec).unsort(time)
+    column = compact(time) if time.dtype.kind in "iuf" else time
+    return WeightRows(prepared.index, untruncated, column, time.dtype)
+
+
+def weight_source(rows: WeightRows, by_time: bool):
+    """Untruncated weights (and time) of one partition: the values truncation takes quantiles of."""
+    return rows.untruncated, rows.times() if by_time else None
+
+
+def final_weights(rows: WeightRows, truncation: Truncation | None) -> np.ndarray:
+    """One partition's final weights (truncated when ``truncation``), in the caller's order."""
+    return rows.truncated(truncation)[0]
+
+
+def _final_series(rows: WeightRows, truncation) -> pd.Series:
+    return pd.Series(final_weights(rows, truncation), index=rows.index, name="weight")
+
+
+def _truncation_table(rows: WeightRows, truncation) -> pd.DataFrame:
+    final, changed = rows.truncated(truncation)
+    return pd.DataFrame(
+        {"weight": final, "untruncated_weight": rows.untruncated, "truncated": changed},
+        index=rows.index,
     )
 
 
-def weight_source(part: pd.DataFrame, spec: WeightSpec, models: dict, by_time: bool):
-    """Untruncated weights (and time) of one partition: the values truncation takes quantiles of."""
-    final, _, _, time = _untruncated(part, spec, models)
-    return final, time if by_time else None
-
-
-def _truncated(part: pd.DataFrame, spec: WeightSpec, models: dict):
-    """Final weights (truncated when ``spec.truncation``), the parts, untruncated, changed."""
-    untruncated, treatment, censoring, time = _untruncated(part, spec, models)
-    final, changed = untruncated, np.zeros(untruncated.size, dtype=bool)
-    if spec.truncation is not None and untruncated.size:
-        final, changed = apply_bounds(untruncated, *spec.truncation.bounds(time))
-    return final, treatment, censoring, untruncated, changed
+def _summary_rows(rows: WeightRows, truncation, by_time: bool):
+    final, changed = rows.truncated(truncation)
+    return final, changed, rows.times() if by_time else None
 
 
 def partition_weights(
-    part: pd.DataFrame, spec: WeightSpec, models: dict[str, LogitFit]
+    part: pd.DataFrame, spec: PartitionSpec, models: dict[str, LogitFit]
 ) -> pd.DataFrame:
-    """Final (truncated if asked), treatment and censoring weights of one partition."""
-    final, treatment, censoring, _, _ = _truncated(part, spec, models)
+    """Final (truncated if asked), treatment and censoring weights of one raw partition."""
+    untruncated, treatment, censoring = _weights_of(prepare_partition(part, spec), spec, models)
+    final = untruncated
+    if spec.truncation is not None and untruncated.size:
+        final, _ = apply_bounds(untruncated, *spec.truncation.bounds(part[spec.time].to_numpy()))
     return pd.DataFrame(
         {"weight": final, "treatment_weight": treatment, "censoring_weight": censoring},
         index=part.index,
     )
 
 
-def partition_truncation(part: pd.DataFrame, spec: WeightSpec, models: dict) -> pd.DataFrame:
-    """Final weights, weights before truncation and whether truncation changed each row."""
-    final, _, _, untruncated, changed = _truncated(part, spec, models)
-    return pd.DataFrame(
-        {"weight": final, "untruncated_weight": untruncated, "truncated": changed},
-        index=part.index,
-    )
-
-
-def _count_truncated(part: pd.DataFrame, spec: WeightSpec, models: dict) -> int:
-    return int(_truncated(part, spec, models)[4].sum())
+def _count_truncated(rows: WeightRows, truncation) -> int:
+    return int(rows.truncated(truncation)[1].sum())
 
 
 @dataclass(frozen=True, eq=False)
 class DaskWeights:
-    """IP weights of a dask DataFrame: fitted models on the client, weights lazy.
+    """IP weights of a dask DataFrame: fitted models on the client, weights on the workers.
 
     Attributes
     ----------
@@ -194,12 +318,19 @@ class DaskWeights:
     data : dask.dataframe.DataFrame
         The columns read, arranged so each subject sits in one partition (shuffled when the
         input was not; ``shuffled`` says which).
-    weights, treatment_weights, censoring_weights : dask Series
-        Lazy, aligned with ``data``'s partitions and labelled with the input's index.
-        ``weights`` are truncated when ``truncate=`` was given; the parts are not (as in
+    rows : list
+        Per partition of ``data``, its weights before truncation and times, computed once by
+        ``iptw`` and kept (persisted) where they were computed; ``msm.glm`` and
+        ``msm.balance`` read them instead of recomputing the weights.
+    weights : dask Series
+        Lazy (from ``rows``), aligned with ``data``'s partitions and labelled with the
+        input's index; truncated when ``truncate=`` was given.
+    treatment_weights, censoring_weights : dask Series
+        Lazy, recomputed from ``data`` and the models when asked for; not truncated (as in
         memory).
     untruncated, truncated : dask Series
-        Lazy: the weights before truncation, and whether truncation changed each row.
+        Lazy (from ``rows``): the weights before truncation, and whether truncation changed
+        each row.
     truncation_bounds : pandas.DataFrame or None
         The lower and upper bounds used (one row, or one per time with ``truncate_by``), equal
         to the in-memory ones.
@@ -210,10 +341,30 @@ class DaskWeights:
     models: dict[str, LogitFit]
     settings: dict
     data: object = field(repr=False)
-    spec: WeightSpec = field(repr=False)
+    spec: PartitionSpec = field(repr=False)
+    rows: list = field(repr=False, default_factory=list)
+    source: str | None = field(repr=False, default=None)  # the input frame's dask name
     shuffled: bool = False
     truncation_bounds: pd.DataFrame | None = None
     n_truncated: int = 0
+
+    def aligned_with(self, data) -> bool:
+        """Whether ``data``'s partitions are those the weights were computed on (the same
+        dask frame given to ``msm.iptw``, not shuffled): then ``rows`` line up with them."""
+        return (
+            not self.shuffled
+            and self.source is not None
+            and getattr(data, "_name", None) == self.source
+            and data.npartitions == len(self.rows)
+        )
+
+    def _from_rows(self, function, meta):
+        dask = require_dask()
+        import dask.dataframe as dd
+
+        make = dask.delayed(function, pure=True)
+        parts = [make(r, self.spec.truncation) for r in self.rows]
+        return dd.from_delayed(parts, meta=meta, verify_meta=False)
 
     @property
     def frame(self):
@@ -224,7 +375,8 @@ class DaskWeights:
 
     @property
     def weights(self):
-        return self.frame["weight"]
+        meta = pd.Series(np.empty(0), name="weight", index=self.data._meta.index)
+        return self._from_rows(_final_series, meta)
 
     @property
     def treatment_weights(self):
@@ -243,7 +395,7 @@ class DaskWeights:
             }
         )
         meta.index = self.data._meta.index
-        return self.data.map_partitions(partition_truncation, self.spec, self.models, meta=meta)
+        return self._from_rows(_truncation_table, meta)
 
     @property
     def untruncated(self):
@@ -268,12 +420,12 @@ class DaskWeights:
         """
         if by not in {None, "time", self.spec.time}:
             raise ValueError(f"by must be None or 'time', got {by!r}")
-        frame = self._truncation_frame()[["weight", "truncated"]].compute()
-        values = frame["weight"].to_numpy()
-        changed = frame["truncated"].to_numpy()
+        parts = compute_each(_summary_rows, self.rows, self.spec.truncation, by is not None)
+        values = np.concatenate([p[0] for p in parts])
+        changed = np.concatenate([p[1] for p in parts])
         if by is None:
             return pd.DataFrame([summarize(values, changed)], index=pd.Index(["all"]))
-        time = self.data[self.spec.time].compute().to_numpy()
+        time = np.concatenate([p[2] for p in parts])
         rows = {t: summarize(values[time == t], changed[time == t]) for t in np.unique(time)}
         table = pd.DataFrame.from_dict(rows, orient="index")
         table.index.name = self.spec.time
@@ -388,8 +540,7 @@ def iptw(
     for t in terms.values():
         columns.extend(t.columns)
     columns = list(dict.fromkeys(columns))
-    layout: Layout = arrange(data, id, columns)
-    spec = WeightSpec(
+    spec = PartitionSpec(
         id=id,
         time=time,
         treatment=treatment,
@@ -398,38 +549,56 @@ def iptw(
         specs=specs,
         columns=tuple(columns),
     )
-    models = {}
-    skipped: set = set()
+    # every partition validated, sorted and its designs built once, kept on the workers; the
+    # layout is checked on the way (the id ranges), and shuffled only when subjects span
+    # partitions
+    check_columns(data, [id], "id")
+    check_columns(data, columns, "columns used")
+    keys = list(specs)
+    layout = Layout(data[columns], id, False, 0)
+    prepared = persist_each(prepare_partition, layout.frame, spec)
+    summaries = compute_each(partition_summary, prepared, keys)
+    if not ranges_disjoint([r for r, _, _ in summaries]):
+        layout = arrange(data, id, columns)
+        prepared = persist_each(prepare_partition, layout.frame, spec)
+        summaries = compute_each(partition_summary, prepared, keys)
+    if sum(r[0] for r, _, _ in summaries) == 0:
+        raise DataError(None, "data is empty (0 rows)")
+    order = _in_memory_order([first for _, first, _ in summaries])
+    summaries = [s for _, _, s in summaries]
+    tasks = []
     n_censored = 0
-    for key, (rhs, role) in specs.items():
+    for key, (_, role) in specs.items():
         censoring = key not in TREATMENT_MODELS
-        if censoring and censor in skipped:
-            continue
         outcome = censor if censoring else treatment
-        name = f"{role} model"
+        present = [s[key] for s in summaries if s[key] is not None]
+        n = sum(s["n"] for s in present)
+        sum_y = float(sum(s["sy"] for s in present if s["n"]))
         try:
-            fit = fit_newton(
-                layout.frame,
-                partial(build_model, spec=spec, key=key),
-                BINOMIAL,
-                f"{name} for {outcome!r}",
-                outcome,
-                check=partial(
-                    _check_varies,
-                    column=outcome,
-                    role=role,
-                    absorbing=absorbing and not censoring,
-                    censoring=censoring,
-                ),
+            _check_varies(
+                n,
+                sum_y,
+                column=outcome,
+                role=role,
+                absorbing=absorbing and not censoring,
+                censoring=censoring,
             )
         except _NoCensoring as none:  # as in memory: censoring weights 1, no model
             warn_no_censoring(censor, none.n_rows)
-            skipped.add(censor)
-            continue
+            break  # the censoring models come last
+        tasks.append(ModelTask(key, BINOMIAL, f"{role} model for {outcome!r}", outcome))
+        if key == "censor_denominator":
+            n_censored = int(round(sum_y))
+    # one pass over the partitions per Newton round serves every model
+    fits = fit_models(prepared, tasks, summaries, order)
+    models = {}
+    for task in tasks:
+        fit = fits[task.key]
+        rhs, role = specs[task.key]
         names = fit.names
-        models[key] = LogitFit(
-            name=name,
-            outcome=outcome,
+        models[task.key] = LogitFit(
+            name=f"{role} model",
+            outcome=task.outcome,
             formula=spec_text(rhs),
             params=pd.Series(fit.beta, index=names),
             cov=pd.DataFrame(fit.covariance, index=names, columns=names),
@@ -439,8 +608,6 @@ def iptw(
             n_iter=fit.n_iter,
             centring=fit.centring,
         )
-        if key == "censor_denominator":
-            n_censored = int(round(fit.sum_y))
     settings = {
         "treatment": treatment,
         "family": family,
@@ -457,35 +624,51 @@ def iptw(
         "truncate": truncate,
         "truncate_by": truncate_by,
     }
+    # the weights, once; the prepared designs are released when iptw returns
+    rows = persist_each(weight_rows, prepared, spec, models)
+    del prepared
     bounds, n_truncated = None, 0
     if truncate is not None:
-        spec, bounds, n_truncated = _truncate(layout.frame, spec, models, truncate, truncate_by)
+        spec, bounds, n_truncated = _truncate(rows, spec, truncate, truncate_by)
     return DaskWeights(
         models=models,
         settings=settings,
         data=layout.frame,
         spec=spec,
+        rows=rows,
+        source=None if layout.shuffled else data._name,
         shuffled=layout.shuffled,
         truncation_bounds=bounds,
         n_truncated=n_truncated,
     )
 
 
-def _truncate(frame, spec: WeightSpec, models: dict, truncate, truncate_by):
+def _in_memory_order(first_ids: list) -> list[int]:
+    """The partitions in the in-memory row order: by their smallest id (numeric ids, which
+    the in-memory sort orders by value), else as given; empty partitions last."""
+    present = [i for i, v in enumerate(first_ids) if v is not None]
+    empty = [i for i, v in enumerate(first_ids) if v is None]
+    if present and all(isinstance(first_ids[i], numbers.Number) for i in present):
+        present.sort(key=lambda i: first_ids[i])
+    return present + empty
+
+
+def _truncate(rows: list, spec: PartitionSpec, truncate, truncate_by):
     """Exact bounds (as ``msm.weights.truncate_weights``), the spec applying them, rows changed."""
     by_time = truncate_by is not None
     keys, (lower, upper) = type7_quantiles(
-        frame,
+        rows,
         weight_source,
-        (spec, models, by_time),
+        (by_time,),
         [truncate[0] / 100.0, truncate[1] / 100.0],
         grouped=by_time,
     )
-    spec = replace(spec, truncation=Truncation(keys=keys, lower=lower, upper=upper))
+    truncation = Truncation(keys=keys, lower=lower, upper=upper)
+    spec = replace(spec, truncation=truncation)
     if by_time:
         bounds = pd.DataFrame({"lower": lower, "upper": upper}, index=pd.Index(keys))
         bounds.index.name = spec.time
     else:
         bounds = pd.DataFrame({"lower": lower, "upper": upper}, index=pd.Index(["all"]))
-    n_truncated = sum(compute_each(_count_truncated, frame, spec, models))
+    n_truncated = sum(compute_each(_count_truncated, rows, truncation))
     return spec, bounds, int(n_truncated)
