@@ -129,17 +129,18 @@ class Panel:
 # checks on columns
 
 
-def check_frame(data) -> None:
+def check_frame(data, *, columns_only: bool = False) -> None:
     """The data must be a non-empty DataFrame with unique column names.
 
     Every public function that takes a DataFrame calls this first.  Duplicated names (a frame
     from ``pd.concat(axis=1)``, say) make ``data[name]`` a DataFrame instead of a column, so
-    they are refused before any column is read.
+    they are refused before any column is read.  ``columns_only``: ``data`` stands for the
+    columns of a larger frame (a Dask frame's ``_meta``), so it may have no rows.
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     check_unique_columns(data)
-    if len(data) == 0:
+    if len(data) == 0 and not columns_only:
         raise DataError(None, "data is empty (0 rows)")
 
 

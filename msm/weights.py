@@ -429,13 +429,15 @@ def weight_spec(
     clip: float = 1e-3,
     seed=None,
     convergence: str = "full",
+    columns_only: bool = False,
 ) -> WeightSpec:
     """Validate ``iptw``'s arguments and parse its formulas on ``data``'s columns.
 
     Everything that can be checked without reading the rows: argument types and ranges
     (``check_arguments``), what the model kind supports (``msm.models.registry``), that the
     named columns exist, and the formulas.  ``data`` is only read for its columns and
-    dtypes, so the Dask front end passes its frame's ``_meta``.
+    dtypes, so the Dask front end passes its frame's ``_meta`` (with ``columns_only=True``:
+    no rows, and the empty-data check is the front end's).
 
     Examples
     --------
@@ -463,7 +465,7 @@ def weight_spec(
     registry.check_iptw_options(
         kind, absorbing=absorbing, numerator=numerator, start=start, model=model
     )
-    check_frame(data)
+    check_frame(data, columns_only=columns_only)
     check_truncate(truncate, truncate_by)
     named = [id, treatment] if time is None else [id, time, treatment]
     check_columns_exist(data, named, "id/time/treatment")

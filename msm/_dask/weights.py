@@ -23,7 +23,6 @@ from msm._dask.partitions import (
     Layout,
     ModelTask,
     arrange,
-    check_columns,
     compact,
     compute_each,
     expand,
@@ -37,19 +36,19 @@ from msm._dask.partitions import (
 from msm._dask.quantiles import type7_quantiles
 from msm._formula import design_rows, parse_terms
 from msm._glm import BINOMIAL
+from msm.models import registry
 from msm.models.logit import LogitFit, log_prob
 from msm.panel import DataError, Panel
 from msm.weights import (
     Spec,
     accumulate,
     apply_bounds,
-    check_arguments,
-    check_truncate,
     not_varying,
     prepare_panel,
     spec_text,
     summarize,
     warn_no_censoring,
+    weight_spec,
 )
 
 TREATMENT_MODELS = ("denominator", "numerator")
@@ -496,64 +495,49 @@ def iptw(
     ``start``, ``crossfit``, ``clip`` and ``seed`` concern other models and are ignored, as in
     memory.
     """
-    check_arguments(
+    require_dask()
+    # the core's validation and parsing, on the frame's metadata (no rows are read)
+    core = weight_spec(
+        data._meta,
         id=id,
         time=time,
         treatment=treatment,
-        censor=censor,
-        start=start,
+        denominator=denominator,
+        numerator=numerator,
         absorbing=absorbing,
+        censor=censor,
         censor_denominator=censor_denominator,
         censor_numerator=censor_numerator,
+        truncate=truncate,
+        truncate_by=truncate_by,
+        family=family,
+        model=model,
+        start=start,
         crossfit=crossfit,
         clip=clip,
         seed=seed,
         convergence=convergence,
+        columns_only=True,
     )
+    registry.require(core.kind, "dask")  # from the capability table
     if convergence != "full":
         raise NotImplementedError("convergence='r' (R's IRLS path) is for in-memory data only")
-    require_dask()
-    check_truncate(truncate, truncate_by)
-    if family != "binomial" or model not in (None, "logit"):
-        raise NotImplementedError(
-            "a dask DataFrame supports family='binomial' with model='logit' only; got "
-            f"family={family!r}, model={model!r}"
-        )
-    if time is None:
+    if core.point:
         raise NotImplementedError("a dask DataFrame needs time= (point treatments: use pandas)")
-    check_columns(data, [id, time, treatment], "id/time/treatment")
-    if censor is not None:
-        check_columns(data, [censor], "censor")
-        censor_denominator = denominator if censor_denominator is None else censor_denominator
-        censor_numerator = numerator if censor_numerator is None else censor_numerator
-    stabilized = numerator is not None
-    specs = {"denominator": (denominator, "treatment denominator")}
-    if stabilized:
-        specs["numerator"] = (numerator, "treatment numerator")
-    if censor is not None:
-        specs["censor_denominator"] = (censor_denominator, "censoring denominator")
-        if stabilized:
-            specs["censor_numerator"] = (censor_numerator, "censoring numerator")
-    meta = data._meta
-    terms = {key: parse_terms(rhs, meta, role) for key, (rhs, role) in specs.items()}
-    columns = [id, time, treatment, *([censor] if censor else [])]
-    for t in terms.values():
-        columns.extend(t.columns)
-    columns = list(dict.fromkeys(columns))
+    specs = {m.key: (m.rhs, m.role) for m in core.models}
+    columns = list(dict.fromkeys(core.columns))
     spec = PartitionSpec(
         id=id,
         time=time,
         treatment=treatment,
         censor=censor,
-        absorbing=absorbing,
+        absorbing=core.absorbing,
         specs=specs,
         columns=tuple(columns),
     )
     # every partition validated, sorted and its designs built once, kept on the workers; the
     # layout is checked on the way (the id ranges), and shuffled only when subjects span
     # partitions
-    check_columns(data, [id], "id")
-    check_columns(data, columns, "columns used")
     keys = list(specs)
     layout = Layout(data[columns], id, False, 0)
     prepared = persist_each(prepare_partition, layout.frame, spec)
@@ -608,22 +592,7 @@ def iptw(
             n_iter=fit.n_iter,
             centring=fit.centring,
         )
-    settings = {
-        "treatment": treatment,
-        "family": family,
-        "model": "logit",
-        "categories": None,
-        "stabilized": stabilized,
-        "absorbing": absorbing,
-        "censor": censor,
-        "n_censored": n_censored,
-        "denominator": spec_text(denominator),
-        "numerator": spec_text(numerator),
-        "censor_denominator": spec_text(censor_denominator),
-        "censor_numerator": spec_text(censor_numerator),
-        "truncate": truncate,
-        "truncate_by": truncate_by,
-    }
+    settings = core.settings(n_censored=n_censored)
     # the weights, once; the prepared designs are released when iptw returns
     rows = persist_each(weight_rows, prepared, spec, models)
     del prepared
