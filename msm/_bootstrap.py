@@ -3,17 +3,82 @@
 Private.  Replicate ``b`` draws its clusters from its own ``SeedSequence`` child, so the
 draws do not depend on which process runs it.  Rows are drawn with numpy index arrays (one
 ``DataFrame.take`` per replicate); worker processes (joblib's loky backend) receive the data
-once per chunk of replicates and run numba kernels on ``cpus // workers`` threads.
+with each chunk of replicates, keep the first copy they receive (``origin_for``), and run
+numba kernels on ``cpus // workers`` threads.
+
+Provenance.  Every resampled frame is registered (``register_resample``) with the original
+data and the rows it was gathered from, so work that depends on the data only row by row
+can be done once on the original and gathered for each replicate: ``msm._formula`` gathers
+the rows of a formula's design built once on the original (``Origin.designs``), after
+checking that every column the formula reads is still the original's rows (a statistic may
+change its frame).  A frame derived from a resample (``frame.assign(...)``, ``frame.copy()``)
+is not registered and takes the ordinary path.
 """
 
 from __future__ import annotations
 
 import math
+import uuid
 import warnings
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+
+@dataclass(eq=False)
+class Origin:
+    """The original data of a bootstrap and what has been computed once on it.
+
+    ``designs`` belongs to ``msm._formula`` (formula key -> the design on ``data`` and the
+    columns it was built from, or None where replicates must build their own).
+    """
+
+    data: pd.DataFrame
+    designs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class Provenance:
+    """Where a resampled frame came from: row ``i`` is row ``rows[i]`` of ``origin.data``,
+    except that the ``cluster`` column is relabelled by draw."""
+
+    origin: Origin
+    rows: np.ndarray
+    cluster: str
+
+
+_REGISTRY: dict[int, tuple[weakref.ref, Provenance]] = {}
+
+
+def register_resample(frame: pd.DataFrame, provenance: Provenance) -> None:
+    """Record ``frame``'s provenance for as long as ``frame`` lives."""
+    key = id(frame)
+    _REGISTRY[key] = (weakref.ref(frame), provenance)
+    weakref.finalize(frame, _REGISTRY.pop, key, None)
+
+
+def provenance_of(frame) -> Provenance | None:
+    """The provenance of a frame made by ``Resampler.resample``, else None."""
+    entry = _REGISTRY.get(id(frame))
+    if entry is None or entry[0]() is not frame:
+        return None
+    return entry[1]
+
+
+_ORIGINS: dict[str, Origin] = {}  # in this process (a worker): token -> its first copy
+
+
+def origin_for(token: str, data: pd.DataFrame) -> Origin:
+    """The ``Origin`` of a bootstrap run (``token``): made from the first copy of the data
+    this process receives, so a worker keeps its designs across chunks of replicates."""
+    origin = _ORIGINS.get(token)
+    if origin is None:
+        while len(_ORIGINS) >= 2:  # earlier runs in this process
+            _ORIGINS.pop(next(iter(_ORIGINS)))
+        origin = _ORIGINS[token] = Origin(data)
+    return origin
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,12 +111,20 @@ class Resampler:
         positions = np.arange(ends[-1], dtype=np.int64) + offsets
         return self.rows[positions], np.repeat(np.arange(g, dtype=np.int64), lengths)
 
-    def resample(self, data: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-        """A new frame: the drawn clusters' rows, relabelled 0 .. G-1 by draw, RangeIndex."""
+    def resample(
+        self, data: pd.DataFrame, rng: np.random.Generator, origin: Origin | None = None
+    ) -> pd.DataFrame:
+        """A new frame: the drawn clusters' rows, relabelled 0 .. G-1 by draw, RangeIndex.
+
+        With ``origin`` (whose ``data`` holds the same values as ``data``) the frame is
+        registered as a resample of it (``provenance_of``).
+        """
         rows, labels = self.draw(rng)
         frame = data.take(rows)
         frame.index = pd.RangeIndex(rows.size)
         frame[self.cluster] = labels
+        if origin is not None:
+            register_resample(frame, Provenance(origin, rows, self.cluster))
         return frame
 
 
@@ -73,11 +146,19 @@ def run_replicates(
 
     tasks = list(enumerate(children))
     outcomes: list[Outcome] = []
+    token = uuid.uuid4().hex
     with tqdm(total=len(tasks), desc="bootstrap", unit="replicate", disable=not progress) as bar:
         if n_workers == 1:
-            for task in tasks:
-                outcomes.extend(_run_chunk(statistic, name, data, resampler, [task], keys, fail_on))
-                bar.update(1)
+            try:
+                for task in tasks:
+                    outcomes.extend(
+                        _run_chunk(
+                            statistic, name, data, resampler, [task], keys, fail_on, None, token
+                        )
+                    )
+                    bar.update(1)
+            finally:
+                _ORIGINS.pop(token, None)
         else:
             from joblib import Parallel, cpu_count, delayed
 
@@ -87,7 +168,8 @@ def run_replicates(
             job = delayed(_run_chunk)
             parallel = Parallel(n_jobs=n_workers, backend="loky", return_as="generator_unordered")
             calls = (
-                job(statistic, name, data, resampler, c, keys, fail_on, threads) for c in chunks
+                job(statistic, name, data, resampler, c, keys, fail_on, threads, token)
+                for c in chunks
             )
             for done in parallel(calls):
                 outcomes.extend(done)
@@ -96,15 +178,21 @@ def run_replicates(
     return outcomes
 
 
-def _run_chunk(statistic, name, data, resampler, tasks, keys, fail_on, threads=None):
-    """Run ``tasks`` (pairs of replicate number and SeedSequence); also in worker processes."""
+def _run_chunk(statistic, name, data, resampler, tasks, keys, fail_on, threads=None, token=None):
+    """Run ``tasks`` (pairs of replicate number and SeedSequence); also in worker processes.
+
+    ``token`` names the run: the chunks of one run share an ``Origin`` in each process.
+    """
     if threads is not None:
         import numba
 
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    origin = None if token is None else origin_for(token, data)
+    if origin is not None:
+        data = origin.data
     out = []
     for b, child in tasks:
-        frame = resampler.resample(data, np.random.default_rng(child))
+        frame = resampler.resample(data, np.random.default_rng(child), origin)
         error = None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

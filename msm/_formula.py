@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import datetime
+import functools
 import numbers
 import re
 from collections.abc import Iterable, Sequence
@@ -20,6 +21,7 @@ from formulaic import Formula, ModelSpec, model_matrix
 from formulaic.errors import FormulaicError
 
 from msm import _kernels
+from msm._bootstrap import provenance_of
 from msm.panel import (
     SHOWN_IDS,
     DataError,
@@ -62,12 +64,12 @@ def parse_terms(spec: str | Sequence[str] | None, data: pd.DataFrame, role: str)
     if spec is None:
         spec = "1"
     if isinstance(spec, str):
-        text = _r_powers_to_python(spec.split("~")[-1].strip()) or "1"
         try:
-            formula = Formula(text)
+            parsed = _parse_text(spec)
         except Exception as exc:  # formulaic's parser errors have several types
             raise DataError(None, f"{role} formula {spec!r} could not be parsed: {exc}") from None
-        uses = _column_uses(formula)
+        text, formula = parsed.text, parsed.formula
+        uses, lookups = parsed.columns
         columns = list(uses)
         unknown = [c for c in columns if c not in data.columns]
         if unknown:
@@ -79,9 +81,13 @@ def parse_terms(spec: str | Sequence[str] | None, data: pd.DataFrame, role: str)
             )
         check_single_columns(data, columns)
         label = f"{role} formula {spec!r}"
+        numeric = _numeric_columns(data, columns)
         for column in columns:
-            check_model_column(data, column, label, categorical=uses[column])
-        plain = _plain_columns(formula, data)
+            if column not in numeric:  # a real numeric column passes every check below
+                check_model_column(data, column, label, categorical=uses[column])
+        plain = None
+        if lookups is not None and all(c in numeric or _is_plain_numeric(data[c]) for c in lookups):
+            plain = lookups
         return Terms(
             text=text, columns=tuple(columns), plain_columns=plain, formula=formula, label=label
         )
@@ -245,11 +251,35 @@ def _object_contents(values: pd.Series) -> tuple[str, list[str]]:
     return ("numbers" if n_numbers else "text"), markers
 
 
-def _plain_columns(formula: Formula, data: pd.DataFrame) -> tuple[str, ...] | None:
-    """The columns of a formula that is only an intercept plus numeric columns, else None.
+class _Parsed:
+    """A formula string's right-hand side, formulaic's Formula of it, and (computed on first
+    use) the columns it reads: ``(_column_uses, _lookup_columns)``.  Callers must not modify
+    the Formula or the dict."""
 
-    Such a design is built directly from the columns (formulaic's general machinery costs
-    seconds on millions of rows); anything else goes through formulaic.
+    def __init__(self, text: str, formula: Formula) -> None:
+        self.text = text
+        self.formula = formula
+
+    @functools.cached_property
+    def columns(self) -> tuple[dict, tuple[str, ...] | None]:
+        return _column_uses(self.formula), _lookup_columns(self.formula)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_text(spec: str) -> _Parsed:
+    """The parse of a formula string, cached by the string: it does not depend on data, and
+    parsing costs about a millisecond, which a bootstrap would pay for the same few formulas
+    in every replicate."""
+    text = _r_powers_to_python(spec.split("~")[-1].strip()) or "1"
+    return _Parsed(text, Formula(text))
+
+
+def _lookup_columns(formula: Formula) -> tuple[str, ...] | None:
+    """The columns of a formula that is only an intercept plus column lookups, else None.
+
+    When those columns are numeric (``parse_terms`` checks) the design is built directly from
+    them (formulaic's general machinery costs seconds on millions of rows); anything else
+    goes through formulaic.
     """
     terms = list(formula)
     if not terms or [f.expr for f in terms[0].factors] != ["1"]:
@@ -259,11 +289,18 @@ def _plain_columns(formula: Formula, data: pd.DataFrame) -> tuple[str, ...] | No
         factors = list(term.factors)
         if len(factors) != 1 or factors[0].eval_method.name != "LOOKUP":
             return None
-        column = factors[0].expr
-        if not _is_plain_numeric(data[column]):
-            return None
-        columns.append(column)
+        columns.append(factors[0].expr)
     return tuple(columns)
+
+
+def _numeric_columns(data: pd.DataFrame, columns: list) -> set:
+    """Those of ``columns`` that are real numbers or booleans of a numpy dtype: for them every
+    check of ``check_model_column`` passes, and reading the frame's dtypes once is cheaper
+    than selecting each column (a bootstrap checks the same columns in every replicate)."""
+    if isinstance(data.columns, pd.MultiIndex) or not columns:
+        return set()
+    dtypes = dict(zip(data.columns, data.dtypes.to_numpy(), strict=True))
+    return {c for c in columns if isinstance(dt := dtypes[c], np.dtype) and dt.kind in "biuf"}
 
 
 def _is_plain_numeric(values: pd.Series) -> bool:
@@ -383,10 +420,156 @@ def design_matrix(terms: Terms, frame: pd.DataFrame) -> Design:
             position = {c: k for k, c in enumerate(columns)}
             matrix[:, 1:] = block[:, [position[c] for c in terms.plain_columns]]
         return Design(matrix, ["Intercept", *terms.plain_columns])
+    gathered = resampled_design(terms, frame)
+    if gathered is not None:
+        return gathered
     model, matrix = _evaluate(
         terms, frame, lambda na: model_matrix(terms.formula, frame, na_action=na)
     )
     return Design(matrix, list(model.columns), model.model_spec)
+
+
+# ---------------------------------------------------------------------------------------------
+# bootstrap resamples: row-local designs built once on the original data, gathered per replicate
+
+# numpy functions a row-local formula may call (elementwise ufuncs), and formulaic's I()
+_ELEMENTWISE_OPERATORS = (
+    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.FloorDiv, ast.Mod, ast.USub, ast.UAdd,
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=512)
+def is_row_local(text: str) -> bool:
+    """Whether every term of a formula is a product of numeric factors each computed from
+    one row's values alone: column lookups, numbers, arithmetic, ``I(...)`` and numpy ufuncs
+    (``np.log(x)``).  Such a design's rows on a resample are the original design's rows.
+
+    Not row-local: stateful transforms (``center``, ``scale``, splines learn from the data),
+    categories (their levels and columns depend on which values occur), and any other call
+    or attribute (``x.mean()``).  Whether every column is numeric is checked on the data.
+    """
+    try:
+        formula = _parse_text(text).formula
+    except Exception:
+        return False
+    for term in formula:
+        for factor in term.factors:
+            method = factor.eval_method.name
+            if method == "LITERAL" and factor.expr == "1":
+                continue
+            if method == "LOOKUP":
+                continue
+            if method != "PYTHON" or not _elementwise(factor.expr):
+                return False
+    return True
+
+
+def _elementwise(expr: str) -> bool:
+    if _BACKTICKED.search(expr):
+        return False  # quoted names: keep to the ordinary path
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            if node.keywords or not node.args:
+                return False
+            if isinstance(func, ast.Name) and func.id == "I" and len(node.args) == 1:
+                continue
+            if not (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and func.value.id in {"np", "numpy"}
+                and isinstance(getattr(np, func.attr, None), np.ufunc)
+            ):
+                return False
+        elif isinstance(node, ast.Attribute):
+            if not (isinstance(node.value, ast.Name) and node.value.id in {"np", "numpy"}):
+                return False
+        elif isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, int | float):
+                return False
+        elif isinstance(node, ast.BinOp | ast.UnaryOp):
+            if not isinstance(node.op, _ELEMENTWISE_OPERATORS):
+                return False
+        elif not isinstance(
+            node, ast.Expression | ast.Name | ast.Load | ast.operator | ast.unaryop
+        ):
+            return False
+    return True
+
+
+def _numeric_array(values: pd.Series) -> np.ndarray | None:
+    """A column's values as its own contiguous numpy array when it is a plain numeric column
+    (ints or floats; the same ufunc loop then runs on the original and on the resample)."""
+    array = values.to_numpy() if isinstance(values.dtype, np.dtype) else None
+    if array is None or array.dtype.kind not in "iuf" or not array.flags.c_contiguous:
+        return None
+    return array
+
+
+def _original_design(terms: Terms, data: pd.DataFrame):
+    """The design of a row-local formula on the original data and the columns it read
+    (copies, so a later change to the original cannot go unnoticed); None when replicates
+    must build their own design."""
+    columns = {}
+    for column in terms.columns:
+        if column not in data.columns:
+            return None
+        array = _numeric_array(data[column])
+        if array is None:
+            return None
+        columns[column] = array.copy()
+    try:
+        model, matrix = _evaluate(
+            terms, data, lambda na: model_matrix(terms.formula, data, na_action=na)
+        )
+    except (DataError, ValueError):
+        return None
+    spec = model.model_spec
+    kinds = [kind for kind, _ in spec.encoder_state.values()]
+    if spec.transform_state or any(kind.name != "NUMERICAL" for kind in kinds):
+        return None
+    return Design(matrix, list(model.columns), spec), columns
+
+
+def resampled_design(terms: Terms, frame: pd.DataFrame, rows: np.ndarray | None = None):
+    """For a bootstrap resample (``msm._bootstrap.provenance_of``) and a row-local formula:
+    its design gathered from the design built once on the original data, else None.
+
+    ``rows`` (positions in ``frame``) selects rows of the resample.  Every column the formula
+    reads is first compared with the original's rows: a statistic that changed a column
+    gets a design built afresh.  The numbers are those formulaic gives on the resample: the
+    same elementwise operations on the same values, row by row.
+    """
+    if terms.formula is None or terms.plain_columns is not None:
+        return None
+    provenance = provenance_of(frame)
+    if provenance is None or not is_row_local(terms.text):
+        return None
+    designs = provenance.origin.designs
+    key = (terms.text, terms.columns)
+    if key not in designs:
+        designs[key] = _original_design(terms, provenance.origin.data)
+    entry = designs[key]
+    if entry is None:
+        return None
+    design, originals = entry
+    positions = provenance.rows
+    for column, original in originals.items():
+        values = _numeric_array(frame[column])
+        if (
+            values is None
+            or values.dtype != original.dtype
+            or values.shape != positions.shape
+            or not np.array_equal(values, original[positions])
+        ):
+            return None
+    if rows is not None:
+        positions = positions[rows]
+    return Design(design.matrix[positions], list(design.names), design.spec)
 
 
 def rebuild(terms: Terms, spec: ModelSpec | None, frame: pd.DataFrame) -> np.ndarray:
@@ -397,8 +580,51 @@ def rebuild(terms: Terms, spec: ModelSpec | None, frame: pd.DataFrame) -> np.nda
     """
     if spec is None:
         return design_matrix(terms, frame).matrix
+    columns = _rebuild_columns(terms, spec, frame)
+    if columns is not None:
+        cached = _REBUILDS.get(id(spec))
+        if cached is not None and cached[0] is spec and _same_columns(cached[1], columns):
+            return cached[2].copy()
     _, matrix = _evaluate(terms, frame, lambda na: spec.get_model_matrix(frame, na_action=na))
+    if columns is not None:
+        _REBUILDS[id(spec)] = (spec, {c: v.copy() for c, v in columns.items()}, matrix.copy())
+        while len(_REBUILDS) > 4:
+            _REBUILDS.pop(next(iter(_REBUILDS)))
     return matrix
+
+
+# the last rebuild of a few small row-local designs: (spec, the columns read, matrix) by
+# id(spec).  A bootstrap's replicates share the original's spec (``resampled_design``) and
+# often rebuild it on the same rows (risk curves' regime rows when the MSM has no baseline
+# covariates): the same spec on the same values gives the same matrix.
+_REBUILDS: dict[int, tuple[ModelSpec, dict, np.ndarray]] = {}
+_REBUILD_CACHE_CELLS = 1 << 21  # rows x columns read, at most
+
+
+def _rebuild_columns(terms: Terms, spec: ModelSpec, frame: pd.DataFrame) -> dict | None:
+    """The columns a cacheable rebuild reads, else None."""
+    if not is_row_local(terms.text) or len(frame) * max(len(terms.columns), 1) > (
+        _REBUILD_CACHE_CELLS
+    ):
+        return None
+    if spec.transform_state or any(k.name != "NUMERICAL" for k, _ in spec.encoder_state.values()):
+        return None
+    columns = {}
+    for column in terms.columns:
+        if column not in frame.columns:
+            return None
+        array = _numeric_array(frame[column])
+        if array is None:
+            return None
+        columns[column] = array
+    return columns
+
+
+def _same_columns(cached: dict, columns: dict) -> bool:
+    return cached.keys() == columns.keys() and all(
+        cached[c].dtype == v.dtype and cached[c].shape == v.shape and np.array_equal(cached[c], v)
+        for c, v in columns.items()
+    )
 
 
 def _evaluate(terms: Terms, frame: pd.DataFrame, build):
@@ -491,6 +717,9 @@ def design_rows(terms: Terms, data: pd.DataFrame, rows: np.ndarray) -> Design:
     the model frame of those rows and goes through formulaic.
     """
     if terms.plain_columns is None:
+        gathered = resampled_design(terms, data, rows)
+        if gathered is not None:
+            return gathered
         return design_matrix(terms, model_frame(data, terms, rows))
     matrix = np.empty((rows.size, len(terms.plain_columns) + 1))
     matrix[:, 0] = 1.0

@@ -297,6 +297,15 @@ def bootstrap(
     survivors is then optimistic.  Non-finite values in successful replicates (a ratio of
     zero risks, say) are left out entry by entry, with a ``BootstrapWarning``.
 
+    **Work done once.**  Each resampled frame remembers which rows of ``data`` it holds, so
+    a formula whose design is computed row by row from numeric columns (lookups,
+    arithmetic, ``I(...)``, numpy ufuncs such as ``np.log``) is built once on ``data`` and
+    its rows gathered for every replicate, after checking that the columns it reads still
+    hold ``data``'s values (a statistic may change its frame).  Formulas that learn from the
+    data (``center()``, splines, categories) are built afresh on each resample, as are
+    designs on a frame derived from the resample (``frame.assign(...)``).  The numbers are
+    the same either way.
+
     **Intervals.**  Percentile intervals are the replicates' quantiles; normal intervals
     are ``estimate -/+ z * SE``.  Neither is bias-corrected (``result.bias`` shows the bias).
 
