@@ -110,6 +110,37 @@ def test_history_splines_and_categories_use_the_fitting_state(cohort, weights):
     np.testing.assert_allclose(table.loc["late", "ratio"].iloc[:3], 1.0, rtol=1e-12)
 
 
+def test_standardising_another_population_keeps_the_fits_design_state(cohort, weights):
+    """A stateful term's state (knots, centring) is the fitting data's, whatever data the
+    curves are standardised over: the MSM's coefficients refer to that design."""
+    formula = "y ~ a + bs(time, df=3) + center(x)"
+    fit = msm.glm(formula, cohort, weights=weights, cluster="id", family="binomial")
+    older = cohort[cohort.groupby("id")["x"].transform("first") > 0.3]  # another population
+    table = risk_curves(fit, older, id="id", time="time", treatment="a")
+    spec = model_matrix(formula.split("~")[1], cohort).model_spec  # the fitting data's state
+    baseline = older.groupby("id").first()
+    grid = np.arange(6)
+    for name, a in [("always", 1.0), ("never", 0.0)]:
+        rows = pd.DataFrame(
+            {
+                "a": a,
+                "time": np.tile(grid, len(baseline)),
+                "x": np.repeat(baseline["x"].to_numpy(), 6),
+            }
+        )
+        X = spec.get_model_matrix(rows).to_numpy()
+        hazard = expit(X @ fit.params.to_numpy()).reshape(len(baseline), 6)
+        expected = 1 - np.cumprod(1 - hazard, axis=1).mean(axis=0)
+        np.testing.assert_allclose(table.loc[name, "risk"], expected, rtol=1e-10)
+    # the state learnt on the smaller population would give other risks
+    own = model_matrix(formula.split("~")[1], older).model_spec
+    rows = pd.DataFrame({"a": 1.0, "time": np.tile(grid, len(baseline)),
+                         "x": np.repeat(baseline["x"].to_numpy(), 6)})  # fmt: skip
+    hazard = expit(own.get_model_matrix(rows).to_numpy() @ fit.params.to_numpy())
+    other = 1 - np.cumprod(1 - hazard.reshape(len(baseline), 6), axis=1).mean(axis=0)
+    assert np.max(np.abs(other - table.loc["always", "risk"].to_numpy())) > 1e-4
+
+
 def test_ever_and_callable_history_and_rows_hook(cohort, weights):
     data = cohort.assign(ever=cohort.groupby("id")["a"].cummax(), ax=cohort["a"] * cohort["x"])
     fit = msm.glm("y ~ ever + time + x + ax", data, weights=weights, family="binomial")

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from msm import _kernels
-from msm._formula import design_matrix, parse_terms
+from msm._formula import Terms, design_matrix, parse_terms
 from msm._glm import (
     Centring,
     check_column_name,
@@ -144,6 +144,11 @@ class GLMResults(CoefficientResults):
     # to its spread (its centre and coefficients there: msm._glm.Centring), else None;
     # predictions on new rows use it (``linear_predictor``)
     _centring: Centring | None = field(default=None, repr=False)
+    # the parsed right-hand side and formulaic's spec of the design the fit was computed on
+    # (state such as knots and levels learnt from the fitting data): risk_curves builds the
+    # regimes' rows with them; None from the Dask front end (rebuilt from the data there)
+    terms: Terms | None = field(default=None, repr=False)
+    design_spec: object = field(default=None, repr=False)
 
     @property
     def exp_columns(self) -> tuple[str, str, str] | None:
@@ -470,6 +475,8 @@ def glm(
         weight_scale=float(np.ldexp(1.0, -k)),
         centred=centred,
         centring=fit.centring,
+        terms=terms,
+        design_spec=design.spec,
     )
 
 
@@ -497,6 +504,8 @@ def assemble_results(
     weight_scale: float = 1.0,
     centred: CentredParts | None = None,
     centring: Centring | None = None,
+    terms: Terms | None = None,
+    design_spec: object = None,
 ) -> GLMResults:
     """GLMResults from a fit's sums (in memory, or reduced over partitions of a Dask frame).
 
@@ -547,6 +556,8 @@ def assemble_results(
         sandwich_parts=parts,
         _arrays=arrays,
         _centring=centring,
+        terms=terms,
+        design_spec=design_spec,
     )
 
 

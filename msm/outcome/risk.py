@@ -161,7 +161,9 @@ def risk_curves(
         raise ValueError("the time column may not be called 'regime' (the result's index level)")
     check_frame(data)
     check_columns_exist(data, [id, time, treatment], "id/time/treatment")
-    terms = parse_terms(fit.formula, data, "risk curves: the MSM")
+    terms = fit.terms  # the MSM's parsed right-hand side, kept by glm
+    if terms is None:  # a fit from the Dask front end
+        terms = parse_terms(fit.formula, data, "risk curves: the MSM")
     derived = {time, treatment, *history}
     if rows is None and not {treatment, *history}.intersection(terms.columns):
         raise ValueError(
@@ -234,11 +236,16 @@ def _linear_predictor(
     """``x'beta`` on the regimes' person-time rows built as frames: (regimes, subjects, times).
 
     For formulas formulaic evaluates (splines, categories, transforms) and for ``rows=``; the
-    design's state (knots, centring, levels) comes from the fitting data.
+    design's state (knots, centring, levels) is the fit's own (``GLMResults.design_spec``,
+    learnt on the fitting data).
     """
-    design = None if terms.plain_columns is not None else design_matrix(terms, data)
-    if design is not None:
-        _check_names(design.names, fit)
+    spec = None  # formulaic's spec with the fitting data's state (knots, levels)
+    if terms.plain_columns is None:
+        spec = fit.design_spec
+        if spec is None:  # a fit from the Dask front end: rebuilt from the data given
+            design = design_matrix(terms, data)
+            _check_names(design.names, fit)
+            spec = design.spec
     n, k = panel.n_subjects, grid.size
     ids = panel.ids[panel.starts[:-1]]
     blocks = []
@@ -257,11 +264,11 @@ def _linear_predictor(
         blocks.append(frame)
     counterfactual = pd.concat(blocks, ignore_index=True)
     check_columns_exist(counterfactual, terms.columns, "risk curves: regime rows")
-    if design is None:
+    if spec is None:
         _check_names(["Intercept", *terms.plain_columns], fit)
         X = design_matrix(terms, counterfactual).matrix
     else:
-        X = rebuild(terms, design.spec, counterfactual)
+        X = rebuild(terms, spec, counterfactual)
     return fit.linear_predictor(X).reshape(len(treated), n, k)
 
 
