@@ -278,13 +278,14 @@ def recorded_run():
 # A key matches a site whose file starts with the first item and whose call text contains the
 # second.  Keep it short: a new DataError needs a case in tests/adversarial_cases.py instead.
 NOT_REACHED = {
-    ("msm/_dask/", ""): "Dask front end only (dask is an optional extra): tests/test_dask.py",
+    ("msm/_dask/", ""): "Dask front end only (dask is an optional extra): tests/_dask/test_dask.py",
     ("msm/_survival.py", "must be finite and >= 0"): "defensive: fit_cox's own array check; "
     "cox() and iptw(model='cox') refuse such weights first, naming the column",
     ("msm/_survival.py", "start, stop and covariates must be finite"): "defensive: fit_cox's "
     "array check; every caller reports NaN/inf first with the column and ids",
     ("msm/_survival.py", "every interval needs start < stop"): "defensive: fit_cox's array "
-    "check; cox() names stop <= start rows first (tests/test_cox.py calls fit_cox directly)",
+    "check; cox() names stop <= start rows first (tests/outcome/test_cox.py calls fit_cox "
+    "directly)",
     ("msm/_survival.py", "event must be 0 or 1"): "defensive: fit_cox's array check; cox() "
     "refuses an event that is not 0/1 first, naming the column",
     ("msm/outcome/glm_model.py", "every weight is 0: no rows"): "defensive: resolve_weights "
@@ -425,11 +426,11 @@ run). The test `test_errors_doc_is_current` checks that this file is exactly wha
 Regenerate it with `python -m tests.test_errors`.
 
 The list is complete: `test_every_data_error_site_is_reached_by_a_case` scans `msm/` for every
-`DataError(...)` call and runs the cases below recording which of those calls each one reaches; a
-call no case reaches fails the test unless it is listed, with its reason, in `NOT_REACHED` in
-`tests/test_errors.py` (the Dask front end, tested in `tests/test_dask.py`, and defensive checks
-that an earlier check always pre-empts). A case marked *known bug* documents the intended error;
-its message cell shows what the code raises today.
+`DataError(...)` call and runs the cases below recording which of those calls each one reaches;
+a call no case reaches fails the test unless it is listed, with its reason, in `NOT_REACHED` in
+`tests/test_errors.py` (the Dask front end, tested in `tests/_dask/test_dask.py`, and defensive
+checks that an earlier check always pre-empts). A case marked *known bug* documents the intended
+error; its message cell shows what the code raises today.
 """
 
 SECTIONS = [

@@ -161,9 +161,9 @@ def risk_curves(
         raise ValueError("the time column may not be called 'regime' (the result's index level)")
     check_frame(data)
     check_columns_exist(data, [id, time, treatment], "id/time/treatment")
-    terms = fit.terms  # the MSM's parsed right-hand side, kept by glm
-    if terms is None:  # a fit from the Dask front end
-        terms = parse_terms(fit.formula, data, "risk curves: the MSM")
+    # the MSM's formula checked against the data the curves are standardised over (its
+    # design state comes from the fit: GLMResults.design_spec)
+    terms = parse_terms(fit.formula, data, "risk curves: the MSM")
     derived = {time, treatment, *history}
     if rows is None and not {treatment, *history}.intersection(terms.columns):
         raise ValueError(

@@ -27,7 +27,7 @@ import scipy.special
 import msm.outcome
 from msm.inference import ModelBased
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"  # tests/ -> repo -> its parent
+SHARED = Path(__file__).resolve().parents[3] / "shared"  # tests/outcome/ -> repo -> its parent
 CONFORMANCE = SHARED / "conformance"
 DATA = SHARED / "data" / "ipw" / "haartdat.csv"
 

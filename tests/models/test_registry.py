@@ -15,7 +15,7 @@ import pytest
 import msm
 from msm.models import registry
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "weights.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "weights.md"
 BEGIN = "<!-- support table: from msm.models.registry, by python -m tests.test_registry -->"
 END = "<!-- end of support table -->"
 

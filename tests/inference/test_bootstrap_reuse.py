@@ -22,7 +22,7 @@ import msm
 from msm._bootstrap import Origin, Resampler, provenance_of
 from msm._formula import design_matrix, is_row_local, parse_terms, rebuild
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "jdm_ivig.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jdm_ivig.py"
 
 
 @pytest.fixture(scope="module")
