@@ -55,7 +55,7 @@ def _pass(part, source: Source, args: tuple, n_groups: int, requests: list):
             out.append((x, t, m))
             continue
         n_bins = edges.size - 1
-        j = quantiles._bin_of(x, edges)
+        j = quantiles.bin_of(x, edges)
         low = np.full(n_bins, np.inf)
         high = np.full(n_bins, -np.inf)
         np.minimum.at(low, j, x)
@@ -144,7 +144,7 @@ def ks_statistics(
         per = min(bins, max(16, quantiles.HIST_BINS // max(len(work) - len(fetched), 1)))
         requests = []
         for i, ((g, j, weighted), c) in enumerate(work):
-            edges = None if i in fetched else quantiles._edges(c[0], c[1], per)
+            edges = None if i in fetched else quantiles.bin_edges(c[0], c[1], per)
             requests.append((g, j, weighted, c[0], c[1], edges))
         results = [r for r in compute_each(_pass, frame, source, args, n_groups, requests) if r]
         for key in candidates:

@@ -81,7 +81,7 @@ def _extent(part, source: Source, args: tuple, grouped: bool):
     )
 
 
-def _edges(lo: float, hi: float, bins: int) -> np.ndarray:
+def bin_edges(lo: float, hi: float, bins: int) -> np.ndarray:
     """Non-decreasing bin edges from ``lo`` to ``hi`` (geometric when both are positive)."""
     if lo > 0:
         edges = np.exp(np.linspace(np.log(lo), np.log(hi), bins + 1))
@@ -92,7 +92,7 @@ def _edges(lo: float, hi: float, bins: int) -> np.ndarray:
     return np.maximum.accumulate(edges)
 
 
-def _bin_of(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+def bin_of(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Bin ``j`` of each value in ``[edges[0], edges[-1]]``: ``edges[j] <= v < edges[j+1]``."""
     j = np.searchsorted(edges, values, side="right") - 1
     return np.clip(j, 0, edges.size - 2)
@@ -108,7 +108,7 @@ def _round(part, source: Source, args: tuple, keys, requests: list):
         if edges is None:
             out.append(inside)
             continue
-        j = _bin_of(inside, edges)
+        j = bin_of(inside, edges)
         low = np.full(edges.size - 1, np.inf)
         high = np.full(edges.size - 1, -np.inf)
         np.minimum.at(low, j, inside)
@@ -179,7 +179,7 @@ def order_statistics(
         per = min(bins, max(16, HIST_BINS // n_split))
         requests = []
         for group, lo, hi, _ in intervals:
-            edges = None if (group, lo, hi) in fetched else _edges(lo, hi, per)
+            edges = None if (group, lo, hi) in fetched else bin_edges(lo, hi, per)
             requests.append((group, lo, hi, edges))
         results = [r for r in compute_each(_round, frame, source, args, keys, requests) if r]
         for i, (group, lo, hi, edges) in enumerate(requests):

@@ -41,6 +41,7 @@ from msm.models.logit import LogitFit, log_prob
 from msm.panel import DataError, Panel
 from msm.weights import (
     Spec,
+    WeightSpec,
     accumulate,
     apply_bounds,
     not_varying,
@@ -57,16 +58,45 @@ WEIGHT_COLUMNS = ["weight", "treatment_weight", "censoring_weight"]
 
 @dataclass(frozen=True)
 class PartitionSpec:
-    """What a partition needs to prepare its rows and weights: plain values, cheap to send."""
+    """What a partition computes: the core's ``WeightSpec`` and, once found, the bounds.
 
-    id: str
-    time: str
-    treatment: str
-    censor: str | None
-    absorbing: bool
-    specs: dict  # model key -> (right-hand side, role)
-    columns: tuple[str, ...]  # every column read
-    truncation: Truncation | None = None  # bounds found by iptw(truncate=...)
+    ``weights`` is the spec ``msm.weights.weight_spec`` validated and parsed on the client
+    (the same object the in-memory ``iptw`` computes from); the partitions read its columns
+    and models.  ``truncation``: the bounds found by ``iptw(truncate=...)``.
+    """
+
+    weights: WeightSpec
+    truncation: Truncation | None = None
+
+    @property
+    def id(self):
+        return self.weights.id
+
+    @property
+    def time(self):
+        return self.weights.time
+
+    @property
+    def treatment(self):
+        return self.weights.treatment
+
+    @property
+    def censor(self):
+        return self.weights.censor
+
+    @property
+    def absorbing(self) -> bool:
+        return self.weights.absorbing
+
+    @property
+    def columns(self) -> tuple:
+        """Every column read, once each."""
+        return tuple(dict.fromkeys(self.weights.columns))
+
+    @property
+    def specs(self) -> dict:
+        """Model key -> (right-hand side, role), in the order the models are fitted."""
+        return {m.key: (m.rhs, m.role) for m in self.weights.models}
 
 
 @dataclass(frozen=True, eq=False)
@@ -524,17 +554,8 @@ def iptw(
         raise NotImplementedError("convergence='r' (R's IRLS path) is for in-memory data only")
     if core.point:
         raise NotImplementedError("a dask DataFrame needs time= (point treatments: use pandas)")
-    specs = {m.key: (m.rhs, m.role) for m in core.models}
-    columns = list(dict.fromkeys(core.columns))
-    spec = PartitionSpec(
-        id=id,
-        time=time,
-        treatment=treatment,
-        censor=censor,
-        absorbing=core.absorbing,
-        specs=specs,
-        columns=tuple(columns),
-    )
+    spec = PartitionSpec(core)
+    specs, columns = spec.specs, list(spec.columns)
     # every partition validated, sorted and its designs built once, kept on the workers; the
     # layout is checked on the way (the id ranges), and shuffled only when subjects span
     # partitions

