@@ -3,6 +3,11 @@ to 1e-12 relative (both front ends take the same Newton path), balance to 1e-10.
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -445,3 +450,56 @@ def test_same_newton_path_as_in_memory_with_a_warm_start(cohort, monkeypatch):
     close(f1.bse, f2.bse)
     assert f1.n_iter == f2.n_iter
     close(f1.params, f0.params)
+
+
+# --- a worker lost mid-run ----------------------------------------------------------------
+
+
+def _kill_a_worker_when_busy(client, killed: list) -> threading.Thread:
+    """Kill (SIGKILL) one worker process as soon as the cluster runs a task; the time of the
+    kill is appended to ``killed``."""
+
+    def run():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(client.processing().values()):
+            time.sleep(0.02)
+        busy = [addr for addr, tasks in client.processing().items() if tasks]
+        pids = client.run(os.getpid)
+        os.kill(pids[busy[0]] if busy else next(iter(pids.values())), signal.SIGKILL)
+        killed.append(time.monotonic())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_worker_killed_mid_run_changes_nothing(cohort):
+    """Persisted partitions and weights lost with a worker are recomputed from their graph:
+    the weights, the models and the MSM are bit-identical to the same run without the
+    fault (one worker killed while iptw runs its Newton rounds)."""
+    data = by_subject_blocks(cohort, 4)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    with distributed.Client(cluster, set_as_default=False) as c, c.as_current():
+        with dask.config.set(scheduler=c):
+            killed: list = []
+
+            def analysis(kill: bool):
+                killer = _kill_a_worker_when_busy(c, killed) if kill else None
+                w = msm.iptw(data, **KW)
+                done = time.monotonic()
+                if killer is not None:
+                    killer.join()
+                    assert killed and killed[0] < done  # the worker died while iptw ran
+                fit = msm.glm("y ~ a + time", data, weights=w, cluster="id", family="binomial")
+                return w.weights.compute(), w.models, fit
+
+            w0, models0, fit0 = analysis(kill=False)
+            w1, models1, fit1 = analysis(kill=True)
+    cluster.close()
+    pd.testing.assert_series_equal(w1, w0, check_exact=True)
+    for key in models0:
+        pd.testing.assert_series_equal(models1[key].params, models0[key].params, check_exact=True)
+    pd.testing.assert_series_equal(fit1.params, fit0.params, check_exact=True)
+    pd.testing.assert_frame_equal(fit1.cov, fit0.cov, check_exact=True)
