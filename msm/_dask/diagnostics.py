@@ -25,7 +25,7 @@ from msm._dask.partitions import (
 )
 from msm._dask.weights import DaskWeights, final_weights, partition_weights
 from msm._formula import parse_terms
-from msm.diagnostics._balance import STATS, tabulate
+from msm.diagnostics._balance import check_statistics, tabulate
 from msm.diagnostics._inputs import resolve_inputs, time_groups
 
 
@@ -181,15 +181,7 @@ def balance(
     treatment) rows are arranged so each subject sits in one partition.
     """
     require_dask()
-    limits = {name: stat.threshold for name, stat in STATS.items()}
-    for name, value in (thresholds or {}).items():
-        if name not in STATS:
-            raise ValueError(f"thresholds: unknown statistic {name!r}; known: {list(STATS)}")
-        limits[name] = value
-    unknown = [s for s in stats if s not in STATS]
-    if unknown or not stats:
-        raise ValueError(f"stats must be a non-empty subset of {list(STATS)}, got {list(stats)}")
-    stats = list(dict.fromkeys(stats))
+    stats, limits = check_statistics(stats, thresholds)  # the in-memory rule
     label = None
     rows, truncation = None, None
     if isinstance(weights, DaskWeights):

@@ -34,6 +34,7 @@ from msm.outcome.glm_model import (
     GLMResults,
     assemble_results,
     check_glm_arguments,
+    check_outcome_varies,
     family_of,
     numeric_column,
     outcome_values,
@@ -235,16 +236,7 @@ def glm(
     if n_obs == 0:
         raise DataError("weights", "every weight is 0: no rows to fit the outcome model on")
     y0, y1 = sum(c["y0"] for c in counts), sum(c["y1"] for c in counts)
-    if fam.code == _kernels.BINOMIAL and (y0 == n_obs or y1 == n_obs):
-        raise DataError(
-            outcome,
-            f"binomial outcome is {0 if y0 == n_obs else 1} on every row with positive weight: "
-            "there is nothing to model",
-        )
-    if fam.code == _kernels.POISSON and y0 == n_obs:
-        raise DataError(
-            outcome, "poisson outcome is 0 on every row with positive weight: nothing to model"
-        )
+    check_outcome_varies(outcome, fam, n_obs, y0, y1)  # the in-memory rule, from counts
 
     # as in memory: fit on the weights times a power of two that brings their mean near 1
     k = weight_exponent_of(counts)

@@ -199,6 +199,35 @@ def _short_list(values: Sequence, limit: int = 8) -> str:
     return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
 
 
+def check_statistics(stats, thresholds) -> tuple[list[str], dict]:
+    """``stats=`` and ``thresholds=`` of ``balance`` (both front ends): the statistics asked
+    for, once each in order, and every statistic's threshold (ValueError before any work).
+
+    Examples
+    --------
+    >>> check_statistics("smd", {"vr": None})
+    (['smd'], {'smd': 0.1, 'vr': None, 'ks': None})
+    """
+    if isinstance(stats, str):
+        stats = (stats,)  # stats="smd": one statistic
+    unknown = [s for s in stats if s not in STATS]
+    if unknown or not stats:
+        raise ValueError(f"stats must be a non-empty subset of {list(STATS)}, got {list(stats)}")
+    limits = {name: stat.threshold for name, stat in STATS.items()}
+    for name, value in (thresholds or {}).items():
+        if name not in STATS:
+            raise ValueError(f"thresholds: unknown statistic {name!r}; known: {list(STATS)}")
+        number = isinstance(value, int | float | np.integer | np.floating)
+        if value is not None and (
+            isinstance(value, bool | np.bool_) or not number or not np.isfinite(value) or value <= 0
+        ):
+            raise ValueError(
+                f"thresholds[{name!r}] must be None or a positive number, got {value!r}"
+            )
+        limits[name] = value
+    return list(dict.fromkeys(stats)), limits
+
+
 def balance(
     data: pd.DataFrame,
     *,
@@ -273,23 +302,7 @@ def balance(
     ...      ["worst_unweighted"].abs().iloc[0])
     True
     """
-    if isinstance(stats, str):
-        stats = (stats,)  # stats="smd": one statistic
-    unknown = [s for s in stats if s not in STATS]
-    if unknown or not stats:
-        raise ValueError(f"stats must be a non-empty subset of {list(STATS)}, got {list(stats)}")
-    limits = {name: stat.threshold for name, stat in STATS.items()}
-    for name, value in (thresholds or {}).items():
-        if name not in STATS:
-            raise ValueError(f"thresholds: unknown statistic {name!r}; known: {list(STATS)}")
-        number = isinstance(value, int | float | np.integer | np.floating)
-        if value is not None and (
-            isinstance(value, bool | np.bool_) or not number or not np.isfinite(value) or value <= 0
-        ):
-            raise ValueError(
-                f"thresholds[{name!r}] must be None or a positive number, got {value!r}"
-            )
-        limits[name] = value
+    stats, limits = check_statistics(stats, thresholds)
     inputs = resolve_inputs(
         data,
         treatment=treatment,
@@ -302,7 +315,7 @@ def balance(
         by=by,
         caller="balance",
     )
-    return _compute(inputs, list(dict.fromkeys(stats)), limits)
+    return _compute(inputs, stats, limits)
 
 
 def _compute(inputs: Inputs, stats: list[str], limits: dict) -> Balance:

@@ -385,7 +385,10 @@ def glm(
     n_obs = int(positive.sum())
     if n_obs == 0:
         raise DataError("weights", "every weight is 0: no rows to fit the outcome model on")
-    _check_not_constant(y[positive], outcome, fam)
+    informative = y[positive]
+    check_outcome_varies(
+        outcome, fam, n_obs, int(np.sum(informative == 0.0)), int(np.sum(informative == 1.0))
+    )
 
     design = design_matrix(terms, data)
     X = np.ascontiguousarray(design.matrix, dtype=np.float64)
@@ -679,14 +682,19 @@ def _check_offset_range(
         )
 
 
-def _check_not_constant(y: np.ndarray, column: str, fam: _Family) -> None:
-    if fam.code == _kernels.BINOMIAL and (np.all(y == 0.0) or np.all(y == 1.0)):
+def check_outcome_varies(column, fam: _Family, n: int, n_zero: int, n_one: int) -> None:
+    """DataError when the outcome on the ``n`` rows with positive weight has nothing to model.
+
+    From counts, so both front ends use it: ``n_zero`` and ``n_one`` rows are 0 and 1 (a
+    binomial outcome all 0 or all 1, a poisson outcome all 0).
+    """
+    if fam.code == _kernels.BINOMIAL and (n_zero == n or n_one == n):
         raise DataError(
             column,
-            f"binomial outcome is {y[0]:g} on every row with positive weight: "
+            f"binomial outcome is {0 if n_zero == n else 1} on every row with positive weight: "
             "there is nothing to model",
         )
-    if fam.code == _kernels.POISSON and np.all(y == 0.0):
+    if fam.code == _kernels.POISSON and n_zero == n:
         raise DataError(
             column, "poisson outcome is 0 on every row with positive weight: nothing to model"
         )
