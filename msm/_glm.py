@@ -567,7 +567,7 @@ def _fit(
         intercept=intercept,
         shifted_ok=shifted_ok,
         on_singular=(
-            functools.partial(_raise_monotone, column_sd, names, model_name)
+            functools.partial(raise_monotone, column_sd, names, model_name)
             if require_variance
             else None
         ),
@@ -872,7 +872,7 @@ def warm_start(X, y, w, offset, family: int, names: list[str], model_name: str):
     return fit.beta
 
 
-def _raise_monotone(
+def raise_monotone(
     sd: Callable[[], np.ndarray], names: list[str], model_name: str, beta: np.ndarray, n_iter: int
 ) -> None:
     """DataError: the information became singular along the Newton path (separation).

@@ -241,7 +241,10 @@ def glm(
     # as in memory: fit on the weights times a power of two that brings their mean near 1
     k = weight_exponent_of(counts)
     model_name = f"outcome model {outcome} ~ {rhs}"
-    task = ModelTask(MODEL, fam.code, f"{model_name} ({fam.name})", outcome, max_iter, tol, k)
+    task = ModelTask(
+        MODEL, fam.code, f"{model_name} ({fam.name})", outcome, max_iter, tol, k,
+        require_variance=True,
+    )  # fmt: skip
     fit = fit_models(prepared, [task])[MODEL]
     beta, names = fit.beta, fit.names
     # deviance and Pearson chi2 on the scale of the weights given (as in memory)

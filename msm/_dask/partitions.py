@@ -21,6 +21,7 @@ the in-memory row order, ``msm._glm.warm_start``) when there are enough rows.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ from msm._glm import (
     inverse,
     map_back,
     newton_iteration,
+    raise_monotone,
     suspects,
     uncentred_form,
     warm_start,
@@ -408,6 +410,9 @@ class ModelTask:
     max_iter: int = 50
     tol: float = 1e-10
     exponent: int = 0  # fit on the weights times 2**-exponent
+    # the outcome model, whose covariance is reported: a likelihood that turns monotone
+    # (complete separation) is a DataError, as in memory (msm._glm.fit_glm)
+    require_variance: bool = False
 
 
 def _start(family: int, names: list[str], intercept: int | None, s: dict) -> np.ndarray:
@@ -497,6 +502,11 @@ class _Model:
             tol=task.tol,
             intercept=self.intercept,
             shifted_ok=centring is None and self.intercept is not None,
+            on_singular=(
+                functools.partial(raise_monotone, lambda: self.sd, names, task.model_name)
+                if task.require_variance
+                else None
+            ),
         )
         return next(self.steps)
 

@@ -503,3 +503,17 @@ def test_a_worker_killed_mid_run_changes_nothing(cohort):
         pd.testing.assert_series_equal(models1[key].params, models0[key].params, check_exact=True)
     pd.testing.assert_series_equal(fit1.params, fit0.params, check_exact=True)
     pd.testing.assert_frame_equal(fit1.cov, fit0.cov, check_exact=True)
+
+
+def test_glm_complete_separation_is_the_in_memory_error(cohort):
+    """A covariate that predicts the outcome perfectly: the same DataError as in memory
+    (the outcome model's covariance is reported, so a monotone likelihood is an error)."""
+    data = cohort.assign(sep=2.0 * cohort["y"] - 1.0)
+    with pytest.raises(msm.DataError) as in_memory:
+        msm.glm("y ~ a + sep", data, cluster="id", family="binomial")
+    with dask.config.set(scheduler="threads"), pytest.raises(msm.DataError) as distributed_:
+        msm.glm("y ~ a + sep", by_subject_blocks(data, 3), cluster="id", family="binomial")
+    assert distributed_.value.column == in_memory.value.column == "sep"
+    assert "monotone" in str(distributed_.value) and "complete separation" in str(
+        distributed_.value
+    )
