@@ -423,6 +423,14 @@ def check_magnitude(
     if X.size == 0:
         return
     size = _kernels.column_abs_max(np.ascontiguousarray(X), np.ascontiguousarray(w, np.float64))
+    check_column_sizes(size, names, model_name, intercept)
+
+
+def check_column_sizes(
+    size: np.ndarray, names: list[str], model_name: str, intercept: int | None
+) -> None:
+    """``check_magnitude`` from each column's largest ``|value|`` on the rows fitted (so a
+    distributed front end can reduce the sizes over partitions first)."""
     bad = (size > 0) & ((size < MAGNITUDE[0]) | (size > MAGNITUDE[1]))
     if intercept is not None:
         bad[intercept] = False

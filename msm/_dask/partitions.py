@@ -34,6 +34,7 @@ from msm._glm import (
     POISSON,
     Centring,
     NeedsCentring,
+    check_column_sizes,
     check_not_constant,
     inverse,
     map_back,
@@ -456,6 +457,11 @@ class _Model:
         ones = np.logical_and.reduce([s["ones"] for s in rows])
         self.intercept = int(np.argmax(ones)) if ones.any() else None
         self.names = names
+        # the in-memory magnitude check, from the partitions' ranges on rows with w > 0
+        fitted = [s for s in rows if s["n_pos"] > 0]
+        if fitted:
+            size = np.max([np.maximum(-s["colmin"], s["colmax"]) for s in fitted], axis=0)
+            check_column_sizes(size, names, name, self.intercept)
         self.start = _start(task.family, names, self.intercept, total)
         n = self.n = total["n"]
         colsum = sum(s["colsum"] for s in rows)

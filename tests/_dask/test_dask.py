@@ -517,3 +517,21 @@ def test_glm_complete_separation_is_the_in_memory_error(cohort):
     assert "monotone" in str(distributed_.value) and "complete separation" in str(
         distributed_.value
     )
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_covariate_beyond_double_range_is_the_in_memory_error(cohort, scale):
+    """A covariate whose information would over- or underflow: the in-memory DataError, from
+    the partitions' column ranges, for the outcome model and for a weight model."""
+    data = cohort.assign(big=cohort["l"] * scale)
+    with pytest.raises(msm.DataError) as in_memory:
+        msm.glm("y ~ a + big", data, cluster="id", family="binomial")
+    frame = by_subject_blocks(data, 3)
+    with dask.config.set(scheduler="threads"):
+        with pytest.raises(msm.DataError) as outcome_model:
+            msm.glm("y ~ a + big", frame, cluster="id", family="binomial")
+        with pytest.raises(msm.DataError) as weight_model:
+            msm.iptw(frame, **(KW | {"denominator": "x + big + time"}))
+    assert outcome_model.value.column == weight_model.value.column == in_memory.value.column
+    assert str(outcome_model.value) == str(in_memory.value)
+    assert "outside what the fit can represent" in str(weight_model.value)
