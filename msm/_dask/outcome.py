@@ -30,6 +30,7 @@ from msm._dask.weights import DaskWeights, final_weights, partition_weights, shr
 from msm._formula import design_matrix, parse_terms
 from msm._glm import uncentred_form
 from msm.inference import CentredParts
+from msm.models import registry
 from msm.outcome.glm_model import (
     GLMResults,
     assemble_results,
@@ -179,13 +180,14 @@ def glm(
     """
     options = check_glm_arguments(formula, family, variance, cluster, offset, max_iter, tol,
                                   convergence)  # fmt: skip
-    if options.convergence != "full":
-        raise NotImplementedError("convergence='r' (R's IRLS path) is for in-memory data only")
+    registry.require_front_end(  # from the capability table
+        "dask",
+        convergence_r=options.convergence == "r",
+        variance_stacked=options.estimator.name == "stacked",
+    )
     require_dask()
     fam, estimator, outcome, rhs = options.family, options.estimator, options.outcome, options.rhs
     max_iter, tol = options.max_iter, options.tol
-    if estimator.name == "stacked":
-        raise NotImplementedError("variance='stacked' is not supported for a dask DataFrame")
     check_columns(data, [outcome], "outcome")
     check_columns(data, [cluster, offset], "cluster/offset")
     terms = parse_terms(rhs, data._meta, "outcome model")

@@ -549,11 +549,9 @@ def iptw(
         convergence=convergence,
         columns_only=True,
     )
-    registry.require(core.kind, "dask")  # from the capability table
-    if convergence != "full":
-        raise NotImplementedError("convergence='r' (R's IRLS path) is for in-memory data only")
-    if core.point:
-        raise NotImplementedError("a dask DataFrame needs time= (point treatments: use pandas)")
+    registry.require_front_end(  # from the capability table
+        "dask", core.kind, point_treatment=core.point, convergence_r=convergence == "r"
+    )
     spec = PartitionSpec(core)
     specs, columns = spec.specs, list(spec.columns)
     # every partition validated, sorted and its designs built once, kept on the workers; the

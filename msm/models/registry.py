@@ -211,6 +211,57 @@ def require(kind: ModelKind, capability: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class FrontEnd:
+    """What a front end other than pandas computes: the model kinds with its capability
+    (``capability``, an attribute of ``ModelKind``) and every option except ``unsupported``
+    (option -> what to do instead)."""
+
+    name: str
+    capability: str
+    unsupported: dict[str, str]
+
+
+FRONT_ENDS: dict[str, FrontEnd] = {
+    "dask": FrontEnd(
+        "a Dask DataFrame",
+        "dask",
+        {
+            "point treatment": "time=None (one row per subject) fits in memory: use pandas",
+            "convergence='r'": "R's IRLS path replays glm.fit on one frame: use pandas",
+            "variance='stacked'": "the stacked sandwich needs every weight model's score "
+            "rows in memory: use pandas, or msm.bootstrap",
+        },
+    ),
+}
+
+
+def require_front_end(front_end: str, kind: ModelKind | None = None, **options: bool) -> None:
+    """NotImplementedError when ``front_end`` cannot compute what is asked, from ``FRONT_ENDS``.
+
+    ``kind``: the treatment model kind (its capability is checked); ``options``: the options
+    in use, named as in ``FrontEnd.unsupported`` with spaces as underscores and quotes left
+    out (``point_treatment=True``, ``convergence_r=True``, ``variance_stacked=True``).
+
+    Examples
+    --------
+    >>> require_front_end("dask", resolve("binomial", None), convergence_r=True)
+    Traceback (most recent call last):
+    ...
+    NotImplementedError: a Dask DataFrame does not support convergence='r': R's IRLS path ...
+    """
+    end = FRONT_ENDS[front_end]
+    if kind is not None:
+        require(kind, end.capability)
+    for option, why in end.unsupported.items():
+        if options.get(_option_key(option)):
+            raise NotImplementedError(f"{end.name} does not support {option}: {why}")
+
+
+def _option_key(option: str) -> str:
+    return "".join(c for c in option.replace(" ", "_").replace("=", "_") if c.isalnum() or c == "_")
+
+
 def check_iptw_options(kind: ModelKind, *, absorbing: bool, numerator, start, model) -> None:
     """The ``iptw`` options that depend on the model kind (ValueError before any work)."""
     if absorbing and not kind.absorbing:
@@ -268,6 +319,14 @@ def support_table() -> str:
             f"{'the same' if censoring is kind else censoring.label} | "
             f"{_mark(kind.stacked_variance)} | {_mark(kind.dask)} | "
             f"{f'`{kind.r_ipw}`' if kind.r_ipw else '—'} |"
+        )
+    for end in FRONT_ENDS.values():
+        lines.append("")
+        lines.append(
+            f"{end.name[0].upper()}{end.name[1:]} fits the kinds marked in its column, with "
+            "every option except: "
+            + "; ".join(f"{option} ({why})" for option, why in end.unsupported.items())
+            + "."
         )
     return "\n".join(lines)
 

@@ -535,3 +535,19 @@ def test_covariate_beyond_double_range_is_the_in_memory_error(cohort, scale):
     assert outcome_model.value.column == weight_model.value.column == in_memory.value.column
     assert str(outcome_model.value) == str(in_memory.value)
     assert "outside what the fit can represent" in str(weight_model.value)
+
+
+def test_what_dask_does_not_support_is_said_from_the_capability_table(cohort):
+    frame = by_subject_blocks(cohort, 2)
+    point = by_subject_blocks(cohort[cohort["time"] == 0], 2)
+    with dask.config.set(scheduler="threads"):
+        with pytest.raises(NotImplementedError, match="does not support point treatment"):
+            msm.iptw(point, id="id", time=None, treatment="a", denominator="x")
+        with pytest.raises(NotImplementedError, match="does not support convergence='r'"):
+            msm.iptw(frame, **KW, convergence="r")
+        with pytest.raises(NotImplementedError, match="does not support variance='stacked'"):
+            msm.glm("y ~ a", frame, cluster="id", family="binomial", variance="stacked")
+        with pytest.raises(NotImplementedError, match="a Dask DataFrame supports family="):
+            msm.iptw(frame, **(KW | {"family": "gaussian", "treatment": "x",
+                                     "denominator": "l", "numerator": "1",
+                                     "absorbing": False}))  # fmt: skip
