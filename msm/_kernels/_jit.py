@@ -20,11 +20,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba  # after the OpenMP setting above
 
+# below this many rows a parallel region costs more than it saves: waking the OpenMP threads
+# (passive waiting, above) takes about half a millisecond, as long as a fused GLM pass over
+# 10,000 rows; small cohorts and bootstrap replicates call the kernels thousands of times
+SERIAL_ROWS = 3 * 8192
 
-def jit(fn=None, *, parallel: bool = False):
-    """Compile ``fn`` with msm's numba options (``cache``, ``error_model="numpy"``)."""
-    if fn is None:
-        return functools.partial(jit, parallel=parallel)
+
+def _compile(fn, parallel: bool):
     dispatcher = numba.njit(parallel=parallel, error_model="numpy", nogil=True)(fn)
     if numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1 (coverage runs): a plain function
         return dispatcher
@@ -32,3 +34,28 @@ def jit(fn=None, *, parallel: bool = False):
         with contextlib.suppress(RuntimeError):  # "no locator available": nowhere to write
             dispatcher.enable_caching()
     return dispatcher
+
+
+def jit(fn=None, *, parallel: bool = False, serial_below: int | None = None):
+    """Compile ``fn`` with msm's numba options (``cache``, ``error_model="numpy"``).
+
+    ``serial_below`` (with ``parallel=True``): a kernel called from Python whose first
+    argument has fewer rows than this runs its serial compilation instead of the parallel
+    one.  Both run the same code, and msm's kernels give the same numbers on any number of
+    threads (fixed chunks, partial sums added in chunk order), so the choice changes the
+    time only.  The two compilations are the wrapper's ``serial`` and ``parallel``
+    attributes (compiled on first use).  Without ``serial_below`` the result is the numba
+    dispatcher itself, which other kernels may call.
+    """
+    if fn is None:
+        return functools.partial(jit, parallel=parallel, serial_below=serial_below)
+    if not parallel or serial_below is None:
+        return _compile(fn, parallel)
+
+    @functools.wraps(fn)
+    def kernel(*args):
+        return (kernel.serial if args[0].shape[0] < serial_below else kernel.parallel)(*args)
+
+    kernel.serial = _compile(fn, False)
+    kernel.parallel = _compile(fn, True)
+    return kernel

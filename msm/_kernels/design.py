@@ -5,10 +5,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from msm._kernels._jit import jit
+from msm._kernels._jit import SERIAL_ROWS, jit
 
 
-@jit(parallel=True)
+@jit(parallel=True, serial_below=SERIAL_ROWS)
 def gather_column(source, rows, out, j):  # pragma: no cover - compiled
     """``out[i, j] = source[rows[i]]`` for every i (``source`` any numeric 1-d array)."""
     for i in numba.prange(rows.size):
@@ -16,7 +16,7 @@ def gather_column(source, rows, out, j):  # pragma: no cover - compiled
     return out
 
 
-@jit(parallel=True)
+@jit(parallel=True, serial_below=SERIAL_ROWS)
 def column_abs_max(X, w):  # pragma: no cover - compiled
     """``max |X[i, j]|`` over the rows with ``w[i] > 0``, per column (0 where there are none).
 

@@ -19,7 +19,7 @@ import math
 import numba
 import numpy as np
 
-from msm._kernels._jit import jit
+from msm._kernels._jit import SERIAL_ROWS, jit
 
 CHUNK_ROWS = 8192
 BLOCK_ROWS = 8  # rows summed together before they touch the accumulators
@@ -136,7 +136,7 @@ def _accumulate_block(X, i, m, a, b, score, info):  # pragma: no cover - compile
                 info[j, k] += bx * X[row, k]
 
 
-@jit(parallel=True)
+@jit(parallel=True, serial_below=SERIAL_ROWS)
 def glm_irls_pass(X, y, w, offset, beta, family, mu_out):  # pragma: no cover - compiled
     """One fused pass of weighted IRLS/Newton for a canonical-link GLM at ``beta``.
 
@@ -217,7 +217,7 @@ def glm_irls_pass(X, y, w, offset, beta, family, mu_out):  # pragma: no cover - 
     return deviance, pearson_chi2, score, info, mu_min, mu_max
 
 
-@jit(parallel=True)
+@jit(parallel=True, serial_below=SERIAL_ROWS)
 def weighted_crossprod(X, d):  # pragma: no cover - compiled
     """``X' diag(d) X`` for (n, p) ``X`` and (n,) ``d``, in fixed row chunks.
 
@@ -271,7 +271,7 @@ def _rows_by_cluster(codes, n_clusters):  # pragma: no cover - compiled
     return starts, rows
 
 
-@jit(parallel=True)
+@jit(parallel=True, serial_below=SERIAL_ROWS)
 def cluster_score_sums(X, r, codes, n_clusters):  # pragma: no cover - compiled
     """Per-cluster sums of score rows ``r_i x_i``: a (G, p) array.
 

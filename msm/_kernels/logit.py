@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numba
 
-from msm._kernels._jit import jit
+from msm._kernels._jit import SERIAL_ROWS, jit
 from msm._kernels.glm import log1pexp
 
 
-@jit(parallel=True)
+@jit(parallel=True, serial_below=SERIAL_ROWS)
 def logit_log_prob(X, beta, y, out):  # pragma: no cover - compiled
     """Log-probability of the observed outcome, ``log P(Y = y_i | x_i)``, row by row.
 
