@@ -265,7 +265,7 @@ def reweighted_association(
 VARIANCES = ("robust", "cr1", "cr1s")  # cluster-robust estimators of the registry
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)  # printing: CoefficientResults
 class AssociationFit(CoefficientResults):
     """One logistic regression of the treatment on the adjustment terms and covariates.
 

@@ -233,6 +233,24 @@ class CoefficientResults:
         """The line under a printed coefficient table: which variance was used."""
         return self.covariance_estimator.describe(self.sandwich_parts)
 
+    # --- printing: the model's header lines, the table, the variance used ------------------
+
+    #: the columns of ``summary()`` that ``repr()`` shows (``str()`` shows them all)
+    repr_columns: ClassVar[tuple[str, ...]] = ("estimate", "std_error", "p_value")
+
+    def header_lines(self) -> list[str]:
+        """Lines describing the fit, printed above its table (each model says its own)."""
+        return []
+
+    def __str__(self) -> str:
+        table = self.summary().to_string(float_format=lambda v: f"{v:.6g}")
+        return "\n".join([*self.header_lines(), table, self.variance_footer()])
+
+    def __repr__(self) -> str:
+        short = self.summary()[list(self.repr_columns)]
+        table = short.to_string(float_format=lambda v: f"{v:.4g}")
+        return "\n".join([*self.header_lines(), table, self.variance_footer()])
+
 
 class ModelBasedResults(CoefficientResults):
     """A fit that reports its model-based covariance only (keeps no sandwich pieces).

@@ -44,7 +44,7 @@ from msm.weights import spec_text
 VARIANCES = ("robust", "cr0", "cr1", "model", "bootstrap")
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)  # printing: CoefficientResults
 class CoxResults(CoefficientResults):
     """A fitted weighted Cox proportional hazards model.
 
@@ -208,7 +208,9 @@ class CoxResults(CoefficientResults):
 
     # --- printing ---------------------------------------------------------------------------
 
-    def _header(self) -> list[str]:
+    repr_columns = ("estimate", "std_error", "hazard_ratio", "p_value")
+
+    def header_lines(self) -> list[str]:
         zero = self.n_rows - self.nobs
         rows = f"{self.nobs} rows" + (f" (+{zero} with weight 0)" if zero else "")
         clusters = f", {self.n_clusters} clusters" if self.n_clusters is not None else ""
@@ -221,15 +223,6 @@ class CoxResults(CoefficientResults):
             f" - {status} in {self.n_iter} Newton iterations; partial log-likelihood "
             f"{self.loglik:.6g} (null {self.loglik_null:.6g})",
         ]
-
-    def __str__(self) -> str:
-        table = self.summary().to_string(float_format=lambda v: f"{v:.6g}")
-        return "\n".join([*self._header(), table, self.variance_footer()])
-
-    def __repr__(self) -> str:
-        short = self.summary()[["estimate", "std_error", "hazard_ratio", "p_value"]]
-        table = short.to_string(float_format=lambda v: f"{v:.4g}")
-        return "\n".join([*self._header(), table, self.variance_footer()])
 
 
 def cox(

@@ -74,7 +74,7 @@ class _FitArrays:
     index: pd.Index
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)  # printing: CoefficientResults
 class GLMResults(CoefficientResults):
     """A fitted weighted GLM.
 
@@ -209,7 +209,7 @@ class GLMResults(CoefficientResults):
 
     # --- printing ---------------------------------------------------------------------------
 
-    def _header(self) -> list[str]:
+    def header_lines(self) -> list[str]:
         clusters = (
             f"{self.n_clusters} clusters ({self.cluster!r})"
             if self.cluster is not None
@@ -224,15 +224,6 @@ class GLMResults(CoefficientResults):
             f" - {status} in {self.n_iter} Newton iterations; deviance {self.deviance:.6g}, "
             f"Pearson chi2 {self.pearson_chi2:.6g}, dispersion {self.dispersion:.6g}",
         ]
-
-    def __str__(self) -> str:
-        table = self.summary().to_string(float_format=lambda v: f"{v:.6g}")
-        return "\n".join([*self._header(), table, self.variance_footer()])
-
-    def __repr__(self) -> str:
-        short = self.summary()[["estimate", "std_error", "p_value"]]
-        table = short.to_string(float_format=lambda v: f"{v:.4g}")
-        return "\n".join([*self._header(), table, self.variance_footer()])
 
 
 @dataclass(frozen=True)
