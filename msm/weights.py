@@ -45,6 +45,18 @@ Spec = str | Sequence[str] | None
 SUMMARY_COLUMNS = ["n", "min", "p1", "median", "mean", "p99", "max", "sd", "ess", "n_truncated"]
 
 
+def copy_on_write() -> bool:
+    """Whether pandas gives a frame written in place new arrays (copy-on-write: pandas 3, or
+    pandas 2 with ``pd.options.mode.copy_on_write = True``).  Without it an in-place write
+    changes the arrays ``Weights`` keeps, so ``Weights.computed_on`` is always False there."""
+    if int(pd.__version__.split(".")[0]) >= 3:
+        return True
+    try:
+        return pd.get_option("mode.copy_on_write") is True
+    except (KeyError, pd.errors.OptionError):
+        return False
+
+
 @dataclass(frozen=True, eq=False)
 class Weights:
     """IP weights and everything needed to check them.
@@ -115,7 +127,7 @@ class Weights:
         >>> w.computed_on(cohort)
         False
         """
-        if data is not self.data or not data.index.equals(self.panel.index):
+        if not copy_on_write() or data is not self.data or not data.index.equals(self.panel.index):
             return False
         for column, kept in self.columns_read.items():
             try:

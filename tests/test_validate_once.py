@@ -94,3 +94,14 @@ def test_a_frame_changed_after_iptw_is_checked_again(cohort):
     with_w = msm.balance(data, covariates=["x", "l"], weights=w)
     fresh = msm.balance(data, covariates=["x", "l"], weights=w.weights, **_spelled(KW))
     pd.testing.assert_frame_equal(with_w.table, fresh.table)
+
+
+def test_without_copy_on_write_nothing_is_reused(cohort, monkeypatch):
+    """pandas 2 without copy-on-write writes in place into the arrays Weights keeps: then
+    no frame is recognised, and every consumer checks afresh."""
+    import msm.weights
+
+    w = msm.iptw(cohort, **KW)
+    assert w.computed_on(cohort)
+    monkeypatch.setattr(msm.weights, "copy_on_write", lambda: False)
+    assert not w.computed_on(cohort)
