@@ -424,12 +424,12 @@ def clean_rows(
     n_after = int(after_outcome.sum())
     if n_after:
         ids = list(pd.unique(panel.ids[after_outcome]))
-        shown = ", ".join(map(repr, ids[:5])) + (", ..." if len(ids) > 5 else "")
-        warn(
-            f"column {outcome!r}: {n_after} row(s) after a subject's first outcome were "
-            f"dropped (ids {shown}; {len(ids)} in all), as TrialEmulation does",
-            DataWarning,
+        rule = (
+            f"{n_after} row(s) after a subject's first outcome were dropped, as TrialEmulation does"
         )
+        shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in ids[:5])
+        more = ", ..." if len(ids) > 5 else ""
+        warn(f"column {outcome!r}: {rule} (ids {shown}{more}; {len(ids)} in all)", DataWarning)
     kept = np.flatnonzero(keep)
     subject = panel.subject_of_row()[kept]
     counts = np.bincount(subject, minlength=panel.n_subjects)
