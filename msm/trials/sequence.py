@@ -359,7 +359,8 @@ def trial_sequence(
     Examples
     --------
     >>> import msm
-    >>> panel = msm.datasets.simulate_panel(n_subjects=200, seed=1)
+    >>> panel = msm.datasets.simulate_panel(n_subjects=200, seed=1, stop_at_event=True,
+    ...                                     censor_coefs=(-3.0, 0.5))
     >>> panel["eligible"] = (panel["time"] < 4).astype(int)
     >>> seq = msm.trial_sequence(panel, id="id", time="time", treatment="a", outcome="y",
     ...                          eligible="eligible", censor="lost", censor_numerator="x",
