@@ -27,6 +27,7 @@ from msm._formula import Terms, design_rows, intercept_columns, parse_terms
 from msm._glm import check_fit_options
 from msm._warnings import DataWarning, warn
 from msm.models.logit import LogitFit, fit_logit, log_prob
+from msm.outcome import GLMResults, glm
 from msm.panel import (
     DataError,
     Panel,
@@ -258,6 +259,97 @@ class TrialSequence:
         if not tables:
             return pd.DataFrame(columns=["model", "term", "estimate", "std_error", "z", "p_value"])
         return pd.concat(tables, ignore_index=True)
+
+    def analysis_weights(self, truncate: tuple | None = None) -> np.ndarray:
+        """The expanded weights, truncated at percentiles of their own distribution.
+
+        ``truncate=(lower, upper)`` in percent, either None: weights below the ``lower``
+        quantile become it and weights above the ``upper`` quantile become it (quantiles of
+        type 7, numpy's default; TrialEmulation's ``pmin(w, quantile(w, 0.99))`` is
+        ``(None, 99)``).  None: the weights as they are.
+        """
+        w = self.expanded[WEIGHT].to_numpy(dtype=np.float64)
+        if truncate is None:
+            return w.copy()
+        if not isinstance(truncate, tuple | list) or len(truncate) != 2:
+            raise ValueError(
+                f"truncate must be (lower, upper) percentiles, either None, got {truncate!r}"
+            )
+        lower, upper = truncate
+        for value in (lower, upper):
+            if value is not None and not (
+                isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 100
+            ):
+                raise ValueError(f"truncate percentiles must be in [0, 100], got {truncate!r}")
+        if lower is not None and upper is not None and lower > upper:
+            raise ValueError(f"truncate: lower above upper percentile, got {truncate!r}")
+        out = w.copy()
+        if upper is not None:
+            np.minimum(out, np.quantile(w, upper / 100.0), out=out)
+        if lower is not None:
+            np.maximum(out, np.quantile(w, lower / 100.0), out=out)
+        return out
+
+    def fit(
+        self,
+        formula: str,
+        *,
+        truncate: tuple | None = None,
+        variance: str = "cr1",
+        convergence: str = "full",
+    ) -> GLMResults:
+        """The marginal structural model: a weighted pooled logistic regression on ``expanded``.
+
+        ``msm.glm(formula, expanded, weights=..., cluster=<id>, family="binomial")``: the
+        formula names the columns of ``expanded`` (``assigned``, ``followup``, ``trial``,
+        the outcome, the baseline covariates).  Unlike TrialEmulation, the numerator model's
+        terms are not added to the formula for you: name them.
+
+        Parameters
+        ----------
+        formula : str
+            ``"<outcome> ~ assigned + followup + I(followup**2) + trial + I(trial**2) + x2"``
+            (TrialEmulation's default model, with its adjustment term ``x2``).
+        truncate : (lower, upper) or None
+            Percentiles at which the weights are truncated (``analysis_weights``).
+        variance : str
+            Default ``"cr1"``: the cluster-robust sandwich by subject times G/(G-1), as
+            TrialEmulation's ``sandwich::vcovCL``.  Any ``variance=`` of ``msm.glm`` but
+            ``"stacked"``.
+        convergence : {"full", "r"}
+            As in ``msm.glm``; ``"r"`` replays R's ``glm.fit`` (TrialEmulation's fit).
+
+        Returns
+        -------
+        GLMResults
+
+        Examples
+        --------
+        >>> import msm
+        >>> panel = msm.datasets.simulate_panel(n_subjects=300, seed=2, stop_at_event=True,
+        ...                                     event_coefs=(-2.5, 0.2, 0.5, -0.7))
+        >>> panel["eligible"] = (panel["time"] < 5).astype(int)
+        >>> seq = msm.trial_sequence(panel, id="id", time="time", treatment="a",
+        ...                          outcome="y", eligible="eligible", covariates=["x"])
+        >>> fit = seq.fit("y ~ assigned + followup + trial + x")
+        >>> fit.params.index.tolist()
+        ['Intercept', 'assigned', 'followup', 'trial', 'x']
+        """
+        if variance == "stacked":
+            raise ValueError(
+                "variance='stacked' is not available for trial sequences yet; use 'cr1' "
+                "(or msm.bootstrap)"
+            )
+        weights = self.analysis_weights(truncate)
+        return glm(
+            formula,
+            self.expanded,
+            weights=weights,
+            cluster=self.spec.id,
+            family="binomial",
+            variance=variance,
+            convergence=convergence,
+        )
 
     def __repr__(self) -> str:
         e = self.expanded

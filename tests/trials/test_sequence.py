@@ -374,3 +374,52 @@ def test_caller_frame_unchanged_and_warnings_only_where_due(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _run(data, censor="c", censor_numerator="x", censor_denominator="x + l")
+
+
+# ---------------------------------------------------------------------------------------------
+# the MSM: TrialEmulation's fit_msm on sim_itt (R's default fit and its refit at epsilon 1e-14)
+
+FORMULA = "outcome ~ assigned + x2 + followup + I(followup**2) + trial + I(trial**2)"
+
+
+@pytest.mark.parametrize(
+    ("key", "truncate"), [("untruncated", None), ("truncated_p99", (None, 99))]
+)
+def test_msm_equals_trialemulations(reference, fits, key, truncate):
+    """With R's stopping rule in the weight models and the MSM: R's numbers to rounding
+    (achieved 2e-14 in coefficients, 6e-14 in robust SEs); fully converged: the tight refit
+    (achieved 5e-10 and 1e-9: the refit's own stopping error at epsilon 1e-14)."""
+    want = reference["sim_itt"]["case"]["msm"][key]
+    seq = fits["sim_itt", "r"]
+    w = seq.analysis_weights(truncate)
+    if truncate is not None:
+        npt.assert_allclose(w.max(), want["trunc_cap"], rtol=1e-12)
+        assert int((seq.expanded["weight"].to_numpy() > w).sum()) == want["n_capped"]
+    fit = seq.fit(FORMULA, truncate=truncate, convergence="r")
+    assert fit.nobs == want["nobs"] and fit.n_clusters == want["n_clusters"]
+    npt.assert_allclose(fit.params.to_numpy(), want["coef"], rtol=1e-11)
+    npt.assert_allclose(fit.bse.to_numpy(), want["se_robust"], rtol=1e-11)
+    k = len(want["coef"])
+    npt.assert_allclose(fit.cov.to_numpy(), np.reshape(want["vcov_robust"], (k, k)),
+                        rtol=1e-9, atol=1e-15)  # fmt: skip
+    npt.assert_allclose(fit.deviance, want["deviance"], rtol=1e-12)
+    tight = seq.fit(FORMULA, truncate=truncate)
+    npt.assert_allclose(tight.params.to_numpy(), want["tight"]["coef"], rtol=1e-8)
+    npt.assert_allclose(tight.bse.to_numpy(), want["tight"]["se_robust"], rtol=1e-8)
+
+
+def test_truncation_by_hand_and_bad_arguments(rng):
+    data = _censored_panel(rng, n=200)
+    seq = trial_sequence(data, id="id", time="t", treatment="a", outcome="y", eligible="e",
+                         censor="c", censor_numerator="x", censor_denominator="x + l")  # fmt: skip
+    w = seq.expanded["weight"].to_numpy()
+    got = seq.analysis_weights((5, 95))
+    npt.assert_array_equal(got, np.clip(w, np.percentile(w, 5), np.percentile(w, 95)))
+    npt.assert_array_equal(seq.analysis_weights(None), w)
+    for bad in [(1,), (5, 101), (95, 5), "99", (True, 99)]:
+        with pytest.raises(ValueError, match="truncate"):
+            seq.analysis_weights(bad)
+    with pytest.raises(ValueError, match="stacked"):
+        seq.fit("y ~ assigned", variance="stacked")
+    with pytest.raises(msm.DataError, match="'age'"):
+        seq.fit("y ~ assigned + age")
