@@ -4,6 +4,8 @@ Inverse-probability-of-treatment weights for point and time-varying treatments, 
 balance diagnostics, and weighted outcome regression.  The data path, one module per step:
 
     panel -> models -> weights -> diagnostics -> outcome (with inference)
+
+and target trial emulation on top (``trial_sequence``: sequential trials).
 """
 
 from msm import datasets, plot
@@ -27,6 +29,7 @@ from msm.inference import BootstrapResults, BootstrapWarning, bootstrap
 from msm.models import ConvergenceWarning, LogitFit, SeparationWarning
 from msm.outcome import CoxResults, GLMResults, cox, risk_curves
 from msm.panel import DataError
+from msm.trials import TrialSequence, trial_sequence
 from msm.weights import Weights
 
 __version__ = "0.1.0"
@@ -45,6 +48,7 @@ __all__ = [
     "LogitFit",
     "ModelComparison",
     "SeparationWarning",
+    "TrialSequence",
     "WeightSummary",
     "Weights",
     "balance",
@@ -59,5 +63,6 @@ __all__ = [
     "plot",
     "reweighted_association",
     "risk_curves",
+    "trial_sequence",
     "weight_summary",
 ]

@@ -2663,6 +2663,111 @@ def _():
 
 
 # ---------------------------------------------------------------------------------------------
+# msm.trial_sequence: sequential trials (ITT)
+
+
+def trials_panel() -> pd.DataFrame:
+    """80 subjects followed to the outcome ``y`` or loss (``lost``), ``eligible`` at times 0..3."""
+    d = panel(80, 2, censor_coefs=(-3.0, 0.5), stop_at_event=True)
+    return d.assign(eligible=(d["time"] < 4).astype(int))
+
+
+TRIALS = dict(id="id", time="time", treatment="a", outcome="y", eligible="eligible")
+
+
+def trials(data, **overrides):
+    return call(msm.trial_sequence, data, **{**TRIALS, **overrides})
+
+
+@case("msm.trial_sequence", "eligible column missing", Raises("eligible"))
+def _():
+    trials(trials_panel().drop(columns="eligible"))
+
+
+@case("msm.trial_sequence", "censoring formula names an unknown column", Raises("age"))
+def _():
+    trials(trials_panel(), censor="lost", censor_denominator="x + age")
+
+
+@case("msm.trial_sequence", "eligible is 2 for two subjects", Raises("eligible", ids=(3, 8)))
+def _():
+    d = trials_panel()
+    d.loc[d["id"].isin([3, 8]) & (d["time"] == 1), "eligible"] = 2
+    trials(d)
+
+
+@case("msm.trial_sequence", "outcome is -1 at one visit", Raises("y", ids=(5,)))
+def _():
+    d = trials_panel()
+    d.loc[(d["id"] == 5) & (d["time"] == 2), "y"] = -1
+    trials(d)
+
+
+@case("msm.trial_sequence", "no eligible row", Raises("eligible", contains=("no row is eligible",)))
+def _():
+    trials(trials_panel().assign(eligible=0))
+
+
+@case("msm.trial_sequence", "NaN in a baseline covariate", Raises("x", ids=(4,)))
+def _():
+    d = trials_panel()
+    d.loc[d["id"] == 4, "x"] = np.nan
+    trials(d, covariates=["x"])
+
+
+@case("msm.trial_sequence", "datetime time", Raises("time", contains=("numeric (periods)",)))
+def _():
+    d = trials_panel()
+    d["time"] = pd.Timestamp("2020-01-01") + pd.to_timedelta(d["time"] * 30, unit="D")
+    trials(d)
+
+
+@case("msm.trial_sequence", "treatment given as the outcome too", Raises("a"))
+def _():
+    trials(trials_panel(), outcome="a")
+
+
+@case("msm.trial_sequence", "a covariate named like an expanded column", Raises("followup"))
+def _():
+    d = trials_panel().rename(columns={"l": "followup"})
+    trials(d, covariates=["followup"])
+
+
+@case("msm.trial_sequence", "never treated: no rows with am_1 = 1", Raises("a"))
+def _():
+    trials(trials_panel().assign(a=0), censor="lost", censor_denominator="x")
+
+
+@case("msm.trial_sequence", "rows after the outcome: dropped with a DataWarning")
+def _():
+    d = trials_panel()
+    rows = d.index[(d["id"] == 6) & (d["time"] == 1)]
+    d.loc[rows, "y"] = 1  # id 6 has rows after its outcome at time 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seq = trials(d)
+    words = [str(w.message) for w in caught if issubclass(w.category, msm.DataWarning)]
+    assert any("column 'y'" in m and "(ids 6; 1 in all)" in m for m in words), words
+    kept = seq.expanded[seq.expanded["id"] == 6]
+    assert (kept["trial"] + kept["followup"]).max() == 1  # nothing after the event row
+    clean = trials(d[~((d["id"] == 6) & (d["time"] > 1))])
+    pd.testing.assert_frame_equal(seq.expanded, clean.expanded)
+
+
+@case("msm.trial_sequence", "permuted rows and string ids: the same expansion")
+def _():
+    d = trials_panel()
+    base = trials(d, censor="lost", censor_numerator="x", censor_denominator="x + l")
+    shuffled = d.sample(frac=1.0, random_state=7).assign(id=lambda f: "s" + f["id"].astype(str))
+    other = trials(shuffled, censor="lost", censor_numerator="x", censor_denominator="x + l")
+    key = ["trial", "followup"]
+    a = base.expanded.assign(id="s" + base.expanded["id"].astype(str))
+    a = a.sort_values(["id", *key], kind="stable").reset_index(drop=True)
+    b = other.expanded.sort_values(["id", *key], kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
 # arguments that are not columns: a ValueError (a value out of range) or a TypeError (a value
 # of the wrong kind) naming the argument, raised before any work
 
@@ -2671,6 +2776,22 @@ def _arguments(function, run, table):
     """Register one case per (name, keyword arguments, exception, words of the message)."""
     for name, kwargs, exc, words in table:
         case(function, name, Raises(exc=exc, names=words))(functools.partial(run, **kwargs))
+
+
+def _trials_arguments(**kw):
+    trials(trials_panel(), **kw)
+
+
+_arguments(
+    "msm.trial_sequence",
+    _trials_arguments,
+    [
+        ("estimand='PP' (planned)", dict(estimand="PP"), NotImplementedError, "planned"),
+        ("estimand unknown", dict(estimand="ATE"), ValueError, "estimand"),
+        ("pool_censor unknown", dict(censor="lost", pool_censor="all"), ValueError, "pool_censor"),
+        ("censor model without censor=", dict(censor_numerator="x"), ValueError, "censor="),
+    ],
+)
 
 
 def _iptw_arguments(**kw):

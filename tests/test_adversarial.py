@@ -38,6 +38,7 @@ def test_at_least_100_cases_over_every_public_function():
         "msm.glm", "msm.cox", "msm.risk_curves", "msm.bootstrap", "msm.ess",
         "msm.weight_summary", "msm.compare_models", "msm.plot.weights_by_time",
         "msm.plot.love_plot", "msm.plot.risk_curves", "msm.plot.ess_by_time",
+        "msm.trial_sequence",
     }  # fmt: skip
     assert public <= functions, public - functions
     tags = {t for c in ac.CASES for t in c.tags}

@@ -2,7 +2,7 @@
 
 Each kernel has a naive numpy twin of the same name in ``tests/naive.py`` (GLM, Cox and
 diagnostics kernels: ``tests/naive_glm.py``, ``tests/naive_cox.py``,
-``tests/naive_diagnostics.py``).
+``tests/naive_diagnostics.py``, trials: ``tests/naive_trials.py``).
 """
 
 from msm._kernels.cox import (
@@ -25,6 +25,7 @@ from msm._kernels.glm import (
     weighted_crossprod,
 )
 from msm._kernels.logit import logit_log_prob
+from msm._kernels.trials import expand_trials, sequential_trials, trial_row_counts
 from msm._kernels.weights import cumulative_log_weights, grouped_cumsum
 
 __all__ = [
@@ -44,5 +45,8 @@ __all__ = [
     "history_nodes",
     "logit_log_prob",
     "recent_history",
+    "sequential_trials",
     "stratified_mean_differences",
+    "expand_trials",
+    "trial_row_counts",
 ]

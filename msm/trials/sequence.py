@@ -1,0 +1,686 @@
+"""Sequential target trials (``trial_sequence``), with R TrialEmulation's definitions.
+
+Data path: validate the arguments once (a frozen ``TrialSpec``), validate and sort the rows
+once (``msm.panel``), clean each subject's rows (drop those before its first eligible row and
+after its first outcome), fit the censoring models on the cleaned rows, turn each row's
+fitted probabilities into a log factor and accumulate the factors within subject
+(``msm._kernels``), then expand: a trial starts at every eligible row, and the trial's
+weight at a later row is the product of the row factors after its start
+(``msm._kernels.sequential_trials``: C(s) - C(t) in log space).  The caller's frame is only
+read.
+
+The definitions, word for word as TrialEmulation 0.0.4.8 computes them, are in
+``../shared/conformance/trialemulation/cases.json`` (``definitions``); the tests reproduce
+its expanded rows exactly and its weights to rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from msm import _kernels
+from msm._formula import Terms, design_rows, intercept_columns, parse_terms
+from msm._glm import check_fit_options
+from msm._warnings import DataWarning, warn
+from msm.models.logit import LogitFit, fit_logit, log_prob
+from msm.outcome import GLMResults, glm
+from msm.panel import (
+    DataError,
+    Panel,
+    binary_values,
+    build_panel,
+    check_columns_exist,
+    check_finite,
+    check_frame,
+)
+from msm.weights import not_varying, warn_no_censoring
+
+Spec = str | Sequence[str] | None
+
+ESTIMANDS = ("ITT", "PP")
+POOLS = ("none", "numerator", "both")
+# the columns of ``expanded`` that msm names (the id, treatment and outcome keep the caller's)
+TRIAL, FOLLOWUP, ASSIGNED, WEIGHT = "trial", "followup", "assigned", "weight"
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """The arguments of ``trial_sequence``, checked once, with the formulas parsed."""
+
+    id: Hashable
+    time: Hashable
+    treatment: Hashable
+    outcome: Hashable
+    eligible: Hashable
+    estimand: str
+    censor: Hashable | None
+    censor_numerator: Terms | None
+    censor_denominator: Terms | None
+    pool_censor: str
+    covariates: tuple  # baseline columns copied from each trial's start row
+    convergence: str
+
+    @property
+    def columns(self) -> tuple:
+        """Every data column the computation reads."""
+        used = [self.id, self.time, self.treatment, self.outcome, self.eligible]
+        if self.censor is not None:
+            used.append(self.censor)
+        for terms in (self.censor_numerator, self.censor_denominator):
+            if terms is not None:
+                used.extend(terms.columns)
+        used.extend(self.covariates)
+        return tuple(dict.fromkeys(used))
+
+    def settings(self) -> dict:
+        return {
+            "estimand": self.estimand,
+            "id": self.id,
+            "time": self.time,
+            "treatment": self.treatment,
+            "outcome": self.outcome,
+            "eligible": self.eligible,
+            "censor": self.censor,
+            "censor_numerator": None
+            if self.censor_numerator is None
+            else self.censor_numerator.text,
+            "censor_denominator": None
+            if self.censor_denominator is None
+            else self.censor_denominator.text,
+            "pool_censor": self.pool_censor,
+            "covariates": list(self.covariates),
+            "convergence": self.convergence,
+        }
+
+
+def _formula_text(spec: Spec) -> Spec:
+    """A right-hand side as given; a leading ``~`` (R's one-sided formula) is dropped."""
+    if isinstance(spec, str):
+        text = spec.strip()
+        return text[1:].strip() or "1" if text.startswith("~") else text
+    return spec
+
+
+def trial_spec(
+    data: pd.DataFrame,
+    *,
+    id: Hashable,
+    time: Hashable,
+    treatment: Hashable,
+    outcome: Hashable,
+    eligible: Hashable,
+    estimand: str = "ITT",
+    censor: Hashable | None = None,
+    censor_numerator: Spec = None,
+    censor_denominator: Spec = None,
+    pool_censor: str = "numerator",
+    covariates: Sequence[Hashable] | None = None,
+    convergence: str = "full",
+) -> TrialSpec:
+    """Check the arguments of ``trial_sequence`` against ``data``'s columns; parse formulas."""
+    check_frame(data)
+    if not isinstance(estimand, str) or estimand not in ESTIMANDS:
+        raise ValueError(f"estimand must be 'ITT' or 'PP', got estimand={estimand!r}")
+    if estimand == "PP":
+        raise NotImplementedError(
+            "estimand='PP' (per-protocol: switch weights, artificial censoring at the first "
+            "deviation) is planned (issue 12) but not implemented yet; use estimand='ITT'"
+        )
+    if not isinstance(pool_censor, str) or pool_censor not in POOLS:
+        raise ValueError(
+            f"pool_censor must be 'none', 'numerator' or 'both', got pool_censor={pool_censor!r}"
+        )
+    _, _, convergence = check_fit_options(50, 1e-10, convergence)
+    if censor is None and (censor_numerator is not None or censor_denominator is not None):
+        raise ValueError(
+            "censor_numerator and censor_denominator need censor= (the 0/1 censoring column)"
+        )
+    if covariates is None:
+        covariates = []
+    elif isinstance(covariates, str) or not isinstance(covariates, Sequence):
+        covariates = [covariates]
+    covariates = list(covariates)
+    roles = {id: "id", time: "time", treatment: "treatment", outcome: "outcome"}
+    roles.setdefault(eligible, "eligible")
+    columns = [id, time, treatment, outcome, eligible]
+    if censor is not None:
+        roles.setdefault(censor, "censor")
+        columns.append(censor)
+    check_columns_exist(data, columns, "trial_sequence")
+    check_columns_exist(data, covariates, "covariates")
+    named = [id, time, treatment, outcome, eligible] + ([censor] if censor is not None else [])
+    repeated = [c for c in dict.fromkeys(named) if named.count(c) > 1]
+    if repeated:
+        raise DataError(
+            repeated[0],
+            "id, time, treatment, outcome, eligible and censor must be different columns; "
+            f"{repeated[0]!r} is given for more than one of them",
+        )
+    numerator = denominator = None
+    if censor is not None:
+        numerator = parse_terms(_formula_text(censor_numerator), data, "censor numerator")
+        denominator = parse_terms(_formula_text(censor_denominator), data, "censor denominator")
+    # baseline covariates: those named, then the numerator model's (TrialEmulation adds the
+    # numerator terms to the outcome model, so their values at the trial start are kept)
+    baseline = list(dict.fromkeys([*covariates, *(numerator.columns if numerator else ())]))
+    baseline = [c for c in baseline if c != id]
+    names = [id, TRIAL, FOLLOWUP, ASSIGNED, treatment, outcome, WEIGHT, *baseline]
+    clash = [c for c in dict.fromkeys(names) if names.count(c) > 1]
+    if clash:
+        raise DataError(
+            clash[0],
+            f"the expanded data has the columns {id!r}, {TRIAL!r}, {FOLLOWUP!r}, "
+            f"{ASSIGNED!r}, {treatment!r} (current), {outcome!r}, {WEIGHT!r} and the baseline "
+            f"covariates; {clash[0]!r} would be two of them: rename it in the data",
+        )
+    return TrialSpec(
+        id=id,
+        time=time,
+        treatment=treatment,
+        outcome=outcome,
+        eligible=eligible,
+        estimand=estimand,
+        censor=censor,
+        censor_numerator=numerator,
+        censor_denominator=denominator,
+        pool_censor=pool_censor,
+        covariates=tuple(baseline),
+        convergence=convergence,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class TrialSequence:
+    """Sequential trials emulated from a person-time panel: the expanded data and its weights.
+
+    Attributes
+    ----------
+    expanded : pandas.DataFrame
+        One row per (trial, subject, follow-up row), sorted by id, trial, followup: the id
+        (the caller's column name), ``trial`` (the time value of the trial's start row),
+        ``followup`` (time minus ``trial``), ``assigned`` (treatment at the trial's start
+        row), the treatment at the row (the caller's name), the outcome at the row (the
+        caller's name; 1 only on the event row), ``weight`` (the product of the censoring
+        factors after the trial's start row: 1 at followup 0), then the baseline covariates,
+        their values at the trial's start row.  A fresh RangeIndex.
+    cleaned : pandas.DataFrame
+        The rows kept after cleaning, sorted by id and time and indexed by the caller's
+        labels: id, time, treatment, eligible, ``am_1`` (previous treatment, 0 on the
+        subject's first kept row), ``switch``, and with censoring ``p_censor_numerator`` and
+        ``p_censor_denominator`` (fitted P(uncensored)) and ``factor`` (their ratio, the
+        row's weight factor; TrialEmulation's ``wtC``).
+    models : dict of str to LogitFit
+        The fitted censoring models of ``1 - censor`` (P(uncensored)):
+        ``"censor_numerator"`` or ``"censor_numerator_0"`` / ``"_1"``, and
+        ``"censor_denominator"`` or ``"censor_denominator_0"`` / ``"_1"`` (fitted on rows
+        with ``am_1`` 0 / 1), as ``pool_censor`` asks.
+    spec : TrialSpec
+        The arguments, checked.
+    rows, trial_rows : ndarray of int64
+        For each expanded row, the position in the caller's data of its row and of its
+        trial's start row.
+    n_dropped : dict
+        Rows dropped in cleaning: ``"before_eligible"`` and ``"after_outcome"``.
+    """
+
+    expanded: pd.DataFrame
+    cleaned: pd.DataFrame
+    models: dict[str, LogitFit]
+    spec: TrialSpec
+    rows: np.ndarray = field(repr=False)
+    trial_rows: np.ndarray = field(repr=False)
+    n_dropped: dict = field(default_factory=dict)
+
+    @property
+    def settings(self) -> dict:
+        """The arguments as given (formulas as text)."""
+        return self.spec.settings()
+
+    @property
+    def n_trials(self) -> int:
+        """Trials with at least one subject (distinct ``trial`` values)."""
+        return int(self.expanded[TRIAL].nunique())
+
+    def summary(self) -> pd.DataFrame:
+        """The censoring models' coefficients: one row per (model, term).
+
+        Columns ``model``, ``term``, ``estimate``, ``std_error``, ``z``, ``p_value``; empty
+        without censoring models.
+        """
+        tables = []
+        for key, fit in self.models.items():
+            table = fit.summary().rename_axis("term").reset_index()
+            table.insert(0, "model", key)
+            tables.append(table)
+        if not tables:
+            return pd.DataFrame(columns=["model", "term", "estimate", "std_error", "z", "p_value"])
+        return pd.concat(tables, ignore_index=True)
+
+    def analysis_weights(self, truncate: tuple | None = None) -> np.ndarray:
+        """The expanded weights, truncated at percentiles of their own distribution.
+
+        ``truncate=(lower, upper)`` in percent, either None: weights below the ``lower``
+        quantile become it and weights above the ``upper`` quantile become it (quantiles of
+        type 7, numpy's default; TrialEmulation's ``pmin(w, quantile(w, 0.99))`` is
+        ``(None, 99)``).  None: the weights as they are.
+        """
+        w = self.expanded[WEIGHT].to_numpy(dtype=np.float64)
+        if truncate is None:
+            return w.copy()
+        if not isinstance(truncate, tuple | list) or len(truncate) != 2:
+            raise ValueError(
+                f"truncate must be (lower, upper) percentiles, either None, got {truncate!r}"
+            )
+        lower, upper = truncate
+        for value in (lower, upper):
+            if value is not None and not (
+                isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 100
+            ):
+                raise ValueError(f"truncate percentiles must be in [0, 100], got {truncate!r}")
+        if lower is not None and upper is not None and lower > upper:
+            raise ValueError(f"truncate: lower above upper percentile, got {truncate!r}")
+        out = w.copy()
+        if upper is not None:
+            np.minimum(out, np.quantile(w, upper / 100.0), out=out)
+        if lower is not None:
+            np.maximum(out, np.quantile(w, lower / 100.0), out=out)
+        return out
+
+    def fit(
+        self,
+        formula: str,
+        *,
+        truncate: tuple | None = None,
+        variance: str = "cr1",
+        convergence: str = "full",
+    ) -> GLMResults:
+        """The marginal structural model: a weighted pooled logistic regression on ``expanded``.
+
+        ``msm.glm(formula, expanded, weights=..., cluster=<id>, family="binomial")``: the
+        formula names the columns of ``expanded`` (``assigned``, ``followup``, ``trial``,
+        the outcome, the baseline covariates).  Unlike TrialEmulation, the numerator model's
+        terms are not added to the formula for you: name them.
+
+        Parameters
+        ----------
+        formula : str
+            ``"<outcome> ~ assigned + followup + I(followup**2) + trial + I(trial**2) + x2"``
+            (TrialEmulation's default model, with its adjustment term ``x2``).
+        truncate : (lower, upper) or None
+            Percentiles at which the weights are truncated (``analysis_weights``).
+        variance : str
+            Default ``"cr1"``: the cluster-robust sandwich by subject times G/(G-1), as
+            TrialEmulation's ``sandwich::vcovCL``.  Any ``variance=`` of ``msm.glm`` but
+            ``"stacked"``.
+        convergence : {"full", "r"}
+            As in ``msm.glm``; ``"r"`` replays R's ``glm.fit`` (TrialEmulation's fit).
+
+        Returns
+        -------
+        GLMResults
+
+        Examples
+        --------
+        >>> import msm
+        >>> panel = msm.datasets.simulate_panel(n_subjects=300, seed=2, stop_at_event=True,
+        ...                                     event_coefs=(-2.5, 0.2, 0.5, -0.7))
+        >>> panel["eligible"] = (panel["time"] < 5).astype(int)
+        >>> seq = msm.trial_sequence(panel, id="id", time="time", treatment="a",
+        ...                          outcome="y", eligible="eligible", covariates=["x"])
+        >>> fit = seq.fit("y ~ assigned + followup + trial + x")
+        >>> fit.params.index.tolist()
+        ['Intercept', 'assigned', 'followup', 'trial', 'x']
+        """
+        if variance == "stacked":
+            raise ValueError(
+                "variance='stacked' is not available for trial sequences yet; use 'cr1' "
+                "(or msm.bootstrap)"
+            )
+        weights = self.analysis_weights(truncate)
+        return glm(
+            formula,
+            self.expanded,
+            weights=weights,
+            cluster=self.spec.id,
+            family="binomial",
+            variance=variance,
+            convergence=convergence,
+        )
+
+    def __repr__(self) -> str:
+        e = self.expanded
+        n_ids = e[self.spec.id].nunique()
+        lines = [
+            f"TrialSequence({self.spec.estimand}: {self.n_trials} trials, {len(e)} expanded "
+            f"rows, {n_ids} subjects, {int(e[self.spec.outcome].sum())} events)",
+        ]
+        if self.models:
+            lines.append(
+                f"censoring models ({self.spec.censor!r}, pool_censor="
+                f"{self.spec.pool_censor!r}): {', '.join(self.models)}"
+            )
+            w = e[WEIGHT].to_numpy()
+            lines.append(f"weights: min {w.min():.4g}, mean {w.mean():.4g}, max {w.max():.4g}")
+        else:
+            lines.append("no censoring weights (weight 1)")
+        return "\n".join(lines)
+
+
+def trial_sequence(
+    data: pd.DataFrame,
+    *,
+    id: Hashable,
+    time: Hashable,
+    treatment: Hashable,
+    outcome: Hashable,
+    eligible: Hashable,
+    estimand: str = "ITT",
+    censor: Hashable | None = None,
+    censor_numerator: Spec = None,
+    censor_denominator: Spec = None,
+    pool_censor: str = "numerator",
+    covariates: Sequence[Hashable] | None = None,
+    convergence: str = "full",
+) -> TrialSequence:
+    """Emulate a sequence of target trials, one starting at every eligible row.
+
+    With R TrialEmulation's definitions (version 0.0.4.8), so its expanded rows and weights
+    are reproduced:
+
+    * **Cleaning**, per subject: rows before its first eligible row and rows after its first
+      outcome (among the rows kept) are dropped; ``am_1`` is the previous kept row's treatment
+      (0 on the first); ``switch`` is 1 where treatment differs from ``am_1``.
+    * **Censoring weights** (with ``censor=``): logistic models of ``1 - censor``
+      (P(uncensored)) on the cleaned rows; ``pool_censor="numerator"`` fits the numerator on
+      all rows and the denominator separately on the rows with ``am_1 == 0`` and
+      ``am_1 == 1``; ``"both"`` fits both on all rows; ``"none"`` fits each separately by
+      ``am_1`` (TrialEmulation allows only ``"numerator"`` and ``"both"`` for ITT).  Every
+      row's factor is P_numerator / P_denominator, including the row where ``censor`` is 1
+      (that row stays in the data).
+    * **Expansion**: a trial starts at every kept row with ``eligible == 1``; it holds the
+      subject's rows from there to the subject's last kept row (ITT); ``followup`` is the
+      difference of time values; ``assigned`` and the baseline covariates come from the
+      start row; the weight of trial t at row s is the product of the row factors over
+      t < time <= s (1 at followup 0).  Weights are not truncated.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Long person-time data, one row per subject-interval, in any row order.
+    id, time : str
+        Subject and (numeric) time columns; (id, time) unique.
+    treatment, outcome, eligible : str
+        0/1 columns: the treatment in the interval, the outcome event (1 on the event's
+        row), and eligibility for a trial starting in the interval.
+    estimand : {"ITT"}
+        Intention to treat.  ``"PP"`` (per protocol) is planned and raises
+        NotImplementedError.
+    censor : str, optional
+        0/1 censoring indicator (1 on the row where the subject is lost); with it, censoring
+        weights are estimated.
+    censor_numerator, censor_denominator : str or list of str, optional
+        Right-hand sides of the censoring models (a formula such as ``"x2 + x1"``, R's
+        ``"~ x2 + x1"`` also accepted, or a list of columns); default intercept only.
+    pool_censor : {"numerator", "both", "none"}
+        Which censoring models are pooled over ``am_1`` (see above).
+    covariates : list of str, optional
+        Baseline covariates to carry into ``expanded`` (values at each trial's start row),
+        for adjustment in the outcome model.  The numerator model's columns are always
+        carried (TrialEmulation adds them to the outcome model).
+    convergence : {"full", "r"}
+        The censoring models: ``"full"`` iterates Newton to a step below 1e-10 (relative);
+        ``"r"`` replays R's ``glm.fit`` (its 1e-8 relative-deviance stopping rule), so the
+        weights equal TrialEmulation's to rounding instead of to about 1e-7.
+
+    Returns
+    -------
+    TrialSequence
+
+    Raises
+    ------
+    DataError
+        Naming the column (and the ids): a column not in the data, a missing or infinite
+        value in a column used, treatment, outcome, eligible or censor not 0/1, duplicated
+        (id, time) rows, non-numeric time, no eligible row, or a censoring model whose
+        outcome does not vary on its rows.
+
+    Examples
+    --------
+    >>> import msm
+    >>> panel = msm.datasets.simulate_panel(n_subjects=200, seed=1, stop_at_event=True,
+    ...                                     censor_coefs=(-3.0, 0.5))
+    >>> panel["eligible"] = (panel["time"] < 4).astype(int)
+    >>> seq = msm.trial_sequence(panel, id="id", time="time", treatment="a", outcome="y",
+    ...                          eligible="eligible", censor="lost", censor_numerator="x",
+    ...                          censor_denominator="x + l")
+    >>> seq.expanded.columns.tolist()
+    ['id', 'trial', 'followup', 'assigned', 'a', 'y', 'weight', 'x']
+    >>> sorted(seq.expanded["trial"].unique().tolist())
+    [0, 1, 2, 3]
+    >>> bool((seq.expanded.loc[seq.expanded["followup"] == 0, "weight"] == 1).all())
+    True
+    >>> list(seq.models)
+    ['censor_numerator', 'censor_denominator_0', 'censor_denominator_1']
+    """
+    spec = trial_spec(
+        data,
+        id=id,
+        time=time,
+        treatment=treatment,
+        outcome=outcome,
+        eligible=eligible,
+        estimand=estimand,
+        censor=censor,
+        censor_numerator=censor_numerator,
+        censor_denominator=censor_denominator,
+        pool_censor=pool_censor,
+        covariates=covariates,
+        convergence=convergence,
+    )
+    return compute_trials(data, spec)
+
+
+@dataclass(frozen=True, eq=False)
+class CleanedRows:
+    """The rows kept after cleaning, as positions into the sorted panel, with their arrays."""
+
+    kept: np.ndarray  # sorted-row positions of the kept rows
+    starts: np.ndarray  # subject offsets into the kept rows
+    a: np.ndarray  # treatment (0/1 float) on kept rows
+    am_1: np.ndarray
+    switch: np.ndarray  # int64: treatment differs from am_1 (0 on each first kept row)
+    eligible: np.ndarray  # bool
+    n_before_eligible: int
+    n_after_outcome: int
+
+
+def clean_rows(
+    panel: Panel, a: np.ndarray, y: np.ndarray, e: np.ndarray, outcome: Hashable
+) -> CleanedRows:
+    """Drop each subject's rows before its first eligible row and after its first outcome.
+
+    ``a``, ``y``, ``e``: sorted treatment, outcome and eligibility (0/1 floats).  The first
+    outcome is the first among the rows kept by eligibility (TrialEmulation removes the rows
+    before eligibility first).  Warns (DataWarning naming ``outcome`` and the ids) when rows
+    after an outcome are dropped.
+    """
+    starts = panel.starts
+    eligible_so_far = _kernels.grouped_cumsum(e, starts, np.empty(e.size)) > 0.0
+    y_kept = np.where(eligible_so_far, y, 0.0)
+    events_before = _kernels.grouped_cumsum(y_kept, starts, np.empty(e.size)) - y_kept
+    after_outcome = eligible_so_far & (events_before > 0.0)
+    keep = eligible_so_far & ~after_outcome
+    n_after = int(after_outcome.sum())
+    if n_after:
+        ids = list(pd.unique(panel.ids[after_outcome]))
+        rule = (
+            f"{n_after} row(s) after a subject's first outcome were dropped, as TrialEmulation does"
+        )
+        shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in ids[:5])
+        more = ", ..." if len(ids) > 5 else ""
+        warn(f"column {outcome!r}: {rule} (ids {shown}{more}; {len(ids)} in all)", DataWarning)
+    kept = np.flatnonzero(keep)
+    subject = panel.subject_of_row()[kept]
+    counts = np.bincount(subject, minlength=panel.n_subjects)
+    counts = counts[counts > 0]
+    new_starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    a_kept = a[kept]
+    am_1 = np.empty_like(a_kept)
+    if a_kept.size:
+        am_1[1:] = a_kept[:-1]
+        am_1[new_starts[:-1]] = 0.0
+    switch = (a_kept != am_1).astype(np.int64)
+    switch[new_starts[:-1]] = 0
+    return CleanedRows(
+        kept=kept,
+        starts=new_starts,
+        a=a_kept,
+        am_1=am_1,
+        switch=switch,
+        eligible=e[kept] == 1.0,
+        n_before_eligible=int((~eligible_so_far).sum()),
+        n_after_outcome=n_after,
+    )
+
+
+def _censoring_models(
+    data: pd.DataFrame, spec: TrialSpec, rows: np.ndarray, uncensored: np.ndarray, am_1
+) -> tuple[dict[str, LogitFit], np.ndarray, np.ndarray]:
+    """Fit the censoring models; P(uncensored) under numerator and denominator, per row.
+
+    ``rows``: caller positions of the cleaned rows (sorted order); ``uncensored``: 1 - censor
+    on them.
+    """
+    models: dict[str, LogitFit] = {}
+    p = {"numerator": np.empty(rows.size), "denominator": np.empty(rows.size)}
+    pooled = {
+        "numerator": spec.pool_censor in ("numerator", "both"),
+        "denominator": spec.pool_censor == "both",
+    }
+    for part, terms in (
+        ("numerator", spec.censor_numerator),
+        ("denominator", spec.censor_denominator),
+    ):
+        groups = (
+            [(f"censor_{part}", np.ones(rows.size, dtype=bool), "")]
+            if pooled[part]
+            else [
+                (f"censor_{part}_{k}", am_1 == float(k), f" (rows with am_1 = {k})") for k in (0, 1)
+            ]
+        )
+        for key, mask, where in groups:
+            role = f"censor {part}{where}"
+            if not mask.any():
+                raise DataError(
+                    spec.treatment,
+                    f"no cleaned row has previous treatment am_1 = {key[-1]}, so the {role} "
+                    "model has no rows; pool the model over am_1 (pool_censor='both')",
+                )
+            y = uncensored[mask]
+            if np.all(y == y[0]):
+                raise not_varying(spec.censor, role, y.size, int(1.0 - y[0]))
+            design = design_rows(terms, data, rows[mask])
+            intercept_columns(design)
+            fit = fit_logit(
+                design.matrix,
+                y,
+                design.names,
+                name=f"{role} model",
+                outcome=f"1 - {spec.censor}",
+                formula=terms.text,
+                convergence=spec.convergence,
+            )
+            models[key] = fit
+            p[part][mask] = np.exp(log_prob(fit, design.matrix, np.ones(y.size)))
+    return models, p["numerator"], p["denominator"]
+
+
+def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
+    """The trial sequence of ``spec`` on a pandas frame (``spec`` from ``trial_spec``)."""
+    check_finite(data, list(spec.columns), spec.id)
+    if pd.api.types.is_datetime64_any_dtype(data[spec.time].dtype):
+        raise DataError(
+            spec.time,
+            "time must be numeric (periods) for trial sequences, got datetimes; convert them, "
+            "e.g. to months since a reference date",
+        )
+    panel = build_panel(data, spec.id, spec.time)
+
+    def binary(column, role):
+        return binary_values(panel, panel.sort(data[column].to_numpy()), column, role)
+
+    a = binary(spec.treatment, "treatment")
+    y = binary(spec.outcome, "outcome")
+    e = binary(spec.eligible, "eligible")
+    c = None if spec.censor is None else binary(spec.censor, "censor")
+    if not e.any():
+        raise DataError(spec.eligible, f"no row is eligible (all {e.size} rows are 0): no trial")
+    cleaned = clean_rows(panel, a, y, e, spec.outcome)
+    kept = cleaned.kept
+    rows = panel.order[kept]  # caller positions of the kept rows, in (id, time) order
+    n_kept = kept.size
+
+    models: dict[str, LogitFit] = {}
+    log_factor = np.zeros(n_kept)
+    extra: dict[str, np.ndarray] = {}
+    if c is not None:
+        c_kept = c[kept]
+        if not c_kept.any():
+            warn_no_censoring(spec.censor, n_kept)
+        else:
+            models, p_num, p_den = _censoring_models(data, spec, rows, 1.0 - c_kept, cleaned.am_1)
+            log_factor = np.log(p_num) - np.log(p_den)
+            extra = {
+                "p_censor_numerator": p_num,
+                "p_censor_denominator": p_den,
+                "factor": np.exp(log_factor),
+            }
+    log_cumulative = _kernels.cumulative_log_weights(log_factor, cleaned.starts)
+    source, trial, weight = _kernels.sequential_trials(
+        cleaned.eligible, cleaned.starts, log_cumulative
+    )
+
+    time_kept = panel.time[kept]
+    ids_kept = panel.ids[kept]
+    columns = {
+        spec.id: ids_kept[source],
+        TRIAL: time_kept[trial],
+        FOLLOWUP: time_kept[source] - time_kept[trial],
+        ASSIGNED: cleaned.a[trial].astype(np.int64),
+        spec.treatment: cleaned.a[source].astype(np.int64),
+        spec.outcome: y[kept][source].astype(np.int64),
+        WEIGHT: weight,
+    }
+    trial_positions = rows[trial]
+    for covariate in spec.covariates:
+        columns[covariate] = data[covariate].array.take(trial_positions)
+    expanded = pd.DataFrame(columns, copy=False)
+
+    cleaned_frame = pd.DataFrame(
+        {
+            spec.id: ids_kept,
+            spec.time: time_kept,
+            spec.treatment: cleaned.a.astype(np.int64),
+            spec.eligible: cleaned.eligible.astype(np.int64),
+            "am_1": cleaned.am_1.astype(np.int64),
+            "switch": cleaned.switch,
+            **extra,
+        },
+        index=panel.index[rows],
+    )
+    return TrialSequence(
+        expanded=expanded,
+        cleaned=cleaned_frame,
+        models=models,
+        spec=spec,
+        rows=rows[source],
+        trial_rows=trial_positions,
+        n_dropped={
+            "before_eligible": cleaned.n_before_eligible,
+            "after_outcome": cleaned.n_after_outcome,
+        },
+    )
