@@ -2663,7 +2663,7 @@ def _():
 
 
 # ---------------------------------------------------------------------------------------------
-# msm.trial_sequence: sequential trials (ITT)
+# msm.trial_sequence: sequential trials (ITT and per protocol)
 
 
 def trials_panel() -> pd.DataFrame:
@@ -2733,6 +2733,21 @@ def _():
     trials(d, covariates=["followup"])
 
 
+@case("msm.trial_sequence", "PP switch formula names an unknown column", Raises("age"))
+def _():
+    trials(trials_panel(), estimand="PP", switch_numerator="age", switch_denominator="x + l")
+
+
+@case("msm.trial_sequence", "PP switch denominator names an unknown column", Raises("bmi"))
+def _():
+    trials(trials_panel(), estimand="PP", switch_denominator="x + bmi")
+
+
+@case("msm.trial_sequence", "PP, never treated: no rows with am_1 = 1", Raises("a"))
+def _():
+    trials(trials_panel().assign(a=0), estimand="PP", switch_denominator="x")
+
+
 @case("msm.trial_sequence", "never treated: no rows with am_1 = 1", Raises("a"))
 def _():
     trials(trials_panel().assign(a=0), censor="lost", censor_denominator="x")
@@ -2786,7 +2801,13 @@ _arguments(
     "msm.trial_sequence",
     _trials_arguments,
     [
-        ("estimand='PP' (planned)", dict(estimand="PP"), NotImplementedError, "planned"),
+        ("estimand='PP' without switch models", dict(estimand="PP"), ValueError, "switch_"),
+        (
+            "switch formulas without estimand='PP'",
+            dict(switch_numerator="x", switch_denominator="x + l"),
+            ValueError,
+            "estimand='PP'",
+        ),
         ("estimand unknown", dict(estimand="ATE"), ValueError, "estimand"),
         ("pool_censor unknown", dict(censor="lost", pool_censor="all"), ValueError, "pool_censor"),
         ("censor model without censor=", dict(censor_numerator="x"), ValueError, "censor="),

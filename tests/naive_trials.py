@@ -5,19 +5,30 @@ from __future__ import annotations
 import numpy as np
 
 
-def trial_row_counts(eligible: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def _trial_rows(t, end, stop):
+    """The rows of the trial starting at row t: t, t+1, ... up to the first later stop."""
+    rows = [t]
+    for s in range(t + 1, end):
+        if stop is not None and stop[s]:
+            break
+        rows.append(s)
+    return rows
+
+
+def trial_row_counts(eligible: np.ndarray, starts: np.ndarray, stop=None) -> np.ndarray:
     counts = []
     for g in range(starts.size - 1):
         rows = range(starts[g], starts[g + 1])
-        counts.append(sum(starts[g + 1] - t for t in rows if eligible[t]))
+        counts.append(sum(len(_trial_rows(t, starts[g + 1], stop)) for t in rows if eligible[t]))
     return np.array(counts, dtype=np.int64)
 
 
-def sequential_trials(eligible, starts, log_cumulative):
+def sequential_trials(eligible, starts, log_cumulative, stop=None):
     """Every (row s, trial start t) with t eligible, s >= t in t's subject; weight as a product.
 
-    The weight is the product of the row factors exp(log factor) over t < row <= s, taken
-    from the differences of ``log_cumulative``, multiplied out one factor at a time.
+    With ``stop``, trial t ends before the first row s > t with ``stop[s]``.  The weight is
+    the product of the row factors exp(log factor) over t < row <= s, taken from the
+    differences of ``log_cumulative``, multiplied out one factor at a time.
     """
     factors = np.exp(np.diff(log_cumulative, prepend=0.0))
     source, trial, weight = [], [], []
@@ -26,7 +37,7 @@ def sequential_trials(eligible, starts, log_cumulative):
             if not eligible[t]:
                 continue
             product = 1.0
-            for s in range(t, starts[g + 1]):
+            for s in _trial_rows(t, starts[g + 1], stop):
                 if s > t:
                     product *= factors[s]
                 source.append(s)
@@ -37,3 +48,40 @@ def sequential_trials(eligible, starts, log_cumulative):
         np.array(trial, dtype=np.int64),
         np.array(weight, dtype=np.float64),
     )
+
+
+def per_protocol_keep(eligible, switch, treatment, starts):
+    """TrialEmulation's ``censor_func`` state machine, transcribed flag for flag.
+
+    Two regimes, 0 and 1 (never treated / treated at their start), each with a started and a
+    stop flag; a row is deleted when neither regime is running at it (``eligible0_sw`` and
+    ``eligible1_sw`` both 0).
+    """
+    keep = np.zeros(len(eligible), dtype=bool)
+    for g in range(starts.size - 1):
+        for i in range(starts[g], starts[g + 1]):
+            if i == starts[g]:
+                started0 = started1 = stop0 = stop1 = False
+            if stop0 or stop1:
+                started0 = started1 = stop0 = stop1 = False
+            if not started0 and not started1 and eligible[i]:
+                if treatment[i] == 0:
+                    started0 = True
+                else:
+                    started1 = True
+            if started0 and not stop0:
+                in0, in1 = True, False
+            elif started1 and not stop1:
+                in0, in1 = False, True
+            else:
+                in0 = in1 = False
+            if switch[i]:
+                if eligible[i]:
+                    if treatment[i] == 1:
+                        started1, stop1, started0, stop0, in1 = True, False, False, False, True
+                    else:
+                        started0, stop0, started1, stop1, in0 = True, False, False, False, True
+                else:
+                    stop0, stop1 = started0, started1
+            keep[i] = in0 or in1
+    return keep

@@ -25,7 +25,13 @@ from msm._kernels.glm import (
     weighted_crossprod,
 )
 from msm._kernels.logit import logit_log_prob
-from msm._kernels.trials import expand_trials, sequential_trials, trial_row_counts
+from msm._kernels.trials import (
+    expand_trials,
+    per_protocol_keep,
+    per_protocol_rows,
+    sequential_trials,
+    trial_row_counts,
+)
 from msm._kernels.weights import cumulative_log_weights, grouped_cumsum
 
 __all__ = [
@@ -49,4 +55,6 @@ __all__ = [
     "stratified_mean_differences",
     "expand_trials",
     "trial_row_counts",
+    "per_protocol_keep",
+    "per_protocol_rows",
 ]

@@ -63,6 +63,8 @@ class TrialSpec:
     pool_censor: str
     covariates: tuple  # baseline columns copied from each trial's start row
     convergence: str
+    switch_numerator: Terms | None = None  # per protocol only
+    switch_denominator: Terms | None = None
 
     @property
     def columns(self) -> tuple:
@@ -70,7 +72,12 @@ class TrialSpec:
         used = [self.id, self.time, self.treatment, self.outcome, self.eligible]
         if self.censor is not None:
             used.append(self.censor)
-        for terms in (self.censor_numerator, self.censor_denominator):
+        for terms in (
+            self.switch_numerator,
+            self.switch_denominator,
+            self.censor_numerator,
+            self.censor_denominator,
+        ):
             if terms is not None:
                 used.extend(terms.columns)
         used.extend(self.covariates)
@@ -84,6 +91,12 @@ class TrialSpec:
             "treatment": self.treatment,
             "outcome": self.outcome,
             "eligible": self.eligible,
+            "switch_numerator": None
+            if self.switch_numerator is None
+            else self.switch_numerator.text,
+            "switch_denominator": None
+            if self.switch_denominator is None
+            else self.switch_denominator.text,
             "censor": self.censor,
             "censor_numerator": None
             if self.censor_numerator is None
@@ -114,10 +127,12 @@ def trial_spec(
     outcome: Hashable,
     eligible: Hashable,
     estimand: str = "ITT",
+    switch_numerator: Spec = None,
+    switch_denominator: Spec = None,
     censor: Hashable | None = None,
     censor_numerator: Spec = None,
     censor_denominator: Spec = None,
-    pool_censor: str = "numerator",
+    pool_censor: str | None = None,
     covariates: Sequence[Hashable] | None = None,
     convergence: str = "full",
 ) -> TrialSpec:
@@ -125,11 +140,21 @@ def trial_spec(
     check_frame(data)
     if not isinstance(estimand, str) or estimand not in ESTIMANDS:
         raise ValueError(f"estimand must be 'ITT' or 'PP', got estimand={estimand!r}")
-    if estimand == "PP":
-        raise NotImplementedError(
-            "estimand='PP' (per-protocol: switch weights, artificial censoring at the first "
-            "deviation) is planned (issue 12) but not implemented yet; use estimand='ITT'"
+    per_protocol = estimand == "PP"
+    if per_protocol and switch_denominator is None:
+        raise ValueError(
+            "estimand='PP' needs the switch (treatment) models: switch_denominator= (and "
+            "switch_numerator=, default intercept only), e.g. switch_numerator='age', "
+            "switch_denominator='age + x1 + x3'; switch_numerator='1', switch_denominator='1' "
+            "gives switch weights 1 (artificial censoring without weights)"
         )
+    if not per_protocol and (switch_numerator is not None or switch_denominator is not None):
+        raise ValueError(
+            "switch_numerator and switch_denominator are the per-protocol switch models: they "
+            f"need estimand='PP', got estimand={estimand!r}"
+        )
+    if pool_censor is None:
+        pool_censor = "none" if per_protocol else "numerator"
     if not isinstance(pool_censor, str) or pool_censor not in POOLS:
         raise ValueError(
             f"pool_censor must be 'none', 'numerator' or 'both', got pool_censor={pool_censor!r}"
@@ -160,13 +185,25 @@ def trial_spec(
             "id, time, treatment, outcome, eligible and censor must be different columns; "
             f"{repeated[0]!r} is given for more than one of them",
         )
+    switch_num = switch_den = None
+    if per_protocol:
+        switch_num = parse_terms(_formula_text(switch_numerator), data, "switch numerator")
+        switch_den = parse_terms(_formula_text(switch_denominator), data, "switch denominator")
     numerator = denominator = None
     if censor is not None:
         numerator = parse_terms(_formula_text(censor_numerator), data, "censor numerator")
         denominator = parse_terms(_formula_text(censor_denominator), data, "censor denominator")
-    # baseline covariates: those named, then the numerator model's (TrialEmulation adds the
+    # baseline covariates: those named, then the numerator models' (TrialEmulation adds the
     # numerator terms to the outcome model, so their values at the trial start are kept)
-    baseline = list(dict.fromkeys([*covariates, *(numerator.columns if numerator else ())]))
+    baseline = list(
+        dict.fromkeys(
+            [
+                *covariates,
+                *(switch_num.columns if switch_num else ()),
+                *(numerator.columns if numerator else ()),
+            ]
+        )
+    )
     baseline = [c for c in baseline if c != id]
     names = [id, TRIAL, FOLLOWUP, ASSIGNED, treatment, outcome, WEIGHT, *baseline]
     clash = [c for c in dict.fromkeys(names) if names.count(c) > 1]
@@ -190,6 +227,8 @@ def trial_spec(
         pool_censor=pool_censor,
         covariates=tuple(baseline),
         convergence=convergence,
+        switch_numerator=switch_num,
+        switch_denominator=switch_den,
     )
 
 
@@ -211,20 +250,26 @@ class TrialSequence:
         The rows kept after cleaning, sorted by id and time and indexed by the caller's
         labels: id, time, treatment, eligible, ``am_1`` (previous treatment, 0 on the
         subject's first kept row), ``switch``, and with censoring ``p_censor_numerator`` and
-        ``p_censor_denominator`` (fitted P(uncensored)) and ``factor`` (their ratio, the
-        row's weight factor; TrialEmulation's ``wtC``).
+        ``p_censor_denominator`` (fitted P(uncensored)) and ``factor`` (the row's weight
+        factor; with censoring weights only, their ratio, TrialEmulation's ``wtC``).  Per
+        protocol, only the rows left by the row deletion, with ``p_switch_numerator`` and
+        ``p_switch_denominator`` (fitted P(treatment = 1)), ``switch_factor`` (``wtS``),
+        with censoring ``censor_factor`` (``wtC``), and ``factor`` = ``wtS * wtC``.
     models : dict of str to LogitFit
-        The fitted censoring models of ``1 - censor`` (P(uncensored)):
+        Per protocol, the switch models of the treatment, ``"switch_numerator_0"`` /
+        ``"_1"`` and ``"switch_denominator_0"`` / ``"_1"`` (fitted on rows with ``am_1``
+        0 / 1); then the fitted censoring models of ``1 - censor`` (P(uncensored)):
         ``"censor_numerator"`` or ``"censor_numerator_0"`` / ``"_1"``, and
-        ``"censor_denominator"`` or ``"censor_denominator_0"`` / ``"_1"`` (fitted on rows
-        with ``am_1`` 0 / 1), as ``pool_censor`` asks.
+        ``"censor_denominator"`` or ``"censor_denominator_0"`` / ``"_1"``, as
+        ``pool_censor`` asks.
     spec : TrialSpec
         The arguments, checked.
     rows, trial_rows : ndarray of int64
         For each expanded row, the position in the caller's data of its row and of its
         trial's start row.
     n_dropped : dict
-        Rows dropped in cleaning: ``"before_eligible"`` and ``"after_outcome"``.
+        Rows dropped in cleaning: ``"before_eligible"`` and ``"after_outcome"``; per
+        protocol also ``"after_deviation"`` (the row deletion).
     """
 
     expanded: pd.DataFrame
@@ -246,7 +291,7 @@ class TrialSequence:
         return int(self.expanded[TRIAL].nunique())
 
     def summary(self) -> pd.DataFrame:
-        """The censoring models' coefficients: one row per (model, term).
+        """The weight models' coefficients (switch, censoring): one row per (model, term).
 
         Columns ``model``, ``term``, ``estimate``, ``std_error``, ``z``, ``p_value``; empty
         without censoring models.
@@ -359,10 +404,15 @@ class TrialSequence:
             f"rows, {n_ids} subjects, {int(e[self.spec.outcome].sum())} events)",
         ]
         if self.models:
-            lines.append(
-                f"censoring models ({self.spec.censor!r}, pool_censor="
-                f"{self.spec.pool_censor!r}): {', '.join(self.models)}"
-            )
+            switch = [k for k in self.models if k.startswith("switch")]
+            censor = [k for k in self.models if k.startswith("censor")]
+            if switch:
+                lines.append(f"switch models ({self.spec.treatment!r}): {', '.join(switch)}")
+            if censor:
+                lines.append(
+                    f"censoring models ({self.spec.censor!r}, pool_censor="
+                    f"{self.spec.pool_censor!r}): {', '.join(censor)}"
+                )
             w = e[WEIGHT].to_numpy()
             lines.append(f"weights: min {w.min():.4g}, mean {w.mean():.4g}, max {w.max():.4g}")
         else:
@@ -379,10 +429,12 @@ def trial_sequence(
     outcome: Hashable,
     eligible: Hashable,
     estimand: str = "ITT",
+    switch_numerator: Spec = None,
+    switch_denominator: Spec = None,
     censor: Hashable | None = None,
     censor_numerator: Spec = None,
     censor_denominator: Spec = None,
-    pool_censor: str = "numerator",
+    pool_censor: str | None = None,
     covariates: Sequence[Hashable] | None = None,
     convergence: str = "full",
 ) -> TrialSequence:
@@ -394,6 +446,13 @@ def trial_sequence(
     * **Cleaning**, per subject: rows before its first eligible row and rows after its first
       outcome (among the rows kept) are dropped; ``am_1`` is the previous kept row's treatment
       (0 on the first); ``switch`` is 1 where treatment differs from ``am_1``.
+    * **Per-protocol row deletion** (``estimand="PP"``), before any weight model: walking a
+      subject's rows, a regime starts at an eligible row; a switch at an eligible row starts
+      a new regime (the row is kept); a switch at a non-eligible row ends the regime after
+      that row (kept), and the rows up to the next eligible row are deleted.
+    * **Switch weights** (PP): logistic models of P(treatment = 1), numerator and
+      denominator, each fitted separately on the rows with ``am_1 == 0`` and with
+      ``am_1 == 1``; a row's factor is P_n / P_d if treated, (1 - P_n) / (1 - P_d) if not.
     * **Censoring weights** (with ``censor=``): logistic models of ``1 - censor``
       (P(uncensored)) on the cleaned rows; ``pool_censor="numerator"`` fits the numerator on
       all rows and the denominator separately on the rows with ``am_1 == 0`` and
@@ -402,9 +461,11 @@ def trial_sequence(
       row's factor is P_numerator / P_denominator, including the row where ``censor`` is 1
       (that row stays in the data).
     * **Expansion**: a trial starts at every kept row with ``eligible == 1``; it holds the
-      subject's rows from there to the subject's last kept row (ITT); ``followup`` is the
-      difference of time values; ``assigned`` and the baseline covariates come from the
-      start row; the weight of trial t at row s is the product of the row factors over
+      subject's rows from there to the subject's last kept row (ITT), or (PP) up to but
+      excluding the first row with ``followup > 0`` and a switch: the first deviation from
+      the assigned treatment (artificial censoring); ``followup`` is the difference of time
+      values; ``assigned`` and the baseline covariates come from the start row; the weight
+      of trial t at row s is the product of the row factors (switch x censoring) over
       t < time <= s (1 at followup 0).  Weights are not truncated.
 
     Parameters
@@ -416,25 +477,34 @@ def trial_sequence(
     treatment, outcome, eligible : str
         0/1 columns: the treatment in the interval, the outcome event (1 on the event's
         row), and eligibility for a trial starting in the interval.
-    estimand : {"ITT"}
-        Intention to treat.  ``"PP"`` (per protocol) is planned and raises
-        NotImplementedError.
+    estimand : {"ITT", "PP"}
+        Intention to treat, or per protocol (row deletion, switch weights and artificial
+        censoring at the first deviation, above).
+    switch_numerator, switch_denominator : str or list of str, optional
+        PP only (and ``switch_denominator`` required there): right-hand sides of the switch
+        models of the treatment, e.g. ``"age"`` and ``"age + x1 + x3"``; numerator default
+        intercept only.  ``"1"`` and ``"1"`` give switch factors 1 (artificial censoring
+        without switch weights).  The numerator's columns are carried into ``expanded``.
+        Where the treatment is constant on the rows with ``am_1 == k`` (treatment never
+        stopped, say), no model is fitted there and the factors are 1, with a DataWarning.
     censor : str, optional
         0/1 censoring indicator (1 on the row where the subject is lost); with it, censoring
         weights are estimated.
     censor_numerator, censor_denominator : str or list of str, optional
         Right-hand sides of the censoring models (a formula such as ``"x2 + x1"``, R's
         ``"~ x2 + x1"`` also accepted, or a list of columns); default intercept only.
-    pool_censor : {"numerator", "both", "none"}
-        Which censoring models are pooled over ``am_1`` (see above).
+    pool_censor : {"numerator", "both", "none"}, optional
+        Which censoring models are pooled over ``am_1`` (see above); default ``"numerator"``
+        for ITT and ``"none"`` for PP (TrialEmulation's defaults).
     covariates : list of str, optional
         Baseline covariates to carry into ``expanded`` (values at each trial's start row),
         for adjustment in the outcome model.  The numerator model's columns are always
-        carried (TrialEmulation adds them to the outcome model).
+        carried (TrialEmulation adds them to the outcome model), and so are the switch
+        numerator's.
     convergence : {"full", "r"}
-        The censoring models: ``"full"`` iterates Newton to a step below 1e-10 (relative);
-        ``"r"`` replays R's ``glm.fit`` (its 1e-8 relative-deviance stopping rule), so the
-        weights equal TrialEmulation's to rounding instead of to about 1e-7.
+        The switch and censoring models: ``"full"`` iterates Newton to a step below 1e-10
+        (relative); ``"r"`` replays R's ``glm.fit`` (its 1e-8 relative-deviance stopping
+        rule), so the weights equal TrialEmulation's to rounding instead of to about 1e-7.
 
     Returns
     -------
@@ -447,6 +517,9 @@ def trial_sequence(
         value in a column used, treatment, outcome, eligible or censor not 0/1, duplicated
         (id, time) rows, non-numeric time, no eligible row, or a censoring model whose
         outcome does not vary on its rows.
+    ValueError
+        An unknown estimand or pool_censor, switch models without ``estimand="PP"``, or
+        ``estimand="PP"`` without ``switch_denominator``.
 
     Examples
     --------
@@ -465,6 +538,23 @@ def trial_sequence(
     True
     >>> list(seq.models)
     ['censor_numerator', 'censor_denominator_0', 'censor_denominator_1']
+
+    Per protocol, with a treatment that starts and stops (more often when the confounder
+    ``l`` is high): each trial stops before the first switch after its start.
+
+    >>> import numpy as np
+    >>> noise = np.random.default_rng(0).normal(size=len(panel))
+    >>> panel["a"] = (panel["l"] + noise > 0).astype(int)
+    >>> pp = msm.trial_sequence(panel, id="id", time="time", treatment="a", outcome="y",
+    ...                         eligible="eligible", estimand="PP", switch_numerator="x",
+    ...                         switch_denominator="x + l", censor="lost",
+    ...                         censor_numerator="x", censor_denominator="x + l")
+    >>> list(pp.models)[:4]
+    ['switch_numerator_0', 'switch_numerator_1', 'switch_denominator_0', 'switch_denominator_1']
+    >>> bool((pp.expanded["a"] == pp.expanded["assigned"]).all())
+    True
+    >>> pp.n_dropped["after_deviation"] > 0
+    True
     """
     spec = trial_spec(
         data,
@@ -474,6 +564,8 @@ def trial_sequence(
         outcome=outcome,
         eligible=eligible,
         estimand=estimand,
+        switch_numerator=switch_numerator,
+        switch_denominator=switch_denominator,
         censor=censor,
         censor_numerator=censor_numerator,
         censor_denominator=censor_denominator,
@@ -547,6 +639,102 @@ def clean_rows(
     )
 
 
+def per_protocol_rows(cleaned: CleanedRows) -> tuple[CleanedRows, int]:
+    """The cleaned rows left by the per-protocol row deletion; the number deleted.
+
+    TrialEmulation's ``censor_func``, before any weight model: walking each subject's rows, a
+    regime starts at an eligible row; a switch at an eligible row starts a new regime (row
+    kept); a switch at a non-eligible row ends the regime after that row (kept), and rows are
+    deleted until the next eligible row.  ``am_1`` and ``switch`` keep their values from
+    cleaning (they are not recomputed over the deleted rows).
+    """
+    keep = _kernels.per_protocol_keep(cleaned.eligible, cleaned.switch, cleaned.starts)
+    n_deleted = int(keep.size - keep.sum())
+    if not n_deleted:
+        return cleaned, 0
+    counts = np.add.reduceat(keep.astype(np.int64), cleaned.starts[:-1])
+    # every subject keeps its first (eligible) row, so no subject disappears
+    new_starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    return (
+        CleanedRows(
+            kept=cleaned.kept[keep],
+            starts=new_starts,
+            a=cleaned.a[keep],
+            am_1=cleaned.am_1[keep],
+            switch=cleaned.switch[keep],
+            eligible=cleaned.eligible[keep],
+            n_before_eligible=cleaned.n_before_eligible,
+            n_after_outcome=cleaned.n_after_outcome,
+        ),
+        n_deleted,
+    )
+
+
+def _by_previous_treatment(spec: TrialSpec, am_1: np.ndarray, role: str, hint: str):
+    """The (key suffix, row mask, words) of the rows with am_1 = 0 and 1; DataError if empty."""
+    groups = []
+    for k in (0, 1):
+        mask = am_1 == float(k)
+        if not mask.any():
+            raise DataError(
+                spec.treatment,
+                f"no cleaned row has previous treatment am_1 = {k}, so the {role} "
+                f"(rows with am_1 = {k}) model has no rows{hint}",
+            )
+        groups.append((f"_{k}", mask, f" (rows with am_1 = {k})"))
+    return groups
+
+
+def _switch_models(
+    data: pd.DataFrame, spec: TrialSpec, rows: np.ndarray, a: np.ndarray, am_1: np.ndarray
+) -> tuple[dict[str, LogitFit], np.ndarray, np.ndarray, np.ndarray]:
+    """Fit the switch models by previous treatment; P(treatment = 1) under each; log factor.
+
+    Numerator and denominator are each fitted separately on the rows with ``am_1 == 0`` and
+    ``am_1 == 1`` (TrialEmulation's n0/d0 and n1/d1); the row's factor is
+    P_n(A = a) / P_d(A = a) at its observed treatment ``a``.
+    """
+    models: dict[str, LogitFit] = {}
+    p = {"numerator": np.empty(rows.size), "denominator": np.empty(rows.size)}
+    log_p = {"numerator": np.empty(rows.size), "denominator": np.empty(rows.size)}
+    for part, terms in (
+        ("numerator", spec.switch_numerator),
+        ("denominator", spec.switch_denominator),
+    ):
+        for suffix, mask, where in _by_previous_treatment(spec, am_1, f"switch {part}", ""):
+            role = f"switch {part}{where}"
+            y = a[mask]
+            if np.all(y == y[0]):
+                # e.g. treatment that is never stopped: P(A = y0) = 1 on these rows under
+                # any model (the limit of the fit), so their factor is 1 and no model is fitted
+                if part == "numerator":
+                    warn(
+                        f"column {spec.treatment!r}: treatment is {int(y[0])} on all {y.size} "
+                        f"rows with am_1 = {suffix[-1]}: no switch models fitted there, "
+                        "their switch factors are 1",
+                        DataWarning,
+                    )
+                p[part][mask] = y[0]
+                log_p[part][mask] = 0.0
+                continue
+            design = design_rows(terms, data, rows[mask])
+            intercept_columns(design)
+            fit = fit_logit(
+                design.matrix,
+                y,
+                design.names,
+                name=f"{role} model",
+                outcome=str(spec.treatment),
+                formula=terms.text,
+                convergence=spec.convergence,
+            )
+            models[f"switch_{part}{suffix}"] = fit
+            p[part][mask] = np.exp(log_prob(fit, design.matrix, np.ones(y.size)))
+            log_p[part][mask] = log_prob(fit, design.matrix, y)
+    log_factor = log_p["numerator"] - log_p["denominator"]
+    return models, p["numerator"], p["denominator"], log_factor
+
+
 def _censoring_models(
     data: pd.DataFrame, spec: TrialSpec, rows: np.ndarray, uncensored: np.ndarray, am_1
 ) -> tuple[dict[str, LogitFit], np.ndarray, np.ndarray]:
@@ -566,20 +754,15 @@ def _censoring_models(
         ("denominator", spec.censor_denominator),
     ):
         groups = (
-            [(f"censor_{part}", np.ones(rows.size, dtype=bool), "")]
+            [("", np.ones(rows.size, dtype=bool), "")]
             if pooled[part]
-            else [
-                (f"censor_{part}_{k}", am_1 == float(k), f" (rows with am_1 = {k})") for k in (0, 1)
-            ]
+            else _by_previous_treatment(
+                spec, am_1, f"censor {part}", "; pool the model over am_1 (pool_censor='both')"
+            )
         )
-        for key, mask, where in groups:
+        for suffix, mask, where in groups:
+            key = f"censor_{part}{suffix}"
             role = f"censor {part}{where}"
-            if not mask.any():
-                raise DataError(
-                    spec.treatment,
-                    f"no cleaned row has previous treatment am_1 = {key[-1]}, so the {role} "
-                    "model has no rows; pool the model over am_1 (pool_censor='both')",
-                )
             y = uncensored[mask]
             if np.all(y == y[0]):
                 raise not_varying(spec.censor, role, y.size, int(1.0 - y[0]))
@@ -620,6 +803,10 @@ def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
     if not e.any():
         raise DataError(spec.eligible, f"no row is eligible (all {e.size} rows are 0): no trial")
     cleaned = clean_rows(panel, a, y, e, spec.outcome)
+    per_protocol = spec.estimand == "PP"
+    n_deviation = 0
+    if per_protocol:
+        cleaned, n_deviation = per_protocol_rows(cleaned)
     kept = cleaned.kept
     rows = panel.order[kept]  # caller positions of the kept rows, in (id, time) order
     n_kept = kept.size
@@ -627,21 +814,37 @@ def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
     models: dict[str, LogitFit] = {}
     log_factor = np.zeros(n_kept)
     extra: dict[str, np.ndarray] = {}
+    if per_protocol:
+        models, p_num, p_den, log_switch = _switch_models(data, spec, rows, cleaned.a, cleaned.am_1)
+        log_factor = log_factor + log_switch
+        extra = {
+            "p_switch_numerator": p_num,
+            "p_switch_denominator": p_den,
+            "switch_factor": np.exp(log_switch),
+        }
     if c is not None:
         c_kept = c[kept]
         if not c_kept.any():
             warn_no_censoring(spec.censor, n_kept)
         else:
-            models, p_num, p_den = _censoring_models(data, spec, rows, 1.0 - c_kept, cleaned.am_1)
-            log_factor = np.log(p_num) - np.log(p_den)
-            extra = {
-                "p_censor_numerator": p_num,
-                "p_censor_denominator": p_den,
-                "factor": np.exp(log_factor),
-            }
+            censor_models, p_num, p_den = _censoring_models(
+                data, spec, rows, 1.0 - c_kept, cleaned.am_1
+            )
+            models.update(censor_models)
+            log_censor = np.log(p_num) - np.log(p_den)
+            log_factor = log_factor + log_censor
+            extra.update({"p_censor_numerator": p_num, "p_censor_denominator": p_den})
+            if per_protocol:
+                extra["censor_factor"] = np.exp(log_censor)
+    if extra:
+        extra["factor"] = np.exp(log_factor)
     log_cumulative = _kernels.cumulative_log_weights(log_factor, cleaned.starts)
+    # per protocol, a trial ends before the first later switch (deviation from assignment)
     source, trial, weight = _kernels.sequential_trials(
-        cleaned.eligible, cleaned.starts, log_cumulative
+        cleaned.eligible,
+        cleaned.starts,
+        log_cumulative,
+        cleaned.switch if per_protocol else None,
     )
 
     time_kept = panel.time[kept]
@@ -682,5 +885,6 @@ def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
         n_dropped={
             "before_eligible": cleaned.n_before_eligible,
             "after_outcome": cleaned.n_after_outcome,
+            **({"after_deviation": n_deviation} if per_protocol else {}),
         },
     )

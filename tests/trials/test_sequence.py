@@ -356,9 +356,11 @@ def test_a_censoring_model_with_nothing_to_model():
         _run(data, censor="c")
 
 
-def test_per_protocol_is_planned_and_bad_options_are_refused():
-    with pytest.raises(NotImplementedError, match="planned"):
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="estimand='PP' needs the switch"):
         _run(_small(), estimand="PP")
+    with pytest.raises(ValueError, match="need estimand='PP'"):
+        _run(_small(), switch_denominator="x")
     with pytest.raises(ValueError, match="estimand"):
         _run(_small(), estimand="ATE")
     with pytest.raises(ValueError, match="pool_censor"):
