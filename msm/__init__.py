@@ -29,6 +29,7 @@ from msm.inference import BootstrapResults, BootstrapWarning, bootstrap
 from msm.models import ConvergenceWarning, LogitFit, SeparationWarning
 from msm.outcome import CoxResults, GLMResults, cox, risk_curves
 from msm.panel import DataError
+from msm.strategies import never, start_within
 from msm.trials import TrialSequence, trial_sequence
 from msm.weights import Weights
 
@@ -60,9 +61,11 @@ __all__ = [
     "glm",
     "history_balance",
     "iptw",
+    "never",
     "plot",
     "reweighted_association",
     "risk_curves",
+    "start_within",
     "trial_sequence",
     "weight_summary",
 ]

@@ -2,14 +2,25 @@
 
 from msm.datasets._panel import simulate_panel
 from msm.datasets.cyclophosphamide import CYCParameters, CYCTruth, cyc_truth, simulate_cyc
-from msm.datasets.jdm import JDMParameters, JDMTruth, jdm_truth, simulate_jdm
+from msm.datasets.jdm import (
+    JDMEligibility,
+    JDMParameters,
+    JDMStrategyTruth,
+    JDMTruth,
+    jdm_strategy_truth,
+    jdm_truth,
+    simulate_jdm,
+)
 
 __all__ = [
     "CYCParameters",
     "CYCTruth",
+    "JDMEligibility",
     "JDMParameters",
+    "JDMStrategyTruth",
     "JDMTruth",
     "cyc_truth",
+    "jdm_strategy_truth",
     "jdm_truth",
     "simulate_cyc",
     "simulate_jdm",

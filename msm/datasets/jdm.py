@@ -5,6 +5,12 @@ same process under the interventions "IVIG from month m on" and "never IVIG" for
 cohort, with common random numbers, and returns the true risks of quiescence and the true
 parameter of the marginal structural model the JDM example fits.
 
+For the target trial "rescue IVIG for JDM still active after three months of steroids",
+``simulate_jdm(..., eligible=True)`` marks the eligible visits (``JDMEligibility``; time zero
+is each patient's first), ``simulate_jdm(..., strategy=msm.start_within(3))`` simulates the
+same patients with IVIG set by a strategy from time zero on, and ``jdm_strategy_truth()`` the
+true risks of quiescence by months since time zero under each strategy.
+
 The process, month by month (row ``month = t`` is the interval from visit t to visit t + 1)::
 
     baseline   sex, age at diagnosis, months from first symptoms to diagnosis (``duration``),
@@ -50,9 +56,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from msm import strategies as _strategies
 from msm.datasets import _course
 
-__all__ = ["JDMParameters", "JDMTruth", "jdm_truth", "simulate_jdm"]
+__all__ = [
+    "JDMEligibility",
+    "JDMParameters",
+    "JDMStrategyTruth",
+    "JDMTruth",
+    "jdm_strategy_truth",
+    "jdm_truth",
+    "simulate_jdm",
+]
 
 
 @dataclass(frozen=True)
@@ -210,6 +225,63 @@ class _Month:
     ivig: np.ndarray
     event: np.ndarray
     lost: np.ndarray
+    eligible: np.ndarray | None = None  # with an eligibility definition
+    interval: np.ndarray | None = None  # intervals since time zero (-1 before it)
+
+
+@dataclass(frozen=True)
+class JDMEligibility:
+    """Who is eligible for the target trial "rescue IVIG for JDM still active on steroids".
+
+    A patient is eligible at the visit of month t when all of these hold:
+
+    - ``first_month <= t <= last_month`` (default 3 .. 5: after three months of steroids,
+      within the following three months);
+    - not yet on IVIG (``ivig`` was 0 in every month before t; IVIG may start at t);
+    - still at risk: no quiescence before t, and followed (not lost before visit t);
+    - active disease: physician global ``pga >= pga`` at the visit (default 3 of 10, about
+      the median at month 3; about half the patients are eligible at some visit).
+
+    Time zero of the emulated trial is each patient's first eligible visit.  Eligibility uses
+    only what is measured at or before the visit, never the treatment decision at it.
+
+    Attributes
+    ----------
+    first_month, last_month : int
+        The months whose visits can be eligible (inclusive).
+    pga : float
+        The least physician global (0-10) counted as active disease.
+    """
+
+    first_month: int = 3
+    last_month: int = 5
+    pga: float = 3.0
+
+    def __post_init__(self) -> None:
+        first, last = self.first_month, self.last_month
+        for name, value in [("first_month", first), ("last_month", last)]:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if last < first:
+            raise ValueError(f"last_month ({last}) must be at least first_month ({first})")
+
+
+def _eligibility(eligible) -> JDMEligibility | None:
+    if eligible is False or eligible is None:
+        return None
+    if eligible is True:
+        return JDMEligibility()
+    if isinstance(eligible, JDMEligibility):
+        return eligible
+    raise TypeError(f"eligible must be True, False or a JDMEligibility, got {eligible!r}")
+
+
+def _check_strategy(strategy) -> None:
+    if strategy is not None and not isinstance(strategy, _strategies.Strategy):
+        raise TypeError(
+            f"strategy must be a strategy such as msm.start_within(3) or msm.never(), "
+            f"got {strategy!r}"
+        )
 
 
 def _engine(
@@ -222,6 +294,8 @@ def _engine(
     censor: bool,
     scores: bool,
     baseline_out: list[_Baseline],
+    eligibility: JDMEligibility | None = None,
+    strategy: _strategies.Strategy | None = None,
 ) -> Iterator[_Month]:
     """Yield one ``_Month`` per month for all n patients, whatever happened to them.
 
@@ -230,6 +304,12 @@ def _engine(
     amount whatever the regime and whether or not a score is computed, so worlds that share a
     seed share every draw (common random numbers).  ``scores=False`` skips the scores nothing
     downstream needs when IVIG is set by the regime (CMAS, MMT8, DAS, CK).
+
+    With an ``eligibility``, each month also says who is eligible at its visit and the
+    interval since each patient's time zero (the first eligible visit); a ``strategy`` (with
+    ``ivig_from=None`` and an eligibility) then sets IVIG from time zero on where it
+    prescribes it, and leaves the observational model (the same draws) where it is free.
+    Loss and quiescence are tracked here only for eligibility (loss with ``censor``).
     """
     z, (u_sex, u_mtx) = _course.draw_baseline(rng, n, normals=4, uniforms=2)
     female, age = _course.sex_and_age(p, u_sex, z[0])
@@ -242,6 +322,9 @@ def _engine(
     ramp = max(int(p.ivig_ramp), 1)
     mtx = np.zeros(n)
     never = np.zeros(n, dtype=bool)
+    if eligibility is not None:
+        time_zero = np.full(n, -1, dtype=np.int64)
+        out = np.zeros(n, dtype=bool)  # quiescent or lost before this visit
     for t in range(months):
         d = _course.draw_month(rng, n, noise=6, uniforms=3)
         u_ivig, u_event, u_lost = d.u
@@ -275,6 +358,16 @@ def _engine(
             ivig = course.started | (u_ivig < _course.expit(eta))
         else:
             ivig = np.full(n, t >= ivig_from)
+        eligible = interval = None
+        if eligibility is not None:
+            eligible = ~course.started & ~out & (v.pga >= eligibility.pga)
+            eligible &= eligibility.first_month <= t <= eligibility.last_month
+            time_zero = np.where((time_zero < 0) & eligible, t, time_zero)
+            interval = np.where(time_zero >= 0, t - time_zero, -1)
+            if strategy is not None:  # from time zero on, IVIG as the strategy prescribes
+                rx = strategy.prescription(interval, course.started)
+                rx = np.where(interval >= 0, rx, _strategies.FREE)
+                ivig = np.where(rx == _strategies.FREE, ivig, rx == 1)
 
         # month t: activity moves on (methotrexate lowers it too); quiescence by visit t + 1;
         # loss to follow-up after it
@@ -287,9 +380,11 @@ def _engine(
         )
         event = u_event < _course.expit(eta_q)
         lost = _course.lost(p, v.pga, u_lost) if censor and t < months - 1 else never
+        if eligibility is not None:
+            out = out | event | lost
         yield _Month(
             t, v.activity, v.pga, v.pga_prev, cmas, mmt8, das_skin, das_muscle, ck,
-            v.flare, v.prednisone, ivig, event, lost,
+            v.flare, v.prednisone, ivig, event, lost, eligible, interval,
         )  # fmt: skip
 
 
@@ -329,6 +424,8 @@ def simulate_jdm(
     parameters: JDMParameters | None = None,
     stop_at_quiescence: bool = True,
     latent: bool = False,
+    eligible: bool | JDMEligibility = False,
+    strategy: _strategies.Strategy | None = None,
     **overrides: float,
 ) -> pd.DataFrame:
     """Simulate a juvenile dermatomyositis inception cohort with monthly visits and rescue IVIG.
@@ -367,6 +464,19 @@ def simulate_jdm(
         Add the unobserved columns ``activity`` (latent activity at the visit; its expit is
         the fraction of maximal activity) and ``frailty`` (U), for teaching and checks.  An
         analysis must not use them.
+    eligible : bool or JDMEligibility
+        Add the column ``eligible`` (1 at the visits where the patient is eligible for the
+        target trial of rescue IVIG, see ``JDMEligibility``; True: its default definition).
+        Nothing else changes: the same seed gives the same cohort with or without it.
+    strategy : Strategy, optional
+        Simulate the same patients with IVIG set by a treatment strategy from each patient's
+        time zero (first eligible visit) on, e.g. ``msm.start_within(3)`` or ``msm.never()``:
+        where the strategy prescribes IVIG (or no IVIG) it is given (or not); where it leaves
+        the choice free, IVIG follows the observational model with the same random draws.
+        Every random number is the one the observational cohort of the same seed uses
+        (common random numbers), so the cohorts agree up to each patient's first forced
+        decision, and patients never eligible are unchanged.  Implies ``eligible=True``
+        unless a ``JDMEligibility`` is given.
     **overrides
         Individual parameters by name, e.g. ``ivig_activity=0.0`` for an IVIG without effect
         on activity; they override ``parameters``.
@@ -392,7 +502,8 @@ def simulate_jdm(
         - outcomes: ``quiescence`` (1 if clinically inactive disease is first reached by the
           next visit), ``lost`` (1 on the last row of a patient lost to follow-up: the month's
           outcome is known, nothing after it);
-        - with ``latent=True``: ``activity`` and ``frailty``.
+        - with ``latent=True``: ``activity`` and ``frailty``;
+        - with ``eligible`` or a ``strategy``: ``eligible`` (0/1, last).
 
     Notes
     -----
@@ -424,9 +535,19 @@ def simulate_jdm(
     >>> w = msm.iptw(cohort, id="id", time="month", treatment="ivig",
     ...              denominator="pga + pga_prev + cmas + flare + prednisone + month",
     ...              numerator="month", absorbing=True, censor="lost")
+
+    The same patients under "start IVIG within 3 months of time zero":
+
+    >>> under = simulate_jdm(n_patients=200, seed=1, strategy=msm.start_within(3))
+    >>> int(cohort["ivig"].sum()) != int(under["ivig"].sum())
+    True
     """
     p = _course.resolve(JDMParameters, parameters, overrides)
     _course.check_positive(n_patients=n_patients, months=months)
+    _check_strategy(strategy)
+    eligibility = _eligibility(eligible)
+    if strategy is not None and eligibility is None:
+        eligibility = JDMEligibility()
     rng = np.random.default_rng(seed)
     n = n_patients
     baseline: list[_Baseline] = []
@@ -435,8 +556,9 @@ def simulate_jdm(
     quiesced = np.zeros(n, dtype=bool)  # first quiescence already happened
     ids = np.arange(n)
     engine = _engine(
-        n, months, rng, p, ivig_from=None, censor=True, scores=True, baseline_out=baseline
-    )
+        n, months, rng, p, ivig_from=None, censor=True, scores=True, baseline_out=baseline,
+        eligibility=eligibility, strategy=strategy,
+    )  # fmt: skip
     for m in engine:
         rows = np.flatnonzero(followed)
         first = m.event & ~quiesced
@@ -460,6 +582,8 @@ def simulate_jdm(
         }
         if latent:
             values["activity"] = m.activity
+        if eligibility is not None:
+            values["eligible"] = m.eligible
         for name, v in values.items():
             pieces.setdefault(name, []).append(v[rows])
         quiesced |= m.event
@@ -475,7 +599,11 @@ def simulate_jdm(
     if latent:
         extra["frailty"] = b.frailty
     names = [*COLUMNS, *(["activity", "frailty"] if latent else [])]
-    return _course.person_months(pieces, extra, names, [*_INTEGER, *_BINARY])
+    integer = [*_INTEGER, *_BINARY]
+    if eligibility is not None:
+        names.append("eligible")
+        integer.append("eligible")
+    return _course.person_months(pieces, extra, names, integer)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -705,5 +833,214 @@ def jdm_truth(
         months=months,
         start_month=start_month,
         seed=seed,
+        parameters=p,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# the truth under treatment strategies from time zero (the target trial)
+
+
+@dataclass(frozen=True, repr=False)
+class JDMStrategyTruth:
+    """True risks of quiescence under treatment strategies from time zero (``jdm_strategy_truth``).
+
+    Attributes
+    ----------
+    risk : pandas.DataFrame
+        Cumulative incidence of first quiescence among the eligible patients, by intervals
+        since time zero: index ``followup`` 1 .. max(times) (row h = quiescence in intervals
+        0 .. h-1, that is by visit time zero + h), one column per strategy.
+    table : pandas.DataFrame
+        One row per time in ``times`` (index ``months``): each strategy's risk and its Monte
+        Carlo standard error (column ``"<name> se"``), and with two or more strategies
+        ``difference`` (the first minus the second) and ``difference se`` (paired: the same
+        patients in both worlds).
+    strategies : dict
+        The strategies by name, in order.
+    n_eligible : int
+        Eligible patients (those with a time zero) among ``n_patients``: the trial population.
+    n_patients, months : int
+        Patients simulated per world and months simulated (the last eligible month plus the
+        longest time).
+    seed : int or None
+    eligibility : JDMEligibility
+    parameters : JDMParameters
+    """
+
+    risk: pd.DataFrame
+    table: pd.DataFrame
+    strategies: dict
+    n_eligible: int
+    n_patients: int
+    months: int
+    seed: int | None
+    eligibility: JDMEligibility
+    parameters: JDMParameters
+
+    def __repr__(self) -> str:
+        names = ", ".join(f"{k}: {v!r}" for k, v in self.strategies.items())
+        return "\n".join(
+            [
+                f"JDMStrategyTruth: {names}; {self.n_eligible} eligible of {self.n_patients} "
+                f"patients per world, seed {self.seed}",
+                "cumulative risk of quiescence by months since time zero:",
+                self.table.round(4).to_string(),
+            ]
+        )
+
+
+def _strategy_world(
+    n: int,
+    months: int,
+    seed: int | None,
+    p: JDMParameters,
+    eligibility: JDMEligibility,
+    strategy: _strategies.Strategy,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Time zero and the interval of first quiescence after it (-1 none) for each patient.
+
+    Loss to follow-up is drawn as in the observed cohort, so that a patient lost before time
+    zero is not eligible; after time zero it is switched off (the truth is without censoring).
+    """
+    rng = np.random.default_rng(seed)
+    time_zero = np.full(n, -1, dtype=np.int64)
+    first = np.full(n, -1, dtype=np.int64)
+    engine = _engine(
+        n, months, rng, p, ivig_from=None, censor=True, scores=False, baseline_out=[],
+        eligibility=eligibility, strategy=strategy,
+    )  # fmt: skip
+    for m in engine:
+        started = (m.interval == 0) & (time_zero < 0)
+        time_zero[started] = m.t
+        new = m.event & (m.interval >= 0) & (first < 0)
+        first[new] = m.interval[new]
+    return time_zero, first
+
+
+def jdm_strategy_truth(
+    strategies,
+    n_patients: int = 200_000,
+    seed: int | None = 20_110_501,
+    *,
+    times: tuple[int, ...] = (12, 24),
+    eligibility: JDMEligibility | None = None,
+    parameters: JDMParameters | None = None,
+    **overrides: float,
+) -> JDMStrategyTruth:
+    """True risks of quiescence under treatment strategies from each patient's time zero.
+
+    The target trial: among children eligible by ``JDMEligibility`` (JDM still active at a
+    visit of months 3-5, not yet on IVIG), time zero is the first eligible visit, and the
+    strategies (e.g. ``msm.start_within(3)``, "start IVIG within 3 months", and
+    ``msm.never()``) set IVIG from time zero on.  The process of ``simulate_jdm`` is run once
+    per strategy for the same ``n_patients`` with the same seed (``simulate_jdm(...,
+    strategy=...)``, common random numbers): before time zero every world is the observed one
+    (same patients, same eligibility, same time zero); from time zero on IVIG is given where
+    the strategy prescribes it, withheld where it forbids it, and follows the observational
+    model with the same draws where it leaves the choice free (``start_within(g)``: natural
+    starts in intervals 0 .. g-2).  Nobody is lost after time zero (the truth is without
+    censoring); loss before it is as in the observed cohort, so the trial population is the
+    one an emulation from ``simulate_jdm`` data sees.
+
+    The risk at time h is the proportion of eligible patients whose first quiescence falls in
+    intervals 0 .. h-1 since time zero (the month of time zero is interval 0), the quantity a
+    clone-censor-weight analysis with ``followup_max >= h`` estimates at ``times=[h]``.  Its
+    Monte Carlo error is the binomial one, sqrt(r (1 - r) / n_eligible); the difference's is
+    that of the paired per-patient differences, smaller than either (common random numbers).
+
+    Parameters
+    ----------
+    strategies : dict of str to Strategy, or sequence of Strategy
+        The strategies (named by their repr when a sequence).
+    n_patients : int
+        Patients simulated per strategy; about half are eligible by default.
+    seed : int, optional
+        Seed shared by the worlds.
+    times : tuple of int
+        Months since time zero at which ``table`` reports the risks.
+    eligibility : JDMEligibility, optional
+        Who is eligible (default ``JDMEligibility()``).
+    parameters : JDMParameters, optional
+        The simulation's numbers (default ``JDMParameters()``); ``**overrides`` change some.
+
+    Returns
+    -------
+    JDMStrategyTruth
+
+    Examples
+    --------
+    >>> truth = jdm_strategy_truth({"IVIG within 3": msm.start_within(3),
+    ...                             "no IVIG": msm.never()}, n_patients=20_000, seed=1)
+    >>> list(truth.table.columns)
+    ['IVIG within 3', 'IVIG within 3 se', 'no IVIG', 'no IVIG se', 'difference', 'difference se']
+    >>> bool(truth.table.loc[24, "difference"] > 0.1)
+    True
+    """
+    p = _course.resolve(JDMParameters, parameters, overrides)
+    _course.check_positive(n_patients=n_patients)
+    if isinstance(strategies, _strategies.Strategy):
+        strategies = [strategies]
+    if not isinstance(strategies, dict):
+        strategies = {repr(s): s for s in strategies}
+    if not strategies:
+        raise ValueError("strategies must name at least one strategy")
+    for s in strategies.values():
+        if not isinstance(s, _strategies.Strategy):
+            _check_strategy(s)  # names it (a None strategy is the observational policy)
+            raise TypeError(f"strategy must be a strategy such as msm.never(), got {s!r}")
+    times = tuple(times)
+    if not times:
+        raise ValueError("times must hold at least one time")
+    for h in times:
+        _course.check_positive(times=h)
+    eligibility = JDMEligibility() if eligibility is None else eligibility
+    if not isinstance(eligibility, JDMEligibility):
+        raise TypeError(f"eligibility must be a JDMEligibility, got {eligibility!r}")
+    horizon = max(times)
+    months = eligibility.last_month + horizon
+    followup = np.arange(1, horizon + 1)
+    reference = None
+    events = {}  # per strategy: quiescent by each followup, (eligible, horizon) bool
+    for name, strategy in strategies.items():
+        time_zero, first = _strategy_world(n_patients, months, seed, p, eligibility, strategy)
+        if reference is None:
+            reference = time_zero
+        elif not np.array_equal(reference, time_zero):  # pragma: no cover - a bug if hit
+            raise RuntimeError("the worlds disagree on time zero: common random numbers broken")
+        first = first[time_zero >= 0]
+        events[name] = (first[:, None] >= 0) & (first[:, None] < followup[None, :])
+    n_eligible = int(np.count_nonzero(reference >= 0))
+    if n_eligible == 0:
+        raise ValueError("no patient is eligible: widen the eligibility or simulate more")
+    risk = pd.DataFrame(
+        {name: e.mean(axis=0) for name, e in events.items()},
+        index=pd.Index(followup, name="followup"),
+    )
+    rows = {}
+    names = list(strategies)
+    for h in times:
+        row = {}
+        for name in names:
+            r = float(risk[name].iloc[h - 1])
+            row[name] = r
+            row[f"{name} se"] = float(np.sqrt(r * (1.0 - r) / n_eligible))
+        if len(names) >= 2:
+            diff = events[names[0]][:, h - 1].astype(np.float64)
+            diff -= events[names[1]][:, h - 1]
+            row["difference"] = float(diff.mean())
+            row["difference se"] = float(diff.std(ddof=1) / np.sqrt(n_eligible))
+        rows[h] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "months"
+    return JDMStrategyTruth(
+        risk=risk,
+        table=table,
+        strategies=dict(strategies),
+        n_eligible=n_eligible,
+        n_patients=n_patients,
+        months=months,
+        seed=seed,
+        eligibility=eligibility,
         parameters=p,
     )

@@ -16,10 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import msm
 from msm.datasets import (
     CYCParameters,
+    JDMEligibility,
     JDMParameters,
     cyc_truth,
+    jdm_strategy_truth,
     jdm_truth,
     simulate_cyc,
     simulate_jdm,
@@ -98,6 +101,16 @@ CASES = {
     "jdm_truth(5000, seed=1, overrides)": lambda: jdm_truth(
         5_000, seed=1, quiescence_ivig=0.5, flare_pga=5.0
     ),
+    # the target trial: eligibility, a cohort under a strategy, the truth per strategy
+    "simulate_jdm(300, 30 months, seed=4, eligible)": lambda: simulate_jdm(
+        300, months=30, seed=4, eligible=JDMEligibility(pga=3.5)
+    ),
+    "simulate_jdm(300, 30 months, seed=4, start_within(3))": lambda: simulate_jdm(
+        300, months=30, seed=4, strategy=msm.start_within(3)
+    ),
+    "jdm_strategy_truth(20000, within 3 vs never)": lambda: jdm_strategy_truth(
+        {"IVIG within 3": msm.start_within(3), "no IVIG": msm.never()}, 20_000, seed=1
+    ),
     # simulate_cyc: the defaults (400 patients, 36 months), options, overrides
     "simulate_cyc(seed=1)": lambda: simulate_cyc(seed=1),
     "simulate_cyc(300, 24 months, seed=2, latent)": lambda: simulate_cyc(
@@ -144,6 +157,9 @@ PINNED = {
     "jdm_truth()": "c6dfe83d4ce552d4e163746e1c6d9de7",
     "jdm_truth(20000, 12 months, start 3, C(month))": "89fe0c44fdfc90450ec66d6b4b45354e",
     "jdm_truth(5000, seed=1, overrides)": "a9cc11e244798db21d8563296c218d90",
+    "simulate_jdm(300, 30 months, seed=4, eligible)": "8143c9800bd71436a11d69c6aa337cf3",
+    "simulate_jdm(300, 30 months, seed=4, start_within(3))": "719ce0691503490feb7a0d931db19852",
+    "jdm_strategy_truth(20000, within 3 vs never)": "56e1310ac9d8eea4327f4c0a43d0e22e",
     "simulate_cyc(seed=1)": "346125830d2942edf368c01a5c01a54f",
     "simulate_cyc(300, 24 months, seed=2, latent)": "608d4fce614d7065e606dd7e87af1ff5",
     "simulate_cyc(100, seed=0, parameters, overrides)": "310b1ebe822198ceb7bb912173ae1044",

@@ -1,0 +1,248 @@
+"""Treatment strategies of an emulated target trial, as data.
+
+A strategy says, interval by interval from each patient's time zero (interval 0 is the
+interval of time zero), what the treatment must be.  Within an interval the order is
+covariates, then the treatment decision, then the outcome; treatment is absorbing (once
+started it stays on), as IVIG in the JDM examples.
+
+``start_within(g)``
+    The regime "natural start in intervals 0 .. g-2, and anyone still untreated starts at
+    g-1": free to start (or not) in intervals 0 .. g-2, must be on treatment from interval
+    g-1 on, and stays treated once started.
+``never(before=k)``
+    Untreated in intervals 0 .. k-1 (in every interval when ``k`` is None); free after.
+
+A strategy answers two questions, both vectorized over patients:
+
+- ``prescription(k, treated_before)``: at interval ``k`` (since time zero), for patients
+  treated before it or not, the treatment prescribed: ``1`` (must be on), ``0`` (must be
+  off) or ``FREE`` (-1, the natural course decides);
+- ``follows(history)``: given the observed treatment (0/1) by interval since time zero,
+  whether the strategy is still followed through each interval (False from the first
+  deviation on).
+
+Strategies are frozen dataclasses: equal when their numbers are equal, hashable, and shown
+as the call that makes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["FREE", "Never", "StartWithin", "Strategy", "never", "start_within"]
+
+FREE = -1
+"""The code of ``Strategy.prescription`` for "either: the natural course decides"."""
+
+
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class Strategy:
+    """A treatment strategy: what it prescribes at each interval since time zero.
+
+    Subclasses define ``prescription``; ``follows`` derives from it.  See ``start_within``
+    and ``never``.
+    """
+
+    def prescription(self, k, treated_before) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def follows(self, history) -> np.ndarray:
+        """Whether the strategy is still followed through each interval of ``history``.
+
+        Parameters
+        ----------
+        history : array_like of 0/1, shape (intervals,) or (patients, intervals)
+            Treatment in intervals 0, 1, ... since time zero (1 on treatment).
+
+        Returns
+        -------
+        numpy.ndarray of bool, the shape of ``history``
+            True at interval k when the treatment in intervals 0 .. k all agrees with the
+            strategy; False from the first deviation on.
+
+        Examples
+        --------
+        >>> import msm
+        >>> msm.start_within(3).follows([0, 0, 1, 1]).tolist()
+        [True, True, True, True]
+        >>> msm.start_within(3).follows([0, 0, 0, 1]).tolist()
+        [True, True, False, False]
+        >>> msm.never().follows([[0, 0, 0], [0, 1, 1]]).tolist()
+        [[True, True, True], [True, False, False]]
+        """
+        h = np.asarray(history)
+        one = h.ndim == 1
+        h = np.atleast_2d(h)
+        if h.ndim != 2 or not np.isin(h, (0, 1)).all():
+            raise ValueError("history must be a 0/1 array of shape (intervals,) or (n, intervals)")
+        treated = h.astype(bool)
+        ok = np.ones(h.shape, dtype=bool)
+        before = np.zeros(h.shape[0], dtype=bool)
+        still = np.ones(h.shape[0], dtype=bool)
+        for k in range(h.shape[1]):
+            rx = self.prescription(k, before)
+            agrees = (rx == FREE) | (rx == treated[:, k])
+            still &= agrees
+            ok[:, k] = still
+            before = before | treated[:, k]
+        return ok[0] if one else ok
+
+
+@dataclass(frozen=True)
+class StartWithin(Strategy):
+    """Start treatment within ``grace`` intervals of time zero (``start_within``)."""
+
+    grace: int
+
+    def __post_init__(self) -> None:
+        _positive("grace", self.grace)
+
+    def prescription(self, k, treated_before) -> np.ndarray:
+        """Treatment prescribed at interval ``k``: 1 once treated or from ``grace - 1`` on.
+
+        Parameters
+        ----------
+        k : int or array_like of int
+            Interval since time zero (0 is time zero), one per patient or shared.
+        treated_before : array_like of bool
+            On treatment in some interval before ``k``.
+
+        Returns
+        -------
+        numpy.ndarray of int8
+            1 (must be on), 0 (must be off) or ``FREE`` (-1, the natural course decides).
+
+        Examples
+        --------
+        >>> import msm
+        >>> s = msm.start_within(3)
+        >>> [int(s.prescription(k, [False])[0]) for k in range(4)]
+        [-1, -1, 1, 1]
+        >>> int(s.prescription(0, [True])[0])
+        1
+        """
+        k, before = np.broadcast_arrays(np.asarray(k), np.asarray(treated_before, dtype=bool))
+        on = before | (k >= self.grace - 1)
+        return np.where(on, 1, FREE).astype(np.int8)
+
+    @property
+    def description(self) -> str:
+        """The strategy in words, for a protocol table."""
+        if self.grace == 1:
+            return "start at time zero (interval 0), then stay on"
+        return (
+            f"start within {self.grace} intervals: natural start in intervals "
+            f"0..{self.grace - 2}, anyone still untreated starts at {self.grace - 1}; "
+            "stay on once started"
+        )
+
+    def __repr__(self) -> str:
+        return f"start_within({self.grace})"
+
+
+@dataclass(frozen=True)
+class Never(Strategy):
+    """No treatment in intervals 0 .. ``before - 1`` (all intervals if None) (``never``)."""
+
+    before: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.before is not None:
+            _positive("before", self.before)
+
+    def prescription(self, k, treated_before) -> np.ndarray:
+        """Treatment prescribed at interval ``k``: 0 before ``before``, free after.
+
+        Parameters
+        ----------
+        k : int or array_like of int
+            Interval since time zero (0 is time zero), one per patient or shared.
+        treated_before : array_like of bool
+            On treatment in some interval before ``k`` (not used by ``never``).
+
+        Returns
+        -------
+        numpy.ndarray of int8
+            0 (must be off) or ``FREE`` (-1, the natural course decides).
+
+        Examples
+        --------
+        >>> import msm
+        >>> [int(msm.never(before=2).prescription(k, [False])[0]) for k in range(3)]
+        [0, 0, -1]
+        """
+        k, _ = np.broadcast_arrays(np.asarray(k), np.asarray(treated_before, dtype=bool))
+        off = np.ones(k.shape, dtype=bool) if self.before is None else k < self.before
+        return np.where(off, 0, FREE).astype(np.int8)
+
+    @property
+    def description(self) -> str:
+        """The strategy in words, for a protocol table."""
+        if self.before is None:
+            return "never start"
+        return f"do not start in intervals 0..{self.before - 1}; free after"
+
+    def __repr__(self) -> str:
+        return "never()" if self.before is None else f"never(before={self.before})"
+
+
+def start_within(grace: int) -> StartWithin:
+    """The strategy "start treatment within ``grace`` intervals of time zero".
+
+    Its estimand is the regime "natural start in intervals 0 .. grace-2, and anyone still
+    untreated starts at grace-1": patients may start (or not) as they would in intervals
+    0 .. grace-2, must be on treatment from interval grace-1 on, and stay on once started.
+    ``start_within(1)`` starts everybody at time zero.
+
+    Parameters
+    ----------
+    grace : int
+        The number of intervals (>= 1), counted from time zero (interval 0).
+
+    Returns
+    -------
+    StartWithin
+
+    Examples
+    --------
+    >>> import msm
+    >>> s = msm.start_within(3)
+    >>> s
+    start_within(3)
+    >>> s.follows([0, 1, 1]).tolist(), s.follows([0, 0, 0]).tolist()
+    ([True, True, True], [True, True, False])
+    """
+    return StartWithin(grace)
+
+
+def never(before: int | None = None) -> Never:
+    """The strategy "do not start treatment" (in intervals 0 .. before-1, or ever).
+
+    Parameters
+    ----------
+    before : int, optional
+        Untreated in intervals 0 .. before-1 since time zero (e.g. 12 for "no IVIG in the
+        first year" with monthly intervals) and free after; None (the default): never.
+
+    Returns
+    -------
+    Never
+
+    Examples
+    --------
+    >>> import msm
+    >>> msm.never(), msm.never(before=12)
+    (never(), never(before=12))
+    >>> msm.never(before=2).follows([0, 0, 1]).tolist()
+    [True, True, True]
+    >>> msm.never().follows([0, 0, 1]).tolist()
+    [True, True, False]
+    """
+    return Never(before)
