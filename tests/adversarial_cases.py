@@ -2783,6 +2783,60 @@ def _():
 
 
 # ---------------------------------------------------------------------------------------------
+# msm.TrialSequence.risk_curves: cumulative incidence under assigned = 0 and 1
+
+
+@functools.cache
+def _trial_fit():
+    seq = trials(trials_panel(), covariates=["x"])
+    return seq, seq.fit("y ~ assigned + followup + trial + x")
+
+
+def _curves(**kw):
+    seq, fit = _trial_fit()
+    return call(seq.risk_curves, fit, **{"ci": None, **kw})
+
+
+@case("msm.TrialSequence.risk_curves", "followup beyond the data", Raises("followup"))
+def _():
+    _curves(followup=range(40))
+
+
+@case("msm.TrialSequence.risk_curves", "followup not observed", Raises("followup"))
+def _():
+    _curves(followup=[0, 0.5])
+
+
+@case("msm.TrialSequence.risk_curves", "predict_rows without a model column", Raises("x"))
+def _():
+    _curves(followup=range(2), predict_rows=_trial_fit()[0].expanded.drop(columns="x"))
+
+
+@case("msm.TrialSequence.risk_curves", "predict_rows without a trial start", Raises("followup"))
+def _():
+    e = _trial_fit()[0].expanded
+    _curves(followup=range(2), predict_rows=e[e["followup"] > 0])
+
+
+@case("msm.TrialSequence.risk_curves", "NaN in predict_rows", Raises("x", ids=(0,)))
+def _():
+    e = _trial_fit()[0].expanded.copy()
+    e.loc[0, "x"] = np.nan
+    _curves(followup=range(2), predict_rows=e)
+
+
+@case(
+    "msm.TrialSequence.risk_curves",
+    "a fit of other rows",
+    Raises(exc=ValueError, names="not a fit"),
+)
+def _():
+    seq, _ = _trial_fit()
+    other = trials(trials_panel().query("id < 40"), covariates=["x"])
+    call(seq.risk_curves, other.fit("y ~ assigned + followup + x"), ci=None)
+
+
+# ---------------------------------------------------------------------------------------------
 # arguments that are not columns: a ValueError (a value out of range) or a TypeError (a value
 # of the wrong kind) naming the argument, raised before any work
 

@@ -212,8 +212,7 @@ def risk_curves(
             fit, beta, terms, data, panel, base, treated, histories, grid, id, time, treatment,
             rows,
         )  # fmt: skip
-    log_survival = np.cumsum(-np.logaddexp(0.0, eta), axis=2)  # log prod (1 - expit(eta))
-    risk = 1.0 - np.exp(log_survival).mean(axis=1)  # (regimes, times)
+    risk = cumulative_incidence(eta)  # (regimes, times)
     ref = risk[list(regimes).index(reference)]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = risk / ref
@@ -239,13 +238,6 @@ def _linear_predictor(
     design's state (knots, centring, levels) is the fit's own (``GLMResults.design_spec``,
     learnt on the fitting data).
     """
-    spec = None  # formulaic's spec with the fitting data's state (knots, levels)
-    if terms.plain_columns is None:
-        spec = fit.design_spec
-        if spec is None:  # a fit from the Dask front end: rebuilt from the data given
-            design = design_matrix(terms, data)
-            _check_names(design.names, fit)
-            spec = design.spec
     n, k = panel.n_subjects, grid.size
     ids = panel.ids[panel.starts[:-1]]
     blocks = []
@@ -263,13 +255,72 @@ def _linear_predictor(
             frame = _apply_rows(rows, frame, name)
         blocks.append(frame)
     counterfactual = pd.concat(blocks, ignore_index=True)
-    check_columns_exist(counterfactual, terms.columns, "risk curves: regime rows")
+    X = model_design(fit, counterfactual, data=data, terms=terms, role="risk curves: regime rows")
+    return fit.linear_predictor(X).reshape(len(treated), n, k)
+
+
+def model_design(
+    fit: GLMResults,
+    rows: pd.DataFrame,
+    *,
+    data: pd.DataFrame | None = None,
+    terms=None,
+    role: str = "prediction rows",
+) -> np.ndarray:
+    """The fitted model's design matrix on new rows, with the state learnt on the fitting data.
+
+    ``rows`` must have the columns the formula reads.  Spline knots, centring and category
+    levels come from the fit (``GLMResults.design_spec``); a fit without one (the Dask front
+    end) has its design state rebuilt from ``data``, the fitting frame.  ``terms``: the
+    parsed right-hand side (default the fit's own).  ValueError when the rebuilt design's
+    terms are not the fit's.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"y": [0, 1, 0, 1, 1, 0], "x": [0.0, 1, 2, 3, 4, 5]})
+    >>> fit = msm.glm("y ~ x", df, family="binomial")
+    >>> model_design(fit, pd.DataFrame({"x": [10.0]})).tolist()
+    [[1.0, 10.0]]
+    """
+    if terms is None:
+        terms = fit.terms
+    if terms is None:
+        if data is None:
+            raise ValueError(f"{role}: the fit has no parsed formula; give the fitting data")
+        terms = parse_terms(fit.formula, data, role)
+    spec = None
+    if terms.plain_columns is None:
+        spec = fit.design_spec
+        if spec is None:  # a fit from the Dask front end: rebuilt from the data given
+            if data is None:
+                raise ValueError(f"{role}: the fit has no design state; give the fitting data")
+            design = design_matrix(terms, data)
+            _check_names(design.names, fit)
+            spec = design.spec
+    check_columns_exist(rows, terms.columns, role)
     if spec is None:
         _check_names(["Intercept", *terms.plain_columns], fit)
-        X = design_matrix(terms, counterfactual).matrix
-    else:
-        X = rebuild(terms, spec, counterfactual)
-    return fit.linear_predictor(X).reshape(len(treated), n, k)
+        return design_matrix(terms, rows).matrix
+    return rebuild(terms, spec, rows)
+
+
+def cumulative_incidence(eta: np.ndarray) -> np.ndarray:
+    """Standardized cumulative incidence from discrete-time hazards on the logit scale.
+
+    ``eta``: linear predictors of shape ``(..., subjects, times)``, the hazard in interval
+    ``j`` being ``h_j = expit(eta_j)``.  Returns ``1 - mean over subjects of prod_{j <= k}
+    (1 - h_j)``, shape ``(..., times)``; the products are sums in log space
+    (``log(1 - expit(e)) = -log(1 + exp(e))``), so hazards near 0 or 1 keep their digits.
+
+    Examples
+    --------
+    >>> h = np.array([[0.1, 0.2], [0.3, 0.0]])  # two subjects, two intervals
+    >>> cumulative_incidence(np.log(h / (1 - h) + 1e-300)).round(6).tolist()
+    [0.2, 0.29]
+    """
+    eta = np.asarray(eta, dtype=np.float64)
+    log_survival = np.cumsum(-np.logaddexp(0.0, eta), axis=-1)  # log prod (1 - expit(eta))
+    return 1.0 - np.exp(log_survival).mean(axis=-2)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -396,6 +396,111 @@ class TrialSequence:
             convergence=convergence,
         )
 
+    def risk_curves(
+        self,
+        fit: GLMResults,
+        followup=range(11),
+        *,
+        predict_rows=None,
+        ci: str | None = "simulation",
+        n_sim: int = 1000,
+        n_boot: int = 200,
+        seed=None,
+        alpha: float = 0.05,
+        data: pd.DataFrame | None = None,
+        truncate: tuple | None = None,
+        n_jobs: int | None = None,
+    ) -> pd.DataFrame:
+        """Cumulative incidence by follow-up time under ``assigned = 0`` and ``1``, with CIs.
+
+        As TrialEmulation's ``predict()``: the baseline rows (``followup == 0``: every
+        trial's start row, one per subject and trial) are each followed over the follow-up
+        times with ``assigned`` set to 0 and to 1 (their other covariates, ``trial``
+        included, as at the start), the MSM's hazard ``h_j = expit(x_j'b)`` is predicted at
+        every follow-up time ``j``, and the risk by ``k`` is ``1 - mean over baseline rows of
+        prod_{j <= k} (1 - h_j)`` (an unweighted mean).
+
+        Parameters
+        ----------
+        fit : GLMResults
+            The MSM from ``self.fit(...)``; its formula must use ``assigned``.
+        followup : sequence of numbers
+            The follow-up times reported, increasing; each must occur in ``expanded``.
+            Hazards are accumulated over every observed follow-up time up to the largest
+            (TrialEmulation multiplies only over the times listed: the same for ``0..K``).
+        predict_rows : DataFrame or callable, optional
+            The rows to standardize over (their rows with ``followup == 0`` are used), as
+            TrialEmulation's ``newdata``; default ``expanded``.  A callable is applied to
+            ``expanded`` (and, with the bootstrap, to each replicate's), e.g.
+            ``lambda e: e[e["trial"] == 1]``.
+        ci : {"simulation", "bootstrap", None}
+            ``"simulation"``: coefficients drawn from ``N(b, fit.cov)`` (the robust
+            covariance; ``n_sim`` draws with ``numpy.random.default_rng(seed)``), the curves
+            recomputed for each draw and the ``alpha/2``, ``1 - alpha/2`` quantiles taken (as
+            TrialEmulation, whose quantiles also include the point estimate).
+            ``"bootstrap"``: ``msm.bootstrap`` over subjects of the original panel ``data``
+            (``n_boot`` replicates, percentile intervals): every replicate re-emulates the
+            trials of the resampled subjects (all trials of a subject together), re-estimates
+            the censoring weights, refits the MSM (same formula, ``truncate``, and this
+            sequence's ``convergence``) and recomputes the curves.  None: no intervals.
+        n_sim, n_boot : int
+            Draws and bootstrap replicates.
+        seed : int, optional
+            Seeds the draws (``numpy.random.default_rng``) or the bootstrap.
+        alpha : float
+            ``1 - alpha`` intervals.
+        data : DataFrame
+            With ``ci="bootstrap"``: the panel this sequence was built from (checked: its
+            curves must be these).
+        truncate : (lower, upper) or None
+            With ``ci="bootstrap"``: the truncation the fit used (checked against the fit's
+            sum of weights).
+        n_jobs : int, optional
+            Bootstrap worker processes, as ``msm.bootstrap``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``followup``; columns ``risk_0``, ``risk_1`` (cumulative incidence
+            under assigned 0 and 1), ``difference`` (``risk_1 - risk_0``) and with ``ci``
+            ``<column>_lower`` and ``<column>_upper`` for each.
+
+        Raises
+        ------
+        DataError
+            A follow-up time beyond or not in the expanded data; predict rows lacking a
+            column of the MSM or a row at followup 0.
+        ValueError
+            ``fit`` is not a logistic fit of this sequence's expanded data or does not use
+            ``assigned``; bad ``ci``, ``n_sim``, ``n_boot``, ``alpha``; with the bootstrap,
+            no ``data``, a ``data`` or ``truncate`` that does not give this fit.
+
+        Examples
+        --------
+        >>> import msm
+        >>> panel = msm.datasets.simulate_panel(n_subjects=400, seed=2, stop_at_event=True,
+        ...                                     event_coefs=(-2.5, 0.2, 0.5, -0.7))
+        >>> panel["eligible"] = (panel["time"] < 3).astype(int)
+        >>> seq = msm.trial_sequence(panel, id="id", time="time", treatment="a",
+        ...                          outcome="y", eligible="eligible", covariates=["x"])
+        >>> fit = seq.fit("y ~ assigned + followup + trial + x")
+        >>> curves = seq.risk_curves(fit, followup=range(4), n_sim=200, seed=1)
+        >>> curves.columns.tolist()[:3]
+        ['risk_0', 'risk_1', 'difference']
+        >>> bool((curves["risk_1_lower"] < curves["risk_1"]).all())
+        True
+        >>> boot = seq.risk_curves(fit, followup=range(4), ci="bootstrap", data=panel,
+        ...                        n_boot=20, seed=1, n_jobs=1)
+        >>> bool(boot["risk_0"].equals(curves["risk_0"]))
+        True
+        """
+        from msm.trials.curves import sequence_risk_curves
+
+        return sequence_risk_curves(
+            self, fit, followup, predict_rows=predict_rows, ci=ci, n_sim=n_sim, n_boot=n_boot,
+            seed=seed, alpha=alpha, data=data, truncate=truncate, n_jobs=n_jobs,
+        )  # fmt: skip
+
     def __repr__(self) -> str:
         e = self.expanded
         n_ids = e[self.spec.id].nunique()
