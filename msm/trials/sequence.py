@@ -887,6 +887,84 @@ def _censoring_models(
     return models, p["numerator"], p["denominator"]
 
 
+def _numeric(values: np.ndarray) -> bool:
+    return isinstance(values, np.ndarray) and values.dtype.kind in "biuf"
+
+
+def _gather(values: np.ndarray, index: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out[:] = values[index]`` in parallel (``out`` 1-d, numeric)."""
+    _kernels.gather_column(values, index, out.reshape(-1, 1), 0)
+    return out
+
+
+def _expanded_frame(data, spec, source, trial, weight, ids_kept, time_kept, a_kept, y_kept, rows):
+    """``expanded``, the caller positions of each row's trial start row and of its row.
+
+    Each run of consecutive numeric columns of one dtype is gathered (in parallel) straight
+    into one 2-d block that becomes the frame's block without a copy, so the peak memory is
+    the expanded columns plus the two index arrays (``source`` and ``trial`` are turned in
+    place into the caller positions returned).
+    """
+    n = source.size
+    a_int = a_kept.astype(np.int64)
+    # (name, values, index) of every column; index None: the values are the column
+    columns = [
+        (spec.id, ids_kept, source),
+        (TRIAL, time_kept, trial),
+        (FOLLOWUP, time_kept, source),  # minus the trial column, below
+        (ASSIGNED, a_int, trial),
+        (spec.treatment, a_int, source),
+        (spec.outcome, y_kept.astype(np.int64), source),
+        (WEIGHT, weight, None),
+    ]
+    covariates = [(c, data[c].array) for c in spec.covariates]
+    covariates = [(c, v.to_numpy() if v.dtype.kind in "biuf" else v) for c, v in covariates]
+    runs: list[list] = []  # consecutive numeric columns of one dtype, and the others alone
+    for column in columns + [(c, v, "trial_rows") for c, v in covariates]:
+        values = column[1]
+        if (
+            runs
+            and _numeric(values)
+            and _numeric(runs[-1][0][1])
+            and values.dtype == runs[-1][0][1].dtype
+        ):
+            runs[-1].append(column)
+        else:
+            runs.append([column])
+    blocks: list = [None] * len(runs)
+    positions = {}
+    for stage in ("expanded", "trial_rows"):  # covariates once the trial positions are known
+        for r, run in enumerate(runs):
+            late = any(isinstance(column[2], str) for column in run)
+            if late != (stage == "trial_rows"):
+                continue
+            values = run[0][1]
+            if not _numeric(values):
+                name, values, index = run[0]
+                index = positions["trial"] if isinstance(index, str) else index
+                blocks[r] = pd.DataFrame({name: values.take(index)}, copy=False)
+                continue
+            block = np.empty((len(run), n), dtype=values.dtype)
+            for j, (name, values, index) in enumerate(run):
+                if index is None:
+                    block[j] = values
+                else:
+                    index = positions["trial"] if isinstance(index, str) else index
+                    _gather(values, index, block[j])
+                    if name == FOLLOWUP:  # the trial column is the one before
+                        if j and run[j - 1][0] == TRIAL:
+                            block[j] -= block[j - 1]
+                        else:
+                            block[j] -= _gather(time_kept, trial, np.empty(n, time_kept.dtype))
+            blocks[r] = pd.DataFrame(block.T, columns=[c[0] for c in run], copy=False)
+        if stage == "expanded":
+            # the caller positions, in place: each i reads index[i] before writing it
+            positions["source"] = _gather(rows, source, source)
+            positions["trial"] = _gather(rows, trial, trial)
+    expanded = blocks[0] if len(blocks) == 1 else pd.concat(blocks, axis=1)
+    return expanded, positions["trial"], positions["source"]
+
+
 def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
     """The trial sequence of ``spec`` on a pandas frame (``spec`` from ``trial_spec``)."""
     check_finite(data, list(spec.columns), spec.id)
@@ -954,19 +1032,9 @@ def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
 
     time_kept = panel.time[kept]
     ids_kept = panel.ids[kept]
-    columns = {
-        spec.id: ids_kept[source],
-        TRIAL: time_kept[trial],
-        FOLLOWUP: time_kept[source] - time_kept[trial],
-        ASSIGNED: cleaned.a[trial].astype(np.int64),
-        spec.treatment: cleaned.a[source].astype(np.int64),
-        spec.outcome: y[kept][source].astype(np.int64),
-        WEIGHT: weight,
-    }
-    trial_positions = rows[trial]
-    for covariate in spec.covariates:
-        columns[covariate] = data[covariate].array.take(trial_positions)
-    expanded = pd.DataFrame(columns, copy=False)
+    expanded, trial_positions, source_rows = _expanded_frame(
+        data, spec, source, trial, weight, ids_kept, time_kept, cleaned.a, y[kept], rows
+    )
 
     cleaned_frame = pd.DataFrame(
         {
@@ -985,7 +1053,7 @@ def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
         cleaned=cleaned_frame,
         models=models,
         spec=spec,
-        rows=rows[source],
+        rows=source_rows,
         trial_rows=trial_positions,
         n_dropped={
             "before_eligible": cleaned.n_before_eligible,
