@@ -153,6 +153,32 @@ def test_row_order_and_labels_do_not_matter(reference):
     assert set(other.cleaned.index) == set(shuffled.index)
 
 
+def test_column_types_of_the_expanded_data(reference):
+    # numeric columns are gathered into blocks by dtype; text ids, float times and
+    # categorical or integer covariates keep their values and types
+    data = reference["dc_itt"]["data"]
+    base = trial_sequence(data, **ARGS, covariates=["x1", "x3"])
+    other = data.assign(
+        id="p" + data["id"].astype(str),
+        period=data["period"].astype(float),
+        x1=pd.Categorical(np.where(data["x1"] == 1, "yes", "no")),
+    )
+    got = trial_sequence(other, **ARGS, covariates=["x1", "x3"]).expanded
+    want = base.expanded
+    assert got.columns.tolist() == want.columns.tolist()
+    npt.assert_array_equal(got["id"].to_numpy(), ("p" + want["id"].astype(str)).to_numpy())
+    assert got["trial"].dtype == np.float64 and got["followup"].dtype == np.float64
+    npt.assert_array_equal(got["trial"], want["trial"])
+    npt.assert_array_equal(got["followup"], want["followup"])
+    assert isinstance(got["x1"].dtype, pd.CategoricalDtype)
+    npt.assert_array_equal(got["x1"].astype(str), np.where(want["x1"] == 1, "yes", "no"))
+    for column in ["assigned", "treatment", "outcome", "weight", "x3", "x2"]:
+        assert got[column].dtype == want[column].dtype
+        npt.assert_array_equal(got[column], want[column])
+    assert isinstance(got.index, pd.RangeIndex)
+    assert want.dtypes["x3"] == data.dtypes["x3"]
+
+
 # ---------------------------------------------------------------------------------------------
 # the definitions on small frames, by hand
 
