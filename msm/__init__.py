@@ -5,7 +5,8 @@ balance diagnostics, and weighted outcome regression.  The data path, one module
 
     panel -> models -> weights -> diagnostics -> outcome (with inference)
 
-and target trial emulation on top (``trial_sequence``: sequential trials).
+and target trial emulation on top (``trial_sequence``: sequential trials; ``clone_censor``:
+clone-censor-weight with grace periods).
 """
 
 from msm import datasets, plot
@@ -30,7 +31,7 @@ from msm.models import ConvergenceWarning, LogitFit, SeparationWarning
 from msm.outcome import CoxResults, GLMResults, cox, risk_curves
 from msm.panel import DataError
 from msm.strategies import never, start_within
-from msm.trials import TrialSequence, trial_sequence
+from msm.trials import CloneCensor, TrialSequence, clone_censor, trial_sequence
 from msm.weights import Weights
 
 __version__ = "0.1.0"
@@ -40,6 +41,7 @@ __all__ = [
     "Balance",
     "BootstrapResults",
     "BootstrapWarning",
+    "CloneCensor",
     "ConvergenceWarning",
     "CoxResults",
     "DataError",
@@ -54,6 +56,7 @@ __all__ = [
     "Weights",
     "balance",
     "bootstrap",
+    "clone_censor",
     "compare_models",
     "cox",
     "datasets",

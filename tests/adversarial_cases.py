@@ -3047,6 +3047,78 @@ def _():
     call(msm.ess, w, d, by=["time"])
 
 
+# ---------------------------------------------------------------------------------------------
+# msm.clone_censor: clone-censor-weight
+
+
+def clones_panel() -> pd.DataFrame:
+    """80 subjects, ``eligible`` at time 0, treatment ``a`` made absorbing, to ``y`` or loss."""
+    d = trials_panel()
+    d = d.assign(a=d.groupby("id")["a"].cummax(), eligible=(d["time"] == 0).astype(int))
+    return d
+
+
+CLONES = dict(
+    id="id", time="time", treatment="a", outcome="y", eligible="eligible",
+    strategies={"within 2": msm.start_within(2), "never": msm.never()}, censor_denominator="x",
+)  # fmt: skip
+
+
+def clones(data, **overrides):
+    return call(msm.clone_censor, data, **{**CLONES, **overrides})
+
+
+@case("msm.clone_censor", "a column named followup", Raises("followup"))
+def _():
+    clones(clones_panel().assign(followup=1))
+
+
+@case("msm.clone_censor", "no eligible row", Raises("eligible", contains=("no row is eligible",)))
+def _():
+    clones(clones_panel().assign(eligible=0))
+
+
+@case("msm.clone_censor", "a missing interval", Raises("time", ids=(7,)))
+def _():
+    d = clones_panel()
+    clones(d[~((d["id"] == 7) & (d["time"] == 1))])
+
+
+@case("msm.clone_censor", "rows after the outcome", Raises("y", ids=(9,)))
+def _():
+    d = clones_panel()
+    first = d[d["id"] == 9].index[0]
+    d.loc[first, "y"] = 1
+    if (d["id"] == 9).sum() < 2:  # pragma: no cover - the panel follows id 9 for a while
+        raise AssertionError("id 9 has one row")
+    clones(d)
+
+
+@case("msm.clone_censor", "rows after loss to follow-up", Raises("lost", ids=(4,)))
+def _():
+    d = clones_panel()
+    first = d[d["id"] == 4].index[0]
+    d.loc[first, "lost"] = 1
+    clones(d, censor="lost")
+
+
+@case("msm.clone_censor", "grace period longer than the data", Raises("time"))
+def _():
+    clones(clones_panel(), strategies={"within 99": msm.start_within(99)})
+
+
+@case("msm.clone_censor", "treatment constant on a risk set", Raises("a"))
+def _():
+    clones(clones_panel().assign(a=0))
+
+
+@case("msm.clone_censor", "treatment is 2", Raises("a", ids=(3,)))
+def _():
+    d = clones_panel()
+    d.loc[(d["id"] == 3) & (d["time"] == 0), "a"] = 2
+    clones(d)
+
+
 def cases_by_id() -> dict[str, Case]:
     ids = [c.id for c in CASES]
     assert len(ids) == len(set(ids)), "case ids must be unique"
