@@ -314,13 +314,11 @@ def _bootstrap(seq, fit, data, truncate, followup, predict_rows, n_boot, seed, a
     """``msm.bootstrap`` over subjects of the original panel: each replicate re-emulates the
     trials (every trial of a resampled subject comes with it), re-estimates the weights,
     refits the MSM with the same formula and truncation, and recomputes the curves."""
-    from msm.trials.sequence import compute_trials  # the module that calls this one
-
     spec = seq.spec
     formula = f"{fit.outcome} ~ {fit.formula}"
 
     def statistic(frame: pd.DataFrame) -> pd.DataFrame:
-        replicate = compute_trials(frame, spec)
+        replicate = seq.emulate_on(frame)
         refit = replicate.fit(formula, truncate=truncate, convergence=spec.convergence)
         return sequence_risk_curves(replicate, refit, followup, predict_rows=predict_rows, ci=None)
 

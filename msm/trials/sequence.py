@@ -37,6 +37,7 @@ from msm.panel import (
     check_finite,
     check_frame,
 )
+from msm.trials.curves import sequence_risk_curves
 from msm.weights import not_varying, warn_no_censoring
 
 Spec = str | Sequence[str] | None
@@ -290,6 +291,11 @@ class TrialSequence:
         """Trials with at least one subject (distinct ``trial`` values)."""
         return int(self.expanded[TRIAL].nunique())
 
+    def emulate_on(self, data: pd.DataFrame) -> TrialSequence:
+        """The same emulation (this sequence's arguments) on other data: a bootstrap
+        resample of the panel, say."""
+        return compute_trials(data, self.spec)
+
     def summary(self) -> pd.DataFrame:
         """The weight models' coefficients (switch, censoring): one row per (model, term).
 
@@ -494,8 +500,6 @@ class TrialSequence:
         >>> bool(boot["risk_0"].equals(curves["risk_0"]))
         True
         """
-        from msm.trials.curves import sequence_risk_curves
-
         return sequence_risk_curves(
             self, fit, followup, predict_rows=predict_rows, ci=ci, n_sim=n_sim, n_boot=n_boot,
             seed=seed, alpha=alpha, data=data, truncate=truncate, n_jobs=n_jobs,

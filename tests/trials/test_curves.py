@@ -221,7 +221,7 @@ def test_bootstrap_resamples_patients_with_all_their_trials(small, monkeypatch):
         seen.append((frame, out))
         return out
 
-    # curves.py reads compute_trials from msm.trials.sequence when the bootstrap runs
+    # each replicate re-emulates through TrialSequence.emulate_on -> sequence.compute_trials
     monkeypatch.setattr(sequence, "compute_trials", spy)
     with unchanged(panel):
         got = seq.risk_curves(fit, followup=range(5), ci="bootstrap", data=panel, n_boot=8,
