@@ -215,11 +215,11 @@ def require(kind: ModelKind, capability: str) -> None:
 class FrontEnd:
     """What a front end other than pandas computes: the model kinds with its capability
     (``capability``, an attribute of ``ModelKind``) and every option except ``unsupported``
-    (option -> what to do instead)."""
+    (keyword -> (the option in words, what to do instead))."""
 
     name: str
     capability: str
-    unsupported: dict[str, str]
+    unsupported: dict[str, tuple[str, str]]
 
 
 FRONT_ENDS: dict[str, FrontEnd] = {
@@ -227,10 +227,19 @@ FRONT_ENDS: dict[str, FrontEnd] = {
         "a Dask DataFrame",
         "dask",
         {
-            "point treatment": "time=None (one row per subject) fits in memory: use pandas",
-            "convergence='r'": "R's IRLS path replays glm.fit on one frame: use pandas",
-            "variance='stacked'": "the stacked sandwich needs every weight model's score "
-            "rows in memory: use pandas, or msm.bootstrap",
+            "point_treatment": (
+                "point treatment",
+                "time=None (one row per subject) fits in memory: use pandas",
+            ),
+            "convergence_r": (
+                "convergence='r'",
+                "R's IRLS path replays glm.fit on one frame: use pandas",
+            ),
+            "variance_stacked": (
+                "variance='stacked'",
+                "the stacked sandwich needs every weight model's score rows in memory: use "
+                "pandas, or msm.bootstrap",
+            ),
         },
     ),
 }
@@ -239,9 +248,9 @@ FRONT_ENDS: dict[str, FrontEnd] = {
 def require_front_end(front_end: str, kind: ModelKind | None = None, **options: bool) -> None:
     """NotImplementedError when ``front_end`` cannot compute what is asked, from ``FRONT_ENDS``.
 
-    ``kind``: the treatment model kind (its capability is checked); ``options``: the options
-    in use, named as in ``FrontEnd.unsupported`` with spaces as underscores and quotes left
-    out (``point_treatment=True``, ``convergence_r=True``, ``variance_stacked=True``).
+    ``kind``: the treatment model kind (its capability is checked); ``options``: whether each
+    option of ``FrontEnd.unsupported`` is in use, by its keyword (``point_treatment=True``,
+    ``convergence_r=True``, ``variance_stacked=True``).
 
     Examples
     --------
@@ -251,15 +260,14 @@ def require_front_end(front_end: str, kind: ModelKind | None = None, **options: 
     NotImplementedError: a Dask DataFrame does not support convergence='r': R's IRLS path ...
     """
     end = FRONT_ENDS[front_end]
+    unknown = set(options) - set(end.unsupported)
+    if unknown:
+        raise TypeError(f"require_front_end: unknown option(s) {sorted(unknown)}")
     if kind is not None:
         require(kind, end.capability)
-    for option, why in end.unsupported.items():
-        if options.get(_option_key(option)):
+    for keyword, (option, why) in end.unsupported.items():
+        if options.get(keyword):
             raise NotImplementedError(f"{end.name} does not support {option}: {why}")
-
-
-def _option_key(option: str) -> str:
-    return "".join(c for c in option.replace(" ", "_").replace("=", "_") if c.isalnum() or c == "_")
 
 
 def check_iptw_options(kind: ModelKind, *, absorbing: bool, numerator, start, model) -> None:
@@ -325,7 +333,7 @@ def support_table() -> str:
         lines.append(
             f"{end.name[0].upper()}{end.name[1:]} fits the kinds marked in its column, with "
             "every option except: "
-            + "; ".join(f"{option} ({why})" for option, why in end.unsupported.items())
+            + "; ".join(f"{option} ({why})" for option, why in end.unsupported.values())
             + "."
         )
     return "\n".join(lines)
