@@ -714,30 +714,11 @@ def newton(
     names: list[str],
     model_name: str,
     family: int,
-    *,
-    warm: np.ndarray | None = None,
-    suspects: Callable[[np.ndarray], str],
-    max_iter: int = 50,
-    tol: float = 1e-10,
-    intercept: int | None = None,
-    shifted_ok: bool = False,
-    on_singular: Callable[[np.ndarray, int], None] | None = None,
+    **options,
 ) -> tuple[np.ndarray, tuple, bool, int]:
     """Newton/IRLS on any implementation of the fused pass: ``newton_iteration`` driven by
-    ``glm_pass`` (the arguments and the result are those of ``newton_iteration``)."""
-    steps = newton_iteration(
-        start,
-        names,
-        model_name,
-        family,
-        warm=warm,
-        suspects=suspects,
-        max_iter=max_iter,
-        tol=tol,
-        intercept=intercept,
-        shifted_ok=shifted_ok,
-        on_singular=on_singular,
-    )
+    ``glm_pass`` (``options`` and the result are those of ``newton_iteration``)."""
+    steps = newton_iteration(start, names, model_name, family, **options)
     beta = next(steps)
     while True:
         try:
