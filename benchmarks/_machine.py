@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import subprocess
@@ -43,3 +44,17 @@ def machine_info(**extra) -> dict:
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
     }
+
+
+def best_of(fn, repeats: int) -> tuple[list[float], object]:
+    """Wall times of ``repeats`` calls of ``fn`` (garbage collected before each) and the last
+    result."""
+    times = []
+    result = None
+    for _ in range(repeats):
+        result = None
+        gc.collect()
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return times, result

@@ -59,7 +59,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 import numba  # noqa: E402
 import statsmodels  # noqa: E402
 import statsmodels.api as sm  # noqa: E402
-from _machine import machine_info  # noqa: E402
+from _machine import best_of, machine_info  # noqa: E402
 
 import msm  # noqa: E402
 import msm.weights  # noqa: E402
@@ -109,18 +109,6 @@ def run_statsmodels(data: pd.DataFrame) -> pd.Series:
     factor[risk.index] = ratio
     weights = factor.groupby(df["id"]).cumprod()
     return weights.reindex(data.index)
-
-
-def best_of(fn, repeats: int) -> tuple[list[float], object]:
-    times = []
-    result = None
-    for _ in range(repeats):
-        result = None
-        gc.collect()
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return times, result
 
 
 # ---------------------------------------------------------------------------------------------

@@ -49,7 +49,6 @@ import os
 import pstats
 import subprocess
 import sys
-import time
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -64,7 +63,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 import numba  # noqa: E402
 import statsmodels  # noqa: E402
 import statsmodels.api as sm  # noqa: E402
-from _machine import machine_info  # noqa: E402
+from _machine import best_of, machine_info  # noqa: E402
 
 import msm  # noqa: E402
 
@@ -216,18 +215,6 @@ def compare(seq, fit, ex, sm_fit) -> dict:
     # statsmodels stops at its default tolerance (1e-8 on the deviance): agreement to ~1e-9
     assert weight < 1e-6 and coef < 1e-6, (weight, coef)
     return {"weight_max_rel_diff": weight, "params_max_rel_diff": coef, "bse_max_rel_diff": bse}
-
-
-def best_of(fn, repeats: int) -> tuple[list[float], object]:
-    times = []
-    result = None
-    for _ in range(repeats):
-        result = None
-        gc.collect()
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return times, result
 
 
 def expanded_bytes(seq) -> int:
