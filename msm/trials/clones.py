@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from msm import _kernels
 from msm._formula import design_matrix, intercept_columns, parse_terms
 from msm.models.logit import fit_logit, log_prob
 from msm.panel import (
@@ -53,10 +54,11 @@ def _offenders(ids) -> list:
 
 
 def _grouped_cumsum(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Cumulative sums restarting at each group start (rows sorted by group)."""
-    total = np.cumsum(values, dtype=np.float64)
-    offset = np.concatenate(([0.0], total[starts[1:-1] - 1])) if starts.size > 1 else np.zeros(0)
-    return total - np.repeat(offset, np.diff(starts))
+    """Cumulative sums restarting at each group start (rows sorted by group), as float64:
+    the weights kernel's, summed within each group (no differences of a running total over
+    all groups, which would lose digits of the later groups' log weights)."""
+    out = np.array(values, dtype=np.float64)
+    return _kernels.grouped_cumsum(out, np.asarray(starts, dtype=np.int64), out)
 
 
 def _starts_of(group: np.ndarray) -> np.ndarray:
