@@ -3119,6 +3119,21 @@ def _():
     clones(d)
 
 
+@case("msm.clone_censor", "outcome also given as treatment", Raises("a"))
+def _():
+    clones(clones_panel(), outcome="a")
+
+
+@case("msm.clone_censor", "censoring model uses the treatment", Raises("a"))
+def _():
+    clones(clones_panel(), censor_denominator="x + a")
+
+
+@case("msm.clone_censor", "loss model uses the outcome", Raises("y"))
+def _():
+    clones(clones_panel(), censor="lost", loss_denominator="x + y")
+
+
 def cases_by_id() -> dict[str, Case]:
     ids = [c.id for c in CASES]
     assert len(ids) == len(set(ids)), "case ids must be unique"
