@@ -2679,6 +2679,13 @@ def trials(data, **overrides):
     return call(msm.trial_sequence, data, **{**TRIALS, **overrides})
 
 
+@case("TrialSequence.sample_controls", "a covariate named sample_weight", Raises("sample_weight"))
+def _():
+    d = trials_panel().assign(sample_weight=1.0)
+    seq = msm.trial_sequence(d, **TRIALS, covariates=["sample_weight"])
+    call(seq.sample_controls, 0.5, seed=1)
+
+
 @case("msm.trial_sequence", "eligible column missing", Raises("eligible"))
 def _():
     trials(trials_panel().drop(columns="eligible"))
