@@ -30,7 +30,7 @@ from msm.inference import BootstrapResults, BootstrapWarning, bootstrap
 from msm.models import ConvergenceWarning, LogitFit, SeparationWarning
 from msm.outcome import CoxResults, GLMResults, cox, risk_curves
 from msm.panel import DataError
-from msm.strategies import never, start_within
+from msm.strategies import never, start_when, start_within
 from msm.trials import CloneCensor, TrialSequence, clone_censor, trial_sequence
 from msm.weights import Weights
 
@@ -68,6 +68,7 @@ __all__ = [
     "plot",
     "reweighted_association",
     "risk_curves",
+    "start_when",
     "start_within",
     "trial_sequence",
     "weight_summary",
