@@ -9,7 +9,7 @@ and target trial emulation on top (``trial_sequence``: sequential trials; ``clon
 clone-censor-weight with grace periods).
 """
 
-from msm import datasets, plot
+from msm import datasets, mi, plot
 
 # iptw, glm and balance also take a Dask DataFrame: msm._frontend routes it to msm._dask
 from msm._frontend import balance, glm, iptw
@@ -60,6 +60,7 @@ __all__ = [
     "compare_models",
     "cox",
     "datasets",
+    "mi",
     "ess",
     "glm",
     "history_balance",
