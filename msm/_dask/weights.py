@@ -515,6 +515,9 @@ def iptw(
     clip: float = 1e-3,
     seed: int | None = None,
     convergence: str = "full",
+    estimand: str = "ATE",
+    bound: tuple | None = None,
+    policy=None,
 ) -> DaskWeights:
     """``msm.iptw`` for a dask DataFrame: binary treatment, logistic models.
 
@@ -547,10 +550,17 @@ def iptw(
         clip=clip,
         seed=seed,
         convergence=convergence,
+        estimand=estimand,
+        bound=bound,
+        policy=policy,
         columns_only=True,
     )
     registry.require_front_end(  # from the capability table
-        "dask", core.kind, point_treatment=core.point, convergence_r=convergence == "r"
+        "dask",
+        core.kind,
+        point_treatment=core.point,
+        convergence_r=convergence == "r",
+        bound=core.bound is not None,
     )
     spec = PartitionSpec(core)
     specs, columns = spec.specs, list(spec.columns)

@@ -240,6 +240,10 @@ FRONT_ENDS: dict[str, FrontEnd] = {
                 "the stacked sandwich needs every weight model's score rows in memory: use "
                 "pandas, or msm.bootstrap",
             ),
+            "bound": (
+                "bound= (bounded propensities)",
+                "not written for partitions yet: use pandas",
+            ),
         },
     ),
 }
