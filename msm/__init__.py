@@ -30,6 +30,7 @@ from msm.inference import BootstrapResults, BootstrapWarning, bootstrap
 from msm.models import ConvergenceWarning, LogitFit, SeparationWarning
 from msm.outcome import CoxResults, GLMResults, cox, risk_curves
 from msm.panel import DataError
+from msm.reshape import to_long
 from msm.strategies import never, start_when, start_within
 from msm.trials import CloneCensor, TrialSequence, clone_censor, trial_sequence
 from msm.weights import Weights
@@ -71,6 +72,7 @@ __all__ = [
     "risk_curves",
     "start_when",
     "start_within",
+    "to_long",
     "trial_sequence",
     "weight_summary",
 ]

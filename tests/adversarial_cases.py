@@ -3188,6 +3188,40 @@ def _():
     call(msm.mi.analyze, imps, mi_analysis)
 
 
+# ---------------------------------------------------------------------------------------------
+# msm.to_long
+
+
+def wide_frame() -> pd.DataFrame:
+    return pd.DataFrame({"id": [3, 1, 2], "X_0": [2.0, 4.0, 1.0], "A_1": [1, 0, 1],
+                         "X_1": [5.0, 9.0, 3.0], "sex": ["f", "m", "f"]})  # fmt: skip
+
+
+@case("msm.to_long", "a missing id", Raises("id"))
+def _():
+    call(msm.to_long, wide_frame().assign(id=[3.0, np.nan, 2.0]), id="id")
+
+
+@case("msm.to_long", "an id twice", Raises("id", ids=(3,)))
+def _():
+    call(msm.to_long, wide_frame().assign(id=[3, 1, 3]), id="id")
+
+
+@case("msm.to_long", "no time-suffixed column", Raises(None))
+def _():
+    call(msm.to_long, wide_frame()[["id", "sex"]], id="id")
+
+
+@case("msm.to_long", "a plain column with a variable's name", Raises("X"))
+def _():
+    call(msm.to_long, wide_frame().assign(X=1), id="id")
+
+
+@case("msm.to_long", "treatment not time-suffixed", Raises("sex"))
+def _():
+    call(msm.to_long, wide_frame(), id="id", treatment="sex")
+
+
 def cases_by_id() -> dict[str, Case]:
     ids = [c.id for c in CASES]
     assert len(ids) == len(set(ids)), "case ids must be unique"
