@@ -7,7 +7,8 @@ fitted probabilities into a log factor and accumulate the factors within subject
 (``msm._kernels``), then expand: a trial starts at every eligible row, and the trial's
 weight at a later row is the product of the row factors after its start
 (``msm._kernels.sequential_trials``: C(s) - C(t) in log space).  The caller's frame is only
-read.
+read.  With ``materialize=False`` the expansion is not stored: ``msm.trials.stream`` fits the
+MSM by Newton passes that regenerate it (``StreamedTrials``).
 
 The definitions, word for word as TrialEmulation 0.0.4.8 computes them, are in
 ``../shared/conformance/trialemulation/cases.json`` (``definitions``); the tests reproduce
@@ -351,7 +352,9 @@ class TrialSequence:
         ``msm.glm(formula, expanded, weights=..., cluster=<id>, family="binomial")``: the
         formula names the columns of ``expanded`` (``assigned``, ``followup``, ``trial``,
         the outcome, the baseline covariates).  Unlike TrialEmulation, the numerator model's
-        terms are not added to the formula for you: name them.
+        terms are not added to the formula for you: name them.  A formula of columns, integer
+        powers and products of them (``msm.trials.stream.msm_program``) has its design built
+        straight from the expansion's columns (the matrix formulaic gives, bit for bit).
 
         Parameters
         ----------
