@@ -2722,6 +2722,16 @@ def _():
     trials(d, covariates=["x"])
 
 
+@case(
+    "msm.trial_sequence",
+    "streamed MSM of another outcome",
+    Raises("lost", contains=("the sequence's outcome",)),
+)
+def _():
+    seq = msm.trial_sequence(trials_panel(), materialize=False, **TRIALS)
+    call(seq.fit, "lost ~ assigned + followup")
+
+
 @case("msm.trial_sequence", "datetime time", Raises("time", contains=("numeric (periods)",)))
 def _():
     d = trials_panel()

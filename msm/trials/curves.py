@@ -56,9 +56,14 @@ def sequence_risk_curves(
     alpha = check_alpha(alpha)
     n_sim = _positive_int(n_sim, "n_sim", 2)
     n_boot = _positive_int(n_boot, "n_boot", 2)
-    expanded = seq.expanded
-    check_fit(seq, fit)
-    grid, report = _followup_grid(expanded, followup)
+    streamed = getattr(seq, "streamed", False)  # StreamedTrials: the expansion not stored
+    expanded = seq.baseline if streamed else seq.expanded
+    if streamed:
+        seq.check_fit(fit)
+    else:
+        check_fit(seq, fit)
+    observed = seq.followup_values() if streamed else np.unique(expanded["followup"].to_numpy())
+    grid, report = _followup_grid(observed, followup)
     baseline = _baseline_rows(seq, fit, predict_rows)
     if ci == "bootstrap":
         if data is None:
@@ -126,7 +131,7 @@ def _positive_int(value, name: str, least: int) -> int:
     return int(value)
 
 
-def _followup_grid(expanded: pd.DataFrame, followup) -> tuple[np.ndarray, np.ndarray]:
+def _followup_grid(observed: np.ndarray, followup) -> tuple[np.ndarray, np.ndarray]:
     """The follow-up times at which hazards are accumulated, and the positions reported.
 
     Hazards are accumulated over every follow-up time observed in the expanded data up to
@@ -144,7 +149,6 @@ def _followup_grid(expanded: pd.DataFrame, followup) -> tuple[np.ndarray, np.nda
         raise ValueError(f"followup must be a non-empty list of numbers, got {followup!r}")
     if not np.all(np.isfinite(wanted)) or (wanted.size > 1 and np.any(np.diff(wanted) <= 0)):
         raise ValueError(f"followup must be finite and strictly increasing, got {followup!r}")
-    observed = np.unique(expanded["followup"].to_numpy())
     top = observed.max()
     beyond = wanted[wanted > top]
     if beyond.size:
@@ -242,15 +246,16 @@ def _baseline_rows(seq, fit, predict_rows) -> pd.DataFrame:
     """The rows standardized over: the rows at followup 0 of ``predict_rows`` (default
     ``seq.expanded``, as TrialEmulation's ``predict`` with ``newdata`` missing; a callable is
     applied to ``seq.expanded``)."""
-    if predict_rows is None and seq.starts is not None:  # sampled controls: every trial start
-        rows = seq.starts
+    source = seq.baseline if getattr(seq, "streamed", False) else seq.expanded
+    if predict_rows is None and getattr(seq, "starts", None) is not None:
+        rows = seq.starts  # sampled controls: every trial's start row
         what = "the trials' start rows"
     elif predict_rows is None:
-        rows = seq.expanded
+        rows = source
         what = "the expanded data"
     else:
         if callable(predict_rows):
-            predict_rows = predict_rows(seq.expanded)
+            predict_rows = predict_rows(source)
         if not isinstance(predict_rows, pd.DataFrame):
             raise TypeError(
                 f"predict_rows must be a DataFrame of expanded rows (e.g. seq.expanded for "

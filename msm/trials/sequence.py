@@ -7,7 +7,8 @@ fitted probabilities into a log factor and accumulate the factors within subject
 (``msm._kernels``), then expand: a trial starts at every eligible row, and the trial's
 weight at a later row is the product of the row factors after its start
 (``msm._kernels.sequential_trials``: C(s) - C(t) in log space).  The caller's frame is only
-read.
+read.  With ``materialize=False`` the expansion is not stored: ``msm.trials.stream`` fits the
+MSM by Newton passes that regenerate it (``StreamedTrials``).
 
 The definitions, word for word as TrialEmulation 0.0.4.8 computes them, are in
 ``../shared/conformance/trialemulation/cases.json`` (``definitions``); the tests reproduce
@@ -29,6 +30,7 @@ from msm._glm import check_fit_options
 from msm._warnings import DataWarning, warn
 from msm.models.logit import LogitFit, fit_logit, log_prob
 from msm.outcome import GLMResults, glm
+from msm.outcome.glm_model import check_glm_arguments, fit_terms
 from msm.panel import (
     DataError,
     Panel,
@@ -39,6 +41,13 @@ from msm.panel import (
     check_frame,
 )
 from msm.trials.curves import sequence_risk_curves
+from msm.trials.stream import (
+    StreamedTrials,
+    StreamSource,
+    check_truncate,
+    expansion_codes,
+    fast_design,
+)
 from msm.weights import not_varying, warn_no_censoring
 
 Spec = str | Sequence[str] | None
@@ -413,18 +422,7 @@ class TrialSequence:
             w = w * self.expanded[SAMPLE_WEIGHT].to_numpy(dtype=np.float64)
         if truncate is None:
             return w.copy()
-        if not isinstance(truncate, tuple | list) or len(truncate) != 2:
-            raise ValueError(
-                f"truncate must be (lower, upper) percentiles, either None, got {truncate!r}"
-            )
-        lower, upper = truncate
-        for value in (lower, upper):
-            if value is not None and not (
-                isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 100
-            ):
-                raise ValueError(f"truncate percentiles must be in [0, 100], got {truncate!r}")
-        if lower is not None and upper is not None and lower > upper:
-            raise ValueError(f"truncate: lower above upper percentile, got {truncate!r}")
+        lower, upper = check_truncate(truncate)
         out = w.copy()
         if upper is not None:
             np.minimum(out, np.quantile(w, upper / 100.0), out=out)
@@ -445,7 +443,9 @@ class TrialSequence:
         ``msm.glm(formula, expanded, weights=..., cluster=<id>, family="binomial")``: the
         formula names the columns of ``expanded`` (``assigned``, ``followup``, ``trial``,
         the outcome, the baseline covariates).  Unlike TrialEmulation, the numerator model's
-        terms are not added to the formula for you: name them.
+        terms are not added to the formula for you: name them.  A formula of columns, integer
+        powers and products of them (``msm.trials.stream.msm_program``) has its design built
+        straight from the expansion's columns (the matrix formulaic gives, bit for bit).
 
         Parameters
         ----------
@@ -483,15 +483,21 @@ class TrialSequence:
                 "(or msm.bootstrap)"
             )
         weights = self.analysis_weights(truncate)
-        return glm(
-            formula,
-            self.expanded,
-            weights=weights,
-            cluster=self.spec.id,
-            family="binomial",
-            variance=variance,
-            convergence=convergence,
-        )
+        expanded = self.expanded
+        options = check_glm_arguments(formula, "binomial", variance, self.spec.id, None, 50,
+                                      1e-10, convergence)  # fmt: skip
+        if options.outcome != self.spec.outcome or options.outcome not in expanded.columns:
+            return glm(formula, expanded, weights=weights, cluster=self.spec.id,
+                       family="binomial", variance=variance, convergence=convergence)  # fmt: skip
+        # the design built straight from the expansion's columns when the formula allows
+        # (the matrix formulaic gives, bit for bit), and the cluster codes from its id runs
+        terms = parse_terms(options.rhs, expanded, "outcome model")
+        ids = expanded[self.spec.id].to_numpy()
+        return fit_terms(
+            options, expanded, terms, weights=weights, cluster=self.spec.id,
+            design=fast_design(terms, expanded),
+            codes=expansion_codes(ids) if ids.dtype.kind in "biuf" else None,
+        )  # fmt: skip
 
     def risk_curves(
         self,
@@ -637,7 +643,8 @@ def trial_sequence(
     pool_censor: str | None = None,
     covariates: Sequence[Hashable] | None = None,
     convergence: str = "full",
-) -> TrialSequence:
+    materialize: bool = True,
+) -> TrialSequence | StreamedTrials:
     """Emulate a sequence of target trials, one starting at every eligible row.
 
     With R TrialEmulation's definitions (version 0.0.4.8), so its expanded rows and weights
@@ -705,10 +712,17 @@ def trial_sequence(
         The switch and censoring models: ``"full"`` iterates Newton to a step below 1e-10
         (relative); ``"r"`` replays R's ``glm.fit`` (its 1e-8 relative-deviance stopping
         rule), so the weights equal TrialEmulation's to rounding instead of to about 1e-7.
+    materialize : bool
+        True (default): store the expansion (``TrialSequence.expanded``).  False: do not
+        store it (for expansions that do not fit in memory): the result is a
+        ``msm.trials.stream.StreamedTrials``, whose ``fit`` regenerates the expanded rows in
+        every Newton pass (a restricted set of MSM terms; ``StreamedTrials.fit``) and equals
+        the stored expansion's fit to rounding; its ``risk_curves`` work from the baseline
+        rows.
 
     Returns
     -------
-    TrialSequence
+    TrialSequence or StreamedTrials
 
     Raises
     ------
@@ -773,6 +787,10 @@ def trial_sequence(
         covariates=covariates,
         convergence=convergence,
     )
+    if not isinstance(materialize, bool):
+        raise TypeError(f"materialize must be True or False, got {materialize!r}")
+    if not materialize:
+        return stream_trials(data, spec)
     return compute_trials(data, spec)
 
 
@@ -1060,8 +1078,26 @@ def _expanded_frame(data, spec, source, trial, weight, ids_kept, time_kept, a_ke
     return expanded, positions["trial"], positions["source"]
 
 
-def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
-    """The trial sequence of ``spec`` on a pandas frame (``spec`` from ``trial_spec``)."""
+@dataclass(frozen=True, eq=False)
+class PreparedTrials:
+    """Everything the expansion is a function of: the cleaned rows, their weight factors
+    and the running sums of the log factors, with the frame ``cleaned`` and the models."""
+
+    cleaned: CleanedRows
+    rows: np.ndarray  # caller positions of the kept rows, in (id, time) order
+    time: np.ndarray  # time on the kept rows
+    ids: np.ndarray  # id on the kept rows
+    y: np.ndarray  # outcome (0/1 float) on the kept rows
+    log_cumulative: np.ndarray
+    stop: np.ndarray | None  # per protocol: the switches (a trial ends before one)
+    models: dict
+    frame: pd.DataFrame  # TrialSequence.cleaned
+    n_dropped: dict
+
+
+def prepare_trials(data: pd.DataFrame, spec: TrialSpec) -> PreparedTrials:
+    """Validate, clean, fit the weight models and accumulate the log factors (``spec`` from
+    ``trial_spec``): all but the expansion itself."""
     check_finite(data, list(spec.columns), spec.id)
     if pd.api.types.is_datetime64_any_dtype(data[spec.time].dtype):
         raise DataError(
@@ -1117,20 +1153,8 @@ def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
     if extra:
         extra["factor"] = np.exp(log_factor)
     log_cumulative = _kernels.cumulative_log_weights(log_factor, cleaned.starts)
-    # per protocol, a trial ends before the first later switch (deviation from assignment)
-    source, trial, weight = _kernels.sequential_trials(
-        cleaned.eligible,
-        cleaned.starts,
-        log_cumulative,
-        cleaned.switch if per_protocol else None,
-    )
-
     time_kept = panel.time[kept]
     ids_kept = panel.ids[kept]
-    expanded, trial_positions, source_rows = _expanded_frame(
-        data, spec, source, trial, weight, ids_kept, time_kept, cleaned.a, y[kept], rows
-    )
-
     cleaned_frame = pd.DataFrame(
         {
             spec.id: ids_kept,
@@ -1143,16 +1167,99 @@ def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
         },
         index=panel.index[rows],
     )
-    return TrialSequence(
-        expanded=expanded,
-        cleaned=cleaned_frame,
+    return PreparedTrials(
+        cleaned=cleaned,
+        rows=rows,
+        time=time_kept,
+        ids=ids_kept,
+        y=y[kept],
+        log_cumulative=log_cumulative,
+        # per protocol, a trial ends before the first later switch (deviation from assignment)
+        stop=cleaned.switch if per_protocol else None,
         models=models,
-        spec=spec,
-        rows=source_rows,
-        trial_rows=trial_positions,
+        frame=cleaned_frame,
         n_dropped={
             "before_eligible": cleaned.n_before_eligible,
             "after_outcome": cleaned.n_after_outcome,
             **({"after_deviation": n_deviation} if per_protocol else {}),
         },
+    )
+
+
+def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
+    """The trial sequence of ``spec`` on a pandas frame (``spec`` from ``trial_spec``)."""
+    prepared = prepare_trials(data, spec)
+    cleaned = prepared.cleaned
+    source, trial, weight = _kernels.sequential_trials(
+        cleaned.eligible, cleaned.starts, prepared.log_cumulative, prepared.stop
+    )
+    expanded, trial_positions, source_rows = _expanded_frame(
+        data, spec, source, trial, weight, prepared.ids, prepared.time, cleaned.a, prepared.y,
+        prepared.rows,
+    )  # fmt: skip
+    return TrialSequence(
+        expanded=expanded,
+        cleaned=prepared.frame,
+        models=prepared.models,
+        spec=spec,
+        rows=source_rows,
+        trial_rows=trial_positions,
+        n_dropped=prepared.n_dropped,
+    )
+
+
+def stream_trials(data: pd.DataFrame, spec: TrialSpec) -> StreamedTrials:
+    """The trial sequence of ``spec`` without storing its expansion (``materialize=False``)."""
+    prepared = prepare_trials(data, spec)
+    cleaned = prepared.cleaned
+    eligible = np.ascontiguousarray(cleaned.eligible, dtype=np.uint8)
+    stop = (
+        np.zeros(eligible.size, dtype=np.uint8)
+        if prepared.stop is None
+        else np.ascontiguousarray(prepared.stop, dtype=np.uint8)
+    )
+    starts = np.ascontiguousarray(cleaned.starts, dtype=np.int64)
+    covariates = {}
+    for c in spec.covariates:
+        values = data[c].array
+        values = values.to_numpy() if values.dtype.kind in "biuf" else values
+        covariates[c] = values.take(prepared.rows)
+    a = cleaned.a.astype(np.int64)
+    source = StreamSource(
+        starts=starts,
+        eligible=eligible,
+        stop=stop,
+        log_cumulative=np.ascontiguousarray(prepared.log_cumulative, dtype=np.float64),
+        time=prepared.time,
+        a=a,
+        y=np.ascontiguousarray(prepared.y, dtype=np.float64),
+        ids=prepared.ids,
+        covariates=covariates,
+    )
+    n_rows = int(_kernels.trial_row_counts(eligible, starts, stop).sum())
+    start_rows = np.flatnonzero(eligible)  # each trial's start row: its followup-0 row
+    time0 = prepared.time[start_rows]
+    baseline = pd.DataFrame(
+        {
+            spec.id: prepared.ids[start_rows],
+            TRIAL: time0,
+            FOLLOWUP: time0 - time0,
+            ASSIGNED: a[start_rows],
+            spec.treatment: a[start_rows],
+            spec.outcome: prepared.y[start_rows].astype(np.int64),
+            WEIGHT: np.ones(start_rows.size),
+            **{c: pd.Series(v).take(start_rows).to_numpy() if not isinstance(v, np.ndarray)
+               else v[start_rows] for c, v in covariates.items()},
+        }
+    )  # fmt: skip
+    return StreamedTrials(
+        cleaned=prepared.frame,
+        models=prepared.models,
+        spec=spec,
+        n_dropped=prepared.n_dropped,
+        source=source,
+        n_rows=n_rows,
+        baseline=baseline,
+        _emulate=lambda frame: stream_trials(frame, spec),
+        _materialize=lambda: compute_trials(data, spec),
     )
