@@ -83,14 +83,6 @@ from msm.trials.sequence import (
 )
 from msm.weights import not_varying, warn_no_censoring
 
-BOOTSTRAP_REFUSED = (
-    "ci='bootstrap' re-emulates the trials of resampled subjects in memory, which a Dask "
-    "DataFrame does not support: use ci='simulation' (coefficients drawn from the fit's "
-    "cluster-robust covariance), or build the sequence from a pandas frame "
-    "(msm.trial_sequence(data.compute(), ...)) when it fits in memory"
-)
-
-
 # ---------------------------------------------------------------------------------------------
 # the weight models: which rows and outcome each has, as in memory
 
@@ -626,7 +618,7 @@ class DaskTrialSequence:
 
     def emulate_on(self, data):
         """Not on a Dask frame: the bootstrap's re-emulation is in memory."""
-        raise NotImplementedError(BOOTSTRAP_REFUSED)
+        registry.require_front_end("dask", trial_bootstrap=True)
 
     def fit(
         self,
@@ -706,8 +698,7 @@ class DaskTrialSequence:
         fit does not keep).
         """
         alpha, n_sim, n_boot = check_curve_options(ci, alpha, n_sim, n_boot)
-        if ci == "bootstrap":
-            raise NotImplementedError(BOOTSTRAP_REFUSED)
+        registry.require_front_end("dask", trial_bootstrap=ci == "bootstrap")
         meta = self._meta()
         check_fit_form(fit, self.n_rows, self.spec.outcome, meta.columns)
         grid, report = followup_grid(self.followups, followup)
@@ -876,8 +867,8 @@ def trial_sequence(
             "after_outcome": total["n_after_outcome"],
             **({"after_deviation": total["n_deviation"]} if spec.estimand == "PP" else {}),
         },
-        followups=np.unique(np.concatenate([s["followups"] for s in stats])),
-        trials=np.unique(np.concatenate([s["trials"] for s in stats])),
+        followups=_union([s["followups"] for s in stats]),
+        trials=_union([s["trials"] for s in stats]),
         n_subjects=int(sum(s["subjects"] for s in stats)),
         n_events=int(sum(s["events"] for s in stats)),
         weight_range=(
@@ -887,6 +878,12 @@ def trial_sequence(
         ),
         shuffled=shuffled,
     )
+
+
+def _union(values: list) -> np.ndarray:
+    """The sorted distinct values of the partitions' (those with rows: their dtype)."""
+    present = [v for v in values if v.size]
+    return np.unique(np.concatenate(present)) if present else np.empty(0)
 
 
 def _model_tasks(spec: TrialSpec, slots, sums: list, groups: dict, total: dict) -> list:

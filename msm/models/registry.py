@@ -240,6 +240,11 @@ FRONT_ENDS: dict[str, FrontEnd] = {
                 "the stacked sandwich needs every weight model's score rows in memory: use "
                 "pandas, or msm.bootstrap",
             ),
+            "trial_bootstrap": (
+                "the bootstrap of target trial emulations (risk_curves(ci='bootstrap'))",
+                "each replicate re-emulates the trials of resampled subjects in memory: use "
+                "ci='simulation', or pandas when the panel fits in memory",
+            ),
         },
     ),
 }
@@ -250,7 +255,7 @@ def require_front_end(front_end: str, kind: ModelKind | None = None, **options: 
 
     ``kind``: the treatment model kind (its capability is checked); ``options``: whether each
     option of ``FrontEnd.unsupported`` is in use, by its keyword (``point_treatment=True``,
-    ``convergence_r=True``, ``variance_stacked=True``).
+    ``convergence_r=True``, ``variance_stacked=True``, ``trial_bootstrap=True``).
 
     Examples
     --------

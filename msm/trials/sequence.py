@@ -597,7 +597,11 @@ def trial_sequence(
     Parameters
     ----------
     data : DataFrame
-        Long person-time data, one row per subject-interval, in any row order.
+        Long person-time data, one row per subject-interval, in any row order.  A Dask
+        DataFrame too (each subject's rows in one partition, else it is shuffled by id): the
+        result is then a ``DaskTrialSequence`` with the same models and numbers, whose
+        expanded rows are computed per partition (lazily) and whose MSM is fitted from sums
+        over partitions (docs/dask.md).
     id, time : str
         Subject and (numeric) time columns; (id, time) unique.
     treatment, outcome, eligible : str
