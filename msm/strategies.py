@@ -11,6 +11,10 @@ started it stays on), as IVIG in the JDM examples.
     g-1 on, and stays treated once started.
 ``never(before=k)``
     Untreated in intervals 0 .. k-1 (in every interval when ``k`` is None); free after.
+``a & b``
+    Both: what either prescribes, free where both leave the choice free.  ``never(before=1)
+    & start_within(3)`` is "start in interval 1 or 2" (not at time zero).  Strategies that
+    prescribe opposite treatments at some interval cannot be combined (ValueError).
 
 A strategy answers two questions, both vectorized over patients:
 
@@ -31,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FREE", "Never", "StartWithin", "Strategy", "never", "start_within"]
+__all__ = ["FREE", "Both", "Never", "StartWithin", "Strategy", "never", "start_within"]
 
 FREE = -1
 """The code of ``Strategy.prescription`` for "either: the natural course decides"."""
@@ -52,6 +56,17 @@ class Strategy:
 
     def prescription(self, k, treated_before) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    @property
+    def last_prescribed(self) -> int | None:
+        """The last interval whose prescription can differ from later ones (None: none)."""
+        return None  # pragma: no cover - every strategy defines it
+
+    def __and__(self, other: Strategy) -> Both:
+        """Both strategies at once (``never(before=1) & start_within(3)``)."""
+        if not isinstance(other, Strategy):
+            return NotImplemented
+        return Both(self, other)
 
     def follows(self, history) -> np.ndarray:
         """Whether the strategy is still followed through each interval of ``history``.
@@ -143,6 +158,10 @@ class StartWithin(Strategy):
             "stay on once started"
         )
 
+    @property
+    def last_prescribed(self) -> int:
+        return self.grace - 1
+
     def __repr__(self) -> str:
         return f"start_within({self.grace})"
 
@@ -189,8 +208,79 @@ class Never(Strategy):
             return "never start"
         return f"do not start in intervals 0..{self.before - 1}; free after"
 
+    @property
+    def last_prescribed(self) -> int:
+        return 0 if self.before is None else self.before
+
     def __repr__(self) -> str:
         return "never()" if self.before is None else f"never(before={self.before})"
+
+
+@dataclass(frozen=True, repr=False)
+class Both(Strategy):
+    """Two strategies at once (``first & second``): each prescribes where it does.
+
+    Raises ValueError when the two prescribe opposite treatments at some interval (checked
+    for every interval where either can prescribe, treated before or not).
+    """
+
+    first: Strategy
+    second: Strategy
+
+    def __post_init__(self) -> None:
+        for part in (self.first, self.second):
+            if not isinstance(part, Strategy):
+                raise ValueError(f"strategies combine only with strategies, got {part!r}")
+        # walk the states a patient following both can be in (untreated, or treated since
+        # an interval where starting was allowed): opposite prescriptions there are an error
+        last = max(self.first.last_prescribed or 0, self.second.last_prescribed or 0) + 1
+        reachable = {False: True, True: False}  # treated before -> reachable at interval k
+        for k in range(last + 1):
+            allowed = {}
+            for before in (False, True):
+                if not reachable[before]:
+                    continue
+                a = int(self.first.prescription(k, [before])[0])
+                b = int(self.second.prescription(k, [before])[0])
+                if a != FREE and b != FREE and a != b:
+                    state = "treated before" if before else "untreated before"
+                    raise ValueError(
+                        f"{self.first!r} and {self.second!r} contradict each other at "
+                        f"interval {k} ({state}): one prescribes treatment, the other forbids it"
+                    )
+                allowed[before] = a if a != FREE else b
+            untreated_ok = allowed.get(False, 1) != 1 and reachable[False]
+            treated_ok = (reachable[True] and allowed.get(True, 0) != 0) or (
+                reachable[False] and allowed.get(False, 0) != 0
+            )
+            reachable = {False: untreated_ok, True: treated_ok}
+
+    def prescription(self, k, treated_before) -> np.ndarray:
+        """What either part prescribes at interval ``k`` (``FREE`` where neither does).
+
+        Examples
+        --------
+        >>> import msm
+        >>> s = msm.never(before=1) & msm.start_within(3)
+        >>> [int(s.prescription(k, [False])[0]) for k in range(4)]
+        [0, -1, 1, 1]
+        """
+        a = np.asarray(self.first.prescription(k, treated_before))
+        b = np.asarray(self.second.prescription(k, treated_before))
+        return np.where(a == FREE, b, a).astype(np.int8)
+
+    @property
+    def last_prescribed(self) -> int:
+        return max(self.first.last_prescribed or 0, self.second.last_prescribed or 0)
+
+    @property
+    def description(self) -> str:
+        """The strategy in words, for a protocol table."""
+        parts = [getattr(p, "description", repr(p)) for p in (self.first, self.second)]
+        return " and ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"{self.first!r} & {self.second!r}"
 
 
 def start_within(grace: int) -> StartWithin:

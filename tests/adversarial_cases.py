@@ -2679,6 +2679,13 @@ def trials(data, **overrides):
     return call(msm.trial_sequence, data, **{**TRIALS, **overrides})
 
 
+@case("TrialSequence.sample_controls", "a covariate named sample_weight", Raises("sample_weight"))
+def _():
+    d = trials_panel().assign(sample_weight=1.0)
+    seq = msm.trial_sequence(d, **TRIALS, covariates=["sample_weight"])
+    call(seq.sample_controls, 0.5, seed=1)
+
+
 @case("msm.trial_sequence", "eligible column missing", Raises("eligible"))
 def _():
     trials(trials_panel().drop(columns="eligible"))
@@ -3117,6 +3124,21 @@ def _():
     d = clones_panel()
     d.loc[(d["id"] == 3) & (d["time"] == 0), "a"] = 2
     clones(d)
+
+
+@case("msm.clone_censor", "outcome also given as treatment", Raises("a"))
+def _():
+    clones(clones_panel(), outcome="a")
+
+
+@case("msm.clone_censor", "censoring model uses the treatment", Raises("a"))
+def _():
+    clones(clones_panel(), censor_denominator="x + a")
+
+
+@case("msm.clone_censor", "loss model uses the outcome", Raises("y"))
+def _():
+    clones(clones_panel(), censor="lost", loss_denominator="x + y")
 
 
 def cases_by_id() -> dict[str, Case]:

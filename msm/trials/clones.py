@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from msm import _kernels
-from msm._formula import design_matrix, intercept_columns, parse_terms
+from msm._formula import Terms, design_matrix, intercept_columns, parse_terms
 from msm.models.logit import fit_logit, log_prob
 from msm.panel import (
     DataError,
@@ -42,9 +42,19 @@ from msm.panel import (
     check_finite,
     check_frame,
 )
-from msm.strategies import FREE, StartWithin, Strategy
+from msm.strategies import FREE, Strategy
 
-__all__ = ["CloneCensor", "clone_censor"]
+__all__ = [
+    "CloneCensor",
+    "CloneCensorSpec",
+    "CloneRows",
+    "Decisions",
+    "clone_censor",
+    "clone_censor_spec",
+    "clone_rows",
+    "compute_clones",
+    "strategy_decisions",
+]
 
 STRATEGY, FOLLOWUP, WEIGHT = "strategy", "followup", "weight"
 
@@ -84,39 +94,64 @@ class CloneCensor:
         The strategies by name, in order.
     models : dict
         The censoring (treatment-initiation) model of each strategy that has one
-        (``LogitFit``, by strategy name).
+        (``LogitFit``, by strategy name; the same fit for every strategy with
+        ``initiation_model="shared"``).
     risk_sets : dict
-        For each strategy, the positions (rows of the caller's frame) its censoring model is
-        fitted on.
+        For each strategy, the positions (rows of the caller's frame) where its clones are
+        weighted for the prescribed decision (its censoring model's rows, unless shared).
+    loss_model : LogitFit or None
+        The loss-to-follow-up model (None without ``censor``, with
+        ``loss_denominator=False`` or when nobody is lost).
+    loss_risk_set : numpy.ndarray
+        The positions (rows of the caller's frame) the loss model is fitted on.
     notes : list of str
-        Terms dropped from a censoring model because they are constant on its risk set,
-        and what is not modelled (loss to follow-up).
+        Terms dropped from a model because they are constant on its risk set, and what is
+        not modelled.
     n_eligible : int
         Patients with a time zero (each cloned into every strategy).
     protocol : pandas.DataFrame
         The protocol table of the emulated target trial.
+    spec : CloneCensorSpec
+        The checked arguments.
     """
 
     expanded: pd.DataFrame
     strategies: dict
     models: dict
     risk_sets: dict
+    loss_model: object
+    loss_risk_set: np.ndarray
     notes: list
     n_eligible: int
     protocol: pd.DataFrame
-    id: Hashable
-    outcome: Hashable
-    followup_max: int | None
+    spec: CloneCensorSpec
     _data: pd.DataFrame = field(repr=False)
-    _arguments: dict = field(repr=False)
 
-    def hazards(self) -> pd.DataFrame:
+    @property
+    def id(self) -> Hashable:
+        return self.spec.id
+
+    @property
+    def outcome(self) -> Hashable:
+        return self.spec.outcome
+
+    @property
+    def followup_max(self) -> int | None:
+        return self.spec.followup_max
+
+    def hazards(self, method: str = "nonparametric", hazard_model: str | None = None):
         """Weighted hazard per interval and strategy (index ``followup``).
 
-        ``h_k = sum(weight * outcome) / sum(weight)`` over the clones of the strategy kept at
-        interval k.
+        ``method="nonparametric"``: ``h_k = sum(weight * outcome) / sum(weight)`` over the
+        clones of the strategy kept at interval k.  ``"pooled_logistic"``: the fitted
+        probabilities of a weighted logistic model of the outcome on ``hazard_model`` (a
+        right-hand side in ``followup`` only, default ``"followup + I(followup**2)"``),
+        fitted separately on each strategy's clone rows.
         """
-        return _hazards(self.expanded, self.outcome, list(self.strategies), self._horizon())
+        method, terms = _check_method(method, hazard_model, self.expanded)
+        return _hazards(
+            self.expanded, self.outcome, list(self.strategies), self._horizon(), method, terms
+        )
 
     def _horizon(self) -> int:
         if self.followup_max is not None:
@@ -127,6 +162,8 @@ class CloneCensor:
         self,
         times: Sequence[int] = (12, 24),
         *,
+        method: str = "nonparametric",
+        hazard_model: str | None = None,
         n_boot: int = 200,
         seed: int | None = 1,
         ci: bool = True,
@@ -136,19 +173,23 @@ class CloneCensor:
     ) -> pd.DataFrame:
         """Cumulative incidence per strategy at ``times``, their difference and ratio.
 
-        The risk at time t is the weighted nonparametric cumulative incidence over intervals
-        0 .. t-1 since time zero, ``1 - prod_{k < t} (1 - h_k)`` with ``h_k`` the weighted
-        hazard of ``hazards``.  The difference and ratio are the first strategy against the
-        second.
+        The risk at time t is the weighted cumulative incidence over intervals 0 .. t-1
+        since time zero, ``1 - prod_{k < t} (1 - h_k)`` with ``h_k`` the weighted hazard of
+        ``hazards`` (nonparametric by default, or from a pooled logistic hazard model).  The
+        difference and ratio are the first strategy against the second.
 
         Parameters
         ----------
         times : sequence of int
             Intervals since time zero (each at least 1 and at most ``followup_max``).
+        method : {"nonparametric", "pooled_logistic"}
+            The hazards (see ``hazards``).
+        hazard_model : str, optional
+            With ``method="pooled_logistic"``: the right-hand side in ``followup``.
         n_boot : int
             Bootstrap replicates (with ``ci``): patients are resampled from the original data
             with ``msm.bootstrap`` and the whole emulation (cloning, censoring, the censoring
-            models, the weights) is re-run on each replicate.
+            and loss models, the weights, the hazards) is re-run on each replicate.
         seed : int, optional
             Seed of the bootstrap.
         ci : bool
@@ -167,17 +208,21 @@ class CloneCensor:
             ``ratio``; column ``estimate`` (and ``std_error``, ``lower``, ``upper``).
         """
         times = _check_times(times, self.followup_max, self._horizon())
-        estimate = _risk_table(self.expanded, self.outcome, list(self.strategies), times)
+        method, terms = _check_method(method, hazard_model, self.expanded)
+        names = list(self.strategies)
+        estimate = _risk_table(self.expanded, self.outcome, names, times, method, terms)
         table = estimate.to_frame("estimate")
         if not ci:
             return table
+        if self._data is None:
+            raise ValueError("this emulation keeps no data to bootstrap (a replicate's own)")
         from msm.inference import bootstrap
 
-        arguments = self._arguments
+        spec = self.spec
 
         def statistic(frame: pd.DataFrame) -> pd.Series:
-            cc = _compute(frame, **arguments, store=False)
-            return _flat(_risk_table(cc.expanded, cc.outcome, list(cc.strategies), times))
+            cc = compute_clones(frame, spec, store=False)
+            return _flat(_risk_table(cc.expanded, cc.outcome, names, times, method, terms))
 
         boot = bootstrap(
             statistic,
@@ -189,9 +234,8 @@ class CloneCensor:
             progress=progress,
             alpha=alpha,
         )
-        reps = boot.replicates.to_numpy(dtype=np.float64)
         keys = list(_flat(estimate).index)
-        reps = pd.DataFrame(reps, columns=list(boot.replicates.columns))[keys].to_numpy()
+        reps = boot.replicates[keys].to_numpy(dtype=np.float64)
         table["std_error"] = np.nanstd(reps, axis=0, ddof=1)
         table["lower"] = np.nanquantile(reps, alpha / 2, axis=0)
         table["upper"] = np.nanquantile(reps, 1 - alpha / 2, axis=0)
@@ -232,14 +276,52 @@ def _check_times(times, followup_max: int | None, horizon: int) -> list[int]:
     return [int(t) for t in times]
 
 
-def _hazards(expanded, outcome, names, horizon) -> pd.DataFrame:
+HAZARD_METHODS = ("nonparametric", "pooled_logistic")
+DEFAULT_HAZARD_MODEL = "followup + I(followup**2)"
+
+
+def _check_method(method, hazard_model, expanded) -> tuple[str, Terms | None]:
+    if not isinstance(method, str) or method not in HAZARD_METHODS:
+        raise ValueError(
+            f"method must be 'nonparametric' or 'pooled_logistic', got method={method!r}"
+        )
+    if method == "nonparametric":
+        if hazard_model is not None:
+            raise ValueError("hazard_model needs method='pooled_logistic'")
+        return method, None
+    text = DEFAULT_HAZARD_MODEL if hazard_model is None else hazard_model
+    terms = parse_terms(text, expanded.iloc[:0], "hazard model (hazard_model)")
+    other = [c for c in terms.columns if c != FOLLOWUP]
+    if other:
+        raise ValueError(
+            f"hazard_model may use only {FOLLOWUP!r} (the hazard of each strategy is "
+            f"marginal over the covariates); it uses {other}"
+        )
+    return method, terms
+
+
+def _hazards(expanded, outcome, names, horizon, method="nonparametric", terms=None):
     index = pd.Index(np.arange(horizon), name=FOLLOWUP)
+    grid = pd.DataFrame({FOLLOWUP: np.arange(horizon)})
     out = {}
     for name in names:
         rows = expanded[expanded[STRATEGY] == name]
         w = rows[WEIGHT].to_numpy()
         k = rows[FOLLOWUP].to_numpy()
         y = rows[outcome].to_numpy(dtype=np.float64)
+        if method == "pooled_logistic":
+            design = design_matrix(terms, rows)
+            fit = fit_logit(
+                design.matrix, y, list(design.names), weights=w,
+                name=f"hazard model of strategy {name!r}", outcome=str(outcome),
+                formula=terms.text,
+            )  # fmt: skip
+            X = design_matrix(terms, grid).matrix
+            # no prediction beyond the last interval with clones at risk
+            seen = np.bincount(k, minlength=horizon)[:horizon] > 0
+            h = np.exp(log_prob(fit, X, np.ones(horizon)))
+            out[name] = np.where(np.arange(horizon) <= np.flatnonzero(seen).max(), h, np.nan)
+            continue
         events = np.bincount(k, weights=w * y, minlength=horizon)[:horizon]
         at_risk = np.bincount(k, weights=w, minlength=horizon)[:horizon]
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -247,9 +329,9 @@ def _hazards(expanded, outcome, names, horizon) -> pd.DataFrame:
     return pd.DataFrame(out, index=index)
 
 
-def _risk_table(expanded, outcome, names, times) -> pd.Series:
+def _risk_table(expanded, outcome, names, times, method="nonparametric", terms=None):
     horizon = max(times)
-    h = _hazards(expanded, outcome, names, horizon)
+    h = _hazards(expanded, outcome, names, horizon, method, terms)
     # after the last interval with clones at risk the hazard is unknown: risk stays NaN
     risk = 1.0 - np.cumprod(1.0 - h.to_numpy(), axis=0)
     values = {}
@@ -265,7 +347,8 @@ def _risk_table(expanded, outcome, names, times) -> pd.Series:
     return s
 
 
-def _protocol(strategies, eligible, treatment, outcome, time, followup_max, censor, formula):
+def _protocol(spec: CloneCensorSpec) -> pd.DataFrame:
+    strategies, followup_max, censor = spec.strategies, spec.followup_max, spec.censor
     names = list(strategies)
     described = "; ".join(
         f"{k}: {getattr(s, 'description', repr(s))} ({s!r})" for k, s in strategies.items()
@@ -281,22 +364,155 @@ def _protocol(strategies, eligible, treatment, outcome, time, followup_max, cens
         if len(names) >= 2
         else f"per-protocol risk under {names[0]!r}"
     )
+    models = (
+        "one shared logistic model of starting treatment"
+        if spec.initiation_model == "shared"
+        else "logistic models of starting treatment on each strategy's risk set"
+    )
+    analysis = (
+        f"clone-censor-weight: inverse probability of artificial censoring ({models}, "
+        f"{spec.initiation.text!r})"
+    )
+    if spec.loss is not None:
+        analysis += f" and of loss to follow-up (logistic, {spec.loss.text!r})"
+    elif censor is not None:
+        analysis += "; loss to follow-up not weighted for (assumed non-informative)"
+    analysis += "; weighted cumulative incidence; patient bootstrap"
     rows = {
-        "eligibility": f"rows with {eligible!r} = 1; time zero = each patient's first eligible "
-        f"row ({time!r})",
+        "eligibility": f"rows with {spec.eligible!r} = 1; time zero = each patient's first "
+        f"eligible row ({spec.time!r})",
         "treatment strategies": described,
         "assignment": "each eligible patient is cloned into every strategy at time zero "
         "(emulated randomization: no confounding at assignment)",
         "follow-up start": "time zero (interval 0), for every strategy",
         "follow-up end": end + "; a clone is censored at the interval where its treatment "
-        f"({treatment!r}) stops agreeing with its strategy (that interval removed)",
-        "outcome": f"{outcome!r} (first occurrence, intervals counted from time zero)",
+        f"({spec.treatment!r}) stops agreeing with its strategy (that interval removed)",
+        "outcome": f"{spec.outcome!r} (first occurrence, intervals counted from time zero)",
         "causal contrast": contrast,
-        "analysis": "clone-censor-weight: inverse probability of artificial censoring "
-        f"(logistic models of starting treatment on each strategy's risk set, {formula!r}); "
-        "weighted nonparametric cumulative incidence; patient bootstrap",
+        "analysis": analysis,
     }
     return pd.DataFrame({"specification": list(rows.values())}, index=pd.Index(rows, name="item"))
+
+
+INITIATION_MODELS = ("per_strategy", "shared")
+
+
+@dataclass(frozen=True)
+class CloneCensorSpec:
+    """The arguments of ``clone_censor``, checked once, with the formulas parsed."""
+
+    id: Hashable
+    time: Hashable
+    treatment: Hashable
+    outcome: Hashable
+    eligible: Hashable
+    strategies: dict
+    initiation: Terms  # the artificial-censoring (treatment initiation) models' right side
+    censor: Hashable | None
+    loss: Terms | None  # the loss-to-follow-up model's right side (None: not weighted)
+    followup_max: int | None
+    initiation_model: str
+
+    @property
+    def columns(self) -> list:
+        """The columns of the data the emulation reads (``followup`` is made, not read)."""
+        named = [self.id, self.time, self.treatment, self.outcome, self.eligible]
+        named += [self.censor] if self.censor is not None else []
+        models = [*self.initiation.columns, *(self.loss.columns if self.loss else ())]
+        return list(dict.fromkeys(named + [c for c in models if c != FOLLOWUP]))
+
+
+def clone_censor_spec(
+    data: pd.DataFrame,
+    *,
+    id: Hashable,
+    time: Hashable,
+    treatment: Hashable,
+    outcome: Hashable,
+    eligible: Hashable,
+    strategies: Mapping[str, Strategy],
+    censor_denominator: str | Sequence[str] | None,
+    censor: Hashable | None = None,
+    loss_denominator: str | Sequence[str] | None | bool = None,
+    followup_max: int | None = None,
+    initiation_model: str = "per_strategy",
+) -> CloneCensorSpec:
+    """Check the arguments of ``clone_censor`` against ``data``'s columns; parse formulas."""
+    check_frame(data)
+    strategies = _check_strategies(strategies)
+    if followup_max is not None and (
+        isinstance(followup_max, bool)
+        or not isinstance(followup_max, (int, np.integer))
+        or followup_max < 1
+    ):
+        raise ValueError(f"followup_max must be a positive integer, got {followup_max!r}")
+    for name, s in strategies.items():
+        if followup_max is not None and (s.last_prescribed or 0) + 1 > followup_max:
+            raise ValueError(
+                f"strategy {name!r}: the grace period ({s.last_prescribed + 1} intervals) is "
+                f"longer than the follow-up (followup_max={followup_max})"
+            )
+    if not isinstance(initiation_model, str) or initiation_model not in INITIATION_MODELS:
+        raise ValueError(
+            "initiation_model must be 'per_strategy' (one censoring model per strategy, on "
+            "its own risk set) or 'shared' (one model of starting treatment on every row "
+            f"untreated before), got {initiation_model!r}"
+        )
+    if censor is None and loss_denominator not in (None, False):
+        raise ValueError("loss_denominator needs censor= (the 0/1 loss-to-follow-up column)")
+    columns = [id, time, treatment, outcome, eligible] + ([censor] if censor is not None else [])
+    check_columns_exist(data, columns, "clone_censor")
+    repeated = [c for c in dict.fromkeys(columns) if columns.count(c) > 1]
+    if repeated:
+        raise DataError(
+            repeated[0],
+            "id, time, treatment, outcome, eligible and censor must be different columns; "
+            f"{repeated[0]!r} is given for more than one of them",
+        )
+    for name in (STRATEGY, FOLLOWUP, WEIGHT):
+        if name in data.columns:
+            raise DataError(
+                name,
+                f"the data has a column named {name!r}, which clone_censor creates; rename it",
+            )
+    # the models may use followup (intervals since time zero), which the emulation makes
+    header = data.iloc[:0].assign(**{FOLLOWUP: np.zeros(0, dtype=np.int64)})
+    initiation = parse_terms(censor_denominator, header, "censoring model (censor_denominator)")
+    if treatment in initiation.columns or outcome in initiation.columns:
+        raise DataError(
+            treatment if treatment in initiation.columns else outcome,
+            "censor_denominator models starting treatment given the history before the "
+            "decision: it cannot use the treatment or the outcome of the same interval",
+        )
+    loss = None
+    if censor is not None and loss_denominator is not False:
+        if loss_denominator is None or loss_denominator is True:
+            # the history up to the loss: the initiation model's terms and the treatment
+            loss_denominator = (
+                f"{initiation.text} + {treatment}"
+                if isinstance(censor_denominator, str) or censor_denominator is None
+                else [*censor_denominator, treatment]
+            )
+        loss = parse_terms(loss_denominator, header, "loss-to-follow-up model (loss_denominator)")
+        if outcome in loss.columns or censor in loss.columns:
+            raise DataError(
+                outcome if outcome in loss.columns else censor,
+                "loss_denominator models loss after the interval's outcome given the history: "
+                "it cannot use the outcome or the censoring column",
+            )
+    return CloneCensorSpec(
+        id=id,
+        time=time,
+        treatment=treatment,
+        outcome=outcome,
+        eligible=eligible,
+        strategies=strategies,
+        initiation=initiation,
+        censor=censor,
+        loss=loss,
+        followup_max=None if followup_max is None else int(followup_max),
+        initiation_model=initiation_model,
+    )
 
 
 def clone_censor(
@@ -310,17 +526,20 @@ def clone_censor(
     strategies: Mapping[str, Strategy],
     censor_denominator: str | Sequence[str] | None,
     censor: Hashable | None = None,
+    loss_denominator: str | Sequence[str] | None | bool = None,
     followup_max: int | None = None,
+    initiation_model: str = "per_strategy",
 ) -> CloneCensor:
     """Emulate a target trial by cloning, artificial censoring and weighting.
 
     Every eligible patient is cloned into every strategy at time zero (its first row with
     ``eligible`` = 1); intervals count from it (``followup`` 0 at time zero; rows must be
     consecutive intervals).  Within an interval the order is covariates, then the treatment
-    decision, then the outcome.  A clone is artificially censored at the interval where its
-    observed treatment stops agreeing with its strategy, and that interval's row and outcome
-    are removed: the ``never()`` clone loses the row where treatment starts; the
-    ``start_within(g)`` clone loses interval g-1 if it does not start by then.
+    decision, then the outcome, then loss to follow-up.  A clone is artificially censored at
+    the interval where its observed treatment stops agreeing with its strategy, and that
+    interval's row and outcome are removed: the ``never()`` clone loses the row where
+    treatment starts; the ``start_within(g)`` clone loses interval g-1 if it does not start
+    by then.
 
     The censoring weights: one logistic model of starting treatment per strategy, fitted on
     its risk set, the rows untreated before them where the strategy prescribes the decision
@@ -332,6 +551,16 @@ def clone_censor(
     that started earlier have weight 1 (the estimand: natural start in intervals 0..g-2,
     anyone still untreated starts at g-1).  A term constant on a risk set (``followup`` at
     g-1) is dropped from that model with a note; the fitted probabilities do not change.
+    With ``initiation_model="shared"`` one model of starting treatment is fitted on every
+    row untreated before it (each patient once, from time zero) and every strategy takes
+    its probabilities from it.
+
+    Loss to follow-up (``censor``) is weighted for too: a logistic model of loss after
+    interval k (``loss_denominator``; by default the censoring model's terms and the
+    treatment) on the rows where a loss can end follow-up (no outcome at k, a row or a loss
+    recorded after k, and k before the last interval of ``followup_max``), and each row of a
+    patient (and so of all its clones) carries 1 / P(not lost | history) for every interval
+    before it.  The weight of a clone's row is the product of the two.
 
     Parameters
     ----------
@@ -341,21 +570,41 @@ def clone_censor(
         Columns: subject, interval (consecutive integers), treatment (0/1, absorbing),
         outcome (0/1, the last row of a patient when 1) and eligibility (0/1).
     strategies : dict of str to Strategy
-        The strategies by name (``msm.start_within(g)``, ``msm.never()``, ...).  The
-        difference and ratio of ``risk_curves`` are the first against the second.
+        The strategies by name (``msm.start_within(g)``, ``msm.never()``, combinations such
+        as ``msm.never(before=1) & msm.start_within(3)``).  The difference and ratio of
+        ``risk_curves`` are the first against the second.
     censor_denominator : str or list of str
-        Right-hand side of the censoring models (formula or columns).  ``followup``
-        (intervals since time zero) may be used.
+        Right-hand side of the censoring (treatment initiation) models (formula or
+        columns).  ``followup`` (intervals since time zero) may be used.
     censor : str, optional
         0/1 loss to follow-up: 1 on a patient's last row when no interval follows (the
         row's outcome is observed, as in ``simulate_jdm``; rows after it are an error).
-        Loss is not weighted for yet: the estimates assume it is non-informative.
+    loss_denominator : str or list of str or False, optional
+        Right-hand side of the loss-to-follow-up model; default the censoring model's terms
+        plus the treatment.  ``False``: loss is not weighted for (assumed non-informative;
+        said in the notes).
     followup_max : int, optional
         Keep intervals 0 .. followup_max - 1 since time zero.
+    initiation_model : {"per_strategy", "shared"}
+        One censoring model per strategy on its own risk set (the default), or one shared
+        model of starting treatment.
 
     Returns
     -------
     CloneCensor
+
+    Raises
+    ------
+    DataError
+        Naming the column (and the ids): a column not in the data, a missing value in a
+        column used, treatment, outcome, eligible or censor not 0/1, no eligible row,
+        intervals that are not consecutive, rows after the outcome or after loss, a grace
+        period longer than the follow-up in the data, a model that uses the treatment or
+        outcome it must precede, or treatment that does not vary on a censoring model's
+        risk set.
+    ValueError
+        Strategies that are not a dict of names to strategies, a grace period longer than
+        ``followup_max``, an unknown ``initiation_model``.
 
     Examples
     --------
@@ -374,8 +623,11 @@ def clone_censor(
     ['IVIG within 3', 'no IVIG', 'difference', 'ratio']
     >>> list(cc.protocol.index)[:3]
     ['eligibility', 'treatment strategies', 'assignment']
+    >>> cc.loss_model.outcome
+    'lost'
     """
-    arguments = dict(
+    spec = clone_censor_spec(
+        data,
         id=id,
         time=time,
         treatment=treatment,
@@ -384,9 +636,11 @@ def clone_censor(
         strategies=strategies,
         censor_denominator=censor_denominator,
         censor=censor,
+        loss_denominator=loss_denominator,
         followup_max=followup_max,
+        initiation_model=initiation_model,
     )
-    return _compute(data, **arguments, store=True)
+    return compute_clones(data, spec)
 
 
 def _check_strategies(strategies) -> dict:
@@ -406,67 +660,54 @@ def _check_strategies(strategies) -> dict:
     return dict(strategies)
 
 
-def _compute(
-    data,
-    *,
-    id,
-    time,
-    treatment,
-    outcome,
-    eligible,
-    strategies,
-    censor_denominator,
-    censor,
-    followup_max,
-    store: bool,
-) -> CloneCensor:
-    check_frame(data)
-    strategies = _check_strategies(strategies)
-    if followup_max is not None and (
-        isinstance(followup_max, bool)
-        or not isinstance(followup_max, (int, np.integer))
-        or followup_max < 1
-    ):
-        raise ValueError(f"followup_max must be a positive integer, got {followup_max!r}")
-    for name, s in strategies.items():
-        if isinstance(s, StartWithin) and followup_max is not None and s.grace > followup_max:
-            raise ValueError(
-                f"strategy {name!r}: the grace period ({s.grace} intervals) is longer than "
-                f"the follow-up (followup_max={followup_max})"
-            )
-    columns = [id, time, treatment, outcome, eligible] + ([censor] if censor is not None else [])
-    check_columns_exist(data, columns, "clone_censor")
-    for name in (STRATEGY, FOLLOWUP, WEIGHT):
-        if name in data.columns:
-            raise DataError(
-                name,
-                f"the data has a column named {name!r}, which clone_censor creates; rename it",
-            )
-    check_finite(data, columns, id)
-    panel = build_panel(data, id, time)
+@dataclass(frozen=True, eq=False)
+class CloneRows:
+    """Each eligible patient's rows from time zero on (within ``followup_max``), sorted.
+
+    ``caller_rows`` are positions into the caller's frame; ``starts`` the patients' offsets;
+    ``frame`` the caller's rows there with ``followup`` added (what the models read);
+    ``lost_possible``: rows after which a loss to follow-up can end the patient's rows.
+    """
+
+    caller_rows: np.ndarray
+    starts: np.ndarray
+    followup: np.ndarray
+    treated: np.ndarray
+    treated_before: np.ndarray
+    outcome: np.ndarray
+    lost: np.ndarray
+    lost_possible: np.ndarray
+    ids: np.ndarray
+    frame: pd.DataFrame
+
+    @property
+    def n_patients(self) -> int:
+        return int(self.starts.size - 1)
+
+
+def clone_rows(data: pd.DataFrame, spec: CloneCensorSpec) -> CloneRows:
+    """Validate the rows ``spec`` reads and keep each patient's from time zero on."""
+    id, time, outcome, censor = spec.id, spec.time, spec.outcome, spec.censor
+    check_finite(data, spec.columns, id)
+    panel = build_panel(data, id, spec.time)
 
     def binary(column, role):
         return binary_values(panel, panel.sort(data[column].to_numpy()), column, role)
 
-    a = binary(treatment, "treatment")
+    a = binary(spec.treatment, "treatment")
     y = binary(outcome, "outcome")
-    e = binary(eligible, "eligible")
+    e = binary(spec.eligible, "eligible")
     c = np.zeros_like(a) if censor is None else binary(censor, "censor")
     if not e.any():
-        raise DataError(eligible, f"no row is eligible (all {e.size} rows are 0): no trial")
-    starts = panel.starts
-    subject = panel.subject_of_row()
-    eligible_so_far = _grouped_cumsum(e, starts) > 0
+        raise DataError(spec.eligible, f"no row is eligible (all {e.size} rows are 0): no trial")
+    eligible_so_far = _grouped_cumsum(e, panel.starts) > 0
     rows = np.flatnonzero(eligible_so_far)  # sorted positions from time zero on
-    sub = subject[rows]
+    sub = panel.subject_of_row()[rows]
     sub_starts = _starts_of(sub)
-    t_sorted = panel.time[rows].astype(np.float64) if panel.time is not None else None
-    if t_sorted is None:  # pragma: no cover - build_panel always records time
-        t_sorted = panel.sort(data[time].to_numpy())[rows].astype(np.float64)
+    t_sorted = panel.time[rows].astype(np.float64)
     t0 = np.repeat(t_sorted[sub_starts[:-1]], np.diff(sub_starts))
-    followup_f = t_sorted - t0
     rank = np.arange(rows.size) - np.repeat(sub_starts[:-1], np.diff(sub_starts))
-    gaps = followup_f != rank
+    gaps = (t_sorted - t0) != rank
     if gaps.any():
         raise DataError(
             time,
@@ -491,126 +732,211 @@ def _compute(
             "rows after loss to follow-up (censor = 1 must be a patient's last row)",
             ids=_offenders(panel.ids[rows][lost_before > 0]),
         )
-    if followup_max is not None:
-        within = followup < followup_max
+    # a loss can end follow-up after interval k when k has no outcome and the patient's
+    # rows go on after k or end in a loss (a last row without either is the end of the
+    # data: administrative, not a loss), and k is not the last interval kept
+    last = np.zeros(rows.size, dtype=bool)
+    last[sub_starts[1:] - 1] = True
+    lost_possible = (y_r == 0) & (~last | (c_r == 1))
+    if spec.followup_max is not None:
+        lost_possible &= followup < spec.followup_max - 1
+        within = followup < spec.followup_max
         rows, sub, followup = rows[within], sub[within], followup[within]
-        a_r, y_r, c_r = a_r[within], y_r[within], c_r[within]
+        a_r, y_r, c_r, lost_possible = a_r[within], y_r[within], c_r[within], lost_possible[within]
         sub_starts = _starts_of(sub)
     longest = int(followup.max()) + 1
-    for name, s in strategies.items():
-        if isinstance(s, StartWithin) and s.grace > longest:
+    for name, s in spec.strategies.items():
+        if (s.last_prescribed or 0) + 1 > longest:
             raise DataError(
                 time,
-                f"strategy {name!r}: the grace period ({s.grace} intervals) is longer than the "
-                f"longest follow-up in the data ({longest} intervals from time zero)",
+                f"strategy {name!r}: the grace period ({s.last_prescribed + 1} intervals) is "
+                f"longer than the longest follow-up in the data ({longest} intervals from "
+                "time zero)",
             )
-    caller_rows = panel.order[rows]  # positions into the caller's frame
+    caller_rows = panel.order[rows]
     frame = data.iloc[caller_rows].reset_index(drop=True)
     frame[FOLLOWUP] = followup
-    terms = parse_terms(censor_denominator, frame, "censoring model (censor_denominator)")
-    covariates = [c_ for c_ in terms.columns if c_ not in (FOLLOWUP, id, outcome, treatment)]
-    treated_before = (_grouped_cumsum(a_r, sub_starts) - a_r) > 0
-    treated = a_r == 1
-    ids_r = frame[id].to_numpy()
+    return CloneRows(
+        caller_rows=caller_rows,
+        starts=sub_starts,
+        followup=followup,
+        treated=a_r == 1,
+        treated_before=(_grouped_cumsum(a_r, sub_starts) - a_r) > 0,
+        outcome=y_r,
+        lost=c_r,
+        lost_possible=lost_possible,
+        ids=frame[id].to_numpy(),
+        frame=frame,
+    )
 
-    pieces, models, risk_sets, notes = [], {}, {}, []
-    for name, strategy in strategies.items():
-        rx = np.asarray(strategy.prescription(followup, treated_before)).astype(np.int64)
-        agrees = (rx == FREE) | (rx == treated)
-        deviations = _grouped_cumsum((~agrees).astype(np.float64), sub_starts)
-        follows = deviations == 0
-        follows_before = (deviations - (~agrees)) == 0
-        risk = follows_before & ~treated_before & (rx != FREE)
-        log_factor = np.zeros(rows.size)
-        if risk.any():
-            fit, p_start = _censoring_model(frame, terms, risk, a_r, name, notes, treatment)
-            models[name] = fit
-            risk_sets[name] = caller_rows[risk]
-            prescribed = np.where(rx[risk] == 1, p_start, 1.0 - p_start)
-            kept_risk = follows[risk]
-            contribution = np.zeros(risk.sum())
-            contribution[kept_risk] = -np.log(prescribed[kept_risk])
-            log_factor[risk] = contribution
-        else:
-            risk_sets[name] = caller_rows[risk]
-        log_weight = _grouped_cumsum(np.where(follows, log_factor, 0.0), sub_starts)
-        keep = follows
+
+@dataclass(frozen=True, eq=False)
+class Decisions:
+    """Where a strategy's clones follow it, and its censoring model's risk set.
+
+    ``follows``: the clone still follows the strategy through the row (kept);
+    ``risk``: the rows where the strategy prescribes the decision to a clone untreated
+    before and following it before (the censoring model's rows); ``prescribed``: 0/1 there.
+    """
+
+    follows: np.ndarray
+    risk: np.ndarray
+    prescribed: np.ndarray
+
+
+def strategy_decisions(rows: CloneRows, strategy: Strategy) -> Decisions:
+    """The clones of ``strategy``: which rows they keep, where they are weighted."""
+    rx = np.asarray(strategy.prescription(rows.followup, rows.treated_before)).astype(np.int64)
+    agrees = (rx == FREE) | (rx == rows.treated)
+    deviations = _grouped_cumsum((~agrees).astype(np.float64), rows.starts)
+    follows = deviations == 0
+    follows_before = (deviations - (~agrees)) == 0
+    risk = follows_before & ~rows.treated_before & (rx != FREE)
+    return Decisions(follows=follows, risk=risk, prescribed=rx[risk])
+
+
+def compute_clones(data: pd.DataFrame, spec: CloneCensorSpec, *, store: bool = True):
+    """Clone, censor and weight ``data`` as ``spec`` says (``clone_censor``'s work)."""
+    rows = clone_rows(data, spec)
+    treatment, outcome = spec.treatment, spec.outcome
+    a_r = rows.treated.astype(np.float64)
+    covariates = [
+        c_
+        for c_ in dict.fromkeys(
+            [*spec.initiation.columns, *(spec.loss.columns if spec.loss else ())]
+        )
+        if c_ not in (FOLLOWUP, spec.id, outcome, treatment)
+    ]
+    notes: list[str] = []
+    decisions = {name: strategy_decisions(rows, s) for name, s in spec.strategies.items()}
+    models, risk_sets, p_start = {}, {}, {}
+    if spec.initiation_model == "shared":
+        untreated = ~rows.treated_before
+        fit, p = _censoring_model(
+            rows.frame, spec.initiation, untreated, a_r, "shared initiation model", notes,
+            treatment,
+        )  # fmt: skip
+        p_all = np.full(untreated.size, np.nan)
+        p_all[untreated] = p
+        for name, d in decisions.items():
+            risk_sets[name] = rows.caller_rows[d.risk]
+            if d.risk.any():
+                models[name] = fit
+                p_start[name] = p_all[d.risk]
+    else:
+        for name, d in decisions.items():
+            risk_sets[name] = rows.caller_rows[d.risk]
+            if d.risk.any():
+                models[name], p_start[name] = _censoring_model(
+                    rows.frame, spec.initiation, d.risk, a_r,
+                    f"censoring model of strategy {name!r}", notes, treatment,
+                )  # fmt: skip
+    loss_model, loss_risk, loss_log = _loss_weights(rows, spec, notes)
+
+    pieces = []
+    for name, d in decisions.items():
+        log_factor = np.zeros(rows.followup.size)
+        if name in p_start:
+            prescribed = np.where(d.prescribed == 1, p_start[name], 1.0 - p_start[name])
+            kept = d.follows[d.risk]
+            contribution = np.zeros(prescribed.size)
+            contribution[kept] = -np.log(prescribed[kept])
+            log_factor[d.risk] = contribution
+        log_weight = _grouped_cumsum(np.where(d.follows, log_factor, 0.0), rows.starts)
+        log_weight += loss_log
+        keep = d.follows
         piece = pd.DataFrame(
             {
-                id: ids_r[keep],
+                spec.id: rows.ids[keep],
                 STRATEGY: name,
-                FOLLOWUP: followup[keep],
-                outcome: y_r[keep].astype(np.int64),
+                FOLLOWUP: rows.followup[keep],
+                outcome: rows.outcome[keep].astype(np.int64),
                 WEIGHT: np.exp(log_weight[keep]),
-                treatment: a_r[keep].astype(np.int64),
+                treatment: rows.treated[keep].astype(np.int64),
             }
         )
         for col in covariates:
-            piece[col] = frame[col].to_numpy()[keep]
+            piece[col] = rows.frame[col].to_numpy()[keep]
         pieces.append(piece)
-    if censor is not None:
-        notes.append(
-            f"loss to follow-up ({censor!r}) is not weighted for: "
-            "loss is assumed non-informative (a censoring-by-loss weight is planned)"
-        )
     expanded = pd.concat(pieces, ignore_index=True)
-    expanded[STRATEGY] = pd.Categorical(expanded[STRATEGY], categories=list(strategies))
-    formula = terms.text
-    protocol = _protocol(
-        strategies, eligible, treatment, outcome, time, followup_max, censor, formula
-    )
-    arguments = dict(
-        id=id,
-        time=time,
-        treatment=treatment,
-        outcome=outcome,
-        eligible=eligible,
-        strategies=strategies,
-        censor_denominator=censor_denominator,
-        censor=censor,
-        followup_max=followup_max,
-    )
+    expanded[STRATEGY] = pd.Categorical(expanded[STRATEGY], categories=list(spec.strategies))
     return CloneCensor(
         expanded=expanded,
-        strategies=strategies,
+        strategies=dict(spec.strategies),
         models=models,
         risk_sets=risk_sets,
+        loss_model=loss_model,
+        loss_risk_set=loss_risk,
         notes=notes,
-        n_eligible=int(sub_starts.size - 1),
-        protocol=protocol,
-        id=id,
-        outcome=outcome,
-        followup_max=followup_max,
+        n_eligible=rows.n_patients,
+        protocol=_protocol(spec),
+        spec=spec,
         _data=data if store else None,
-        _arguments=arguments,
     )
 
 
-def _censoring_model(frame, terms, risk, a_r, name, notes, treatment):
-    """Logistic model of starting treatment on the risk set; constant terms dropped."""
-    design = design_matrix(terms, frame.loc[risk])
-    X, names = design.matrix, list(design.names)
+def _loss_weights(rows: CloneRows, spec: CloneCensorSpec, notes: list):
+    """The loss model, its risk set (caller positions) and each row's log loss weight."""
+    zero = np.zeros(rows.followup.size)
+    none = rows.caller_rows[:0]
+    if spec.censor is None:
+        return None, none, zero
+    if spec.loss is None:
+        notes.append(
+            f"loss to follow-up ({spec.censor!r}) is not weighted for (loss_denominator="
+            "False): loss is assumed non-informative"
+        )
+        return None, none, zero
+    risk = rows.lost_possible
+    lost = rows.lost[risk]
+    if not lost.any():
+        notes.append(
+            f"no patient is lost ({spec.censor!r} is 0 on every row where a loss could end "
+            "follow-up): no loss-to-follow-up weights"
+        )
+        return None, rows.caller_rows[risk], zero
+    design = design_matrix(spec.loss, rows.frame.loc[risk])
+    names = list(design.names)
+    X = _drop_constant(design, names, "the loss-to-follow-up model", notes)
+    fit = fit_logit(
+        X[0], lost.astype(np.float64), X[1], name="loss-to-follow-up model",
+        outcome=str(spec.censor), formula=spec.loss.text,
+    )  # fmt: skip
+    # -log P(not lost after k | history), summed over the intervals before each row
+    log_stay = log_prob(fit, X[0], np.zeros(lost.size))
+    factor = np.zeros(rows.followup.size)
+    factor[risk] = -log_stay
+    inclusive = _grouped_cumsum(factor, rows.starts)
+    return fit, rows.caller_rows[risk], inclusive - factor
+
+
+def _drop_constant(design, names, model: str, notes: list):
+    """The design without terms constant on its rows (noted); the intercept stays."""
+    X = design.matrix
     intercept = set(intercept_columns(design))
     keep = []
     for j, term in enumerate(names):
-        if j not in intercept and np.ptp(X[:, j]) == 0 and X.shape[0] > 0:
+        if j not in intercept and X.shape[0] > 0 and np.ptp(X[:, j]) == 0:
             notes.append(
-                f"strategy {name!r}: term {term!r} is constant ({X[0, j]:g}) on the censoring "
-                f"model's risk set ({X.shape[0]} rows) and was dropped"
+                f"{model}: term {term!r} is constant ({X[0, j]:g}) on its risk set "
+                f"({X.shape[0]} rows) and was dropped"
             )
             continue
         keep.append(j)
-    X, names = X[:, keep], [names[j] for j in keep]
+    return np.ascontiguousarray(X[:, keep]), [names[j] for j in keep]
+
+
+def _censoring_model(frame, terms, risk, a_r, model, notes, treatment):
+    """Logistic model of starting treatment on the risk set; constant terms dropped."""
+    design = design_matrix(terms, frame.loc[risk])
+    X, names = _drop_constant(design, list(design.names), model, notes)
     y = a_r[risk]
     if y.min() == y.max():
         raise DataError(
             treatment,
-            f"strategy {name!r}: treatment does not vary on the {y.size} rows of its censoring "
-            f"model's risk set (all {int(y[0])}): the probability of following the strategy "
-            "cannot be modelled",
+            f"{model}: treatment does not vary on the {y.size} rows of its risk set (all "
+            f"{int(y[0])}): the probability of following the strategy cannot be modelled",
         )
-    fit = fit_logit(
-        X, y, names, name=f"censoring model of strategy {name!r}", outcome=str(treatment)
-    )
+    fit = fit_logit(X, y, names, name=model, outcome=str(treatment), formula=terms.text)
     p = np.exp(log_prob(fit, X, np.ones(y.size)))
     return fit, p

@@ -282,7 +282,10 @@ def _baseline_rows(seq, fit, predict_rows) -> pd.DataFrame:
     """The rows standardized over: the rows at followup 0 of ``predict_rows`` (default
     ``seq.expanded``, as TrialEmulation's ``predict`` with ``newdata`` missing; a callable is
     applied to ``seq.expanded``)."""
-    if predict_rows is None:
+    if predict_rows is None and seq.starts is not None:  # sampled controls: every trial start
+        rows = seq.starts
+        what = "the trials' start rows"
+    elif predict_rows is None:
         rows = seq.expanded
         what = "the expanded data"
     else:

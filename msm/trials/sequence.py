@@ -16,6 +16,7 @@ its expanded rows exactly and its weights to rounding.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
@@ -46,6 +47,7 @@ ESTIMANDS = ("ITT", "PP")
 POOLS = ("none", "numerator", "both")
 # the columns of ``expanded`` that msm names (the id, treatment and outcome keep the caller's)
 TRIAL, FOLLOWUP, ASSIGNED, WEIGHT = "trial", "followup", "assigned", "weight"
+SAMPLE_WEIGHT = "sample_weight"
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,12 @@ class TrialSequence:
     n_dropped : dict
         Rows dropped in cleaning: ``"before_eligible"`` and ``"after_outcome"``; per
         protocol also ``"after_deviation"`` (the row deletion).
+    sampling : tuple or None
+        ``(p, seed)`` after ``sample_controls``: ``expanded`` then holds every case and a
+        sample of the controls, with their ``sample_weight``.
+    starts : pandas.DataFrame or None
+        After ``sample_controls``: every trial's row at followup 0 (before sampling), the
+        rows the risk curves standardize over.
     """
 
     expanded: pd.DataFrame
@@ -285,6 +293,8 @@ class TrialSequence:
     rows: np.ndarray = field(repr=False)
     trial_rows: np.ndarray = field(repr=False)
     n_dropped: dict = field(default_factory=dict)
+    sampling: tuple | None = None
+    starts: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def settings(self) -> dict:
@@ -297,9 +307,85 @@ class TrialSequence:
         return int(self.expanded[TRIAL].nunique())
 
     def emulate_on(self, data: pd.DataFrame) -> TrialSequence:
-        """The same emulation (this sequence's arguments) on other data: a bootstrap
-        resample of the panel, say."""
-        return compute_trials(data, self.spec)
+        """The same emulation (this sequence's arguments, and its control sampling) on
+        other data: a bootstrap resample of the panel, say."""
+        seq = compute_trials(data, self.spec)
+        if self.sampling is not None:
+            seq = seq.sample_controls(*self.sampling)
+        return seq
+
+    def sample_controls(self, p: float, seed: int | np.random.Generator | None = None):
+        """Case-control sampling of the expanded rows, with sampling weights.
+
+        TrialEmulation's ``sample_controls`` / ``case_control_sampling_trials``: every row
+        with the outcome (a case) is kept with ``sample_weight`` 1, and each row without it
+        (a control) is kept with probability ``p`` and ``sample_weight`` 1 / p (independent
+        draws, seeded: TrialEmulation draws a binomial number of controls per trial and
+        follow-up time and then which ones, the same distribution).  The MSM fitted on the
+        sample (``fit`` multiplies ``weight`` by ``sample_weight``, before truncation, as
+        TrialEmulation does) estimates the same coefficients as on all rows, from far fewer
+        rows when the outcome is rare.  The risk curves still standardize over every
+        trial's start row (kept in ``starts``).
+
+        Parameters
+        ----------
+        p : float
+            Probability of keeping a control row, in (0, 1].
+        seed : int or numpy.random.Generator, optional
+            Seed of the draws (``numpy.random.default_rng``); the same seed gives the same
+            sample.
+
+        Returns
+        -------
+        TrialSequence
+            A new sequence (this one is unchanged) whose ``expanded`` is the sample, with a
+            ``sample_weight`` column.
+
+        Examples
+        --------
+        >>> import msm
+        >>> panel = msm.datasets.simulate_panel(n_subjects=300, seed=2, stop_at_event=True)
+        >>> panel["eligible"] = (panel["time"] < 5).astype(int)
+        >>> seq = msm.trial_sequence(panel, id="id", time="time", treatment="a",
+        ...                          outcome="y", eligible="eligible")
+        >>> sampled = seq.sample_controls(0.2, seed=1)
+        >>> bool(sampled.expanded["y"].sum() == seq.expanded["y"].sum())  # every case
+        True
+        >>> sorted(sampled.expanded["sample_weight"].unique().tolist())
+        [1.0, 5.0]
+        """
+        if self.sampling is not None:
+            raise ValueError(
+                "these trials are a sample already (sample_controls was called): sample "
+                "from the full sequence"
+            )
+        if isinstance(p, bool) or not isinstance(p, int | float | np.floating) or not 0 < p <= 1:
+            raise ValueError(f"p must be a probability in (0, 1], got p={p!r}")
+        if isinstance(seed, bool) or not (
+            seed is None or isinstance(seed, int | np.integer | np.random.Generator)
+        ):
+            raise ValueError(f"seed must be an integer or a numpy Generator, got {seed!r}")
+        if SAMPLE_WEIGHT in self.expanded.columns:
+            raise DataError(
+                SAMPLE_WEIGHT,
+                f"the expanded data has a column {SAMPLE_WEIGHT!r} already (a baseline "
+                "covariate?): rename it in the data",
+            )
+        expanded = self.expanded
+        case = expanded[self.spec.outcome].to_numpy() == 1
+        draws = np.random.default_rng(seed).random(len(expanded))
+        keep = case | (draws < p)
+        sample = expanded.loc[keep].reset_index(drop=True)
+        sample[SAMPLE_WEIGHT] = np.where(case[keep], 1.0, 1.0 / float(p))
+        starts = expanded.loc[expanded[FOLLOWUP].to_numpy() == 0].reset_index(drop=True)
+        return dataclasses.replace(
+            self,
+            expanded=sample,
+            rows=self.rows[keep],
+            trial_rows=self.trial_rows[keep],
+            sampling=(float(p), seed),
+            starts=starts,
+        )
 
     def summary(self) -> pd.DataFrame:
         """The weight models' coefficients (switch, censoring): one row per (model, term).
@@ -319,12 +405,17 @@ class TrialSequence:
     def analysis_weights(self, truncate: tuple | None = None) -> np.ndarray:
         """The expanded weights, truncated at percentiles of their own distribution.
 
+        After ``sample_controls`` the weights are ``weight * sample_weight``, truncated as a
+        product (TrialEmulation's ``weight_cols`` then ``modify_weights``).
+
         ``truncate=(lower, upper)`` in percent, either None: weights below the ``lower``
         quantile become it and weights above the ``upper`` quantile become it (quantiles of
         type 7, numpy's default; TrialEmulation's ``pmin(w, quantile(w, 0.99))`` is
         ``(None, 99)``).  None: the weights as they are.
         """
         w = self.expanded[WEIGHT].to_numpy(dtype=np.float64)
+        if SAMPLE_WEIGHT in self.expanded.columns and self.sampling is not None:
+            w = w * self.expanded[SAMPLE_WEIGHT].to_numpy(dtype=np.float64)
         if truncate is None:
             return w.copy()
         lower, upper = truncation_percentiles(truncate)

@@ -125,7 +125,116 @@ def test_weights_against_statsmodels_on_jdm():
         assert np.allclose(cc.models[name].params.to_numpy(), ref.params.to_numpy(), rtol=1e-7)
     # the constant followup at g-1 was dropped with a note, not an error
     assert any("'followup' is constant" in n and "'w3'" in n for n in cc.notes)
-    assert any("not weighted" in n for n in cc.notes)
+    # loss to follow-up is weighted for: the loss model on the rows a loss can end
+    assert cc.loss_model is not None and cc.loss_model.outcome == "lost"
+
+
+def first_eligible(d):
+    return d[d.eligible == 1].groupby("id").month.min()
+
+
+def test_loss_weights_against_statsmodels_on_jdm():
+    d = msm.datasets.simulate_jdm(n_patients=800, months=16, seed=5, eligible=True)
+    cc = msm.clone_censor(d, id="id", time="month", treatment="ivig", outcome="quiescence",
+                          eligible="eligible", strategies={"w3": W3, "never": NEVER},
+                          censor_denominator="pga + cmas", censor="lost",
+                          followup_max=10)  # fmt: skip
+    x = d.assign(followup=d.month - d.id.map(first_eligible(d))).dropna(subset=["followup"])
+    x = x[(x.followup >= 0) & (x.followup < 10)].sort_values(["id", "month"])
+    last = x.groupby("id").month.transform("max") == x.month
+    # the loss model's rows: no outcome, a next row or a recorded loss, not the last interval
+    expected = x[(x.quiescence == 0) & (~last | (x.lost == 1)) & (x.followup < 9)]
+    got = d.iloc[cc.loss_risk_set]
+    assert sorted(zip(got.id, got.month)) == sorted(zip(expected.id, expected.month))
+    assert expected.lost.sum() > 5
+    X = sm.add_constant(expected[["pga", "cmas", "ivig"]])
+    ref = sm.GLM(expected.lost, X, family=sm.families.Binomial()).fit()
+    assert np.allclose(cc.loss_model.params.to_numpy(), ref.params.to_numpy(), rtol=1e-7)
+    # each row carries 1 / P(not lost) of every interval before it, times the censoring weight
+    stay = pd.Series(1 - ref.predict(X).to_numpy(), index=[expected.id, expected.followup])
+    never_fit = cc.models["never"]
+    rows = d.iloc[cc.risk_sets["never"]]
+    Xn = sm.add_constant(rows[["pga", "cmas"]]).to_numpy()
+    p_never = pd.Series(1 / (1 + np.exp(-Xn @ never_fit.params.to_numpy())),
+                        index=[rows.id, rows.month - rows.id.map(first_eligible(d))])  # fmt: skip
+    e = cc.expanded[cc.expanded.strategy == "never"]
+    checked = 0
+    for i, g in e.groupby("id"):
+        loss = np.cumprod([1.0] + [1 / stay.get((i, k), 1.0) for k in g.followup[:-1]])
+        art = np.cumprod([1 / (1 - p_never[(i, k)]) for k in g.followup])
+        assert np.allclose(g.weight.to_numpy(), loss * art, rtol=1e-10)
+        checked += len(g) > 3
+    assert checked > 100
+
+
+def test_loss_not_weighted_on_request():
+    d = msm.datasets.simulate_jdm(n_patients=300, months=12, seed=5, eligible=True)
+    args = dict(id="id", time="month", treatment="ivig", outcome="quiescence",
+                eligible="eligible", strategies={"never": NEVER}, censor_denominator="pga",
+                censor="lost", followup_max=6)  # fmt: skip
+    off = msm.clone_censor(d, loss_denominator=False, **args)
+    none = msm.clone_censor(d, **{**args, "censor": None})
+    assert off.loss_model is None and any("not weighted" in n for n in off.notes)
+    np.testing.assert_array_equal(off.expanded.weight, none.expanded.weight)
+    on = msm.clone_censor(d, loss_denominator="pga", **args)
+    assert list(on.loss_model.params.index) == ["Intercept", "pga"]
+    assert (on.expanded.weight >= off.expanded.weight - 1e-12).all()
+    with pytest.raises(ValueError, match="loss_denominator needs censor"):
+        msm.clone_censor(d, loss_denominator="pga", **{**args, "censor": None})
+    with pytest.raises(msm.DataError, match="cannot use the outcome") as info:
+        msm.clone_censor(d, loss_denominator="pga + quiescence", **args)
+    assert info.value.column == "quiescence"
+
+
+def test_shared_initiation_model():
+    cc = run(initiation_model="shared")
+    untreated = TINY.iloc[cc.risk_sets["never"]]  # never: every row untreated before
+    ref = sm.GLM(untreated.a, sm.add_constant(untreated[["x"]]),
+                 family=sm.families.Binomial()).fit()  # fmt: skip
+    assert cc.models["w3"] is cc.models["never"]
+    assert np.allclose(cc.models["w3"].params.to_numpy(), ref.params.to_numpy(), atol=1e-7)
+    p = dict(zip(zip(untreated.id, untreated.t), np.asarray(ref.predict())))
+    w3 = cc.expanded[cc.expanded.strategy == "w3"].set_index(["id", "followup"]).weight
+    for i in (2, 7):  # the starters at g-1 = 2 (t = 3): 1 / P(start) from the shared model
+        assert w3[(i, 2)] == pytest.approx(1 / p[(i, 3)], rel=1e-7)
+    with pytest.raises(ValueError, match="initiation_model"):
+        run(initiation_model="pooled")
+
+
+def test_combined_strategy():
+    late = msm.never(before=1) & msm.start_within(3)  # start at interval 1 or 2
+    cc = run(strategies={"late": late, "never": NEVER})
+    # id 1 starts at 0 (deviates at 0: nothing kept); 5 starts at 1; 2, 7 at 2; 3, 4, 6 never
+    # start by 2 (censored at 2)
+    assert kept(cc, "late") == {2: [0, 1, 2, 3], 3: [0, 1], 4: [0, 1], 5: [0, 1], 6: [0, 1],
+                                7: [0, 1, 2]}  # fmt: skip
+    rs = set(map(tuple, TINY.iloc[cc.risk_sets["late"]][["id", "t"]].to_numpy()))
+    # weighted where prescribed: interval 0 (must not start) and interval 2 (must start)
+    assert rs == {(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1), (7, 1),
+                  (2, 3), (3, 3), (4, 3), (6, 3), (7, 3)}  # fmt: skip
+    assert "never(before=1) & start_within(3)" in repr(cc)
+
+
+def test_pooled_logistic_hazards():
+    d = msm.datasets.simulate_jdm(n_patients=600, months=16, seed=8, eligible=True)
+    cc = msm.clone_censor(d, id="id", time="month", treatment="ivig", outcome="quiescence",
+                          eligible="eligible", strategies={"w3": W3, "never": NEVER},
+                          censor_denominator="pga + cmas", censor="lost",
+                          followup_max=10)  # fmt: skip
+    h = cc.hazards(method="pooled_logistic")
+    for name in ("w3", "never"):
+        g = cc.expanded[cc.expanded.strategy == name]
+        X = np.column_stack([np.ones(len(g)), g.followup, g.followup**2])
+        ref = sm.GLM(g.quiescence, X, family=sm.families.Binomial(), freq_weights=g.weight).fit()
+        k = np.arange(10)
+        expected = ref.predict(np.column_stack([np.ones(10), k, k**2]))
+        np.testing.assert_allclose(h[name].to_numpy(), expected, rtol=1e-7)
+    rc = cc.risk_curves(times=[10], method="pooled_logistic", ci=False).estimate
+    assert rc[(10, "never")] == pytest.approx(1 - np.prod(1 - h["never"].to_numpy()))
+    with pytest.raises(ValueError, match="only 'followup'"):
+        cc.risk_curves(times=[5], method="pooled_logistic", hazard_model="followup + pga")
+    with pytest.raises(ValueError, match="method"):
+        cc.risk_curves(times=[5], method="km")
 
 
 def test_risk_curves_by_hand():
