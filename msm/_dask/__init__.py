@@ -9,7 +9,7 @@ logistic models by Newton steps whose fused numba pass runs per partition and is
 client (``msm._glm.newton``, the in-memory iteration), then compute the weights per partition
 with the in-memory code (``weights``), the outcome GLM and its cluster-robust variance
 (``outcome``) and the balance moments (``diagnostics``); sequential target trials expanded
-per partition (``trials``).
+per partition (``trials``) and clone-censor-weight emulations (``clones``).
 """
 
 from __future__ import annotations
@@ -46,3 +46,10 @@ def trial_sequence(data, **kwargs):
     from msm._dask.trials import trial_sequence as _trial_sequence
 
     return _trial_sequence(data, **kwargs)
+
+
+def clone_censor(data, **kwargs):
+    """``msm.clone_censor`` on a dask DataFrame; see :func:`msm._dask.clones.clone_censor`."""
+    from msm._dask.clones import clone_censor as _clone_censor
+
+    return _clone_censor(data, **kwargs)

@@ -43,7 +43,6 @@ from msm._dask.partitions import (
     model_summaries,
     partitions_of,
     persist_each,
-    ranges_disjoint,
     require_dask,
 )
 from msm._dask.quantiles import type7_quantiles
@@ -616,6 +615,14 @@ class DaskTrialSequence:
         parts = [make(p, *self._extra_args(), bounds) for p in partitions_of(self.data)]
         return dd.from_delayed(parts, meta=meta, verify_meta=False)
 
+    def sample_controls(self, p: float, seed=None):
+        """Not on a Dask frame yet: case-control sampling draws over the expanded rows in
+        their in-memory order."""
+        raise NotImplementedError(
+            "sample_controls is not available for a trial sequence of a Dask DataFrame: fit "
+            "the MSM on every expanded row (seq.fit), which the partitions share out"
+        )
+
     def emulate_on(self, data):
         """Not on a Dask frame: the bootstrap's re-emulation is in memory."""
         registry.require_front_end("dask", trial_bootstrap=True)
@@ -812,13 +819,12 @@ def trial_sequence(
     slots = model_slots(spec)
     keys = [s.key for s in slots]
     columns = list(spec.columns)
-    frame, shuffled = data[columns], False
+    # whole subjects in each partition before any partition is validated (a subject split
+    # over partitions would look like one with missing intervals)
+    layout = arrange(data, spec.id, columns)
+    frame, shuffled = layout.frame, layout.shuffled
     prepared = persist_each(prepare_partition, frame, spec, slots)
     summaries = compute_each(partition_summary, prepared, keys)
-    if not ranges_disjoint([s[0] for s in summaries]):
-        frame, shuffled = arrange(data, spec.id, columns).frame, True
-        prepared = persist_each(prepare_partition, frame, spec, slots)
-        summaries = compute_each(partition_summary, prepared, keys)
     order = in_memory_order([s[1] for s in summaries])
     counts = [summaries[i][2] for i in order]
     sums = [s[3] for s in summaries]

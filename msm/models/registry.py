@@ -241,9 +241,11 @@ FRONT_ENDS: dict[str, FrontEnd] = {
                 "pandas, or msm.bootstrap",
             ),
             "trial_bootstrap": (
-                "the bootstrap of target trial emulations (risk_curves(ci='bootstrap'))",
+                "the subject bootstrap of target trial emulations (trial_sequence's "
+                "risk_curves(ci='bootstrap'), clone_censor's risk_curves(ci=True))",
                 "each replicate re-emulates the trials of resampled subjects in memory: use "
-                "ci='simulation', or pandas when the panel fits in memory",
+                "ci='simulation' (trial_sequence) or ci=False (clone_censor), or pandas when "
+                "the panel fits in memory",
             ),
         },
     ),

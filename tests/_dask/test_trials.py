@@ -283,6 +283,8 @@ def test_refusals(itt_panel):
         seq.risk_curves(fit, followup=range(3), ci="bootstrap", data=itt_panel)
     with pytest.raises(NotImplementedError, match="ci=.simulation."):
         seq.emulate_on(itt_panel)
+    with pytest.raises(NotImplementedError, match="sample_controls"):
+        seq.sample_controls(0.5, seed=1)
     with pytest.raises(ValueError, match="stacked"):
         seq.fit(MSM, variance="stacked")
     with pytest.raises(NotImplementedError, match="convergence='r'"):
