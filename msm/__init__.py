@@ -9,7 +9,7 @@ and target trial emulation on top (``trial_sequence``: sequential trials; ``clon
 clone-censor-weight with grace periods).
 """
 
-from msm import datasets, plot
+from msm import datasets, mi, plot
 
 # iptw, glm, balance, trial_sequence and clone_censor also take a Dask DataFrame:
 # msm._frontend routes it to msm._dask
@@ -31,7 +31,7 @@ from msm.inference import BootstrapResults, BootstrapWarning, bootstrap
 from msm.models import ConvergenceWarning, LogitFit, SeparationWarning
 from msm.outcome import CoxResults, GLMResults, cox, risk_curves
 from msm.panel import DataError
-from msm.strategies import never, start_within
+from msm.strategies import never, start_when, start_within
 from msm.trials import CloneCensor, TrialSequence
 from msm.weights import Weights
 
@@ -61,6 +61,7 @@ __all__ = [
     "compare_models",
     "cox",
     "datasets",
+    "mi",
     "ess",
     "glm",
     "history_balance",
@@ -69,6 +70,7 @@ __all__ = [
     "plot",
     "reweighted_association",
     "risk_curves",
+    "start_when",
     "start_within",
     "trial_sequence",
     "weight_summary",

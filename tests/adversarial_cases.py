@@ -3141,6 +3141,53 @@ def _():
     clones(clones_panel(), censor="lost", loss_denominator="x + y")
 
 
+# ---------------------------------------------------------------------------------------------
+# msm.mi: imputations that are not the same data
+
+
+def mi_imputations() -> list[pd.DataFrame]:
+    d = panel(40, 1)
+    return [d, d.assign(l=d["l"] + 0.1), d.assign(l=d["l"] - 0.1)]
+
+
+def mi_analysis(d):
+    return {"mean_l": (float(d["l"].mean()), 0.01)}
+
+
+@case("msm.mi.analyze", "an imputation with another column", Raises("extra"))
+def _():
+    imps = mi_imputations()
+    imps[1] = imps[1].assign(extra=1)
+    call(msm.mi.analyze, imps, mi_analysis)
+
+
+@case("msm.mi.analyze", "an imputation with fewer rows", Raises("id"))
+def _():
+    imps = mi_imputations()
+    imps[2] = imps[2].iloc[:-3]
+    call(msm.mi.analyze, imps, mi_analysis, id="id")
+
+
+@case("msm.mi.analyze", "an id column that is not there", Raises("subject"))
+def _():
+    call(msm.mi.analyze, mi_imputations(), mi_analysis, id="subject")
+
+
+@case("msm.mi.analyze", "imputation rows reordered", Raises("time"))
+def _():
+    imps = mi_imputations()
+    d = imps[1]
+    imps[1] = d.sort_values(["time", "id"], kind="stable").reset_index(drop=True)
+    call(msm.mi.analyze, imps, mi_analysis, time="time")
+
+
+@case("msm.mi.analyze", "imputation index reordered", Raises(None))
+def _():
+    imps = mi_imputations()
+    imps[1] = imps[1].iloc[::-1]
+    call(msm.mi.analyze, imps, mi_analysis)
+
+
 def cases_by_id() -> dict[str, Case]:
     ids = [c.id for c in CASES]
     assert len(ids) == len(set(ids)), "case ids must be unique"

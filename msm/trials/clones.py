@@ -445,7 +445,12 @@ class CloneCensorSpec:
         named = [self.id, self.time, self.treatment, self.outcome, self.eligible]
         named += [self.censor] if self.censor is not None else []
         models = [*self.initiation.columns, *(self.loss.columns if self.loss else ())]
-        return list(dict.fromkeys(named + [c for c in models if c != FOLLOWUP]))
+        return list(dict.fromkeys(named + [c for c in models if c != FOLLOWUP] + self.dynamic))
+
+    @property
+    def dynamic(self) -> list:
+        """The columns the dynamic strategies read (``start_when``'s indications)."""
+        return list(dict.fromkeys(c for s in self.strategies.values() for c in s.columns))
 
 
 def clone_censor_spec(
@@ -493,6 +498,8 @@ def clone_censor_spec(
         raise ValueError("loss_denominator needs censor= (the 0/1 loss-to-follow-up column)")
     columns = [id, time, treatment, outcome, eligible] + ([censor] if censor is not None else [])
     check_columns_exist(data, columns, "clone_censor")
+    for name, s in strategies.items():
+        check_columns_exist(data, list(s.columns), f"strategy {name!r} ({s!r})")
     repeated = [c for c in dict.fromkeys(columns) if columns.count(c) > 1]
     if repeated:
         raise DataError(
@@ -713,6 +720,7 @@ class CloneRows:
     lost_possible: np.ndarray
     ids: np.ndarray
     frame: pd.DataFrame
+    since: dict = field(default_factory=dict)  # dynamic columns: intervals since first 1
 
     @property
     def n_patients(self) -> int:
@@ -787,6 +795,10 @@ def clone_rows(data: pd.DataFrame, spec: CloneCensorSpec, *, whole: bool = True)
     caller_rows = panel.order[rows]
     frame = data.iloc[caller_rows].reset_index(drop=True)
     frame[FOLLOWUP] = followup
+    since = {}
+    for column in spec.dynamic:
+        flag = binary(column, "strategy indication")[rows] == 1
+        since[column] = _intervals_since_first(flag, followup, sub_starts)
     return CloneRows(
         caller_rows=caller_rows,
         starts=sub_starts,
@@ -798,6 +810,7 @@ def clone_rows(data: pd.DataFrame, spec: CloneCensorSpec, *, whole: bool = True)
         lost_possible=lost_possible,
         ids=frame[id].to_numpy(),
         frame=frame,
+        since=since,
     )
 
 
@@ -811,6 +824,15 @@ def check_grace_periods(spec: CloneCensorSpec, longest: int) -> None:
                 f"longer than the longest follow-up in the data ({longest} intervals from "
                 "time zero)",
             )
+
+
+def _intervals_since_first(flag: np.ndarray, followup: np.ndarray, starts: np.ndarray):
+    """Within each patient: intervals since ``flag`` was first True (-1 before)."""
+    never = np.iinfo(np.int64).max
+    at = np.where(flag, followup, never)
+    first = np.minimum.reduceat(at, starts[:-1]) if at.size else at
+    first = np.repeat(first, np.diff(starts))
+    return np.where(followup >= first, followup - first, -1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -829,7 +851,9 @@ class Decisions:
 
 def strategy_decisions(rows: CloneRows, strategy: Strategy) -> Decisions:
     """The clones of ``strategy``: which rows they keep, where they are weighted."""
-    rx = np.asarray(strategy.prescription(rows.followup, rows.treated_before)).astype(np.int64)
+    since = {c: rows.since[c] for c in strategy.columns} or None
+    rx = np.asarray(strategy.prescription(rows.followup, rows.treated_before, since))
+    rx = rx.astype(np.int64)
     agrees = (rx == FREE) | (rx == rows.treated)
     deviations = _grouped_cumsum((~agrees).astype(np.float64), rows.starts)
     follows = deviations == 0

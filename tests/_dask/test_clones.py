@@ -35,6 +35,8 @@ CONFIGS = {
     "no_censor": {"censor": None},
     "combined": {"strategies": {"late": msm.never(before=1) & msm.start_within(3),
                                 "never": msm.never()}},
+    "dynamic": {"strategies": {"at flare": msm.start_when("flare", grace=2),
+                               "never": msm.never()}},
 }  # fmt: skip
 LAYOUTS = {"one": one_partition, "three": three_blocks, "uneven": uneven,
            "shuffled": shuffled_rows}  # fmt: skip
