@@ -11,8 +11,9 @@ clone-censor-weight with grace periods).
 
 from msm import datasets, mi, plot
 
-# iptw, glm and balance also take a Dask DataFrame: msm._frontend routes it to msm._dask
-from msm._frontend import balance, glm, iptw
+# iptw, glm, balance, trial_sequence and clone_censor also take a Dask DataFrame:
+# msm._frontend routes it to msm._dask
+from msm._frontend import balance, clone_censor, glm, iptw, trial_sequence
 from msm._warnings import DataWarning
 from msm.diagnostics import (
     Association,
@@ -32,7 +33,7 @@ from msm.outcome import CoxResults, GLMResults, cox, risk_curves
 from msm.panel import DataError
 from msm.reshape import to_long
 from msm.strategies import never, start_when, start_within
-from msm.trials import CloneCensor, TrialSequence, clone_censor, trial_sequence
+from msm.trials import CloneCensor, TrialSequence
 from msm.weights import Weights
 
 __version__ = "0.1.0"

@@ -577,7 +577,7 @@ def iptw(
         summaries = compute_each(partition_summary, prepared, keys)
     if sum(r[0] for r, _, _ in summaries) == 0:
         raise DataError(None, "data is empty (0 rows)")
-    order = _in_memory_order([first for _, first, _ in summaries])
+    order = in_memory_order([first for _, first, _ in summaries])
     summaries = [s for _, _, s in summaries]
     tasks = []
     n_censored = 0
@@ -641,7 +641,7 @@ def iptw(
     )
 
 
-def _in_memory_order(first_ids: list) -> list[int]:
+def in_memory_order(first_ids: list) -> list[int]:
     """The partitions in the in-memory row order: by their smallest id (numeric ids, which
     the in-memory sort orders by value), else as given; empty partitions last."""
     present = [i for i, v in enumerate(first_ids) if v is not None]

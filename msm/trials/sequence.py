@@ -147,9 +147,14 @@ def trial_spec(
     pool_censor: str | None = None,
     covariates: Sequence[Hashable] | None = None,
     convergence: str = "full",
+    columns_only: bool = False,
 ) -> TrialSpec:
-    """Check the arguments of ``trial_sequence`` against ``data``'s columns; parse formulas."""
-    check_frame(data)
+    """Check the arguments of ``trial_sequence`` against ``data``'s columns; parse formulas.
+
+    ``columns_only``: ``data`` stands for the columns of a larger frame (a Dask frame's
+    ``_meta``), so it may have no rows.
+    """
+    check_frame(data, columns_only=columns_only)
     if not isinstance(estimand, str) or estimand not in ESTIMANDS:
         raise ValueError(f"estimand must be 'ITT' or 'PP', got estimand={estimand!r}")
     per_protocol = estimand == "PP"
@@ -477,11 +482,7 @@ class TrialSequence:
         >>> fit.params.index.tolist()
         ['Intercept', 'assigned', 'followup', 'trial', 'x']
         """
-        if variance == "stacked":
-            raise ValueError(
-                "variance='stacked' is not available for trial sequences yet; use 'cr1' "
-                "(or msm.bootstrap)"
-            )
+        check_sequence_variance(variance)
         weights = self.analysis_weights(truncate)
         expanded = self.expanded
         options = check_glm_arguments(formula, "binomial", variance, self.spec.id, None, 50,
@@ -626,6 +627,21 @@ class TrialSequence:
         return "\n".join(lines)
 
 
+def truncation_percentiles(truncate) -> tuple:
+    """``truncate=(lower, upper)`` of ``TrialSequence.fit``, checked (``check_truncate``; not
+    None): percentiles in [0, 100], either None, lower not above upper."""
+    return check_truncate(truncate)
+
+
+def check_sequence_variance(variance) -> None:
+    """``TrialSequence.fit``'s ``variance=``: any of ``msm.glm``'s but ``"stacked"``."""
+    if variance == "stacked":
+        raise ValueError(
+            "variance='stacked' is not available for trial sequences yet; use 'cr1' "
+            "(or msm.bootstrap)"
+        )
+
+
 def trial_sequence(
     data: pd.DataFrame,
     *,
@@ -678,7 +694,11 @@ def trial_sequence(
     Parameters
     ----------
     data : DataFrame
-        Long person-time data, one row per subject-interval, in any row order.
+        Long person-time data, one row per subject-interval, in any row order.  A Dask
+        DataFrame too (each subject's rows in one partition, else it is shuffled by id): the
+        result is then a ``DaskTrialSequence`` with the same models and numbers, whose
+        expanded rows are computed per partition (lazily) and whose MSM is fitted from sums
+        over partitions (docs/dask.md).
     id, time : str
         Subject and (numeric) time columns; (id, time) unique.
     treatment, outcome, eligible : str
@@ -806,17 +826,34 @@ class CleanedRows:
     eligible: np.ndarray  # bool
     n_before_eligible: int
     n_after_outcome: int
+    # the subjects with rows dropped after their first outcome (sorted order, each once)
+    ids_after_outcome: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+
+
+def warn_after_outcome(outcome: Hashable, n_after: int, ids: Sequence) -> None:
+    """The DataWarning of ``clean_rows``: ``n_after`` rows after the first outcome dropped."""
+    rule = f"{n_after} row(s) after a subject's first outcome were dropped, as TrialEmulation does"
+    shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in ids[:5])
+    more = ", ..." if len(ids) > 5 else ""
+    warn(f"column {outcome!r}: {rule} (ids {shown}{more}; {len(ids)} in all)", DataWarning)
 
 
 def clean_rows(
-    panel: Panel, a: np.ndarray, y: np.ndarray, e: np.ndarray, outcome: Hashable
+    panel: Panel,
+    a: np.ndarray,
+    y: np.ndarray,
+    e: np.ndarray,
+    outcome: Hashable,
+    *,
+    warn_dropped: bool = True,
 ) -> CleanedRows:
     """Drop each subject's rows before its first eligible row and after its first outcome.
 
     ``a``, ``y``, ``e``: sorted treatment, outcome and eligibility (0/1 floats).  The first
     outcome is the first among the rows kept by eligibility (TrialEmulation removes the rows
     before eligibility first).  Warns (DataWarning naming ``outcome`` and the ids) when rows
-    after an outcome are dropped.
+    after an outcome are dropped (unless ``warn_dropped`` is False: the Dask front end warns
+    once for all partitions, from ``ids_after_outcome``).
     """
     starts = panel.starts
     eligible_so_far = _kernels.grouped_cumsum(e, starts, np.empty(e.size)) > 0.0
@@ -825,14 +862,9 @@ def clean_rows(
     after_outcome = eligible_so_far & (events_before > 0.0)
     keep = eligible_so_far & ~after_outcome
     n_after = int(after_outcome.sum())
-    if n_after:
-        ids = list(pd.unique(panel.ids[after_outcome]))
-        rule = (
-            f"{n_after} row(s) after a subject's first outcome were dropped, as TrialEmulation does"
-        )
-        shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in ids[:5])
-        more = ", ..." if len(ids) > 5 else ""
-        warn(f"column {outcome!r}: {rule} (ids {shown}{more}; {len(ids)} in all)", DataWarning)
+    ids_after = pd.unique(panel.ids[after_outcome]) if n_after else np.empty(0)
+    if n_after and warn_dropped:
+        warn_after_outcome(outcome, n_after, list(ids_after))
     kept = np.flatnonzero(keep)
     subject = panel.subject_of_row()[kept]
     counts = np.bincount(subject, minlength=panel.n_subjects)
@@ -854,6 +886,7 @@ def clean_rows(
         eligible=e[kept] == 1.0,
         n_before_eligible=int((~eligible_so_far).sum()),
         n_after_outcome=n_after,
+        ids_after_outcome=ids_after,
     )
 
 
@@ -883,8 +916,28 @@ def per_protocol_rows(cleaned: CleanedRows) -> tuple[CleanedRows, int]:
             eligible=cleaned.eligible[keep],
             n_before_eligible=cleaned.n_before_eligible,
             n_after_outcome=cleaned.n_after_outcome,
+            ids_after_outcome=cleaned.ids_after_outcome,
         ),
         n_deleted,
+    )
+
+
+def no_previous_treatment(spec: TrialSpec, k: int, role: str, hint: str) -> DataError:
+    """The DataError for a model by previous treatment with no row where ``am_1 == k``."""
+    return DataError(
+        spec.treatment,
+        f"no cleaned row has previous treatment am_1 = {k}, so the {role} "
+        f"(rows with am_1 = {k}) model has no rows{hint}",
+    )
+
+
+def warn_constant_treatment(spec: TrialSpec, value: int, n: int, k: int) -> None:
+    """The DataWarning for switch models skipped where treatment is constant (``am_1 == k``)."""
+    warn(
+        f"column {spec.treatment!r}: treatment is {value} on all {n} "
+        f"rows with am_1 = {k}: no switch models fitted there, "
+        "their switch factors are 1",
+        DataWarning,
     )
 
 
@@ -894,11 +947,7 @@ def _by_previous_treatment(spec: TrialSpec, am_1: np.ndarray, role: str, hint: s
     for k in (0, 1):
         mask = am_1 == float(k)
         if not mask.any():
-            raise DataError(
-                spec.treatment,
-                f"no cleaned row has previous treatment am_1 = {k}, so the {role} "
-                f"(rows with am_1 = {k}) model has no rows{hint}",
-            )
+            raise no_previous_treatment(spec, k, role, hint)
         groups.append((f"_{k}", mask, f" (rows with am_1 = {k})"))
     return groups
 
@@ -926,12 +975,7 @@ def _switch_models(
                 # e.g. treatment that is never stopped: P(A = y0) = 1 on these rows under
                 # any model (the limit of the fit), so their factor is 1 and no model is fitted
                 if part == "numerator":
-                    warn(
-                        f"column {spec.treatment!r}: treatment is {int(y[0])} on all {y.size} "
-                        f"rows with am_1 = {suffix[-1]}: no switch models fitted there, "
-                        "their switch factors are 1",
-                        DataWarning,
-                    )
+                    warn_constant_treatment(spec, int(y[0]), y.size, int(suffix[-1]))
                 p[part][mask] = y[0]
                 log_p[part][mask] = 0.0
                 continue
@@ -1010,7 +1054,7 @@ def _gather(values: np.ndarray, index: np.ndarray, out: np.ndarray) -> np.ndarra
     return out
 
 
-def _expanded_frame(data, spec, source, trial, weight, ids_kept, time_kept, a_kept, y_kept, rows):
+def expanded_frame(data, spec, source, trial, weight, ids_kept, time_kept, a_kept, y_kept, rows):
     """``expanded``, the caller positions of each row's trial start row and of its row.
 
     Each run of consecutive numeric columns of one dtype is gathered (in parallel) straight
@@ -1078,6 +1122,22 @@ def _expanded_frame(data, spec, source, trial, weight, ids_kept, time_kept, a_ke
     return expanded, positions["trial"], positions["source"]
 
 
+def check_trial_columns(data: pd.DataFrame, spec: TrialSpec) -> None:
+    """The columns used have no missing or infinite value, and time is not datetimes."""
+    check_finite(data, list(spec.columns), spec.id)
+    if pd.api.types.is_datetime64_any_dtype(data[spec.time].dtype):
+        raise DataError(
+            spec.time,
+            "time must be numeric (periods) for trial sequences, got datetimes; convert them, "
+            "e.g. to months since a reference date",
+        )
+
+
+def no_eligible_row(spec: TrialSpec, n_rows: int) -> DataError:
+    """The DataError when no row of ``n_rows`` is eligible."""
+    return DataError(spec.eligible, f"no row is eligible (all {n_rows} rows are 0): no trial")
+
+
 @dataclass(frozen=True, eq=False)
 class PreparedTrials:
     """Everything the expansion is a function of: the cleaned rows, their weight factors
@@ -1098,13 +1158,7 @@ class PreparedTrials:
 def prepare_trials(data: pd.DataFrame, spec: TrialSpec) -> PreparedTrials:
     """Validate, clean, fit the weight models and accumulate the log factors (``spec`` from
     ``trial_spec``): all but the expansion itself."""
-    check_finite(data, list(spec.columns), spec.id)
-    if pd.api.types.is_datetime64_any_dtype(data[spec.time].dtype):
-        raise DataError(
-            spec.time,
-            "time must be numeric (periods) for trial sequences, got datetimes; convert them, "
-            "e.g. to months since a reference date",
-        )
+    check_trial_columns(data, spec)
     panel = build_panel(data, spec.id, spec.time)
 
     def binary(column, role):
@@ -1115,7 +1169,7 @@ def prepare_trials(data: pd.DataFrame, spec: TrialSpec) -> PreparedTrials:
     e = binary(spec.eligible, "eligible")
     c = None if spec.censor is None else binary(spec.censor, "censor")
     if not e.any():
-        raise DataError(spec.eligible, f"no row is eligible (all {e.size} rows are 0): no trial")
+        raise no_eligible_row(spec, e.size)
     cleaned = clean_rows(panel, a, y, e, spec.outcome)
     per_protocol = spec.estimand == "PP"
     n_deviation = 0
@@ -1193,7 +1247,7 @@ def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
     source, trial, weight = _kernels.sequential_trials(
         cleaned.eligible, cleaned.starts, prepared.log_cumulative, prepared.stop
     )
-    expanded, trial_positions, source_rows = _expanded_frame(
+    expanded, trial_positions, source_rows = expanded_frame(
         data, spec, source, trial, weight, prepared.ids, prepared.time, cleaned.a, prepared.y,
         prepared.rows,
     )  # fmt: skip
