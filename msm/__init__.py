@@ -28,6 +28,7 @@ from msm.diagnostics import (
     weight_summary,
 )
 from msm.inference import BootstrapResults, BootstrapWarning, bootstrap
+from msm.inference.evalue import evalue
 from msm.models import ConvergenceWarning, LogitFit, SeparationWarning
 from msm.outcome import CoxResults, GLMResults, cox, risk_curves
 from msm.panel import DataError
@@ -62,6 +63,7 @@ __all__ = [
     "compare_models",
     "cox",
     "datasets",
+    "evalue",
     "mi",
     "ess",
     "glm",

@@ -187,6 +187,68 @@ class CoefficientResults:
         """The coefficient table as a DataFrame (``coefficient_table(alpha)``)."""
         return self.coefficient_table(alpha)
 
+    # --- sensitivity to unmeasured confounding ----------------------------------------------
+
+    @property
+    def evalue_scale(self) -> str | None:
+        """What ``exp(coefficient)`` is, for ``evalue``: ``"OR"``, ``"RR"``, ``"HR"``, or
+        ``"OLS"`` (a mean difference), None when the model has no such scale."""
+        return None
+
+    def evalue(
+        self,
+        term: str,
+        *,
+        rare: bool = False,
+        true: float | None = None,
+        alpha: float = 0.05,
+        sd: float | None = None,
+        delta: float = 1.0,
+    ) -> pd.DataFrame:
+        """E-values of ``term``'s estimate and confidence interval (``msm.evalue``).
+
+        The scale is the model's (``evalue_scale``): the odds ratio of a logistic model, the
+        risk or rate ratio of a log link, the hazard ratio of a Cox model (``rare``: the
+        outcome is rare, so odds and hazard ratios approximate risk ratios), with the fit's
+        own ``1 - alpha`` interval; for a linear model (EValue's ``evalues.OLS``) the
+        coefficient of a contrast of ``delta`` units becomes a standardized mean difference
+        with the outcome's standard deviation ``sd``.
+
+        Examples
+        --------
+        >>> rng = np.random.default_rng(1)
+        >>> df = pd.DataFrame({"a": rng.integers(0, 2, 2000)})
+        >>> df["y"] = (rng.random(2000) < np.where(df["a"] == 1, 0.2, 0.1)).astype(int)
+        >>> fit = msm.glm("y ~ a", df, family="binomial")
+        >>> table = fit.evalue("a", rare=True)
+        >>> list(table.index), bool(table.loc["E-value", "point"] > 2)
+        (['RR', 'E-value'], True)
+        """
+        from msm.inference.evalue import evalue
+
+        scale = self.evalue_scale
+        if scale is None:
+            raise ValueError(
+                f"{type(self).__name__} has no ratio scale for an E-value (odds, risk, rate or "
+                "hazard ratio, or a linear model's mean difference); use msm.evalue on the "
+                "estimate and limits"
+            )
+        if term not in self.params.index:
+            raise KeyError(f"no term {term!r}; the terms are {list(self.params.index)}")
+        ci = self.conf_int(alpha).loc[term]
+        if scale == "OLS":
+            if sd is None:
+                raise ValueError(
+                    "a linear model's E-value needs sd= (the outcome's standard deviation) to "
+                    "make the coefficient a standardized mean difference (EValue's evalues.OLS)"
+                )
+            d = float(self.params[term]) * delta / sd
+            se = float(self.bse[term]) * abs(delta) / sd
+            return evalue(d, se=se, scale="SMD", true=true)
+        with np.errstate(over="ignore"):
+            estimate, lower, upper = np.exp([self.params[term], ci["lower"], ci["upper"]])
+        return evalue(estimate, lower, upper, scale=scale, rare=rare, true=true)
+
     # --- other variances without refitting --------------------------------------------------
 
     def _estimator(self, variance: str | CovarianceEstimator) -> CovarianceEstimator:

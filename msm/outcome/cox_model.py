@@ -152,6 +152,11 @@ class CoxResults(CoefficientResults):
         return None if self.robust_cov is None else standard_errors(self.robust_cov)
 
     @property
+    def evalue_scale(self) -> str:
+        """A Cox model's coefficients are log hazard ratios."""
+        return "HR"
+
+    @property
     def hazard_ratios(self) -> pd.Series:
         """``exp(params)``."""
         return self.exp_params.rename("hazard_ratio")

@@ -151,6 +151,17 @@ class GLMResults(CoefficientResults):
     design_spec: object = field(default=None, repr=False)
 
     @property
+    def evalue_scale(self) -> str | None:
+        """``"OR"`` (logit), ``"RR"`` (log link), ``"OLS"`` (gaussian identity), else None."""
+        if self.family == "binomial" and self.link == "logit":
+            return "OR"
+        if self.link == "log":
+            return "RR"
+        if self.family == "gaussian" and self.link == "identity":
+            return "OLS"
+        return None
+
+    @property
     def exp_columns(self) -> tuple[str, str, str] | None:
         """The table's odds or rate ratio columns (binomial and poisson), None for gaussian."""
         if FAMILIES[self.family].exp_label is None:
