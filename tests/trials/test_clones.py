@@ -249,6 +249,38 @@ def test_risk_curves_by_hand():
     assert rc[(3, "difference")] == pytest.approx(rc[(3, "w3")] - rc[(3, "never")])
 
 
+def test_unweighted_per_protocol_by_hand():
+    cc = run()
+    rc = cc.risk_curves(times=[1, 3], ci=False, weighted=False).estimate
+    h = cc.hazards(weighted=False)
+    e = cc.expanded
+    assert (e.weight != 1).any()  # the weighted and unweighted analyses differ here
+    for name in ("w3", "never"):
+        g = e[e.strategy == name]
+        plain = [g[g.followup == k].y.mean() for k in range(3)]
+        np.testing.assert_allclose(h[name].to_numpy()[:3], plain)
+        assert rc[(3, name)] == pytest.approx(1 - np.prod([1 - x for x in plain]))
+    weighted = cc.risk_curves(times=[3], ci=False).estimate
+    assert weighted[(3, "w3")] != pytest.approx(rc[(3, "w3")])
+    with pytest.raises(ValueError, match="weighted must be True or False"):
+        cc.risk_curves(times=[3], ci=False, weighted="no")
+    with pytest.raises(ValueError, match="weighted must be True or False"):
+        cc.hazards(weighted=None)
+
+
+def test_unweighted_bootstrap_reruns_the_unweighted_analysis():
+    d = msm.datasets.simulate_jdm(n_patients=600, months=14, seed=2, eligible=True)
+    cc = msm.clone_censor(d, id="id", time="month", treatment="ivig", outcome="quiescence",
+                          eligible="eligible", strategies={"w3": W3, "never": NEVER},
+                          censor_denominator="pga", censor="lost", followup_max=10)  # fmt: skip
+    plain = cc.risk_curves(times=[10], n_boot=4, seed=3, weighted=False)
+    assert plain.estimate.equals(cc.risk_curves(times=[10], ci=False, weighted=False).estimate)
+    # the same resamples as the weighted bootstrap, summarized without the weights
+    weighted = cc.risk_curves(times=[10], n_boot=4, seed=3)
+    assert not np.allclose(plain.std_error, weighted.std_error)
+    assert (plain.std_error > 0).all()
+
+
 def test_bootstrap_resamples_patients():
     d = msm.datasets.simulate_jdm(n_patients=800, months=14, seed=2, eligible=True)
     cc = msm.clone_censor(d, id="id", time="month", treatment="ivig", outcome="quiescence",
