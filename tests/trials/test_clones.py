@@ -303,36 +303,6 @@ def test_protocol_and_repr():
     assert "start_within(3)" in text and "causal contrast" in text
 
 
-def test_truth_on_simulated_cohort():
-    """CCW against jdm_strategy_truth; the naive comparison is further off.
-
-    Tolerance: 3 simulation-based SEs, the sd of the CCW estimate over 20 cohorts of 4000
-    (seeds 100-119, this formula): never() 0.014 and 0.019 at 12 and 24 months,
-    start_within(3) 0.068 and 0.056 (its weights 1 / P(start at interval 2) reach ~200:
-    natural starts at g-1 are rare), plus the truth's own Monte Carlo error (< 0.003).
-    """
-    strategies = {"w3": W3, "never": NEVER}
-    truth = msm.datasets.jdm_strategy_truth(strategies, n_patients=100_000, seed=7).table
-    d = msm.datasets.simulate_jdm(n_patients=4000, months=30, seed=11, eligible=True)
-    cc = msm.clone_censor(d, id="id", time="month", treatment="ivig", outcome="quiescence",
-                          eligible="eligible", strategies=strategies,
-                          censor_denominator="pga + pga_prev + cmas + flare + prednisone + month",
-                          censor="lost", followup_max=24)  # fmt: skip
-    est = cc.risk_curves(times=[12, 24], ci=False).estimate
-    sd = {(12, "never"): 0.014, (24, "never"): 0.019, (12, "w3"): 0.068, (24, "w3"): 0.056}
-    for (t, name), s in sd.items():
-        assert abs(est[(t, name)] - truth.loc[t, name]) < 3 * s + 0.003
-    # naive: initiators vs non-initiators (ever treated in the first 3 intervals)
-    first = d[d.eligible == 1].groupby("id").month.min()
-    x = d.assign(k=d.month - d.id.map(first)).dropna(subset=["k"])
-    x = x[(x.k >= 0) & (x.k < 24)]
-    start = x[x.k < 3].groupby("id").ivig.max()
-    event = x.groupby("id").quiescence.max()
-    naive = event[start == 1].mean() - event[start == 0].mean()
-    diff = est[(24, "difference")]
-    assert abs(diff - truth.loc[24, "difference"]) < abs(naive - truth.loc[24, "difference"])
-
-
 def test_caller_frame_unchanged():
     before = TINY.copy()
     run()
