@@ -7,10 +7,10 @@ The question of a trial nobody ran: in children whose JDM stays active after thr
 steroids, does starting IVIG within 3 months give more children inactive disease
 (quiescence) at 2 years than not starting IVIG?  The simulated cohort
 (``msm.datasets.simulate_jdm(..., eligible=True)``) marks the visits at which a child would
-have been eligible; time zero is the first.  Most eligible children are compatible with both
-strategies at time zero (nobody has started yet), so each is cloned into every strategy,
-each clone is censored when its observed treatment stops following its strategy, and the
-censoring is undone by inverse-probability weights (``msm.clone_censor``).  The truth under
+have been eligible; time zero is the first.  At time zero every eligible child's data still
+agree with every strategy (the decision is still open), so each child is cloned into every
+strategy, each clone is censored when its observed treatment stops following its strategy,
+and the censoring is undone by inverse-probability weights (``msm.clone_censor``).  The truth under
 each strategy is known (``msm.datasets.jdm_strategy_truth``, common random numbers).
 
 Steps: the protocol -> eligibility and time zero -> clone, censor, weight (and where the
@@ -45,7 +45,7 @@ GRACE = 3
 CENSOR_DENOMINATOR = "pga + pga_prev + cmas + flare + prednisone + month"
 FOLLOWUP = 24  # months since time zero
 TIMES = (12, 24)
-MONTHS = 30  # months simulated: the last eligible month (5) + 24 + 1
+MONTHS = 30  # months simulated: 24 months after the last possible time zero (month 5), and 1
 
 
 def emulate(cohort: pd.DataFrame) -> msm.CloneCensor:
