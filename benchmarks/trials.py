@@ -30,11 +30,15 @@ Measured, side by side in one run (best of ``--repeats``):
    machine class (``../shared/conformance/trialemulation/cases.json``, ``timing``: 10.2 s to
    expand, 77.3 s expand + fit).  Target: < 2 s.
 
-Not measured: the streaming MSM path for expansions that do not fit in memory (not written).
+4. ``stream``: the MSM fitted without storing the expansion (``trial_sequence(...,
+   materialize=False)``, Newton passes regenerating the trial rows) beside the stored
+   expansion, at about 1e6 and 5e6 expanded rows: time (emulation + fit) and peak memory
+   (tracemalloc, each in a fresh subprocess); the two fits' coefficients and standard errors
+   must agree to 1e-10 (asserted).
 
 Run from the repository root::
 
-    python benchmarks/trials.py              # all three
+    python benchmarks/trials.py              # all four
     python benchmarks/trials.py --quick      # smaller sizes, one repeat
 """
 
@@ -233,6 +237,66 @@ def describe(data: pd.DataFrame, seq) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# the streamed MSM beside the stored expansion, each in a fresh subprocess
+
+# (subjects, periods, treatment-start intercept): about 1e6 and 5e6 expanded rows
+STREAM_SIZES = {"1e6": (840, 60, -4.8), "5e6": (4200, 60, -4.8), "quick": (200, 60, -4.8)}
+
+
+def stream_child(size: str, mode: str, seed: int) -> dict:
+    """Time and peak memory of emulation + MSM fit, stored (mode "stored") or streamed."""
+    n, periods, start = STREAM_SIZES[size]
+    materialize = mode == "stored"
+
+    def run(frame):
+        seq = msm.trial_sequence(frame, materialize=materialize, **SPEC)
+        return seq, seq.fit(MSM_FORMULA)
+
+    run(simulate(200, periods, start, seed))  # compile / load the kernels
+    data = simulate(n, periods, start, seed)
+    times, (seq, fit) = best_of(lambda: run(data), 1)
+    n_rows = len(seq.expanded) if materialize else seq.n_rows
+    fit_kept, seq, fit = fit, None, None
+    gc.collect()
+    tracemalloc.start()
+    before, _ = tracemalloc.get_traced_memory()
+    run(data)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {
+        "size": size,
+        "mode": mode,
+        "expanded_rows": n_rows,
+        "seconds": min(times),
+        "tracemalloc_peak_bytes": int(peak - before),
+        "params": fit_kept.params.tolist(),
+        "bse": fit_kept.bse.tolist(),
+    }
+
+
+def measure_stream(size: str, seed: int, threads: int | None) -> dict:
+    out = {}
+    for mode in ("stored", "streamed"):
+        command = [sys.executable, __file__, "--stream-child", f"{size}:{mode}", "--seed",
+                   str(seed)]  # fmt: skip
+        if threads is not None:
+            command += ["--threads", str(threads)]
+        run = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+        out[mode] = json.loads(run.stdout.strip().splitlines()[-1])
+    stored, streamed = out["stored"], out["streamed"]
+    params = float(np.max(np.abs(np.array(streamed["params"]) / stored["params"] - 1.0)))
+    bse = float(np.max(np.abs(np.array(streamed["bse"]) / stored["bse"] - 1.0)))
+    assert params < 1e-10 and bse < 1e-10, (params, bse)
+    return {
+        **out,
+        "params_max_rel_diff": params,
+        "bse_max_rel_diff": bse,
+        "time_ratio": streamed["seconds"] / stored["seconds"],
+        "memory_ratio": streamed["tracemalloc_peak_bytes"] / stored["tracemalloc_peak_bytes"],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
 # peak memory of the expansion, in a fresh subprocess
 
 
@@ -293,12 +357,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--output", type=Path, default=RESULTS / "trials.json")
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--stream-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--no-stream", action="store_true", help="skip the streamed MSM")
     args = parser.parse_args(argv)
 
     if args.threads is not None:
         numba.set_num_threads(args.threads)
     if args.memory_child is not None:
         print(json.dumps(memory_child(args.memory_child, args.seed)))
+        return 0
+    if args.stream_child is not None:
+        size, mode = args.stream_child.split(":")
+        print(json.dumps(stream_child(size, mode, args.seed)))
         return 0
     big = "quick" if args.quick else "1e6"
     repeats = 1 if args.quick else args.repeats
@@ -370,6 +440,13 @@ def main(argv: list[str] | None = None) -> int:
     r = r_timing()
     results["R"]["r_seconds"] = r["seconds"] if r else None
 
+    # 4. the streamed MSM beside the stored expansion
+    stream_sizes = [] if args.no_stream else (["quick"] if args.quick else ["1e6", "5e6"])
+    results["stream"] = {}
+    for size in stream_sizes:
+        results["stream"][size] = measure_stream(size, args.seed, args.threads)
+        print(f"  stream ({size}): done", flush=True)
+
     e, p, rr = results["expansion"], results["pandas"], results["R"]
     print()
     print("| step | data | msm | reference | ratio | target |")
@@ -398,6 +475,16 @@ def main(argv: list[str] | None = None) -> int:
             f"(expand {rr['msm_expand_s']:.2f} s) | TrialEmulation {rs['expand_plus_fit']:.1f} s "
             f"(expand {rs['expand_trials']:.1f} s) | {rs['expand_plus_fit'] / rr['msm_s']:.0f}x"
             f" | < 2 s |"
+        )
+    for entry in results["stream"].values():
+        st, sr = entry["stored"], entry["streamed"]
+        print(
+            f"| emulation + MSM, streamed vs stored | {st['expanded_rows']:,} expanded rows | "
+            f"streamed {sr['seconds']:.2f} s, peak {sr['tracemalloc_peak_bytes'] / 1e6:.0f} MB"
+            f" | stored {st['seconds']:.2f} s, peak {st['tracemalloc_peak_bytes'] / 1e6:.0f} MB"
+            f" | time {entry['time_ratio']:.2f}x, memory {entry['memory_ratio']:.3f}x | "
+            f"params to {entry['params_max_rel_diff']:.0e}, SEs to "
+            f"{entry['bse_max_rel_diff']:.0e} |"
         )
     print(
         f"agreement with pandas: same expanded rows; weights {p['weight_max_rel_diff']:.1e}, "

@@ -9,10 +9,11 @@ and target trial emulation on top (``trial_sequence``: sequential trials; ``clon
 clone-censor-weight with grace periods).
 """
 
-from msm import datasets, plot
+from msm import datasets, mi, plot
 
-# iptw, glm and balance also take a Dask DataFrame: msm._frontend routes it to msm._dask
-from msm._frontend import balance, glm, iptw
+# iptw, glm, balance, trial_sequence and clone_censor also take a Dask DataFrame:
+# msm._frontend routes it to msm._dask
+from msm._frontend import balance, clone_censor, glm, iptw, trial_sequence
 from msm._warnings import DataWarning
 from msm.diagnostics import (
     Association,
@@ -30,8 +31,9 @@ from msm.inference import BootstrapResults, BootstrapWarning, bootstrap
 from msm.models import ConvergenceWarning, LogitFit, SeparationWarning
 from msm.outcome import CoxResults, GLMResults, cox, risk_curves
 from msm.panel import DataError
-from msm.strategies import never, start_within
-from msm.trials import CloneCensor, TrialSequence, clone_censor, trial_sequence
+from msm.reshape import to_long
+from msm.strategies import never, start_when, start_within
+from msm.trials import CloneCensor, TrialSequence
 from msm.weights import Weights
 
 __version__ = "0.1.0"
@@ -60,6 +62,7 @@ __all__ = [
     "compare_models",
     "cox",
     "datasets",
+    "mi",
     "ess",
     "glm",
     "history_balance",
@@ -68,7 +71,9 @@ __all__ = [
     "plot",
     "reweighted_association",
     "risk_curves",
+    "start_when",
     "start_within",
+    "to_long",
     "trial_sequence",
     "weight_summary",
 ]

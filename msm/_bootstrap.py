@@ -160,21 +160,97 @@ def run_replicates(
             finally:
                 _ORIGINS.pop(token, None)
         else:
-            from joblib import Parallel, cpu_count, delayed
-
             size = max(1, math.ceil(len(tasks) / (n_workers * 10)))
             chunks = [tasks[i : i + size] for i in range(0, len(tasks), size)]
-            threads = max(1, cpu_count() // n_workers)
-            job = delayed(_run_chunk)
-            parallel = Parallel(n_jobs=n_workers, backend="loky", return_as="generator_unordered")
-            calls = (
-                job(statistic, name, data, resampler, c, keys, fail_on, threads, token)
-                for c in chunks
-            )
-            for done in parallel(calls):
+            threads = worker_threads(n_workers)
+
+            def call(chunk):
+                return (
+                    _run_chunk,
+                    statistic,
+                    name,
+                    data,
+                    resampler,
+                    chunk,
+                    keys,
+                    fail_on,
+                    threads,
+                    token,
+                )
+
+            for done in in_workers(map(call, chunks), n_workers):
                 outcomes.extend(done)
                 bar.update(len(done))
     outcomes.sort(key=lambda o: o.replicate)
+    return outcomes
+
+
+def worker_threads(n_workers: int) -> int:
+    """Numba threads per worker process: the CPUs shared out (at least 1)."""
+    from joblib import cpu_count
+
+    return max(1, cpu_count() // n_workers)
+
+
+def limit_threads(threads: int | None) -> None:
+    """In a worker process: run numba kernels on at most ``threads`` threads."""
+    if threads is not None:
+        import numba
+
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
+
+def in_workers(calls, n_workers: int):
+    """Run ``(function, *arguments)`` calls in ``n_workers`` loky processes; yield each
+    call's result as it finishes (any order).  Functions and arguments travel with
+    cloudpickle, so lambdas and local functions work."""
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=n_workers, backend="loky", return_as="generator_unordered")
+    yield from parallel(delayed(function)(*arguments) for function, *arguments in calls)
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """One task of ``run_tasks``: its value, or why it failed; the warnings it raised."""
+
+    task: int
+    value: object  # None when failed
+    error: tuple[str, str] | None  # (exception class, message)
+    warnings: tuple[tuple[str, str], ...]
+
+
+def _run_task(function, task: int, argument, threads) -> TaskOutcome:
+    limit_threads(threads)
+    error = value = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            value = function(argument)
+        except Exception as exc:  # a task may fail in any way; it is recorded
+            error = (type(exc).__name__, str(exc))
+    seen = tuple(dict.fromkeys((w.category.__name__, str(w.message)) for w in caught))
+    return TaskOutcome(task, value, error, seen)
+
+
+def run_tasks(function, arguments: list, n_workers: int, progress: bool, desc: str, unit: str):
+    """``function(argument)`` for each argument, in order, with a progress bar, in
+    ``n_workers`` processes (1: this one); failures and warnings recorded, never raised."""
+    from tqdm.auto import tqdm
+
+    outcomes = []
+    with tqdm(total=len(arguments), desc=desc, unit=unit, disable=not progress) as bar:
+        if n_workers == 1:
+            for i, argument in enumerate(arguments):
+                outcomes.append(_run_task(function, i, argument, None))
+                bar.update(1)
+        else:
+            threads = worker_threads(n_workers)
+            calls = ((_run_task, function, i, a, threads) for i, a in enumerate(arguments))
+            for done in in_workers(calls, n_workers):
+                outcomes.append(done)
+                bar.update(1)
+    outcomes.sort(key=lambda o: o.task)
     return outcomes
 
 
@@ -183,10 +259,7 @@ def _run_chunk(statistic, name, data, resampler, tasks, keys, fail_on, threads=N
 
     ``token`` names the run: the chunks of one run share an ``Origin`` in each process.
     """
-    if threads is not None:
-        import numba
-
-        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    limit_threads(threads)
     origin = None if token is None else origin_for(token, data)
     if origin is not None:
         data = origin.data

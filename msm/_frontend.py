@@ -2,9 +2,10 @@
 
 The core (``msm.weights``, ``msm.outcome``, ``msm.diagnostics``) works on a pandas DataFrame
 and never imports the Dask front end (the import-linter contract in pyproject.toml says so).
-These routers are what ``msm.iptw``, ``msm.glm`` and ``msm.balance`` are: a Dask DataFrame goes
-to ``msm._dask`` with the same arguments, anything else to the core function. Each router has
-its core function's name, signature and docstring.
+These routers are what ``msm.iptw``, ``msm.glm``, ``msm.balance``, ``msm.trial_sequence`` and
+``msm.clone_censor`` are: a Dask DataFrame goes to ``msm._dask`` with the same arguments,
+anything else to the core function. Each router has its core function's name, signature and
+docstring.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Callable
 from msm import _dask
 from msm.diagnostics import balance as _in_memory_balance
 from msm.outcome.glm_model import glm as _in_memory_glm
+from msm.trials.clones import clone_censor as _in_memory_clone_censor
+from msm.trials.sequence import trial_sequence as _in_memory_trial_sequence
 from msm.weights import iptw as _in_memory_iptw
 
 
@@ -49,3 +52,5 @@ def route(core: Callable, distributed: Callable) -> Callable:
 iptw = route(_in_memory_iptw, _dask.iptw)
 glm = route(_in_memory_glm, _dask.glm)
 balance = route(_in_memory_balance, _dask.balance)
+trial_sequence = route(_in_memory_trial_sequence, _dask.trial_sequence)
+clone_censor = route(_in_memory_clone_censor, _dask.clone_censor)

@@ -11,6 +11,10 @@ started it stays on), as IVIG in the JDM examples.
     g-1 on, and stays treated once started.
 ``never(before=k)``
     Untreated in intervals 0 .. k-1 (in every interval when ``k`` is None); free after.
+``start_when(column, grace=1)``
+    A dynamic strategy: do not start before the first interval where the 0/1 ``column`` is
+    1 (the indication, e.g. ``pga >= 5``), free in the ``grace - 1`` intervals from it on,
+    on treatment from then on (``grace=1``: start at the indication).
 ``a & b``
     Both: what either prescribes, free where both leave the choice free.  ``never(before=1)
     & start_within(3)`` is "start in interval 1 or 2" (not at time zero).  Strategies that
@@ -18,9 +22,11 @@ started it stays on), as IVIG in the JDM examples.
 
 A strategy answers two questions, both vectorized over patients:
 
-- ``prescription(k, treated_before)``: at interval ``k`` (since time zero), for patients
-  treated before it or not, the treatment prescribed: ``1`` (must be on), ``0`` (must be
-  off) or ``FREE`` (-1, the natural course decides);
+- ``prescription(k, treated_before, since=None)``: at interval ``k`` (since time zero), for
+  patients treated before it or not, the treatment prescribed: ``1`` (must be on), ``0``
+  (must be off) or ``FREE`` (-1, the natural course decides).  A dynamic strategy reads
+  data columns (``Strategy.columns``); ``since`` maps each to the intervals since it was
+  first 1 at or before ``k`` (-1: not yet);
 - ``follows(history)``: given the observed treatment (0/1) by interval since time zero,
   whether the strategy is still followed through each interval (False from the first
   deviation on).
@@ -35,7 +41,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FREE", "Both", "Never", "StartWithin", "Strategy", "never", "start_within"]
+__all__ = [
+    "FREE",
+    "Both",
+    "Never",
+    "StartWhen",
+    "StartWithin",
+    "Strategy",
+    "never",
+    "start_when",
+    "start_within",
+]
 
 FREE = -1
 """The code of ``Strategy.prescription`` for "either: the natural course decides"."""
@@ -54,7 +70,10 @@ class Strategy:
     and ``never``.
     """
 
-    def prescription(self, k, treated_before) -> np.ndarray:  # pragma: no cover - abstract
+    columns: tuple = ()
+    """The data columns a dynamic strategy reads (none for a static one)."""
+
+    def prescription(self, k, treated_before, since=None) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
     @property
@@ -68,13 +87,15 @@ class Strategy:
             return NotImplemented
         return Both(self, other)
 
-    def follows(self, history) -> np.ndarray:
+    def follows(self, history, columns=None) -> np.ndarray:
         """Whether the strategy is still followed through each interval of ``history``.
 
         Parameters
         ----------
         history : array_like of 0/1, shape (intervals,) or (patients, intervals)
             Treatment in intervals 0, 1, ... since time zero (1 on treatment).
+        columns : dict of str to array_like of 0/1, optional
+            A dynamic strategy's columns, each shaped like ``history``.
 
         Returns
         -------
@@ -98,11 +119,12 @@ class Strategy:
         if h.ndim != 2 or not np.isin(h, (0, 1)).all():
             raise ValueError("history must be a 0/1 array of shape (intervals,) or (n, intervals)")
         treated = h.astype(bool)
+        since = _since_first(self, h.shape, columns)
         ok = np.ones(h.shape, dtype=bool)
         before = np.zeros(h.shape[0], dtype=bool)
         still = np.ones(h.shape[0], dtype=bool)
         for k in range(h.shape[1]):
-            rx = self.prescription(k, before)
+            rx = self.prescription(k, before, {c: v[:, k] for c, v in since.items()} or None)
             agrees = (rx == FREE) | (rx == treated[:, k])
             still &= agrees
             ok[:, k] = still
@@ -119,7 +141,7 @@ class StartWithin(Strategy):
     def __post_init__(self) -> None:
         _positive("grace", self.grace)
 
-    def prescription(self, k, treated_before) -> np.ndarray:
+    def prescription(self, k, treated_before, since=None) -> np.ndarray:
         """Treatment prescribed at interval ``k``: 1 once treated or from ``grace - 1`` on.
 
         Parameters
@@ -176,7 +198,7 @@ class Never(Strategy):
         if self.before is not None:
             _positive("before", self.before)
 
-    def prescription(self, k, treated_before) -> np.ndarray:
+    def prescription(self, k, treated_before, since=None) -> np.ndarray:
         """Treatment prescribed at interval ``k``: 0 before ``before``, free after.
 
         Parameters
@@ -232,16 +254,27 @@ class Both(Strategy):
             if not isinstance(part, Strategy):
                 raise ValueError(f"strategies combine only with strategies, got {part!r}")
         # walk the states a patient following both can be in (untreated, or treated since
-        # an interval where starting was allowed): opposite prescriptions there are an error
+        # an interval where starting was allowed): opposite prescriptions there are an error.
+        # A dynamic part is walked for each interval its columns could first be 1 at (or never)
         last = max(self.first.last_prescribed or 0, self.second.last_prescribed or 0) + 1
+        columns = self.columns
+        triggers = [None] + (list(range(last + 1)) if columns else [])
+        for trigger in triggers:
+            self._walk(last, columns, trigger)
+
+    def _walk(self, last: int, columns: tuple, trigger: int | None) -> None:
         reachable = {False: True, True: False}  # treated before -> reachable at interval k
         for k in range(last + 1):
+            since = None
+            if columns:
+                value = -1 if trigger is None or k < trigger else k - trigger
+                since = {c: np.array([value]) for c in columns}
             allowed = {}
             for before in (False, True):
                 if not reachable[before]:
                     continue
-                a = int(self.first.prescription(k, [before])[0])
-                b = int(self.second.prescription(k, [before])[0])
+                a = int(self.first.prescription(k, [before], since)[0])
+                b = int(self.second.prescription(k, [before], since)[0])
                 if a != FREE and b != FREE and a != b:
                     state = "treated before" if before else "untreated before"
                     raise ValueError(
@@ -255,7 +288,7 @@ class Both(Strategy):
             )
             reachable = {False: untreated_ok, True: treated_ok}
 
-    def prescription(self, k, treated_before) -> np.ndarray:
+    def prescription(self, k, treated_before, since=None) -> np.ndarray:
         """What either part prescribes at interval ``k`` (``FREE`` where neither does).
 
         Examples
@@ -265,9 +298,14 @@ class Both(Strategy):
         >>> [int(s.prescription(k, [False])[0]) for k in range(4)]
         [0, -1, 1, 1]
         """
-        a = np.asarray(self.first.prescription(k, treated_before))
-        b = np.asarray(self.second.prescription(k, treated_before))
+        a = np.asarray(self.first.prescription(k, treated_before, since))
+        b = np.asarray(self.second.prescription(k, treated_before, since))
+        a, b = np.broadcast_arrays(a, b)
         return np.where(a == FREE, b, a).astype(np.int8)
+
+    @property
+    def columns(self) -> tuple:
+        return tuple(dict.fromkeys([*self.first.columns, *self.second.columns]))
 
     @property
     def last_prescribed(self) -> int:
@@ -281,6 +319,111 @@ class Both(Strategy):
 
     def __repr__(self) -> str:
         return f"{self.first!r} & {self.second!r}"
+
+
+@dataclass(frozen=True)
+class StartWhen(Strategy):
+    """Start within ``grace`` intervals of an indication, not before (``start_when``)."""
+
+    column: str
+    grace: int = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.column, str) or not self.column:
+            raise ValueError(f"column must name a 0/1 column, got {self.column!r}")
+        _positive("grace", self.grace)
+
+    @property
+    def columns(self) -> tuple:
+        return (self.column,)
+
+    @property
+    def last_prescribed(self) -> int:
+        return self.grace - 1
+
+    def prescription(self, k, treated_before, since=None) -> np.ndarray:
+        """Treatment prescribed at interval ``k``, given the intervals since the indication.
+
+        Parameters
+        ----------
+        k : int or array_like of int
+            Interval since time zero.
+        treated_before : array_like of bool
+            On treatment in some interval before ``k``.
+        since : dict
+            ``{column: intervals since column was first 1, at or before k (-1: not yet)}``.
+
+        Returns
+        -------
+        numpy.ndarray of int8
+            0 before the indication (must not start), ``FREE`` in its first ``grace - 1``
+            intervals, 1 from then on and once treated.
+
+        Examples
+        --------
+        >>> import numpy as np, msm
+        >>> s = msm.start_when("flare", grace=2)
+        >>> s.prescription(3, [False, False, False, True],
+        ...                {"flare": np.array([-1, 0, 1, -1])}).tolist()
+        [0, -1, 1, 1]
+        """
+        if since is None or self.column not in since:
+            raise ValueError(
+                f"{self!r} is a dynamic strategy: its prescription needs the intervals since "
+                f"{self.column!r} was first 1"
+            )
+        k, before, s = np.broadcast_arrays(
+            np.asarray(k), np.asarray(treated_before, dtype=bool), np.asarray(since[self.column])
+        )
+        rx = np.where(s < 0, 0, np.where(s >= self.grace - 1, 1, FREE))
+        return np.where(before, 1, rx).astype(np.int8)
+
+    @property
+    def description(self) -> str:
+        """The strategy in words, for a protocol table."""
+        if self.grace == 1:
+            return f"start at the first interval with {self.column!r} = 1, not before"
+        return (
+            f"start within {self.grace} intervals of the first interval with "
+            f"{self.column!r} = 1 (natural start in its first {self.grace - 1}), not before"
+        )
+
+    def __repr__(self) -> str:
+        extra = "" if self.grace == 1 else f", grace={self.grace}"
+        return f"start_when({self.column!r}{extra})"
+
+
+def _since_first(strategy: Strategy, shape: tuple, columns) -> dict:
+    """For ``follows``: each column of a dynamic strategy as intervals since its first 1."""
+    if not strategy.columns:
+        return {}
+    columns = columns or {}
+    missing = [c for c in strategy.columns if c not in columns]
+    if missing:
+        raise ValueError(f"{strategy!r} reads the column(s) {missing}: pass columns={{...}}")
+    out = {}
+    for c in strategy.columns:
+        v = np.atleast_2d(np.asarray(columns[c]))
+        if v.shape != shape or not np.isin(v, (0, 1)).all():
+            raise ValueError(f"columns[{c!r}] must be 0/1 shaped like history {shape}")
+        out[c] = intervals_since_first(v.astype(bool))
+    return out
+
+
+def intervals_since_first(flag: np.ndarray) -> np.ndarray:
+    """Along the last axis: intervals since ``flag`` was first True (-1 before).
+
+    Examples
+    --------
+    >>> intervals_since_first(np.array([[0, 1, 0, 1], [0, 0, 0, 0]], dtype=bool)).tolist()
+    [[-1, 0, 1, 2], [-1, -1, -1, -1]]
+    """
+    flag = np.asarray(flag, dtype=bool)
+    n = flag.shape[-1]
+    first = np.where(flag.any(axis=-1), flag.argmax(axis=-1), n)
+    k = np.arange(n)
+    since = k - first[..., None]
+    return np.where(since >= 0, since, -1)
 
 
 def start_within(grace: int) -> StartWithin:
@@ -336,3 +479,36 @@ def never(before: int | None = None) -> Never:
     [True, True, False]
     """
     return Never(before)
+
+
+def start_when(column: str, grace: int = 1) -> StartWhen:
+    """The dynamic strategy "start within ``grace`` intervals of the indication, not before".
+
+    The indication is the first interval (since time zero) where the 0/1 ``column`` is 1,
+    e.g. a flare, or a column the user makes such as ``pga >= 5``.  Before it treatment is
+    withheld; in its first ``grace - 1`` intervals the natural course decides; from interval
+    ``grace - 1`` after it anyone still untreated starts; treatment stays on once started.
+
+    Parameters
+    ----------
+    column : str
+        The 0/1 indication column of the data.
+    grace : int
+        Intervals (>= 1) from the indication; 1: start at the indication.
+
+    Returns
+    -------
+    StartWhen
+
+    Examples
+    --------
+    >>> import msm
+    >>> s = msm.start_when("flare")
+    >>> s, s.columns
+    (start_when('flare'), ('flare',))
+    >>> s.follows([0, 0, 1, 1], columns={"flare": [0, 0, 1, 0]}).tolist()
+    [True, True, True, True]
+    >>> s.follows([0, 1, 1, 1], columns={"flare": [0, 0, 1, 0]}).tolist()
+    [True, False, False, False]
+    """
+    return StartWhen(column, grace)

@@ -107,6 +107,7 @@ class Weights:
     # the columns iptw read and validated, as the frame's own Series (no copy): under pandas'
     # copy-on-write, any later change to the frame gives it new arrays (``computed_on``)
     columns_read: dict = field(default_factory=dict, repr=False)
+    n_bounded: int = 0  # rows whose P(A = 1) the bound changed
 
     def computed_on(self, data: pd.DataFrame) -> bool:
         """Whether ``data`` is the frame these weights were computed on, unchanged since.
@@ -235,9 +236,12 @@ class Weights:
     def __repr__(self) -> str:
         s = self.settings
         kind = "stabilized" if s["stabilized"] else "unstabilized"
+        target = _ESTIMAND_TEXT[s["estimand"]]
+        if s["policy"] is not None:
+            target = f"a stochastic plan, P(A = 1) = {s['policy']}"
         lines = [
             f"Weights: {kind} IPTW{', absorbing' if s['absorbing'] else ''}"
-            f"{', with censoring' if s['censor'] else ''}",
+            f"{', with censoring' if s['censor'] else ''}; estimand {target}",
             f" - {self.panel.n_subjects} subjects, {self.panel.n_rows} rows, "
             + (
                 "point treatment (one row each)"
@@ -257,6 +261,10 @@ class Weights:
                 f" - censoring {s['censor']!r}: {s['n_censored']} subjects censored; "
                 f"denominator {s['censor_denominator']}"
             )
+        if s["bound"] is not None:
+            lines.append(
+                f" - P(treatment = 1) bounded to {s['bound']}: {self.n_bounded} rows changed"
+            )
         if s["truncate"] is not None:
             within = " within each time" if s["truncate_by"] else ""
             lines.append(
@@ -265,6 +273,14 @@ class Weights:
             )
         lines.append(self.summary().to_string())
         return "\n".join(lines)
+
+
+_ESTIMAND_TEXT = {
+    "ATE": "ATE",
+    "ATT": "ATT (treated 1, controls e/(1-e))",
+    "ATC": "ATC (treated (1-e)/e, controls 1)",
+    "ATO": "ATO overlap (treated 1-e, controls e)",
+}
 
 
 def _span(values: np.ndarray) -> str:
@@ -354,6 +370,14 @@ class WeightSpec:
     seed: object
     convergence: str
     models: tuple[ModelSpec, ...]
+    estimand: str = "ATE"
+    bound: tuple | None = None  # (lower, upper) on the denominator's P(A = 1), either None
+    policy: object = None  # a stochastic plan: P(A = 1) under it, a number or data -> array
+
+    @property
+    def reweights(self) -> bool:
+        """Weights other than the inverse probability of the treatment received (ATE)."""
+        return self.estimand != "ATE" or self.bound is not None or self.policy is not None
 
     @property
     def point(self) -> bool:
@@ -417,7 +441,16 @@ class WeightSpec:
             "censor_numerator": rhs.get("censor_numerator") if censoring else None,
             "truncate": self.truncate,
             "truncate_by": self.truncate_by,
+            "estimand": self.estimand,
+            "bound": self.bound,
+            "policy": None if self.policy is None else _policy_text(self.policy),
         }
+
+
+def _policy_text(policy) -> str:
+    if callable(policy):
+        return getattr(policy, "__name__", "a function of the data")
+    return f"{float(policy):g}"
 
 
 def weight_spec(
@@ -441,6 +474,9 @@ def weight_spec(
     clip: float = 1e-3,
     seed=None,
     convergence: str = "full",
+    estimand: str = "ATE",
+    bound=None,
+    policy=None,
     columns_only: bool = False,
 ) -> WeightSpec:
     """Validate ``iptw``'s arguments and parse its formulas on ``data``'s columns.
@@ -476,6 +512,9 @@ def weight_spec(
     kind = registry.resolve(family, model)
     registry.check_iptw_options(
         kind, absorbing=absorbing, numerator=numerator, start=start, model=model
+    )
+    estimand, bound, policy = check_estimand(
+        estimand, bound, policy, kind=kind, point=time is None, numerator=numerator
     )
     check_frame(data, columns_only=columns_only)
     check_truncate(truncate, truncate_by)
@@ -527,7 +566,77 @@ def weight_spec(
         seed=seed,
         convergence=convergence,
         models=tuple(models),
+        estimand=estimand,
+        bound=bound,
+        policy=policy,
     )
+
+
+ESTIMANDS = ("ATE", "ATT", "ATC", "ATO")
+
+
+def check_estimand(estimand, bound, policy, *, kind, point: bool, numerator):
+    """``estimand``, ``bound`` and ``policy`` of ``iptw``, checked (ValueError before any work).
+
+    Estimands other than the ATE, and stochastic plans, are for a binary point treatment
+    and unstabilized weights (WeightIt stabilizes only the ATE); bounds apply to any binary
+    treatment model's fitted P(A = 1).
+    """
+    if not isinstance(estimand, str) or estimand.upper() not in ESTIMANDS:
+        raise ValueError(f"estimand must be one of {list(ESTIMANDS)}, got {estimand!r}")
+    estimand = estimand.upper()
+    binary = kind.family == "binomial"
+    if estimand != "ATE" or policy is not None:
+        what = f"estimand={estimand!r}" if policy is None else "policy="
+        if not binary:
+            raise ValueError(
+                f"{what} is defined here for a binary treatment (family='binomial'); "
+                f"family={kind.family!r} supports the ATE"
+            )
+        if not point:
+            raise ValueError(f"{what} is for a point treatment (time=None, one row per subject)")
+        if numerator is not None:
+            raise ValueError(
+                f"{what} gives unstabilized weights (only the ATE is stabilized, as in "
+                "WeightIt): drop numerator="
+            )
+    if policy is not None:
+        if estimand != "ATE":
+            raise ValueError("policy= replaces the estimand: leave estimand='ATE'")
+        if not callable(policy):
+            if isinstance(policy, bool) or not isinstance(policy, int | float | np.number):
+                raise ValueError(
+                    "policy must be the probability of treatment under the plan: a number in "
+                    f"[0, 1] or a function of the data returning one per row, got {policy!r}"
+                )
+            if not 0 <= float(policy) <= 1:
+                raise ValueError(f"policy must be a probability in [0, 1], got {policy!r}")
+    if bound is not None:
+        if not binary:
+            raise ValueError(
+                f"bound= bounds the fitted P(treatment = 1) of a binary treatment model; "
+                f"family={kind.family!r} has none"
+            )
+        if not isinstance(bound, tuple | list) or len(bound) != 2:
+            raise ValueError(f"bound must be (lower, upper), either None, got {bound!r}")
+        lower, upper = bound
+        for value in (lower, upper):
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, int | float | np.number)
+                or not 0 < float(value) < 1
+            ):
+                raise ValueError(f"bound limits must be probabilities in (0, 1), got {bound!r}")
+        if lower is not None and upper is not None and not lower < upper:
+            raise ValueError(f"bound: lower must be below upper, got {bound!r}")
+        if lower is None and upper is None:
+            bound = None
+        else:
+            bound = (
+                None if lower is None else float(lower),
+                None if upper is None else float(upper),
+            )
+    return estimand, bound, policy
 
 
 MODEL_ROLES = {
@@ -559,6 +668,9 @@ def iptw(
     clip: float = 1e-3,
     seed: int | None = None,
     convergence: str = "full",
+    estimand: str = "ATE",
+    bound: tuple | None = None,
+    policy=None,
 ) -> Weights:
     """Inverse-probability-of-treatment weights for a point or time-varying treatment.
 
@@ -625,6 +737,22 @@ def iptw(
         ``"r"`` replays R's ``glm.fit`` (start, steps and its 1e-8 relative-deviance stopping
         rule), so coefficients, standard errors and weights equal R ipw's to rounding instead
         of to about 1e-7.
+    estimand : {"ATE", "ATT", "ATC", "ATO"}
+        For a binary point treatment, with e = P(A = 1 | X) from the denominator model (as
+        WeightIt defines them): ``"ATE"`` 1/e for the treated and 1/(1-e) for controls
+        (stabilized with ``numerator=``); ``"ATT"`` 1 and e/(1-e) (zEpid's SMR weights
+        standardized to the exposed); ``"ATC"`` (1-e)/e and 1; ``"ATO"`` (overlap) 1-e and
+        e.  Only the ATE is stabilized.
+    bound : (lower, upper), optional
+        Bounds on the denominator model's fitted P(A = 1) of a binary treatment (zEpid's
+        g-bounds; asymmetric such as ``(0.2, 0.9)``, either may be None): probabilities below
+        ``lower`` become ``lower``, above ``upper`` become ``upper``, before the weights are
+        formed.  ``Weights.n_bounded`` counts the rows changed.
+    policy : float or callable, optional
+        A stochastic treatment plan (zEpid ``StochasticIPTW``), binary point treatment: the
+        probability of treatment under the plan, a number or ``policy(data)`` returning one
+        per row; the weights are ``(a p + (1-a)(1-p)) / P(A = a | X)`` (unstabilized), and
+        ``msm.glm("y ~ 1", data, weights=w)`` estimates the mean outcome under the plan.
 
     Returns
     -------
@@ -661,6 +789,9 @@ def iptw(
         clip=clip,
         seed=seed,
         convergence=convergence,
+        estimand=estimand,
+        bound=bound,
+        policy=policy,
     )
     return compute_weights(data, spec)
 
@@ -728,7 +859,15 @@ def compute_weights(data: pd.DataFrame, spec: WeightSpec) -> Weights:
         fitted_rows[key] = rows
 
     fit_and_score("denominator", a, treatment_rows, categories)
+    n_bounded = 0
+    if spec.bound is not None:
+        log_factors["denominator"], n_bounded = bound_probabilities(
+            log_factors["denominator"], a, treatment_rows, spec.bound
+        )
     log_treatment = -log_factors["denominator"]
+    if spec.estimand != "ATE" or spec.policy is not None:
+        plan = None if spec.policy is None else _plan(spec.policy, data, panel)
+        log_treatment = estimand_log_weights(log_factors["denominator"], a, spec.estimand, plan)
     if stabilized:
         fit_and_score("numerator", a, treatment_rows, categories)
         log_treatment += log_factors["numerator"]
@@ -774,7 +913,64 @@ def compute_weights(data: pd.DataFrame, spec: WeightSpec) -> Weights:
         data=data,
         design_specs=design_specs,
         columns_read={column: data[column] for column in dict.fromkeys(spec.columns)},
+        n_bounded=n_bounded,
     )
+
+
+def bound_probabilities(log_p: np.ndarray, a: np.ndarray, rows: np.ndarray, bound: tuple):
+    """log P(A = a) with P(A = 1) bounded to ``bound`` on ``rows``; the count changed."""
+    lower, upper = bound
+    e = np.where(a == 1, np.exp(log_p), -np.expm1(log_p))  # P(A = 1), accurate near 0 and 1
+    bounded = np.clip(e, lower, upper)
+    changed = rows & (bounded != e)
+    out = log_p.copy()
+    out[changed] = np.where(a[changed] == 1, np.log(bounded[changed]), np.log1p(-bounded[changed]))
+    return out, int(changed.sum())
+
+
+def estimand_log_weights(log_p: np.ndarray, a: np.ndarray, estimand: str, plan=None):
+    """Each row's log weight for ``estimand`` (or the stochastic ``plan``) from log P(A = a).
+
+    With e = P(A = 1): ATT 1 and e/(1-e), ATC (1-e)/e and 1, ATO 1-e and e (treated and
+    controls); a plan p: (a p + (1-a)(1-p)) / P(A = a).
+    """
+    treated = a == 1
+    log_other = np.log(-np.expm1(log_p))  # log P(A = 1 - a)
+    with np.errstate(divide="ignore"):
+        if plan is not None:
+            return np.log(np.where(treated, plan, 1.0 - plan)) - log_p
+    if estimand == "ATT":
+        return np.where(treated, 0.0, log_other - log_p)
+    if estimand == "ATC":
+        return np.where(treated, log_other - log_p, 0.0)
+    if estimand == "ATO":
+        return log_other
+    return -log_p
+
+
+def _plan(policy, data: pd.DataFrame, panel: Panel) -> np.ndarray:
+    """The plan's P(A = 1) per row, sorted like the panel."""
+    if not callable(policy):
+        return np.full(panel.n_rows, float(policy))
+    values = policy(data)
+    try:
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "policy(data) must return the plan's probability of treatment per row (numbers), "
+            f"got {type(values).__name__}"
+        ) from None
+    if values.size != len(data):
+        raise ValueError(
+            f"policy(data) returned {values.size} values for {len(data)} rows: one per row"
+        )
+    bad = ~np.isfinite(values) | (values < 0) | (values > 1)
+    if bad.any():
+        raise ValueError(
+            f"policy(data) must return probabilities in [0, 1]; {int(bad.sum())} are not "
+            f"(rows {list(data.index[bad][:5])})"
+        )
+    return panel.sort(values)
 
 
 def prepare_panel(

@@ -2690,6 +2690,13 @@ def trials(data, **overrides):
     return call(msm.trial_sequence, data, **{**TRIALS, **overrides})
 
 
+@case("TrialSequence.sample_controls", "a covariate named sample_weight", Raises("sample_weight"))
+def _():
+    d = trials_panel().assign(sample_weight=1.0)
+    seq = msm.trial_sequence(d, **TRIALS, covariates=["sample_weight"])
+    call(seq.sample_controls, 0.5, seed=1)
+
+
 @case("msm.trial_sequence", "eligible column missing", Raises("eligible"))
 def _():
     trials(trials_panel().drop(columns="eligible"))
@@ -2724,6 +2731,16 @@ def _():
     d = trials_panel()
     d.loc[d["id"] == 4, "x"] = np.nan
     trials(d, covariates=["x"])
+
+
+@case(
+    "msm.trial_sequence",
+    "streamed MSM of another outcome",
+    Raises("lost", contains=("the sequence's outcome",)),
+)
+def _():
+    seq = msm.trial_sequence(trials_panel(), materialize=False, **TRIALS)
+    call(seq.fit, "lost ~ assigned + followup")
 
 
 @case("msm.trial_sequence", "datetime time", Raises("time", contains=("numeric (periods)",)))
@@ -3143,6 +3160,87 @@ def _():
 @case("msm.clone_censor", "loss model uses the outcome", Raises("y"))
 def _():
     clones(clones_panel(), censor="lost", loss_denominator="x + y")
+
+
+# ---------------------------------------------------------------------------------------------
+# msm.mi: imputations that are not the same data
+
+
+def mi_imputations() -> list[pd.DataFrame]:
+    d = panel(40, 1)
+    return [d, d.assign(l=d["l"] + 0.1), d.assign(l=d["l"] - 0.1)]
+
+
+def mi_analysis(d):
+    return {"mean_l": (float(d["l"].mean()), 0.01)}
+
+
+@case("msm.mi.analyze", "an imputation with another column", Raises("extra"))
+def _():
+    imps = mi_imputations()
+    imps[1] = imps[1].assign(extra=1)
+    call(msm.mi.analyze, imps, mi_analysis)
+
+
+@case("msm.mi.analyze", "an imputation with fewer rows", Raises("id"))
+def _():
+    imps = mi_imputations()
+    imps[2] = imps[2].iloc[:-3]
+    call(msm.mi.analyze, imps, mi_analysis, id="id")
+
+
+@case("msm.mi.analyze", "an id column that is not there", Raises("subject"))
+def _():
+    call(msm.mi.analyze, mi_imputations(), mi_analysis, id="subject")
+
+
+@case("msm.mi.analyze", "imputation rows reordered", Raises("time"))
+def _():
+    imps = mi_imputations()
+    d = imps[1]
+    imps[1] = d.sort_values(["time", "id"], kind="stable").reset_index(drop=True)
+    call(msm.mi.analyze, imps, mi_analysis, time="time")
+
+
+@case("msm.mi.analyze", "imputation index reordered", Raises(None))
+def _():
+    imps = mi_imputations()
+    imps[1] = imps[1].iloc[::-1]
+    call(msm.mi.analyze, imps, mi_analysis)
+
+
+# ---------------------------------------------------------------------------------------------
+# msm.to_long
+
+
+def wide_frame() -> pd.DataFrame:
+    return pd.DataFrame({"id": [3, 1, 2], "X_0": [2.0, 4.0, 1.0], "A_1": [1, 0, 1],
+                         "X_1": [5.0, 9.0, 3.0], "sex": ["f", "m", "f"]})  # fmt: skip
+
+
+@case("msm.to_long", "a missing id", Raises("id"))
+def _():
+    call(msm.to_long, wide_frame().assign(id=[3.0, np.nan, 2.0]), id="id")
+
+
+@case("msm.to_long", "an id twice", Raises("id", ids=(3,)))
+def _():
+    call(msm.to_long, wide_frame().assign(id=[3, 1, 3]), id="id")
+
+
+@case("msm.to_long", "no time-suffixed column", Raises(None))
+def _():
+    call(msm.to_long, wide_frame()[["id", "sex"]], id="id")
+
+
+@case("msm.to_long", "a plain column with a variable's name", Raises("X"))
+def _():
+    call(msm.to_long, wide_frame().assign(X=1), id="id")
+
+
+@case("msm.to_long", "treatment not time-suffixed", Raises("sex"))
+def _():
+    call(msm.to_long, wide_frame(), id="id", treatment="sex")
 
 
 def cases_by_id() -> dict[str, Case]:

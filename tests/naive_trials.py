@@ -85,3 +85,58 @@ def per_protocol_keep(eligible, switch, treatment, starts):
                     stop0, stop1 = started0, started1
             keep[i] = in0 or in1
     return keep
+
+
+def stream_design(log_cumulative, starts, eligible, stop, values, y, vkind, vcol, fstart,
+                  fvar, fpow, centre, intercept, lower, upper):  # fmt: skip
+    """Twin of the streamed expansion (``msm._kernels.stream``): the design, outcome, weight
+    and subject of every expanded row, materialized the slow way."""
+    source, trial, weight = sequential_trials(eligible, starts, log_cumulative, stop)
+    subject = np.searchsorted(starts, source, side="right") - 1
+    p = len(fstart) - 1
+    X = np.ones((source.size, p))
+    for j in range(p):
+        for k in range(fstart[j], fstart[j + 1]):
+            v = fvar[k]
+            if vkind[v] == 0:
+                value = values[trial, vcol[v]]
+            elif vkind[v] == 1:
+                value = values[source, vcol[v]]
+            else:
+                value = values[source, vcol[v]] - values[trial, vcol[v]]
+            X[:, j] *= value ** fpow[k]
+        if j != intercept:
+            X[:, j] -= centre[j]
+    w = np.maximum(np.minimum(weight, upper), lower)
+    return X, y[source], w, subject
+
+
+def stream_pass(*args):
+    """Twin of ``stream_pass`` (binomial): deviance, Pearson, score, information, mu range."""
+    *design_args, scale, beta, _family = args
+    X, y, w, _ = stream_design(*design_args)
+    w = w * scale
+    mu = 1.0 / (1.0 + np.exp(-(X @ beta)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dev = -2.0 * np.where(y == 1, np.log(mu), np.log1p(-mu))
+    pearson = (y - mu) ** 2 / (mu * (1.0 - mu))
+    positive = w > 0
+    return (
+        float(np.sum(w * dev)),
+        float(np.sum(w * pearson)),
+        X.T @ (w * (y - mu)),
+        (X * (w * mu * (1.0 - mu))[:, None]).T @ X,
+        float(mu[positive].min(initial=np.inf)),
+        float(mu[positive].max(initial=-np.inf)),
+    )
+
+
+def stream_scores(*args):
+    """Twin of ``stream_scores``: per-subject sums of ``w (y - mu) x``."""
+    *design_args, scale, beta, _family = args
+    X, y, w, subject = stream_design(*design_args)
+    mu = 1.0 / (1.0 + np.exp(-(X @ beta)))
+    r = w * scale * (y - mu)
+    out = np.zeros((len(design_args[1]) - 1, X.shape[1]))
+    np.add.at(out, subject, X * r[:, None])
+    return out

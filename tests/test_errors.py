@@ -311,6 +311,8 @@ NOT_REACHED = {
     "aligns or refuses the labels first; tests/test_errors_weights.py calls outcome_rows_in",
     ("msm/_formula.py", 'f"{label}: {exc}"'): "defensive: formulaic's null-value error on a "
     "finite design; NaN/inf are reported first with the column and ids",
+    ("msm/trials/stream.py", "every weight is 0"): "defensive: every trial's row at followup 0 "
+    "has weight 1, and truncation at quantiles keeps it positive",
 }
 
 

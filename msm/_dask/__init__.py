@@ -8,7 +8,8 @@ Data path: arrange the rows so each subject sits in one partition (``partitions`
 logistic models by Newton steps whose fused numba pass runs per partition and is summed on the
 client (``msm._glm.newton``, the in-memory iteration), then compute the weights per partition
 with the in-memory code (``weights``), the outcome GLM and its cluster-robust variance
-(``outcome``) and the balance moments (``diagnostics``).
+(``outcome``) and the balance moments (``diagnostics``); sequential target trials expanded
+per partition (``trials``) and clone-censor-weight emulations (``clones``).
 """
 
 from __future__ import annotations
@@ -38,3 +39,17 @@ def balance(data, **kwargs):
     from msm._dask.diagnostics import balance as _balance
 
     return _balance(data, **kwargs)
+
+
+def trial_sequence(data, **kwargs):
+    """``msm.trial_sequence`` on a dask DataFrame; see :func:`msm._dask.trials.trial_sequence`."""
+    from msm._dask.trials import trial_sequence as _trial_sequence
+
+    return _trial_sequence(data, **kwargs)
+
+
+def clone_censor(data, **kwargs):
+    """``msm.clone_censor`` on a dask DataFrame; see :func:`msm._dask.clones.clone_censor`."""
+    from msm._dask.clones import clone_censor as _clone_censor
+
+    return _clone_censor(data, **kwargs)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from msm._dask.ks import ks_statistics
 from msm._dask.partitions import (
@@ -25,8 +26,8 @@ from msm._dask.partitions import (
 )
 from msm._dask.weights import DaskWeights, final_weights, partition_weights
 from msm._formula import parse_terms
-from msm.diagnostics._balance import check_statistics, tabulate
-from msm.diagnostics._inputs import resolve_inputs, time_groups
+from msm.diagnostics._balance import check_definitions, check_statistics, tabulate
+from msm.diagnostics._inputs import is_level_name, resolve_inputs, time_groups
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class PreparedBalance:
     n: int
     n_compared: int
     meta: tuple
+    k: int = 0  # ``w`` is the partition's weights times 2**-k (its own exponent)
 
 
 def prepare_inputs(pair, spec: BalanceSpec) -> PreparedBalance | None:
@@ -82,6 +84,11 @@ def prepare_inputs(pair, spec: BalanceSpec) -> PreparedBalance | None:
         by=spec.by,
         caller="balance",
     )
+    if any(is_level_name(name) for name in inputs.names):
+        raise NotImplementedError(
+            "categorical covariates are not supported by the Dask balance yet (their levels "
+            "may differ between partitions): make 0/1 columns, or use pandas"
+        )
     mask = inputs.compared
     keys, group = time_groups(inputs.by_values, mask)
     return PreparedBalance(
@@ -96,24 +103,32 @@ def prepare_inputs(pair, spec: BalanceSpec) -> PreparedBalance | None:
         n=inputs.n,
         n_compared=int(mask.sum()),
         meta=(inputs.treatment, inputs.by, inputs.risk_set),
+        k=inputs.weight_exponent,
     )
 
 
-def _cells(prep: PreparedBalance, keys=None):
-    """Cell number (group * 2 + arm) of each compared row (groups among ``keys`` when given)."""
+def _exponent(prep) -> int | None:
+    return None if prep is None else prep.k
+
+
+def _cells(prep: PreparedBalance, keys=None, k: int = 0):
+    """Cell number (group * 2 + arm) of each compared row (groups among ``keys`` when given),
+    and the weights times 2**-k (one exponent for every partition: exact, and the sums of
+    all partitions add up)."""
     if keys is None:
         keys, group = prep.keys, prep.group
     elif prep.values is None:
         group = np.zeros(prep.a.size, dtype=np.int64)
     else:
         group = np.searchsorted(keys, prep.values).astype(np.int64)
-    return keys, group * 2 + prep.a.astype(np.int64), prep.w, prep.X
+    w = np.ldexp(prep.w, prep.k - k) if prep.k != k else prep.w
+    return keys, group * 2 + prep.a.astype(np.int64), w, prep.X
 
 
-def _first(prep):
+def _first(prep, k: int):
     if prep is None:
         return None
-    keys, key, w, X = _cells(prep)
+    keys, key, w, X = _cells(prep, None, k)
     cells = 2 * keys.size
     sums = {
         "count": np.bincount(key, minlength=cells).astype(np.float64),
@@ -140,10 +155,10 @@ def _first(prep):
     }
 
 
-def _second(prep, keys, mean_u, mean_w):
+def _second(prep, keys, mean_u, mean_w, k: int):
     if prep is None:
         return None
-    _, key, w, X = _cells(prep, keys)
+    _, key, w, X = _cells(prep, keys, k)
     cells = 2 * keys.size
     dev_u = X - mean_u[key]
     dev_w = X - mean_w[key]
@@ -153,11 +168,11 @@ def _second(prep, keys, mean_u, mean_w):
     )
 
 
-def _ks_rows(prep, keys, p: int):
+def _ks_rows(prep, keys, p: int, k: int = 0):
     """Group number, treated, weight and covariates of one partition's compared rows."""
     if prep is None:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=bool), np.empty(0), np.empty((0, p))
-    _, key, w, X = _cells(prep, keys)
+    _, key, w, X = _cells(prep, keys, k)
     return key // 2, key % 2 == 1, w, np.asarray(X, dtype=np.float64)
 
 
@@ -174,6 +189,10 @@ def balance(
     risk_set: bool | None = None,
     stats: Sequence[str] = ("smd", "vr", "ks"),
     thresholds: dict[str, float | None] | None = None,
+    binary: str = "std",
+    sd_denominator: str = "pooled",
+    weights_as: str = "cumulative",
+    multivariate: bool = True,
 ):
     """``msm.balance`` for a dask DataFrame: SMD, variance ratio and KS, as in memory.
 
@@ -182,6 +201,11 @@ def balance(
     """
     require_dask()
     stats, limits = check_statistics(stats, thresholds)  # the in-memory rule
+    definitions = check_definitions(binary, sd_denominator, weights_as)
+    if weights_as != "cumulative":
+        raise NotImplementedError(
+            "weights_as='final' is not supported by the Dask balance yet: use pandas"
+        )
     label = None
     rows, truncation = None, None
     if isinstance(weights, DaskWeights):
@@ -206,6 +230,13 @@ def balance(
     else:
         raise TypeError("weights for a dask DataFrame must be DaskWeights, a column name or None")
     terms = parse_terms(covariates, data._meta, "balance covariates")
+    categorical = [c for c in terms.columns if not pd.api.types.is_numeric_dtype(data._meta[c])]
+    if categorical or "C(" in terms.text:
+        raise NotImplementedError(
+            "categorical covariates are not supported by the Dask balance yet (their levels "
+            f"may differ between partitions{'; ' + repr(categorical) if categorical else ''}): "
+            "make 0/1 columns, or use pandas"
+        )
     columns += [c for c in (id, time, by, treatment) if c is not None] + list(terms.columns)
     check_columns(data, columns, "balance")
     needs_layout = id is not None and time is not None and (absorbing or risk_set)
@@ -223,7 +254,9 @@ def balance(
         prepare_inputs, [(p, None if rows is None else rows[i]) for i, p in enumerate(parts)], spec
     )
 
-    first = [r for r in compute_each(_first, prepared) if r is not None]
+    exponents = [e for e in compute_each(_exponent, prepared) if e is not None]
+    scale = max(exponents) if exponents else 0  # one power of two for every partition
+    first = [r for r in compute_each(_first, prepared, scale) if r is not None]
     keys = np.unique(np.concatenate([r["keys"] for r in first]))
     p = len(first[0]["names"])
     cells = 2 * keys.size
@@ -242,7 +275,7 @@ def balance(
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_u = total["x"] / count[:, None]
         mean_w = total["wx"] / wsum[:, None]
-    second = [r for r in compute_each(_second, prepared, keys, mean_u, mean_w) if r]
+    second = [r for r in compute_each(_second, prepared, keys, mean_u, mean_w, scale) if r]
     ss_u = sum(r[0] for r in second)
     ss_w = sum(r[1] for r in second)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -270,19 +303,23 @@ def balance(
         risk_set=risk,
         weights_label=label,
         n=sum(r["n"] for r in first),
+        weight_exponent=scale,
     )
     ks = None
     if "ks" in stats:
         ks = ks_statistics(
             prepared,
             _ks_rows,
-            (keys, p),
+            (keys, p, scale),
             g,
             p,
             {False: moments["count"], True: moments["wsum"]},
             (low, high),
         )
-    return tabulate(summary, keys, moments, ks, stats, limits, sum(r["n_compared"] for r in first))
+    n_compared = sum(r["n_compared"] for r in first)
+    return tabulate(
+        summary, keys, moments, ks, stats, limits, n_compared, definitions, multivariate
+    )
 
 
 @dataclass(frozen=True)
@@ -294,3 +331,4 @@ class _Summary:
     risk_set: bool
     weights_label: str | None
     n: int
+    weight_exponent: int = 0

@@ -186,8 +186,7 @@ def glm(
         variance_stacked=options.estimator.name == "stacked",
     )
     require_dask()
-    fam, estimator, outcome, rhs = options.family, options.estimator, options.outcome, options.rhs
-    max_iter, tol = options.max_iter, options.tol
+    fam, outcome, rhs = options.family, options.outcome, options.rhs
     check_columns(data, [outcome], "outcome")
     check_columns(data, [cluster, offset], "cluster/offset")
     terms = parse_terms(rhs, data._meta, "outcome model")
@@ -232,7 +231,25 @@ def glm(
     parts = partitions_of(frame)
     prepared = persist_each(_prepare_pair, [(p, None if rows is None else rows[i])
                                             for i, p in enumerate(parts)], spec)  # fmt: skip
+    return fit_prepared(prepared, options, cluster)
 
+
+def fit_prepared(
+    prepared: list,
+    options,
+    cluster: str | None,
+    order: list[int] | None = None,
+    terms=None,
+) -> GLMResults:
+    """The outcome GLM on prepared partitions (``prepare_rows``, persisted): fitted from the
+    partitions' sums, its sandwich from their ``U'U``.
+
+    ``options``: ``msm.outcome.glm_model.check_glm_arguments``'s; ``order``: the partitions
+    in the in-memory row order (``msm._dask.partitions.fit_models``); ``terms``: the parsed
+    right-hand side, kept on the result (``GLMResults.terms``).
+    """
+    fam, estimator, outcome, rhs = options.family, options.estimator, options.outcome, options.rhs
+    max_iter, tol = options.max_iter, options.tol
     counts = [c for c in compute_each(_counts, prepared) if c is not None]
     n_obs = sum(c["n_obs"] for c in counts)
     if n_obs == 0:
@@ -247,12 +264,13 @@ def glm(
         MODEL, fam.code, f"{model_name} ({fam.name})", outcome, max_iter, tol, k,
         require_variance=True,
     )  # fmt: skip
-    fit = fit_models(prepared, [task])[MODEL]
+    fit = fit_models(prepared, [task], order=order)[MODEL]
     beta, names = fit.beta, fit.names
     # deviance and Pearson chi2 on the scale of the weights given (as in memory)
     deviance = float(np.ldexp(fit.last[0], k))
     pearson = float(np.ldexp(fit.last[1], k))
-    meats = [m for m in compute_each(_meat, prepared, fam.name, k, beta, fit.centring) if m]
+    meats = compute_each(_meat, prepared, fam.name, k, beta, fit.centring)
+    meats = [meats[i] for i in (range(len(meats)) if order is None else order) if meats[i]]
     meat = sum(m[0] for m in meats)
     n_clusters = sum(m[1] for m in meats)
     n_rows = fit.n
@@ -281,4 +299,5 @@ def glm(
         n_iter=fit.n_iter,
         weight_scale=float(np.ldexp(1.0, -k)),
         centred=centred,
+        terms=terms,
     )

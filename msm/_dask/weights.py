@@ -515,6 +515,9 @@ def iptw(
     clip: float = 1e-3,
     seed: int | None = None,
     convergence: str = "full",
+    estimand: str = "ATE",
+    bound: tuple | None = None,
+    policy=None,
 ) -> DaskWeights:
     """``msm.iptw`` for a dask DataFrame: binary treatment, logistic models.
 
@@ -547,10 +550,17 @@ def iptw(
         clip=clip,
         seed=seed,
         convergence=convergence,
+        estimand=estimand,
+        bound=bound,
+        policy=policy,
         columns_only=True,
     )
     registry.require_front_end(  # from the capability table
-        "dask", core.kind, point_treatment=core.point, convergence_r=convergence == "r"
+        "dask",
+        core.kind,
+        point_treatment=core.point,
+        convergence_r=convergence == "r",
+        bound=core.bound is not None,
     )
     spec = PartitionSpec(core)
     specs, columns = spec.specs, list(spec.columns)
@@ -567,7 +577,7 @@ def iptw(
         summaries = compute_each(partition_summary, prepared, keys)
     if sum(r[0] for r, _, _ in summaries) == 0:
         raise DataError(None, "data is empty (0 rows)")
-    order = _in_memory_order([first for _, first, _ in summaries])
+    order = in_memory_order([first for _, first, _ in summaries])
     summaries = [s for _, _, s in summaries]
     tasks = []
     n_censored = 0
@@ -631,7 +641,7 @@ def iptw(
     )
 
 
-def _in_memory_order(first_ids: list) -> list[int]:
+def in_memory_order(first_ids: list) -> list[int]:
     """The partitions in the in-memory row order: by their smallest id (numeric ids, which
     the in-memory sort orders by value), else as given; empty partitions last."""
     present = [i for i, v in enumerate(first_ids) if v is not None]

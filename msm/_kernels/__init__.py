@@ -2,7 +2,8 @@
 
 Each kernel has a naive numpy twin of the same name in ``tests/naive.py`` (GLM, Cox and
 diagnostics kernels: ``tests/naive_glm.py``, ``tests/naive_cox.py``,
-``tests/naive_diagnostics.py``, trials: ``tests/naive_trials.py``).
+``tests/naive_diagnostics.py``, trials and the streamed MSM (``msm._kernels.stream``):
+``tests/naive_trials.py``).
 """
 
 from msm._kernels.cox import (

@@ -17,6 +17,12 @@ import os
 # slowdown varies from run to run.  Passive waiting costs nothing measurable when the cores
 # are free.  Must be set before the OpenMP runtime starts; a user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# ... but with no spinning at all (libgomp's PASSIVE means a spin count of 0) the worker
+# threads of numba's OpenMP pool contribute nothing on some virtual machines: every parallel
+# kernel ran at its serial speed on the 2-vCPU development VM.  A short spin (about a
+# microsecond) before sleeping restores the parallel speed and still leaves the cores to
+# other processes between kernels.  A user's own setting wins here too.
+os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 import numba  # after the OpenMP setting above
 

@@ -46,7 +46,7 @@ def _xlogx(x):  # pragma: no cover - compiled
 
 
 @jit
-def _glm_row(y, eta, family):  # pragma: no cover - compiled
+def glm_row(y, eta, family):  # pragma: no cover - compiled
     """Mean, variance function, unit deviance and unit Pearson residual^2 of one row."""
     if family == BINOMIAL:
         # one exp and one log1p per row: e = e^-|eta| is in (0, 1] and never overflows
@@ -91,7 +91,7 @@ def _glm_row(y, eta, family):  # pragma: no cover - compiled
 
 
 @jit
-def _accumulate_block(X, i, m, a, b, score, info):  # pragma: no cover - compiled
+def accumulate_block(X, i, m, a, b, score, info):  # pragma: no cover - compiled
     """Add rows ``i .. i + m - 1`` (m <= BLOCK_ROWS) to ``score`` and ``info``.
 
     ``score[j] += sum_t a[t] X[i+t, j]`` and, on the lower triangle,
@@ -180,7 +180,7 @@ def glm_irls_pass(X, y, w, offset, beta, family, mu_out):  # pragma: no cover - 
                     etas[t] += X[i + t, j] * bj
             for t in range(m):
                 row = i + t
-                mu, v, d, r2 = _glm_row(y[row], etas[t], family)
+                mu, v, d, r2 = glm_row(y[row], etas[t], family)
                 mu_out[row] = mu
                 wi = w[row]
                 if wi == 0.0:  # a zero-weight row adds nothing (and no 0 * inf)
@@ -193,7 +193,7 @@ def glm_irls_pass(X, y, w, offset, beta, family, mu_out):  # pragma: no cover - 
                 pearson += wi * r2
                 resid[t] = wi * (y[row] - mu)
                 varw[t] = wi * v
-            _accumulate_block(X, i, m, resid, varw, score, info)
+            accumulate_block(X, i, m, resid, varw, score, info)
         part_dev[c] = dev
         part_pearson[c] = pearson
         part_min[c] = mu_min
@@ -234,7 +234,7 @@ def weighted_crossprod(X, d):  # pragma: no cover - compiled
         zeros = np.zeros(BLOCK_ROWS)
         for i in range(lo, hi, BLOCK_ROWS):
             m = min(BLOCK_ROWS, hi - i)
-            _accumulate_block(X, i, m, zeros, d[i : i + m], unused, part[c])
+            accumulate_block(X, i, m, zeros, d[i : i + m], unused, part[c])
     out = np.zeros((p, p))
     for c in range(n_chunks):
         out += part[c]

@@ -276,11 +276,21 @@ def _eligibility(eligible) -> JDMEligibility | None:
     raise TypeError(f"eligible must be True, False or a JDMEligibility, got {eligible!r}")
 
 
+SIMULATED_INDICATIONS = ("flare",)
+"""The 0/1 columns a dynamic strategy (``msm.start_when``) may read in the simulator."""
+
+
 def _check_strategy(strategy) -> None:
     if strategy is not None and not isinstance(strategy, _strategies.Strategy):
         raise TypeError(
             f"strategy must be a strategy such as msm.start_within(3) or msm.never(), "
             f"got {strategy!r}"
+        )
+    unknown = [c for c in getattr(strategy, "columns", ()) if c not in SIMULATED_INDICATIONS]
+    if unknown:
+        raise ValueError(
+            f"{strategy!r} reads {unknown}: the simulator can follow dynamic strategies on "
+            f"{list(SIMULATED_INDICATIONS)} only"
         )
 
 
@@ -324,6 +334,7 @@ def _engine(
     never = np.zeros(n, dtype=bool)
     if eligibility is not None:
         time_zero = np.full(n, -1, dtype=np.int64)
+        first_flare = np.full(n, -1, dtype=np.int64)  # interval of the first flare from time zero
         out = np.zeros(n, dtype=bool)  # quiescent or lost before this visit
     for t in range(months):
         d = _course.draw_month(rng, n, noise=6, uniforms=3)
@@ -365,7 +376,14 @@ def _engine(
             time_zero = np.where((time_zero < 0) & eligible, t, time_zero)
             interval = np.where(time_zero >= 0, t - time_zero, -1)
             if strategy is not None:  # from time zero on, IVIG as the strategy prescribes
-                rx = strategy.prescription(interval, course.started)
+                since = None
+                if strategy.columns:  # a dynamic strategy: intervals since the first flare
+                    first_flare = np.where(
+                        (first_flare < 0) & (interval >= 0) & (v.flare == 1), interval, first_flare
+                    )
+                    gap = np.where(first_flare >= 0, interval - first_flare, -1)
+                    since = {"flare": gap}
+                rx = strategy.prescription(interval, course.started, since)
                 rx = np.where(interval >= 0, rx, _strategies.FREE)
                 ivig = np.where(rx == _strategies.FREE, ivig, rx == 1)
 

@@ -56,6 +56,41 @@ STATS: dict[str, Stat] = {
 }
 
 
+BINARY = ("std", "raw")
+SD_DENOMINATORS = ("pooled", "treated", "control", "weighted")
+WEIGHTS_AS = ("cumulative", "final")
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """How the SMD is defined (``balance``'s ``binary``, ``sd_denominator``, ``weights_as``).
+
+    ``binary="std"``: a 0/1 covariate's SMD over sqrt(p (1 - p)) like any other (msm's
+    default); ``"raw"``: the plain difference in proportions (cobalt's default for 0/1
+    covariates).  ``sd_denominator``: ``"pooled"`` sqrt((s1^2 + s0^2) / 2), ``"treated"``
+    s1, ``"control"`` s0, all from the unweighted arms (cobalt's ``s.d.denom``); or
+    ``"weighted"``, zEpid's: the arms' weighted variances sum w (x - m)^2 / (sum w - 1),
+    pooled (for the weighted SMD; the unweighted one has w = 1).  ``weights_as``: the
+    weight up to each row (``"cumulative"``) or each subject's final weight (``"final"``,
+    cobalt's for MSMs).
+    """
+
+    binary: str = "std"
+    sd_denominator: str = "pooled"
+    weights_as: str = "cumulative"
+
+
+def check_definitions(binary, sd_denominator, weights_as) -> Definitions:
+    for name, value, allowed in (
+        ("binary", binary, BINARY),
+        ("sd_denominator", sd_denominator, SD_DENOMINATORS),
+        ("weights_as", weights_as, WEIGHTS_AS),
+    ):
+        if not isinstance(value, str) or value not in allowed:
+            raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+    return Definitions(binary, sd_denominator, weights_as)
+
+
 def _within(stat: Stat, values: np.ndarray, threshold: float | None) -> np.ndarray:
     if threshold is None:
         return np.full(values.shape, np.nan)
@@ -241,6 +276,10 @@ def balance(
     risk_set: bool | None = None,
     stats: Sequence[str] = ("smd", "vr", "ks"),
     thresholds: dict[str, float | None] | None = None,
+    binary: str = "std",
+    sd_denominator: str = "pooled",
+    weights_as: str = "cumulative",
+    multivariate: bool = True,
 ) -> Balance:
     """Covariate balance between treated and untreated rows, unweighted and weighted, by time.
 
@@ -281,6 +320,21 @@ def balance(
     thresholds : dict, optional
         Overrides of the default thresholds (``{"smd": 0.1, "vr": 2.0, "ks": None}``); a
         variance ratio ``v`` is balanced when ``1/t <= v <= t``.
+    binary : {"std", "raw"}
+        A 0/1 covariate's SMD standardized by sqrt(p (1 - p)) (the default) or its raw
+        difference in proportions (cobalt's default, ``binary = "raw"``).
+    sd_denominator : {"pooled", "treated", "control", "weighted"}
+        The SMD's standard deviation: from the unweighted arms pooled (the default, cobalt's
+        for the ATE), the treated arm (cobalt's for the ATT) or the control arm (ATC); or
+        zEpid's weighted SD (arm-wise weighted variances with divisor sum(w) - 1, pooled).
+    weights_as : {"cumulative", "final"}
+        Each row's weight up to its time (the default), or each subject's final weight
+        at every time (cobalt's default for time-varying treatments).
+    multivariate : bool
+        For a categorical covariate, besides one row per level (every level, the reference
+        included), a row named after the covariate with the single multivariate SMD of
+        zEpid (Mahalanobis: sqrt(T' S^-1 T), T the differences in proportions of levels
+        2..k, S the average of the arms' multinomial covariances).
 
     Returns
     -------
@@ -303,6 +357,7 @@ def balance(
     True
     """
     stats, limits = check_statistics(stats, thresholds)
+    definitions = check_definitions(binary, sd_denominator, weights_as)
     inputs = resolve_inputs(
         data,
         treatment=treatment,
@@ -314,11 +369,19 @@ def balance(
         risk_set=risk_set,
         by=by,
         caller="balance",
+        weights_as=weights_as,
+        all_levels=True,
     )
-    return _compute(inputs, stats, limits)
+    return _compute(inputs, stats, limits, definitions, multivariate)
 
 
-def _compute(inputs: Inputs, stats: list[str], limits: dict) -> Balance:
+def _compute(
+    inputs: Inputs,
+    stats: list[str],
+    limits: dict,
+    definitions: Definitions = Definitions(),
+    multivariate: bool = True,
+) -> Balance:
     mask = inputs.compared
     keys, group = time_groups(inputs.by_values, mask)
     a = inputs.a[mask].astype(np.int64)
@@ -326,7 +389,9 @@ def _compute(inputs: Inputs, stats: list[str], limits: dict) -> Balance:
     X = _scaled(inputs.X[mask], inputs.binary)
     moments = group_moments(X, a, w, group, keys.size)
     ks = group_ks(X, a, w, group, keys.size) if "ks" in stats else None
-    return tabulate(inputs, keys, moments, ks, stats, limits, int(mask.sum()))
+    return tabulate(
+        inputs, keys, moments, ks, stats, limits, int(mask.sum()), definitions, multivariate
+    )
 
 
 def _scaled(X: np.ndarray, binary: np.ndarray) -> np.ndarray:
@@ -346,17 +411,29 @@ def _scaled(X: np.ndarray, binary: np.ndarray) -> np.ndarray:
     return np.ldexp(X, -exponent)
 
 
-def tabulate(inputs, keys, moments, ks, stats: list[str], limits: dict, n_compared: int):
+def tabulate(
+    inputs,
+    keys,
+    moments,
+    ks,
+    stats: list[str],
+    limits: dict,
+    n_compared: int,
+    definitions: Definitions = Definitions(),
+    multivariate: bool = True,
+):
     """The Balance of grouped moments (in memory, or reduced over dask partitions).
 
     ``inputs`` supplies ``names``, ``binary``, ``by``, ``treatment``, ``risk_set``,
-    ``weights_label`` and ``n``; ``ks`` is None when not computed.
+    ``weights_label`` and ``n`` (and ``factors``, ``weight_exponent`` when it has them);
+    ``ks`` is None when not computed.
     """
     count = moments["count"]  # (G, 2)
     both = (count[:, 0] > 0) & (count[:, 1] > 0)
     values = {}
+    exponent = getattr(inputs, "weight_exponent", 0)
     if "smd" in stats:
-        values["smd"] = smd_from_moments(moments, inputs.binary)
+        values["smd"] = smd_from_moments(moments, inputs.binary, definitions, exponent)
     if "vr" in stats:
         values["vr"] = vr_from_moments(moments)
     if "ks" in stats:
@@ -393,6 +470,24 @@ def tabulate(inputs, keys, moments, ks, stats: list[str], limits: dict, n_compar
             if by is not None:
                 part[by] = keys[kept]
             frames.append(pd.DataFrame(part))
+    factors = getattr(inputs, "factors", {}) if multivariate and "smd" in stats else {}
+    names = list(inputs.names)
+    for factor, levels in factors.items():
+        unweighted, weighted = multivariate_smd(moments, levels)
+        part = {
+            "covariate": [factor] * kept.size,
+            "stat": "smd",
+            "unweighted": unweighted[kept],
+            "weighted": weighted[kept],
+            "threshold": limits["smd"],
+            "n_control": count[kept, 0].astype(np.int64),
+            "n_treated": count[kept, 1].astype(np.int64),
+        }
+        if by is not None:
+            part[by] = keys[kept]
+        frames.append(pd.DataFrame(part))
+        # the factor's row goes before its levels
+        names.insert(names.index(inputs.names[levels[0]]), factor)
     columns = ["covariate", *([by] if by else []), "stat", "unweighted", "weighted", "threshold"]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     balanced = pd.array([pd.NA] * len(table), dtype="boolean")
@@ -406,7 +501,7 @@ def tabulate(inputs, keys, moments, ks, stats: list[str], limits: dict, n_compar
     sort_keys = ["_cov", *([by] if by else []), "_stat"]
     table = (
         table.assign(
-            _cov=table["covariate"].map({n: i for i, n in enumerate(inputs.names)}),
+            _cov=table["covariate"].map({n: i for i, n in enumerate(names)}),
             _stat=table["stat"].map(order),
         )
         .sort_values(sort_keys, kind="stable")
@@ -434,6 +529,9 @@ def tabulate(inputs, keys, moments, ks, stats: list[str], limits: dict, n_compar
         "n_compared": n_compared,
         "n_times": int(keys.size),
         "covariates": list(inputs.names),
+        "binary": definitions.binary,
+        "sd_denominator": definitions.sd_denominator,
+        "weights_as": definitions.weights_as,
     }
     return Balance(table=table, ess=pd.DataFrame(ess_rows), skipped=skipped, settings=settings)
 
@@ -507,15 +605,73 @@ def standardize(diff: np.ndarray, sd: np.ndarray, scale: np.ndarray) -> np.ndarr
     return out
 
 
-def smd_from_moments(moments: dict, binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unweighted and weighted SMD (G, p), both over the unweighted pooled SD."""
+def smd_from_moments(
+    moments: dict,
+    binary: np.ndarray,
+    definitions: Definitions = Definitions(),
+    weight_exponent: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unweighted and weighted SMD (G, p) by ``definitions`` (default: both over the
+    unweighted pooled SD).  ``weight_exponent``: the moments' weights are the weights times
+    2**-weight_exponent (zEpid's divisor sum(w) - 1 is not scale-free)."""
+    raw = binary & (definitions.binary == "raw")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # empty arms: all-NaN cells
-        sd = pooled_sd(moments["mean_u"], moments["var_u"], binary)
+        sd_u = arm_sd(moments["mean_u"], moments["var_u"], binary, definitions.sd_denominator)
+        sd_w = sd_u
+        if definitions.sd_denominator == "weighted":
+            var_w = zepid_weighted_variance(moments, weight_exponent)
+            sd_w = arm_sd(moments["mean_w"], var_w, binary, "pooled")
         scale = np.nanmax(np.abs(moments["mean_u"]), axis=1)
     out = []
-    for mean in (moments["mean_u"], moments["mean_w"]):
-        out.append(standardize(mean[:, 1] - mean[:, 0], sd, scale))
+    for mean, sd in ((moments["mean_u"], sd_u), (moments["mean_w"], sd_w)):
+        diff = mean[:, 1] - mean[:, 0]
+        out.append(np.where(raw, diff, standardize(diff, sd, scale)))
+    return out[0], out[1]
+
+
+def arm_sd(mean: np.ndarray, var: np.ndarray, binary: np.ndarray, which: str) -> np.ndarray:
+    """The SD of the SMD from the arms' (G, 2, p) variances: pooled, treated or control."""
+    if which in ("pooled", "weighted"):
+        return pooled_sd(mean, var, binary)
+    arm = 1 if which == "treated" else 0
+    v = np.where(binary, mean * (1.0 - mean), var)[:, arm]
+    return np.sqrt(v)
+
+
+def zepid_weighted_variance(moments: dict, weight_exponent: int) -> np.ndarray:
+    """The arms' weighted variances sum w (x - m)^2 / (sum w - 1) (zEpid), from the
+    reliability-weighted ones, on the weights' own scale."""
+    wsum = moments["wsum"][:, :, None]
+    w2sum = moments["w2sum"][:, :, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        squares = moments["var_w"] * (wsum - w2sum / wsum)  # sum w (x - m)^2, scaled weights
+        true_wsum = np.ldexp(wsum, weight_exponent)
+        return np.ldexp(squares, weight_exponent) / (true_wsum - 1.0)
+
+
+def multivariate_smd(moments: dict, levels: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """zEpid's multivariate SMD of a categorical covariate, unweighted and weighted (G,).
+
+    Over levels 2..k (``levels[1:]``; ``levels[0]`` is the reference): T = p1 - p0 and S
+    with diagonal (p1k (1 - p1k) + p0k (1 - p0k)) / 2, off-diagonal -(p1k p1l + p0k p0l) / 2;
+    SMD = sqrt(T' S^-1 T), from the arms' (weighted) proportions.
+    """
+    out = []
+    others = levels[1:]
+    for key in ("mean_u", "mean_w"):
+        p = moments[key][:, :, others]  # (G, 2, k - 1)
+        p0, p1 = p[:, 0], p[:, 1]
+        t = p1 - p0
+        smd = np.full(p.shape[0], np.nan)
+        for g in range(p.shape[0]):
+            s = -(np.outer(p1[g], p1[g]) + np.outer(p0[g], p0[g])) / 2.0
+            np.fill_diagonal(s, (p1[g] * (1 - p1[g]) + p0[g] * (1 - p0[g])) / 2.0)
+            if not (np.isfinite(s).all() and np.isfinite(t[g]).all()):
+                continue
+            solved, *_ = np.linalg.lstsq(s, t[g], rcond=None)
+            smd[g] = float(np.sqrt(max(t[g] @ solved, 0.0)))
+        out.append(smd)
     return out[0], out[1]
 
 

@@ -7,8 +7,9 @@ diagnostics never touch the caller's DataFrame again.  A ``Weights`` object supp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,9 @@ class Inputs:
     risk_set: bool
     compared: np.ndarray  # (n,) bool: rows in the comparison (the risk set, or all rows)
     panel: Panel | None  # sorted by (id, time) when both are known
+    # categorical covariates: name -> positions of its level columns in X (reference first)
+    factors: dict = field(default_factory=dict)
+    weight_exponent: int = 0  # w is the weights times 2**-weight_exponent
 
     @property
     def n(self) -> int:
@@ -94,12 +98,16 @@ def resolve_inputs(
     risk_set: bool | None,
     caller: str,
     need_panel: bool = False,
+    weights_as: str = "cumulative",
+    all_levels: bool = False,
 ) -> Inputs:
     """Validate everything a diagnostic needs and return it as arrays (caller order).
 
     ``need_panel`` requires ``id`` and ``time`` (history-aware balance).  With an absorbing
     treatment the compared rows default to the risk set: each subject's rows up to and
-    including the first treated one.
+    including the first treated one.  ``weights_as="final"`` gives every row its subject's
+    final weight (the weight at its last row); ``all_levels`` adds each categorical
+    covariate's reference level as a column (``Inputs.factors`` records the levels).
     """
     check_frame(data)
     defaults = weights_defaults(weights)
@@ -159,11 +167,16 @@ def resolve_inputs(
     names = [design.names[j] for j in keep]
     if not names:
         raise DataError(None, f"{caller}: covariates {covariates!r} give no columns to compare")
+    factors: dict = {}
+    if all_levels:
+        X, names, factors = with_reference_levels(X, names, data, terms.columns)
     binary = np.array(
         [bool(np.all((X[:, j] == 0.0) | (X[:, j] == 1.0))) for j in range(X.shape[1])],
         dtype=bool,
     )
     w = resolve_weights(data, weights)
+    if weights_as == "final":
+        w = final_weights(data, weights, w, id, time, caller)
     k = weight_exponent(w)  # a power of two (exact): every diagnostic is scale-free, and
     w = np.ldexp(w, -k) if k else w  # sums of w**2 must not under- or overflow
 
@@ -199,7 +212,72 @@ def resolve_inputs(
         risk_set=risk_set,
         compared=compared,
         panel=panel,
+        factors=factors,
+        weight_exponent=k,
     )
+
+
+_LEVEL = re.compile(r"^(?P<prefix>[^:]*)\[T\.(?P<level>[^\]]*)\]$")
+
+
+def is_level_name(name) -> bool:
+    """A design column of a categorical covariate's level (formulaic's ``x[T.b]``)."""
+    return isinstance(name, str) and _LEVEL.match(name) is not None
+
+
+def with_reference_levels(X: np.ndarray, names: list, data: pd.DataFrame, columns):
+    """Each categorical main effect with its reference level added (1 - the others), so
+    every level is listed; ``{factor: [positions of its levels]}``.
+
+    Factors are recognised by formulaic's treatment-coded names ``x[T.b]`` / ``C(x)[T.b]``.
+    """
+    groups: dict = {}
+    for j, name in enumerate(names):
+        match = _LEVEL.match(str(name)) if isinstance(name, str) else None
+        if match:
+            groups.setdefault(match["prefix"], []).append((j, match["level"]))
+    if not groups:
+        return X, names, {}
+    out_cols, out_names, factors = [], [], {}
+    position = {}
+    for j, name in enumerate(names):
+        position[j] = len(out_names)
+        match = _LEVEL.match(str(name)) if isinstance(name, str) else None
+        prefix = match["prefix"] if match else None
+        if match and groups[prefix][0][0] == j:  # the factor's first level: reference first
+            column = prefix[2:-1] if prefix.startswith("C(") and prefix.endswith(")") else prefix
+            present = {level for _, level in groups[prefix]}
+            levels = _levels_of(data, column) if column in columns else []
+            missing = [v for v in levels if v not in present]
+            if len(missing) == 1:
+                block = X[:, [i for i, _ in groups[prefix]]]
+                out_cols.append(1.0 - block.sum(axis=1))
+                out_names.append(f"{prefix}[T.{missing[0]}]")
+                factors[prefix] = [len(out_names) - 1]
+        out_cols.append(X[:, j])
+        out_names.append(name)
+        if prefix in factors:
+            factors[prefix].append(len(out_names) - 1)
+    return np.ascontiguousarray(np.column_stack(out_cols)), out_names, factors
+
+
+def _levels_of(data: pd.DataFrame, column) -> list[str]:
+    values = data[column]
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return [str(v) for v in values.cat.categories]
+    return [str(v) for v in sorted(pd.unique(values.dropna()))]
+
+
+def final_weights(data, weights, w: np.ndarray, id, time, caller: str) -> np.ndarray:
+    """Every row's subject's final weight: the weight at the subject's last row (by time)."""
+    if id is None or time is None:
+        raise TypeError(
+            f"{caller}(): weights_as='final' needs id= and time= (or weights= from msm.iptw)"
+        )
+    panel = weights.panel if isinstance(weights, Weights) else build_panel(data, id, time)
+    sorted_w = panel.sort(w)
+    last = sorted_w[panel.starts[1:] - 1]
+    return panel.unsort(np.repeat(last, np.diff(panel.starts)))
 
 
 def time_groups(values: np.ndarray | None, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -240,6 +240,17 @@ FRONT_ENDS: dict[str, FrontEnd] = {
                 "the stacked sandwich needs every weight model's score rows in memory: use "
                 "pandas, or msm.bootstrap",
             ),
+            "bound": (
+                "bound= (bounded propensities)",
+                "not written for partitions yet: use pandas",
+            ),
+            "trial_bootstrap": (
+                "the subject bootstrap of target trial emulations (trial_sequence's "
+                "risk_curves(ci='bootstrap'), clone_censor's risk_curves(ci=True))",
+                "each replicate re-emulates the trials of resampled subjects in memory: use "
+                "ci='simulation' (trial_sequence) or ci=False (clone_censor), or pandas when "
+                "the panel fits in memory",
+            ),
         },
     ),
 }
@@ -250,7 +261,7 @@ def require_front_end(front_end: str, kind: ModelKind | None = None, **options: 
 
     ``kind``: the treatment model kind (its capability is checked); ``options``: whether each
     option of ``FrontEnd.unsupported`` is in use, by its keyword (``point_treatment=True``,
-    ``convergence_r=True``, ``variance_stacked=True``).
+    ``convergence_r=True``, ``variance_stacked=True``, ``trial_bootstrap=True``).
 
     Examples
     --------

@@ -228,6 +228,19 @@ def _check_supported(weights: Weights) -> None:
             "treatment and censoring models only; these are not: "
             + ", ".join(f"{key} ({kind.label})" for key, kind in unsupported.items())
         )
+    if weights.spec.reweights:
+        raise NotImplementedError(
+            "variance='stacked' is written for ATE weights (the inverse probability of the "
+            "treatment received); these are "
+            + (
+                "bounded"
+                if weights.spec.bound is not None
+                else "for a stochastic plan"
+                if weights.spec.policy is not None
+                else f"{weights.spec.estimand} weights"
+            )
+            + ": use variance='robust' or msm.bootstrap"
+        )
     if weights.settings.get("truncate") is not None:
         raise ValueError(
             "variance='stacked' needs untruncated weights: truncation makes the weights a "

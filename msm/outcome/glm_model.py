@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from msm import _kernels
-from msm._formula import Terms, design_matrix, parse_terms
+from msm._formula import Design, Terms, design_matrix, parse_terms
 from msm._glm import (
     Centring,
     check_column_name,
@@ -355,8 +355,7 @@ def glm(
     """
     options = check_glm_arguments(formula, family, variance, cluster, offset, max_iter, tol,
                                   convergence)  # fmt: skip
-    max_iter, tol, convergence = options.max_iter, options.tol, options.convergence
-    fam, estimator, outcome, rhs = options.family, options.estimator, options.outcome, options.rhs
+    outcome, rhs = options.outcome, options.rhs
     check_frame(data)
     check_outcome_column(data, outcome, formula)
     if cluster is not None:
@@ -364,6 +363,29 @@ def glm(
     if offset is not None:
         check_columns_exist(data, [offset], "offset")
     terms = parse_terms(rhs, data, "outcome model")
+    return fit_terms(options, data, terms, weights=weights, cluster=cluster, offset=offset)
+
+
+def fit_terms(
+    options: GLMArguments,
+    data: pd.DataFrame,
+    terms: Terms,
+    *,
+    weights=None,
+    cluster: str | None = None,
+    offset: str | None = None,
+    design: Design | None = None,
+    codes: tuple[np.ndarray, int] | None = None,
+) -> GLMResults:
+    """``glm`` from its checked arguments and parsed right-hand side (the columns exist).
+
+    ``design``: the design of ``terms`` on ``data`` when the caller has built it (it must be
+    the matrix ``design_matrix(terms, data)`` gives); ``codes``: the cluster codes and their
+    number, as ``pandas.factorize(data[cluster], sort=False)`` gives them.  Both only save
+    the work (``TrialSequence.fit`` builds them from the expansion).
+    """
+    max_iter, tol, convergence = options.max_iter, options.tol, options.convergence
+    fam, estimator, outcome, rhs = options.family, options.estimator, options.outcome, options.rhs
     used = [outcome, *terms.columns, *(c for c in (offset, cluster) if c is not None)]
     if isinstance(weights, Weights) and weights.computed_on(data):  # iptw checked these
         used = [c for c in used if c not in weights.spec.columns]
@@ -381,7 +403,8 @@ def glm(
         outcome, fam, n_obs, int(np.sum(informative == 0.0)), int(np.sum(informative == 1.0))
     )
 
-    design = design_matrix(terms, data)
+    if design is None:
+        design = design_matrix(terms, data)
     X = np.ascontiguousarray(design.matrix, dtype=np.float64)
     names = list(design.names)
     model_name = f"outcome model {outcome} ~ {rhs}"
@@ -418,6 +441,8 @@ def glm(
 
     if cluster is None:
         codes, n_groups = None, 0
+    elif codes is not None:
+        codes, n_groups = codes
     else:
         codes, uniques = pd.factorize(data[cluster], sort=False)
         codes, n_groups = codes.astype(np.int64), uniques.size

@@ -50,9 +50,20 @@ __all__ = [
     "CloneRows",
     "Decisions",
     "clone_censor",
+    "check_grace_periods",
+    "check_method",
+    "check_times",
     "clone_censor_spec",
+    "clone_frame",
     "clone_rows",
     "compute_clones",
+    "constant_term_note",
+    "loss_log_weights",
+    "no_variation",
+    "nonparametric_hazards",
+    "pooled_hazards",
+    "protocol_table",
+    "risk_table",
     "strategy_decisions",
 ]
 
@@ -155,7 +166,7 @@ class CloneCensor:
         fitted separately on each strategy's clone rows.  ``weighted=False``: every kept
         clone row counts 1 (see ``risk_curves``).
         """
-        method, terms = _check_method(method, hazard_model, self.expanded)
+        method, terms = check_method(method, hazard_model, self.expanded)
         return _hazards(
             self.expanded, self.outcome, list(self.strategies), self._horizon(), method, terms,
             _check_weighted(weighted),
@@ -223,8 +234,8 @@ class CloneCensor:
             Index (``time``, ``quantity``): each strategy's name, ``difference`` and
             ``ratio``; column ``estimate`` (and ``std_error``, ``lower``, ``upper``).
         """
-        times = _check_times(times, self.followup_max, self._horizon())
-        method, terms = _check_method(method, hazard_model, self.expanded)
+        times = check_times(times, self.followup_max, self._horizon())
+        method, terms = check_method(method, hazard_model, self.expanded)
         weighted = _check_weighted(weighted)
         names = list(self.strategies)
         estimate = _risk_table(self.expanded, self.outcome, names, times, method, terms, weighted)
@@ -280,7 +291,7 @@ def _flat(table: pd.Series) -> pd.Series:
     return pd.Series(table.to_numpy(), index=[f"{t}|{q}" for t, q in table.index], dtype=np.float64)
 
 
-def _check_times(times, followup_max: int | None, horizon: int) -> list[int]:
+def check_times(times, followup_max: int | None, horizon: int) -> list[int]:
     if isinstance(times, (int, np.integer)):
         times = [times]
     times = list(times)
@@ -299,7 +310,7 @@ HAZARD_METHODS = ("nonparametric", "pooled_logistic")
 DEFAULT_HAZARD_MODEL = "followup + I(followup**2)"
 
 
-def _check_method(method, hazard_model, expanded) -> tuple[str, Terms | None]:
+def check_method(method, hazard_model, expanded) -> tuple[str, Terms | None]:
     if not isinstance(method, str) or method not in HAZARD_METHODS:
         raise ValueError(
             f"method must be 'nonparametric' or 'pooled_logistic', got method={method!r}"
@@ -325,9 +336,23 @@ def _check_weighted(weighted) -> bool:
     return bool(weighted)
 
 
+def nonparametric_hazards(events: np.ndarray, at_risk: np.ndarray) -> np.ndarray:
+    """``h_k = sum(weight * outcome) / sum(weight)`` per interval (NaN where none at risk)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(at_risk > 0, events / at_risk, np.nan)
+
+
+def pooled_hazards(fit, terms: Terms, seen: np.ndarray, horizon: int) -> np.ndarray:
+    """The pooled-logistic hazards at intervals 0 .. horizon-1, NaN after the last interval
+    with clones at risk (``seen``: intervals with rows)."""
+    grid = pd.DataFrame({FOLLOWUP: np.arange(horizon)})
+    X = design_matrix(terms, grid).matrix
+    h = np.exp(log_prob(fit, X, np.ones(horizon)))
+    return np.where(np.arange(horizon) <= np.flatnonzero(seen).max(), h, np.nan)
+
+
 def _hazards(expanded, outcome, names, horizon, method="nonparametric", terms=None, weighted=True):
     index = pd.Index(np.arange(horizon), name=FOLLOWUP)
-    grid = pd.DataFrame({FOLLOWUP: np.arange(horizon)})
     out = {}
     for name in names:
         rows = expanded[expanded[STRATEGY] == name]
@@ -341,22 +366,23 @@ def _hazards(expanded, outcome, names, horizon, method="nonparametric", terms=No
                 name=f"hazard model of strategy {name!r}", outcome=str(outcome),
                 formula=terms.text,
             )  # fmt: skip
-            X = design_matrix(terms, grid).matrix
             # no prediction beyond the last interval with clones at risk
             seen = np.bincount(k, minlength=horizon)[:horizon] > 0
-            h = np.exp(log_prob(fit, X, np.ones(horizon)))
-            out[name] = np.where(np.arange(horizon) <= np.flatnonzero(seen).max(), h, np.nan)
+            out[name] = pooled_hazards(fit, terms, seen, horizon)
             continue
         events = np.bincount(k, weights=w * y, minlength=horizon)[:horizon]
         at_risk = np.bincount(k, weights=w, minlength=horizon)[:horizon]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[name] = np.where(at_risk > 0, events / at_risk, np.nan)
+        out[name] = nonparametric_hazards(events, at_risk)
     return pd.DataFrame(out, index=index)
 
 
 def _risk_table(expanded, outcome, names, times, method="nonparametric", terms=None, weighted=True):
-    horizon = max(times)
-    h = _hazards(expanded, outcome, names, horizon, method, terms, weighted)
+    h = _hazards(expanded, outcome, names, max(times), method, terms, weighted)
+    return risk_table(h, names, times)
+
+
+def risk_table(h: pd.DataFrame, names: list, times: list) -> pd.Series:
+    """Risk per strategy at ``times`` (and difference and ratio) from the hazards ``h``."""
     # after the last interval with clones at risk the hazard is unknown: risk stays NaN
     risk = 1.0 - np.cumprod(1.0 - h.to_numpy(), axis=0)
     values = {}
@@ -372,7 +398,7 @@ def _risk_table(expanded, outcome, names, times, method="nonparametric", terms=N
     return s
 
 
-def _protocol(spec: CloneCensorSpec) -> pd.DataFrame:
+def protocol_table(spec: CloneCensorSpec) -> pd.DataFrame:
     strategies, followup_max, censor = spec.strategies, spec.followup_max, spec.censor
     names = list(strategies)
     described = "; ".join(
@@ -444,7 +470,12 @@ class CloneCensorSpec:
         named = [self.id, self.time, self.treatment, self.outcome, self.eligible]
         named += [self.censor] if self.censor is not None else []
         models = [*self.initiation.columns, *(self.loss.columns if self.loss else ())]
-        return list(dict.fromkeys(named + [c for c in models if c != FOLLOWUP]))
+        return list(dict.fromkeys(named + [c for c in models if c != FOLLOWUP] + self.dynamic))
+
+    @property
+    def dynamic(self) -> list:
+        """The columns the dynamic strategies read (``start_when``'s indications)."""
+        return list(dict.fromkeys(c for s in self.strategies.values() for c in s.columns))
 
 
 def clone_censor_spec(
@@ -461,9 +492,14 @@ def clone_censor_spec(
     loss_denominator: str | Sequence[str] | None | bool = None,
     followup_max: int | None = None,
     initiation_model: str = "per_strategy",
+    columns_only: bool = False,
 ) -> CloneCensorSpec:
-    """Check the arguments of ``clone_censor`` against ``data``'s columns; parse formulas."""
-    check_frame(data)
+    """Check the arguments of ``clone_censor`` against ``data``'s columns; parse formulas.
+
+    ``columns_only``: ``data`` stands for the columns of a larger frame (a Dask frame's
+    ``_meta``), so it may have no rows.
+    """
+    check_frame(data, columns_only=columns_only)
     strategies = _check_strategies(strategies)
     if followup_max is not None and (
         isinstance(followup_max, bool)
@@ -487,6 +523,8 @@ def clone_censor_spec(
         raise ValueError("loss_denominator needs censor= (the 0/1 loss-to-follow-up column)")
     columns = [id, time, treatment, outcome, eligible] + ([censor] if censor is not None else [])
     check_columns_exist(data, columns, "clone_censor")
+    for name, s in strategies.items():
+        check_columns_exist(data, list(s.columns), f"strategy {name!r} ({s!r})")
     repeated = [c for c in dict.fromkeys(columns) if columns.count(c) > 1]
     if repeated:
         raise DataError(
@@ -590,7 +628,10 @@ def clone_censor(
     Parameters
     ----------
     data : pandas.DataFrame
-        Person-interval rows.  Not modified.
+        Person-interval rows.  Not modified.  A Dask DataFrame too (each patient's rows in
+        one partition, else it is shuffled by id): the result is then a ``DaskCloneCensor``
+        with the same models, weights and risk curves, whose clone rows are computed per
+        partition (lazily); its patient bootstrap is not available (docs/dask.md).
     id, time, treatment, outcome, eligible : str
         Columns: subject, interval (consecutive integers), treatment (0/1, absorbing),
         outcome (0/1, the last row of a patient when 1) and eligibility (0/1).
@@ -704,14 +745,19 @@ class CloneRows:
     lost_possible: np.ndarray
     ids: np.ndarray
     frame: pd.DataFrame
+    since: dict = field(default_factory=dict)  # dynamic columns: intervals since first 1
 
     @property
     def n_patients(self) -> int:
         return int(self.starts.size - 1)
 
 
-def clone_rows(data: pd.DataFrame, spec: CloneCensorSpec) -> CloneRows:
-    """Validate the rows ``spec`` reads and keep each patient's from time zero on."""
+def clone_rows(data: pd.DataFrame, spec: CloneCensorSpec, *, whole: bool = True) -> CloneRows:
+    """Validate the rows ``spec`` reads and keep each patient's from time zero on.
+
+    ``whole=False``: ``data`` is one partition of a larger frame (whole patients), so the
+    checks over all the data (some row eligible, ``check_grace_periods``) are the caller's.
+    """
     id, time, outcome, censor = spec.id, spec.time, spec.outcome, spec.censor
     check_finite(data, spec.columns, id)
     panel = build_panel(data, id, spec.time)
@@ -723,7 +769,7 @@ def clone_rows(data: pd.DataFrame, spec: CloneCensorSpec) -> CloneRows:
     y = binary(outcome, "outcome")
     e = binary(spec.eligible, "eligible")
     c = np.zeros_like(a) if censor is None else binary(censor, "censor")
-    if not e.any():
+    if whole and not e.any():
         raise DataError(spec.eligible, f"no row is eligible (all {e.size} rows are 0): no trial")
     eligible_so_far = _grouped_cumsum(e, panel.starts) > 0
     rows = np.flatnonzero(eligible_so_far)  # sorted positions from time zero on
@@ -769,18 +815,15 @@ def clone_rows(data: pd.DataFrame, spec: CloneCensorSpec) -> CloneRows:
         rows, sub, followup = rows[within], sub[within], followup[within]
         a_r, y_r, c_r, lost_possible = a_r[within], y_r[within], c_r[within], lost_possible[within]
         sub_starts = _starts_of(sub)
-    longest = int(followup.max()) + 1
-    for name, s in spec.strategies.items():
-        if (s.last_prescribed or 0) + 1 > longest:
-            raise DataError(
-                time,
-                f"strategy {name!r}: the grace period ({s.last_prescribed + 1} intervals) is "
-                f"longer than the longest follow-up in the data ({longest} intervals from "
-                "time zero)",
-            )
+    if whole:
+        check_grace_periods(spec, int(followup.max()) + 1)
     caller_rows = panel.order[rows]
     frame = data.iloc[caller_rows].reset_index(drop=True)
     frame[FOLLOWUP] = followup
+    since = {}
+    for column in spec.dynamic:
+        flag = binary(column, "strategy indication")[rows] == 1
+        since[column] = _intervals_since_first(flag, followup, sub_starts)
     return CloneRows(
         caller_rows=caller_rows,
         starts=sub_starts,
@@ -792,7 +835,29 @@ def clone_rows(data: pd.DataFrame, spec: CloneCensorSpec) -> CloneRows:
         lost_possible=lost_possible,
         ids=frame[id].to_numpy(),
         frame=frame,
+        since=since,
     )
+
+
+def check_grace_periods(spec: CloneCensorSpec, longest: int) -> None:
+    """Every strategy's grace period fits in the longest follow-up (intervals) in the data."""
+    for name, s in spec.strategies.items():
+        if (s.last_prescribed or 0) + 1 > longest:
+            raise DataError(
+                spec.time,
+                f"strategy {name!r}: the grace period ({s.last_prescribed + 1} intervals) is "
+                f"longer than the longest follow-up in the data ({longest} intervals from "
+                "time zero)",
+            )
+
+
+def _intervals_since_first(flag: np.ndarray, followup: np.ndarray, starts: np.ndarray):
+    """Within each patient: intervals since ``flag`` was first True (-1 before)."""
+    never = np.iinfo(np.int64).max
+    at = np.where(flag, followup, never)
+    first = np.minimum.reduceat(at, starts[:-1]) if at.size else at
+    first = np.repeat(first, np.diff(starts))
+    return np.where(followup >= first, followup - first, -1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -811,7 +876,9 @@ class Decisions:
 
 def strategy_decisions(rows: CloneRows, strategy: Strategy) -> Decisions:
     """The clones of ``strategy``: which rows they keep, where they are weighted."""
-    rx = np.asarray(strategy.prescription(rows.followup, rows.treated_before)).astype(np.int64)
+    since = {c: rows.since[c] for c in strategy.columns} or None
+    rx = np.asarray(strategy.prescription(rows.followup, rows.treated_before, since))
+    rx = rx.astype(np.int64)
     agrees = (rx == FREE) | (rx == rows.treated)
     deviations = _grouped_cumsum((~agrees).astype(np.float64), rows.starts)
     follows = deviations == 0
@@ -823,15 +890,8 @@ def strategy_decisions(rows: CloneRows, strategy: Strategy) -> Decisions:
 def compute_clones(data: pd.DataFrame, spec: CloneCensorSpec, *, store: bool = True):
     """Clone, censor and weight ``data`` as ``spec`` says (``clone_censor``'s work)."""
     rows = clone_rows(data, spec)
-    treatment, outcome = spec.treatment, spec.outcome
+    treatment = spec.treatment
     a_r = rows.treated.astype(np.float64)
-    covariates = [
-        c_
-        for c_ in dict.fromkeys(
-            [*spec.initiation.columns, *(spec.loss.columns if spec.loss else ())]
-        )
-        if c_ not in (FOLLOWUP, spec.id, outcome, treatment)
-    ]
     notes: list[str] = []
     decisions = {name: strategy_decisions(rows, s) for name, s in spec.strategies.items()}
     models, risk_sets, p_start = {}, {}, {}
@@ -857,7 +917,36 @@ def compute_clones(data: pd.DataFrame, spec: CloneCensorSpec, *, store: bool = T
                     f"censoring model of strategy {name!r}", notes, treatment,
                 )  # fmt: skip
     loss_model, loss_risk, loss_log = _loss_weights(rows, spec, notes)
+    expanded = clone_frame(rows, spec, decisions, p_start, loss_log)
+    return CloneCensor(
+        expanded=expanded,
+        strategies=dict(spec.strategies),
+        models=models,
+        risk_sets=risk_sets,
+        loss_model=loss_model,
+        loss_risk_set=loss_risk,
+        notes=notes,
+        n_eligible=rows.n_patients,
+        protocol=protocol_table(spec),
+        spec=spec,
+        _data=data if store else None,
+    )
 
+
+def clone_frame(
+    rows: CloneRows, spec: CloneCensorSpec, decisions: dict, p_start: dict, loss_log: np.ndarray
+) -> pd.DataFrame:
+    """The clones' rows (``CloneCensor.expanded``) from each strategy's ``decisions``, the
+    fitted P(start) on its risk set (``p_start``, by strategy; absent: weight 1) and each
+    row's log loss weight."""
+    treatment, outcome = spec.treatment, spec.outcome
+    covariates = [
+        c_
+        for c_ in dict.fromkeys(
+            [*spec.initiation.columns, *(spec.loss.columns if spec.loss else ())]
+        )
+        if c_ not in (FOLLOWUP, spec.id, outcome, treatment)
+    ]
     pieces = []
     for name, d in decisions.items():
         log_factor = np.zeros(rows.followup.size)
@@ -885,19 +974,7 @@ def compute_clones(data: pd.DataFrame, spec: CloneCensorSpec, *, store: bool = T
         pieces.append(piece)
     expanded = pd.concat(pieces, ignore_index=True)
     expanded[STRATEGY] = pd.Categorical(expanded[STRATEGY], categories=list(spec.strategies))
-    return CloneCensor(
-        expanded=expanded,
-        strategies=dict(spec.strategies),
-        models=models,
-        risk_sets=risk_sets,
-        loss_model=loss_model,
-        loss_risk_set=loss_risk,
-        notes=notes,
-        n_eligible=rows.n_patients,
-        protocol=_protocol(spec),
-        spec=spec,
-        _data=data if store else None,
-    )
+    return expanded
 
 
 def _loss_weights(rows: CloneRows, spec: CloneCensorSpec, notes: list):
@@ -907,18 +984,12 @@ def _loss_weights(rows: CloneRows, spec: CloneCensorSpec, notes: list):
     if spec.censor is None:
         return None, none, zero
     if spec.loss is None:
-        notes.append(
-            f"loss to follow-up ({spec.censor!r}) is not weighted for (loss_denominator="
-            "False): loss is assumed non-informative"
-        )
+        notes.append(loss_note(spec, lost=None))
         return None, none, zero
     risk = rows.lost_possible
     lost = rows.lost[risk]
     if not lost.any():
-        notes.append(
-            f"no patient is lost ({spec.censor!r} is 0 on every row where a loss could end "
-            "follow-up): no loss-to-follow-up weights"
-        )
+        notes.append(loss_note(spec, lost=False))
         return None, rows.caller_rows[risk], zero
     design = design_matrix(spec.loss, rows.frame.loc[risk])
     names = list(design.names)
@@ -927,12 +998,46 @@ def _loss_weights(rows: CloneRows, spec: CloneCensorSpec, notes: list):
         X[0], lost.astype(np.float64), X[1], name="loss-to-follow-up model",
         outcome=str(spec.censor), formula=spec.loss.text,
     )  # fmt: skip
-    # -log P(not lost after k | history), summed over the intervals before each row
     log_stay = log_prob(fit, X[0], np.zeros(lost.size))
+    return fit, rows.caller_rows[risk], loss_log_weights(rows, risk, log_stay)
+
+
+def loss_note(spec: CloneCensorSpec, *, lost: bool | None) -> str:
+    """The note when loss is not weighted for (``lost=None``) or nobody is lost (False)."""
+    if lost is None:
+        return (
+            f"loss to follow-up ({spec.censor!r}) is not weighted for (loss_denominator="
+            "False): loss is assumed non-informative"
+        )
+    return (
+        f"no patient is lost ({spec.censor!r} is 0 on every row where a loss could end "
+        "follow-up): no loss-to-follow-up weights"
+    )
+
+
+def loss_log_weights(rows: CloneRows, risk: np.ndarray, log_stay: np.ndarray) -> np.ndarray:
+    """Each row's log loss weight: -log P(not lost after k | history) (``log_stay`` on the
+    rows ``risk``) summed over the intervals before it."""
     factor = np.zeros(rows.followup.size)
     factor[risk] = -log_stay
     inclusive = _grouped_cumsum(factor, rows.starts)
-    return fit, rows.caller_rows[risk], inclusive - factor
+    return inclusive - factor
+
+
+def constant_term_note(model: str, term: str, value: float, n: int) -> str:
+    """The note for a term constant (``value``) on a model's ``n`` rows, dropped."""
+    return (
+        f"{model}: term {term!r} is constant ({value:g}) on its risk set ({n} rows) and was dropped"
+    )
+
+
+def no_variation(treatment, model: str, n: int, value: int) -> DataError:
+    """The DataError for treatment constant (``value``) on a censoring model's ``n`` rows."""
+    return DataError(
+        treatment,
+        f"{model}: treatment does not vary on the {n} rows of its risk set (all "
+        f"{value}): the probability of following the strategy cannot be modelled",
+    )
 
 
 def _drop_constant(design, names, model: str, notes: list):
@@ -942,10 +1047,7 @@ def _drop_constant(design, names, model: str, notes: list):
     keep = []
     for j, term in enumerate(names):
         if j not in intercept and X.shape[0] > 0 and np.ptp(X[:, j]) == 0:
-            notes.append(
-                f"{model}: term {term!r} is constant ({X[0, j]:g}) on its risk set "
-                f"({X.shape[0]} rows) and was dropped"
-            )
+            notes.append(constant_term_note(model, term, X[0, j], X.shape[0]))
             continue
         keep.append(j)
     return np.ascontiguousarray(X[:, keep]), [names[j] for j in keep]
@@ -957,11 +1059,7 @@ def _censoring_model(frame, terms, risk, a_r, model, notes, treatment):
     X, names = _drop_constant(design, list(design.names), model, notes)
     y = a_r[risk]
     if y.min() == y.max():
-        raise DataError(
-            treatment,
-            f"{model}: treatment does not vary on the {y.size} rows of its risk set (all "
-            f"{int(y[0])}): the probability of following the strategy cannot be modelled",
-        )
+        raise no_variation(treatment, model, y.size, int(y[0]))
     fit = fit_logit(X, y, names, name=model, outcome=str(treatment), formula=terms.text)
     p = np.exp(log_prob(fit, X, np.ones(y.size)))
     return fit, p

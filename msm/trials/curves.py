@@ -29,6 +29,10 @@ CI_METHODS = ("simulation", "bootstrap")
 ARMS = (0, 1)
 # draws x rows per block of the simulated linear predictors (memory: 8 bytes each)
 _BLOCK_CELLS = 1 << 22
+NOT_THIS = (
+    "the fit is not a fit of this trial sequence's expanded data (TrialSequence.fit on the "
+    "same sequence)"
+)
 
 
 def sequence_risk_curves(
@@ -51,14 +55,15 @@ def sequence_risk_curves(
     ``TrialSequence.risk_curves`` calls this; see its docstring.
     """
     # the arguments that are not data, before any work
-    if ci is not None and ci not in CI_METHODS:
-        raise ValueError(f"ci must be 'simulation', 'bootstrap' or None, got ci={ci!r}")
-    alpha = check_alpha(alpha)
-    n_sim = _positive_int(n_sim, "n_sim", 2)
-    n_boot = _positive_int(n_boot, "n_boot", 2)
-    expanded = seq.expanded
-    check_fit(seq, fit)
-    grid, report = _followup_grid(expanded, followup)
+    alpha, n_sim, n_boot = check_curve_options(ci, alpha, n_sim, n_boot)
+    streamed = getattr(seq, "streamed", False)  # StreamedTrials: the expansion not stored
+    expanded = seq.baseline if streamed else seq.expanded
+    if streamed:
+        seq.check_fit(fit)
+    else:
+        check_fit(seq, fit)
+    observed = seq.followup_values() if streamed else expanded["followup"].to_numpy()
+    grid, report = followup_grid(observed, followup)
     baseline = _baseline_rows(seq, fit, predict_rows)
     if ci == "bootstrap":
         if data is None:
@@ -75,7 +80,45 @@ def sequence_risk_curves(
             )
         _check_truncate(seq, fit, truncate)
 
-    X = _arm_designs(fit, expanded, baseline, grid)  # (arms, rows x grid, terms)
+    if ci != "bootstrap":
+        return standardized_curves(
+            fit, baseline, grid, report, like=expanded, ci=ci, n_sim=n_sim, seed=seed,
+            alpha=alpha,
+        )  # fmt: skip
+    table = standardized_curves(fit, baseline, grid, report, like=expanded, ci=None, alpha=alpha)
+    table.attrs["ci"] = ci
+    boot = _bootstrap(seq, fit, data, truncate, followup, predict_rows, n_boot, seed, alpha, n_jobs)
+    _check_same_estimate(boot, table)
+    ci_table = boot.conf_int(alpha)
+    bounds = {
+        name: np.vstack([ci_table["lower"].xs(name, level=-1).to_numpy(),
+                         ci_table["upper"].xs(name, level=-1).to_numpy()])
+        for name in ("risk_0", "risk_1", "difference")
+    }  # fmt: skip
+    table.attrs.update({"n_boot": n_boot, "n_failed": boot.n_failed, "seed": boot.seed})
+    _add_bounds(table, bounds)
+    return table
+
+
+def standardized_curves(
+    fit: GLMResults,
+    baseline: pd.DataFrame,
+    grid: np.ndarray,
+    report: np.ndarray,
+    *,
+    like: pd.DataFrame,
+    ci: str | None = None,
+    n_sim: int = 1000,
+    seed=None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """The risk table from the baseline rows, with simulation intervals when ``ci`` asks.
+
+    ``baseline``: the rows standardized over (``baseline_rows``); ``grid`` and ``report``:
+    from ``followup_grid``; ``like``: rows of the expanded data (the dtypes of ``followup``
+    and ``assigned``, and the fitting data for ``msm.outcome.risk.model_design``).
+    """
+    X = _arm_designs(fit, like, baseline, grid)  # (arms, rows x grid, terms)
     beta = fit.params.to_numpy(dtype=np.float64)
     n_base = len(baseline)
     eta = np.stack([fit.linear_predictor(x) for x in X]).reshape(len(ARMS), n_base, grid.size)
@@ -85,39 +128,37 @@ def sequence_risk_curves(
         index=pd.Index(grid[report], name="followup"),
     )
     table.attrs.update({"ci": ci, "alpha": alpha, "n_baseline": n_base})
-    if ci is None:
+    if ci != "simulation":
         return table
-    if ci == "simulation":
-        rng = np.random.default_rng(seed)
-        cov = fit.cov.to_numpy(dtype=np.float64)
-        draws = rng.multivariate_normal(beta, cov, size=n_sim, method="eigh")
-        sims = _simulated_risks(X, draws, n_base, grid.size)[:, :, report]  # (sims, arms, t)
-        values = {"risk_0": sims[:, 0], "risk_1": sims[:, 1], "difference": sims[:, 1] - sims[:, 0]}
-        bounds = {
-            name: np.quantile(v, [alpha / 2.0, 1.0 - alpha / 2.0], axis=0)
-            for name, v in values.items()
-        }
-        table.attrs.update({"n_sim": n_sim, "seed": seed})
-    else:
-        boot = _bootstrap(
-            seq, fit, data, truncate, followup, predict_rows, n_boot, seed, alpha, n_jobs
-        )
-        _check_same_estimate(boot, table)
-        ci_table = boot.conf_int(alpha)
-        bounds = {
-            name: np.vstack([ci_table["lower"].xs(name, level=-1).to_numpy(),
-                             ci_table["upper"].xs(name, level=-1).to_numpy()])
-            for name in ("risk_0", "risk_1", "difference")
-        }  # fmt: skip
-        table.attrs.update({"n_boot": n_boot, "n_failed": boot.n_failed, "seed": boot.seed})
+    rng = np.random.default_rng(seed)
+    cov = fit.cov.to_numpy(dtype=np.float64)
+    draws = rng.multivariate_normal(beta, cov, size=n_sim, method="eigh")
+    sims = _simulated_risks(X, draws, n_base, grid.size)[:, :, report]  # (sims, arms, t)
+    values = {"risk_0": sims[:, 0], "risk_1": sims[:, 1], "difference": sims[:, 1] - sims[:, 0]}
+    bounds = {
+        name: np.quantile(v, [alpha / 2.0, 1.0 - alpha / 2.0], axis=0) for name, v in values.items()
+    }
+    table.attrs.update({"n_sim": n_sim, "seed": seed})
+    _add_bounds(table, bounds)
+    return table
+
+
+def _add_bounds(table: pd.DataFrame, bounds: dict) -> None:
     for name in ("risk_0", "risk_1", "difference"):
         table[f"{name}_lower"] = bounds[name][0]
         table[f"{name}_upper"] = bounds[name][1]
-    return table
 
 
 # ---------------------------------------------------------------------------------------------
 # checks
+
+
+def check_curve_options(ci, alpha, n_sim, n_boot) -> tuple[float, int, int]:
+    """``ci``, ``alpha``, ``n_sim`` and ``n_boot`` of the risk curves, checked."""
+    if ci is not None and ci not in CI_METHODS:
+        raise ValueError(f"ci must be 'simulation', 'bootstrap' or None, got ci={ci!r}")
+    alpha = check_alpha(alpha)
+    return alpha, _positive_int(n_sim, "n_sim", 2), _positive_int(n_boot, "n_boot", 2)
 
 
 def _positive_int(value, name: str, least: int) -> int:
@@ -126,9 +167,10 @@ def _positive_int(value, name: str, least: int) -> int:
     return int(value)
 
 
-def _followup_grid(expanded: pd.DataFrame, followup) -> tuple[np.ndarray, np.ndarray]:
+def followup_grid(observed: np.ndarray, followup) -> tuple[np.ndarray, np.ndarray]:
     """The follow-up times at which hazards are accumulated, and the positions reported.
 
+    ``observed``: the follow-up times of the expanded data (any order, repeats allowed).
     Hazards are accumulated over every follow-up time observed in the expanded data up to
     the largest one requested; the requested times must be observed ones.
     """
@@ -144,7 +186,7 @@ def _followup_grid(expanded: pd.DataFrame, followup) -> tuple[np.ndarray, np.nda
         raise ValueError(f"followup must be a non-empty list of numbers, got {followup!r}")
     if not np.all(np.isfinite(wanted)) or (wanted.size > 1 and np.any(np.diff(wanted) <= 0)):
         raise ValueError(f"followup must be finite and strictly increasing, got {followup!r}")
-    observed = np.unique(expanded["followup"].to_numpy())
+    observed = np.unique(observed)
     top = observed.max()
     beyond = wanted[wanted > top]
     if beyond.size:
@@ -172,6 +214,24 @@ def check_fit(seq, fit) -> None:
     fit was computed on these rows, with these covariate values), and its formula must use
     ``assigned``.
     """
+    expanded = seq.expanded
+    check_fit_form(fit, len(expanded), seq.spec.outcome, expanded.columns)
+    mu = fit.fitted_values.to_numpy()
+    X = model_design(fit, expanded, data=expanded, role="risk curves: the expanded rows")
+    eta = fit.linear_predictor(X)
+    again = np.exp(-np.logaddexp(0.0, -eta))
+    if not np.allclose(again, mu, rtol=1e-6, atol=1e-12):
+        worst = float(np.max(np.abs(again - mu)))
+        raise ValueError(
+            f"{NOT_THIS}: its fitted values differ from its coefficients' predictions on the "
+            f"expanded rows by up to {worst:.3g}"
+        )
+
+
+def check_fit_form(fit, n_rows: int, outcome, columns) -> None:
+    """``check_fit`` without the rows: a logistic ``GLMResults`` with ``n_rows`` rows, the
+    sequence's ``outcome``, a formula on ``columns`` (of the expanded data) using
+    ``assigned``."""
     if not isinstance(fit, GLMResults):
         kind = type(fit).__name__
         raise TypeError(f"fit must be a GLMResults from TrialSequence.fit, got {kind}")
@@ -180,35 +240,20 @@ def check_fit(seq, fit) -> None:
             f"risk curves need the pooled logistic MSM (family='binomial'); this fit is "
             f"{fit.family!r} with link {fit.link!r}"
         )
-    expanded = seq.expanded
-    not_this = (
-        "the fit is not a fit of this trial sequence's expanded data (TrialSequence.fit on the "
-        "same sequence)"
-    )
-    if fit.n_rows != len(expanded) or fit.outcome != seq.spec.outcome:
+    if fit.n_rows != n_rows or fit.outcome != outcome:
         raise ValueError(
-            f"{not_this}: it has {fit.n_rows} rows and outcome {fit.outcome!r}, the expanded "
-            f"data {len(expanded)} rows and outcome {seq.spec.outcome!r}"
+            f"{NOT_THIS}: it has {fit.n_rows} rows and outcome {fit.outcome!r}, the expanded "
+            f"data {n_rows} rows and outcome {outcome!r}"
         )
     terms = fit.terms
-    columns = () if terms is None else terms.columns
-    missing = [c for c in columns if c not in expanded.columns]
+    used = () if terms is None else terms.columns
+    missing = [c for c in used if c not in columns]
     if missing:
-        raise ValueError(f"{not_this}: its formula reads {missing}, not in the expanded data")
-    if "assigned" not in columns:
+        raise ValueError(f"{NOT_THIS}: its formula reads {missing}, not in the expanded data")
+    if "assigned" not in used:
         raise ValueError(
             f"the MSM ({fit.formula}) does not use 'assigned': both arms would have the same "
             "risk; fit a model with the assigned strategy"
-        )
-    mu = fit.fitted_values.to_numpy()
-    X = model_design(fit, expanded, data=expanded, role="risk curves: the expanded rows")
-    eta = fit.linear_predictor(X)
-    again = np.exp(-np.logaddexp(0.0, -eta))
-    if not np.allclose(again, mu, rtol=1e-6, atol=1e-12):
-        worst = float(np.max(np.abs(again - mu)))
-        raise ValueError(
-            f"{not_this}: its fitted values differ from its coefficients' predictions on the "
-            f"expanded rows by up to {worst:.3g}"
         )
 
 
@@ -242,12 +287,16 @@ def _baseline_rows(seq, fit, predict_rows) -> pd.DataFrame:
     """The rows standardized over: the rows at followup 0 of ``predict_rows`` (default
     ``seq.expanded``, as TrialEmulation's ``predict`` with ``newdata`` missing; a callable is
     applied to ``seq.expanded``)."""
-    if predict_rows is None:
-        rows = seq.expanded
+    source = seq.baseline if getattr(seq, "streamed", False) else seq.expanded
+    if predict_rows is None and getattr(seq, "starts", None) is not None:
+        rows = seq.starts  # sampled controls: every trial's start row
+        what = "the trials' start rows"
+    elif predict_rows is None:
+        rows = source
         what = "the expanded data"
     else:
         if callable(predict_rows):
-            predict_rows = predict_rows(seq.expanded)
+            predict_rows = predict_rows(source)
         if not isinstance(predict_rows, pd.DataFrame):
             raise TypeError(
                 f"predict_rows must be a DataFrame of expanded rows (e.g. seq.expanded for "
@@ -255,6 +304,12 @@ def _baseline_rows(seq, fit, predict_rows) -> pd.DataFrame:
             )
         rows = predict_rows
         what = "predict_rows"
+    return baseline_rows(rows, fit, what, seq.spec.id)
+
+
+def baseline_rows(rows: pd.DataFrame, fit: GLMResults, what: str, id) -> pd.DataFrame:
+    """The rows of ``rows`` at followup 0, with the MSM's columns (DataError naming ``what``
+    when a column is missing, no row is at followup 0 or a value is missing)."""
     columns = list(fit.terms.columns) if fit.terms is not None else []
     if "followup" not in columns:
         columns.append("followup")
@@ -267,9 +322,7 @@ def _baseline_rows(seq, fit, predict_rows) -> pd.DataFrame:
     bad = base.columns[base.isna().any().to_numpy()].tolist()
     if bad:
         at = base[bad[0]].isna().to_numpy()
-        ids = (
-            rows.loc[rows["followup"].to_numpy() == 0, seq.spec.id] if seq.spec.id in rows else None
-        )
+        ids = rows.loc[rows["followup"].to_numpy() == 0, id] if id in rows else None
         raise DataError(
             bad[0],
             f"{what}: missing values in the baseline rows (followup == 0)",

@@ -7,7 +7,8 @@ fitted probabilities into a log factor and accumulate the factors within subject
 (``msm._kernels``), then expand: a trial starts at every eligible row, and the trial's
 weight at a later row is the product of the row factors after its start
 (``msm._kernels.sequential_trials``: C(s) - C(t) in log space).  The caller's frame is only
-read.
+read.  With ``materialize=False`` the expansion is not stored: ``msm.trials.stream`` fits the
+MSM by Newton passes that regenerate it (``StreamedTrials``).
 
 The definitions, word for word as TrialEmulation 0.0.4.8 computes them, are in
 ``../shared/conformance/trialemulation/cases.json`` (``definitions``); the tests reproduce
@@ -16,6 +17,7 @@ its expanded rows exactly and its weights to rounding.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +30,7 @@ from msm._glm import check_fit_options
 from msm._warnings import DataWarning, warn
 from msm.models.logit import LogitFit, fit_logit, log_prob
 from msm.outcome import GLMResults, glm
+from msm.outcome.glm_model import check_glm_arguments, fit_terms
 from msm.panel import (
     DataError,
     Panel,
@@ -38,6 +41,13 @@ from msm.panel import (
     check_frame,
 )
 from msm.trials.curves import sequence_risk_curves
+from msm.trials.stream import (
+    StreamedTrials,
+    StreamSource,
+    check_truncate,
+    expansion_codes,
+    fast_design,
+)
 from msm.weights import not_varying, warn_no_censoring
 
 Spec = str | Sequence[str] | None
@@ -46,6 +56,7 @@ ESTIMANDS = ("ITT", "PP")
 POOLS = ("none", "numerator", "both")
 # the columns of ``expanded`` that msm names (the id, treatment and outcome keep the caller's)
 TRIAL, FOLLOWUP, ASSIGNED, WEIGHT = "trial", "followup", "assigned", "weight"
+SAMPLE_WEIGHT = "sample_weight"
 
 
 @dataclass(frozen=True)
@@ -136,9 +147,14 @@ def trial_spec(
     pool_censor: str | None = None,
     covariates: Sequence[Hashable] | None = None,
     convergence: str = "full",
+    columns_only: bool = False,
 ) -> TrialSpec:
-    """Check the arguments of ``trial_sequence`` against ``data``'s columns; parse formulas."""
-    check_frame(data)
+    """Check the arguments of ``trial_sequence`` against ``data``'s columns; parse formulas.
+
+    ``columns_only``: ``data`` stands for the columns of a larger frame (a Dask frame's
+    ``_meta``), so it may have no rows.
+    """
+    check_frame(data, columns_only=columns_only)
     if not isinstance(estimand, str) or estimand not in ESTIMANDS:
         raise ValueError(f"estimand must be 'ITT' or 'PP', got estimand={estimand!r}")
     per_protocol = estimand == "PP"
@@ -271,6 +287,12 @@ class TrialSequence:
     n_dropped : dict
         Rows dropped in cleaning: ``"before_eligible"`` and ``"after_outcome"``; per
         protocol also ``"after_deviation"`` (the row deletion).
+    sampling : tuple or None
+        ``(p, seed)`` after ``sample_controls``: ``expanded`` then holds every case and a
+        sample of the controls, with their ``sample_weight``.
+    starts : pandas.DataFrame or None
+        After ``sample_controls``: every trial's row at followup 0 (before sampling), the
+        rows the risk curves standardize over.
     """
 
     expanded: pd.DataFrame
@@ -280,6 +302,8 @@ class TrialSequence:
     rows: np.ndarray = field(repr=False)
     trial_rows: np.ndarray = field(repr=False)
     n_dropped: dict = field(default_factory=dict)
+    sampling: tuple | None = None
+    starts: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def settings(self) -> dict:
@@ -292,9 +316,85 @@ class TrialSequence:
         return int(self.expanded[TRIAL].nunique())
 
     def emulate_on(self, data: pd.DataFrame) -> TrialSequence:
-        """The same emulation (this sequence's arguments) on other data: a bootstrap
-        resample of the panel, say."""
-        return compute_trials(data, self.spec)
+        """The same emulation (this sequence's arguments, and its control sampling) on
+        other data: a bootstrap resample of the panel, say."""
+        seq = compute_trials(data, self.spec)
+        if self.sampling is not None:
+            seq = seq.sample_controls(*self.sampling)
+        return seq
+
+    def sample_controls(self, p: float, seed: int | np.random.Generator | None = None):
+        """Case-control sampling of the expanded rows, with sampling weights.
+
+        TrialEmulation's ``sample_controls`` / ``case_control_sampling_trials``: every row
+        with the outcome (a case) is kept with ``sample_weight`` 1, and each row without it
+        (a control) is kept with probability ``p`` and ``sample_weight`` 1 / p (independent
+        draws, seeded: TrialEmulation draws a binomial number of controls per trial and
+        follow-up time and then which ones, the same distribution).  The MSM fitted on the
+        sample (``fit`` multiplies ``weight`` by ``sample_weight``, before truncation, as
+        TrialEmulation does) estimates the same coefficients as on all rows, from far fewer
+        rows when the outcome is rare.  The risk curves still standardize over every
+        trial's start row (kept in ``starts``).
+
+        Parameters
+        ----------
+        p : float
+            Probability of keeping a control row, in (0, 1].
+        seed : int or numpy.random.Generator, optional
+            Seed of the draws (``numpy.random.default_rng``); the same seed gives the same
+            sample.
+
+        Returns
+        -------
+        TrialSequence
+            A new sequence (this one is unchanged) whose ``expanded`` is the sample, with a
+            ``sample_weight`` column.
+
+        Examples
+        --------
+        >>> import msm
+        >>> panel = msm.datasets.simulate_panel(n_subjects=300, seed=2, stop_at_event=True)
+        >>> panel["eligible"] = (panel["time"] < 5).astype(int)
+        >>> seq = msm.trial_sequence(panel, id="id", time="time", treatment="a",
+        ...                          outcome="y", eligible="eligible")
+        >>> sampled = seq.sample_controls(0.2, seed=1)
+        >>> bool(sampled.expanded["y"].sum() == seq.expanded["y"].sum())  # every case
+        True
+        >>> sorted(sampled.expanded["sample_weight"].unique().tolist())
+        [1.0, 5.0]
+        """
+        if self.sampling is not None:
+            raise ValueError(
+                "these trials are a sample already (sample_controls was called): sample "
+                "from the full sequence"
+            )
+        if isinstance(p, bool) or not isinstance(p, int | float | np.floating) or not 0 < p <= 1:
+            raise ValueError(f"p must be a probability in (0, 1], got p={p!r}")
+        if isinstance(seed, bool) or not (
+            seed is None or isinstance(seed, int | np.integer | np.random.Generator)
+        ):
+            raise ValueError(f"seed must be an integer or a numpy Generator, got {seed!r}")
+        if SAMPLE_WEIGHT in self.expanded.columns:
+            raise DataError(
+                SAMPLE_WEIGHT,
+                f"the expanded data has a column {SAMPLE_WEIGHT!r} already (a baseline "
+                "covariate?): rename it in the data",
+            )
+        expanded = self.expanded
+        case = expanded[self.spec.outcome].to_numpy() == 1
+        draws = np.random.default_rng(seed).random(len(expanded))
+        keep = case | (draws < p)
+        sample = expanded.loc[keep].reset_index(drop=True)
+        sample[SAMPLE_WEIGHT] = np.where(case[keep], 1.0, 1.0 / float(p))
+        starts = expanded.loc[expanded[FOLLOWUP].to_numpy() == 0].reset_index(drop=True)
+        return dataclasses.replace(
+            self,
+            expanded=sample,
+            rows=self.rows[keep],
+            trial_rows=self.trial_rows[keep],
+            sampling=(float(p), seed),
+            starts=starts,
+        )
 
     def summary(self) -> pd.DataFrame:
         """The weight models' coefficients (switch, censoring): one row per (model, term).
@@ -314,26 +414,20 @@ class TrialSequence:
     def analysis_weights(self, truncate: tuple | None = None) -> np.ndarray:
         """The expanded weights, truncated at percentiles of their own distribution.
 
+        After ``sample_controls`` the weights are ``weight * sample_weight``, truncated as a
+        product (TrialEmulation's ``weight_cols`` then ``modify_weights``).
+
         ``truncate=(lower, upper)`` in percent, either None: weights below the ``lower``
         quantile become it and weights above the ``upper`` quantile become it (quantiles of
         type 7, numpy's default; TrialEmulation's ``pmin(w, quantile(w, 0.99))`` is
         ``(None, 99)``).  None: the weights as they are.
         """
         w = self.expanded[WEIGHT].to_numpy(dtype=np.float64)
+        if SAMPLE_WEIGHT in self.expanded.columns and self.sampling is not None:
+            w = w * self.expanded[SAMPLE_WEIGHT].to_numpy(dtype=np.float64)
         if truncate is None:
             return w.copy()
-        if not isinstance(truncate, tuple | list) or len(truncate) != 2:
-            raise ValueError(
-                f"truncate must be (lower, upper) percentiles, either None, got {truncate!r}"
-            )
-        lower, upper = truncate
-        for value in (lower, upper):
-            if value is not None and not (
-                isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 100
-            ):
-                raise ValueError(f"truncate percentiles must be in [0, 100], got {truncate!r}")
-        if lower is not None and upper is not None and lower > upper:
-            raise ValueError(f"truncate: lower above upper percentile, got {truncate!r}")
+        lower, upper = check_truncate(truncate)
         out = w.copy()
         if upper is not None:
             np.minimum(out, np.quantile(w, upper / 100.0), out=out)
@@ -354,7 +448,9 @@ class TrialSequence:
         ``msm.glm(formula, expanded, weights=..., cluster=<id>, family="binomial")``: the
         formula names the columns of ``expanded`` (``assigned``, ``followup``, ``trial``,
         the outcome, the baseline covariates).  Unlike TrialEmulation, the numerator model's
-        terms are not added to the formula for you: name them.
+        terms are not added to the formula for you: name them.  A formula of columns, integer
+        powers and products of them (``msm.trials.stream.msm_program``) has its design built
+        straight from the expansion's columns (the matrix formulaic gives, bit for bit).
 
         Parameters
         ----------
@@ -386,21 +482,23 @@ class TrialSequence:
         >>> fit.params.index.tolist()
         ['Intercept', 'assigned', 'followup', 'trial', 'x']
         """
-        if variance == "stacked":
-            raise ValueError(
-                "variance='stacked' is not available for trial sequences yet; use 'cr1' "
-                "(or msm.bootstrap)"
-            )
+        check_sequence_variance(variance)
         weights = self.analysis_weights(truncate)
-        return glm(
-            formula,
-            self.expanded,
-            weights=weights,
-            cluster=self.spec.id,
-            family="binomial",
-            variance=variance,
-            convergence=convergence,
-        )
+        expanded = self.expanded
+        options = check_glm_arguments(formula, "binomial", variance, self.spec.id, None, 50,
+                                      1e-10, convergence)  # fmt: skip
+        if options.outcome != self.spec.outcome or options.outcome not in expanded.columns:
+            return glm(formula, expanded, weights=weights, cluster=self.spec.id,
+                       family="binomial", variance=variance, convergence=convergence)  # fmt: skip
+        # the design built straight from the expansion's columns when the formula allows
+        # (the matrix formulaic gives, bit for bit), and the cluster codes from its id runs
+        terms = parse_terms(options.rhs, expanded, "outcome model")
+        ids = expanded[self.spec.id].to_numpy()
+        return fit_terms(
+            options, expanded, terms, weights=weights, cluster=self.spec.id,
+            design=fast_design(terms, expanded),
+            codes=expansion_codes(ids) if ids.dtype.kind in "biuf" else None,
+        )  # fmt: skip
 
     def risk_curves(
         self,
@@ -529,6 +627,21 @@ class TrialSequence:
         return "\n".join(lines)
 
 
+def truncation_percentiles(truncate) -> tuple:
+    """``truncate=(lower, upper)`` of ``TrialSequence.fit``, checked (``check_truncate``; not
+    None): percentiles in [0, 100], either None, lower not above upper."""
+    return check_truncate(truncate)
+
+
+def check_sequence_variance(variance) -> None:
+    """``TrialSequence.fit``'s ``variance=``: any of ``msm.glm``'s but ``"stacked"``."""
+    if variance == "stacked":
+        raise ValueError(
+            "variance='stacked' is not available for trial sequences yet; use 'cr1' "
+            "(or msm.bootstrap)"
+        )
+
+
 def trial_sequence(
     data: pd.DataFrame,
     *,
@@ -546,7 +659,8 @@ def trial_sequence(
     pool_censor: str | None = None,
     covariates: Sequence[Hashable] | None = None,
     convergence: str = "full",
-) -> TrialSequence:
+    materialize: bool = True,
+) -> TrialSequence | StreamedTrials:
     """Emulate a sequence of target trials, one starting at every eligible row.
 
     With R TrialEmulation's definitions (version 0.0.4.8), so its expanded rows and weights
@@ -580,7 +694,11 @@ def trial_sequence(
     Parameters
     ----------
     data : DataFrame
-        Long person-time data, one row per subject-interval, in any row order.
+        Long person-time data, one row per subject-interval, in any row order.  A Dask
+        DataFrame too (each subject's rows in one partition, else it is shuffled by id): the
+        result is then a ``DaskTrialSequence`` with the same models and numbers, whose
+        expanded rows are computed per partition (lazily) and whose MSM is fitted from sums
+        over partitions (docs/dask.md).
     id, time : str
         Subject and (numeric) time columns; (id, time) unique.
     treatment, outcome, eligible : str
@@ -614,10 +732,17 @@ def trial_sequence(
         The switch and censoring models: ``"full"`` iterates Newton to a step below 1e-10
         (relative); ``"r"`` replays R's ``glm.fit`` (its 1e-8 relative-deviance stopping
         rule), so the weights equal TrialEmulation's to rounding instead of to about 1e-7.
+    materialize : bool
+        True (default): store the expansion (``TrialSequence.expanded``).  False: do not
+        store it (for expansions that do not fit in memory): the result is a
+        ``msm.trials.stream.StreamedTrials``, whose ``fit`` regenerates the expanded rows in
+        every Newton pass (a restricted set of MSM terms; ``StreamedTrials.fit``) and equals
+        the stored expansion's fit to rounding; its ``risk_curves`` work from the baseline
+        rows.
 
     Returns
     -------
-    TrialSequence
+    TrialSequence or StreamedTrials
 
     Raises
     ------
@@ -682,6 +807,10 @@ def trial_sequence(
         covariates=covariates,
         convergence=convergence,
     )
+    if not isinstance(materialize, bool):
+        raise TypeError(f"materialize must be True or False, got {materialize!r}")
+    if not materialize:
+        return stream_trials(data, spec)
     return compute_trials(data, spec)
 
 
@@ -697,17 +826,34 @@ class CleanedRows:
     eligible: np.ndarray  # bool
     n_before_eligible: int
     n_after_outcome: int
+    # the subjects with rows dropped after their first outcome (sorted order, each once)
+    ids_after_outcome: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+
+
+def warn_after_outcome(outcome: Hashable, n_after: int, ids: Sequence) -> None:
+    """The DataWarning of ``clean_rows``: ``n_after`` rows after the first outcome dropped."""
+    rule = f"{n_after} row(s) after a subject's first outcome were dropped, as TrialEmulation does"
+    shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in ids[:5])
+    more = ", ..." if len(ids) > 5 else ""
+    warn(f"column {outcome!r}: {rule} (ids {shown}{more}; {len(ids)} in all)", DataWarning)
 
 
 def clean_rows(
-    panel: Panel, a: np.ndarray, y: np.ndarray, e: np.ndarray, outcome: Hashable
+    panel: Panel,
+    a: np.ndarray,
+    y: np.ndarray,
+    e: np.ndarray,
+    outcome: Hashable,
+    *,
+    warn_dropped: bool = True,
 ) -> CleanedRows:
     """Drop each subject's rows before its first eligible row and after its first outcome.
 
     ``a``, ``y``, ``e``: sorted treatment, outcome and eligibility (0/1 floats).  The first
     outcome is the first among the rows kept by eligibility (TrialEmulation removes the rows
     before eligibility first).  Warns (DataWarning naming ``outcome`` and the ids) when rows
-    after an outcome are dropped.
+    after an outcome are dropped (unless ``warn_dropped`` is False: the Dask front end warns
+    once for all partitions, from ``ids_after_outcome``).
     """
     starts = panel.starts
     eligible_so_far = _kernels.grouped_cumsum(e, starts, np.empty(e.size)) > 0.0
@@ -716,14 +862,9 @@ def clean_rows(
     after_outcome = eligible_so_far & (events_before > 0.0)
     keep = eligible_so_far & ~after_outcome
     n_after = int(after_outcome.sum())
-    if n_after:
-        ids = list(pd.unique(panel.ids[after_outcome]))
-        rule = (
-            f"{n_after} row(s) after a subject's first outcome were dropped, as TrialEmulation does"
-        )
-        shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in ids[:5])
-        more = ", ..." if len(ids) > 5 else ""
-        warn(f"column {outcome!r}: {rule} (ids {shown}{more}; {len(ids)} in all)", DataWarning)
+    ids_after = pd.unique(panel.ids[after_outcome]) if n_after else np.empty(0)
+    if n_after and warn_dropped:
+        warn_after_outcome(outcome, n_after, list(ids_after))
     kept = np.flatnonzero(keep)
     subject = panel.subject_of_row()[kept]
     counts = np.bincount(subject, minlength=panel.n_subjects)
@@ -745,6 +886,7 @@ def clean_rows(
         eligible=e[kept] == 1.0,
         n_before_eligible=int((~eligible_so_far).sum()),
         n_after_outcome=n_after,
+        ids_after_outcome=ids_after,
     )
 
 
@@ -774,8 +916,28 @@ def per_protocol_rows(cleaned: CleanedRows) -> tuple[CleanedRows, int]:
             eligible=cleaned.eligible[keep],
             n_before_eligible=cleaned.n_before_eligible,
             n_after_outcome=cleaned.n_after_outcome,
+            ids_after_outcome=cleaned.ids_after_outcome,
         ),
         n_deleted,
+    )
+
+
+def no_previous_treatment(spec: TrialSpec, k: int, role: str, hint: str) -> DataError:
+    """The DataError for a model by previous treatment with no row where ``am_1 == k``."""
+    return DataError(
+        spec.treatment,
+        f"no cleaned row has previous treatment am_1 = {k}, so the {role} "
+        f"(rows with am_1 = {k}) model has no rows{hint}",
+    )
+
+
+def warn_constant_treatment(spec: TrialSpec, value: int, n: int, k: int) -> None:
+    """The DataWarning for switch models skipped where treatment is constant (``am_1 == k``)."""
+    warn(
+        f"column {spec.treatment!r}: treatment is {value} on all {n} "
+        f"rows with am_1 = {k}: no switch models fitted there, "
+        "their switch factors are 1",
+        DataWarning,
     )
 
 
@@ -785,11 +947,7 @@ def _by_previous_treatment(spec: TrialSpec, am_1: np.ndarray, role: str, hint: s
     for k in (0, 1):
         mask = am_1 == float(k)
         if not mask.any():
-            raise DataError(
-                spec.treatment,
-                f"no cleaned row has previous treatment am_1 = {k}, so the {role} "
-                f"(rows with am_1 = {k}) model has no rows{hint}",
-            )
+            raise no_previous_treatment(spec, k, role, hint)
         groups.append((f"_{k}", mask, f" (rows with am_1 = {k})"))
     return groups
 
@@ -817,12 +975,7 @@ def _switch_models(
                 # e.g. treatment that is never stopped: P(A = y0) = 1 on these rows under
                 # any model (the limit of the fit), so their factor is 1 and no model is fitted
                 if part == "numerator":
-                    warn(
-                        f"column {spec.treatment!r}: treatment is {int(y[0])} on all {y.size} "
-                        f"rows with am_1 = {suffix[-1]}: no switch models fitted there, "
-                        "their switch factors are 1",
-                        DataWarning,
-                    )
+                    warn_constant_treatment(spec, int(y[0]), y.size, int(suffix[-1]))
                 p[part][mask] = y[0]
                 log_p[part][mask] = 0.0
                 continue
@@ -901,7 +1054,7 @@ def _gather(values: np.ndarray, index: np.ndarray, out: np.ndarray) -> np.ndarra
     return out
 
 
-def _expanded_frame(data, spec, source, trial, weight, ids_kept, time_kept, a_kept, y_kept, rows):
+def expanded_frame(data, spec, source, trial, weight, ids_kept, time_kept, a_kept, y_kept, rows):
     """``expanded``, the caller positions of each row's trial start row and of its row.
 
     Each run of consecutive numeric columns of one dtype is gathered (in parallel) straight
@@ -969,8 +1122,8 @@ def _expanded_frame(data, spec, source, trial, weight, ids_kept, time_kept, a_ke
     return expanded, positions["trial"], positions["source"]
 
 
-def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
-    """The trial sequence of ``spec`` on a pandas frame (``spec`` from ``trial_spec``)."""
+def check_trial_columns(data: pd.DataFrame, spec: TrialSpec) -> None:
+    """The columns used have no missing or infinite value, and time is not datetimes."""
     check_finite(data, list(spec.columns), spec.id)
     if pd.api.types.is_datetime64_any_dtype(data[spec.time].dtype):
         raise DataError(
@@ -978,6 +1131,34 @@ def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
             "time must be numeric (periods) for trial sequences, got datetimes; convert them, "
             "e.g. to months since a reference date",
         )
+
+
+def no_eligible_row(spec: TrialSpec, n_rows: int) -> DataError:
+    """The DataError when no row of ``n_rows`` is eligible."""
+    return DataError(spec.eligible, f"no row is eligible (all {n_rows} rows are 0): no trial")
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedTrials:
+    """Everything the expansion is a function of: the cleaned rows, their weight factors
+    and the running sums of the log factors, with the frame ``cleaned`` and the models."""
+
+    cleaned: CleanedRows
+    rows: np.ndarray  # caller positions of the kept rows, in (id, time) order
+    time: np.ndarray  # time on the kept rows
+    ids: np.ndarray  # id on the kept rows
+    y: np.ndarray  # outcome (0/1 float) on the kept rows
+    log_cumulative: np.ndarray
+    stop: np.ndarray | None  # per protocol: the switches (a trial ends before one)
+    models: dict
+    frame: pd.DataFrame  # TrialSequence.cleaned
+    n_dropped: dict
+
+
+def prepare_trials(data: pd.DataFrame, spec: TrialSpec) -> PreparedTrials:
+    """Validate, clean, fit the weight models and accumulate the log factors (``spec`` from
+    ``trial_spec``): all but the expansion itself."""
+    check_trial_columns(data, spec)
     panel = build_panel(data, spec.id, spec.time)
 
     def binary(column, role):
@@ -988,7 +1169,7 @@ def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
     e = binary(spec.eligible, "eligible")
     c = None if spec.censor is None else binary(spec.censor, "censor")
     if not e.any():
-        raise DataError(spec.eligible, f"no row is eligible (all {e.size} rows are 0): no trial")
+        raise no_eligible_row(spec, e.size)
     cleaned = clean_rows(panel, a, y, e, spec.outcome)
     per_protocol = spec.estimand == "PP"
     n_deviation = 0
@@ -1026,20 +1207,8 @@ def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
     if extra:
         extra["factor"] = np.exp(log_factor)
     log_cumulative = _kernels.cumulative_log_weights(log_factor, cleaned.starts)
-    # per protocol, a trial ends before the first later switch (deviation from assignment)
-    source, trial, weight = _kernels.sequential_trials(
-        cleaned.eligible,
-        cleaned.starts,
-        log_cumulative,
-        cleaned.switch if per_protocol else None,
-    )
-
     time_kept = panel.time[kept]
     ids_kept = panel.ids[kept]
-    expanded, trial_positions, source_rows = _expanded_frame(
-        data, spec, source, trial, weight, ids_kept, time_kept, cleaned.a, y[kept], rows
-    )
-
     cleaned_frame = pd.DataFrame(
         {
             spec.id: ids_kept,
@@ -1052,16 +1221,99 @@ def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
         },
         index=panel.index[rows],
     )
-    return TrialSequence(
-        expanded=expanded,
-        cleaned=cleaned_frame,
+    return PreparedTrials(
+        cleaned=cleaned,
+        rows=rows,
+        time=time_kept,
+        ids=ids_kept,
+        y=y[kept],
+        log_cumulative=log_cumulative,
+        # per protocol, a trial ends before the first later switch (deviation from assignment)
+        stop=cleaned.switch if per_protocol else None,
         models=models,
-        spec=spec,
-        rows=source_rows,
-        trial_rows=trial_positions,
+        frame=cleaned_frame,
         n_dropped={
             "before_eligible": cleaned.n_before_eligible,
             "after_outcome": cleaned.n_after_outcome,
             **({"after_deviation": n_deviation} if per_protocol else {}),
         },
+    )
+
+
+def compute_trials(data: pd.DataFrame, spec: TrialSpec) -> TrialSequence:
+    """The trial sequence of ``spec`` on a pandas frame (``spec`` from ``trial_spec``)."""
+    prepared = prepare_trials(data, spec)
+    cleaned = prepared.cleaned
+    source, trial, weight = _kernels.sequential_trials(
+        cleaned.eligible, cleaned.starts, prepared.log_cumulative, prepared.stop
+    )
+    expanded, trial_positions, source_rows = expanded_frame(
+        data, spec, source, trial, weight, prepared.ids, prepared.time, cleaned.a, prepared.y,
+        prepared.rows,
+    )  # fmt: skip
+    return TrialSequence(
+        expanded=expanded,
+        cleaned=prepared.frame,
+        models=prepared.models,
+        spec=spec,
+        rows=source_rows,
+        trial_rows=trial_positions,
+        n_dropped=prepared.n_dropped,
+    )
+
+
+def stream_trials(data: pd.DataFrame, spec: TrialSpec) -> StreamedTrials:
+    """The trial sequence of ``spec`` without storing its expansion (``materialize=False``)."""
+    prepared = prepare_trials(data, spec)
+    cleaned = prepared.cleaned
+    eligible = np.ascontiguousarray(cleaned.eligible, dtype=np.uint8)
+    stop = (
+        np.zeros(eligible.size, dtype=np.uint8)
+        if prepared.stop is None
+        else np.ascontiguousarray(prepared.stop, dtype=np.uint8)
+    )
+    starts = np.ascontiguousarray(cleaned.starts, dtype=np.int64)
+    covariates = {}
+    for c in spec.covariates:
+        values = data[c].array
+        values = values.to_numpy() if values.dtype.kind in "biuf" else values
+        covariates[c] = values.take(prepared.rows)
+    a = cleaned.a.astype(np.int64)
+    source = StreamSource(
+        starts=starts,
+        eligible=eligible,
+        stop=stop,
+        log_cumulative=np.ascontiguousarray(prepared.log_cumulative, dtype=np.float64),
+        time=prepared.time,
+        a=a,
+        y=np.ascontiguousarray(prepared.y, dtype=np.float64),
+        ids=prepared.ids,
+        covariates=covariates,
+    )
+    n_rows = int(_kernels.trial_row_counts(eligible, starts, stop).sum())
+    start_rows = np.flatnonzero(eligible)  # each trial's start row: its followup-0 row
+    time0 = prepared.time[start_rows]
+    baseline = pd.DataFrame(
+        {
+            spec.id: prepared.ids[start_rows],
+            TRIAL: time0,
+            FOLLOWUP: time0 - time0,
+            ASSIGNED: a[start_rows],
+            spec.treatment: a[start_rows],
+            spec.outcome: prepared.y[start_rows].astype(np.int64),
+            WEIGHT: np.ones(start_rows.size),
+            **{c: pd.Series(v).take(start_rows).to_numpy() if not isinstance(v, np.ndarray)
+               else v[start_rows] for c, v in covariates.items()},
+        }
+    )  # fmt: skip
+    return StreamedTrials(
+        cleaned=prepared.frame,
+        models=prepared.models,
+        spec=spec,
+        n_dropped=prepared.n_dropped,
+        source=source,
+        n_rows=n_rows,
+        baseline=baseline,
+        _emulate=lambda frame: stream_trials(frame, spec),
+        _materialize=lambda: compute_trials(data, spec),
     )

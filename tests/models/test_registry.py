@@ -97,7 +97,9 @@ def test_stacked_variance_refuses_a_kind_without_it():
         msm.glm("y ~ a + time", cohort, weights=w, cluster="id", variance="stacked")
 
 
-@pytest.mark.parametrize("option", ["point_treatment", "convergence_r", "variance_stacked"])
+@pytest.mark.parametrize(
+    "option", ["point_treatment", "convergence_r", "variance_stacked", "trial_bootstrap"]
+)
 def test_front_end_refusals_come_from_the_table(option):
     with pytest.raises(NotImplementedError, match="a Dask DataFrame does not support"):
         registry.require_front_end("dask", registry.KINDS[("binomial", "logit")], **{option: True})
