@@ -1,4 +1,5 @@
-"""Plots: love plot by time, weights by time, ESS by time, risk curves under regimes.
+"""Plots: love plot by time, weights by time, ESS by time, risk curves under regimes and
+under the strategies of an emulated target trial.
 
 matplotlib is an optional extra (``pip install msm[plot]``) and is imported only when a plot
 is drawn, so ``import msm`` works without it.  Each function returns the matplotlib Figure;
@@ -403,6 +404,96 @@ def risk_curves(
     axis.set_title("Risk under each regime")
     axis.legend(frameon=False)
     return fig
+
+
+def strategy_risk_curves(
+    table: pd.DataFrame,
+    *,
+    truth: pd.DataFrame | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Cumulative incidence under each strategy of an emulated target trial, with bands.
+
+    Draws the table of ``CloneCensor.risk_curves`` (``msm.clone_censor``) with
+    :func:`risk_curves`: one step curve per strategy from 0 at time zero, its bootstrap
+    percentile band when the table has ``lower`` and ``upper``, and the truth dashed.  Ask
+    ``risk_curves`` for every interval (``times=range(1, followup_max + 1)``) to draw whole
+    curves; the ``difference`` and ``ratio`` rows are not drawn.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``cc.risk_curves(times=...)`` output: indexed by (time, quantity) with an
+        ``estimate`` column (and ``lower``, ``upper`` for the bands).
+    truth : DataFrame, optional
+        Known true risks indexed by time since time zero, one column per strategy (e.g.
+        ``msm.datasets.jdm_strategy_truth(...).risk``), drawn dashed.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> index = pd.MultiIndex.from_product([[1, 2], ["treat", "never", "difference"]],
+    ...                                    names=["time", "quantity"])
+    >>> table = pd.DataFrame({"estimate": [0.2, 0.1, 0.1, 0.4, 0.2, 0.2]}, index=index)
+    >>> fig = strategy_risk_curves(table)
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ['treat', 'never']
+    """
+    check_unique_columns(table)
+    _check_strategy_table(table)
+    times = table.index.get_level_values(0)
+    quantities = table.index.get_level_values(1)
+    drawn = ~quantities.isin(["difference", "ratio"])
+    names = list(dict.fromkeys(quantities[drawn]))
+    columns = ["estimate", *(c for c in ("lower", "upper") if c in table.columns)]
+    part = pd.DataFrame(
+        {
+            "strategy": quantities[drawn],
+            "time": times[drawn],
+            **{c: table[c].to_numpy()[drawn] for c in columns},
+        }
+    )
+    start = pd.DataFrame({"strategy": names, "time": 0, **{c: 0.0 for c in columns}})
+    if not (part["time"] == 0).any():  # every curve starts at 0 at time zero
+        part = pd.concat([start, part], ignore_index=True)
+    part["strategy"] = pd.Categorical(part["strategy"], categories=names)
+    part = part.sort_values(["strategy", "time"]).set_index(["strategy", "time"])
+    curves = part.rename(columns={"estimate": "risk"})[["risk"]]
+    bands = {}
+    if "lower" in part.columns and "upper" in part.columns:
+        bands = {"lower": part["lower"], "upper": part["upper"]}
+    if truth is not None and 0 not in truth.index:
+        truth = pd.concat([pd.DataFrame(0.0, index=[0], columns=truth.columns), truth])
+    fig = risk_curves(curves, truth=truth, ax=ax, **bands)
+    axis = fig.axes[0] if ax is None else ax
+    axis.set_xlabel("intervals since time zero")
+    axis.set_title("Risk under each strategy")
+    return fig
+
+
+def _check_strategy_table(table) -> None:
+    """``table`` must look like ``CloneCensor.risk_curves`` output: (time, quantity), estimate."""
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(
+            f"table must be a DataFrame from CloneCensor.risk_curves, got {type(table).__name__}"
+        )
+    if "estimate" not in table.columns:
+        raise DataError(
+            "estimate",
+            "table must have an 'estimate' column (the output of CloneCensor.risk_curves); "
+            f"columns are {list(table.columns)!r}",
+        )
+    if table.index.nlevels != 2:
+        raise DataError(
+            None,
+            "table must be indexed by (time, quantity), as CloneCensor.risk_curves returns "
+            f"it; got an index with {table.index.nlevels} level(s)",
+        )
 
 
 def _check_curves(curves) -> None:

@@ -2185,6 +2185,17 @@ def _():
     _plot(msm.plot.risk_curves, pd.DataFrame({"risk": [0.1, 0.2]}))
 
 
+@case("msm.plot.strategy_risk_curves", "table without an estimate column", Raises("estimate"))
+def _():
+    index = pd.MultiIndex.from_product([[1, 2], ["w3", "never"]], names=["time", "quantity"])
+    _plot(msm.plot.strategy_risk_curves, pd.DataFrame({"risk": [0.1, 0.2, 0.1, 0.1]}, index))
+
+
+@case("msm.plot.strategy_risk_curves", "table not indexed by (time, quantity)", Raises(None))
+def _():
+    _plot(msm.plot.strategy_risk_curves, pd.DataFrame({"estimate": [0.1, 0.2]}))
+
+
 @case("msm.plot.ess_by_time", "not a Balance or Weights", Raises(exc=TypeError, names="Balance"))
 def _():
     _plot(msm.plot.ess_by_time, panel())

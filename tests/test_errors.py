@@ -451,6 +451,7 @@ SECTIONS = [
     "msm.plot.weights_by_time",
     "msm.plot.love_plot",
     "msm.plot.risk_curves",
+    "msm.plot.strategy_risk_curves",
     "msm.plot.ess_by_time",
 ]
 

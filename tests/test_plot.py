@@ -168,3 +168,33 @@ def test_risk_curves_plot_with_bands_and_truth(cohort, weights):
     drawn = axis.get_lines()[0].get_ydata()
     npt.assert_allclose(drawn, curves.loc["always", "risk"].to_numpy())
     assert len(axis.collections) == 2  # one band per regime
+
+
+def test_strategy_risk_curves_from_clone_censor():
+    d = msm.datasets.simulate_jdm(n_patients=600, months=16, seed=8, eligible=True)
+    cc = msm.clone_censor(d, id="id", time="month", treatment="ivig", outcome="quiescence",
+                          eligible="eligible",
+                          strategies={"w3": msm.start_within(3), "never": msm.never()},
+                          censor_denominator="pga + cmas", censor="lost",
+                          followup_max=10)  # fmt: skip
+    table = cc.risk_curves(times=range(1, 11), n_boot=3, seed=1)
+    truth = pd.DataFrame({"w3": np.linspace(0.05, 0.5, 10)}, index=range(1, 11))
+    fig = plot.strategy_risk_curves(table, truth=truth)
+    render(fig)
+    axis = fig.axes[0]
+    assert axis.get_xlabel() == "intervals since time zero"
+    labels = [t.get_text() for t in axis.get_legend().get_texts()]
+    assert labels == ["w3", "w3 (truth)", "never"]  # no difference or ratio curve
+    lines = axis.get_lines()
+    # each curve starts at 0 at time zero, then the table's estimates at 1 .. 10
+    npt.assert_array_equal(lines[0].get_xdata(), np.arange(11))
+    expected = table.xs("w3", level="quantity")["estimate"].to_numpy()
+    npt.assert_allclose(lines[0].get_ydata(), np.concatenate([[0.0], expected]))
+    npt.assert_allclose(lines[1].get_ydata(), np.concatenate([[0.0], truth["w3"]]))
+    assert len(axis.collections) == 2  # the bootstrap bands
+    band = axis.collections[1].get_paths()[0].vertices[:, 1]
+    upper = table.xs("never", level="quantity")["upper"].to_numpy()
+    assert np.isclose(band.max(), upper.max())
+    # without lower/upper: no bands
+    fig = plot.strategy_risk_curves(table[["estimate"]])
+    assert len(fig.axes[0].collections) == 0

@@ -5,12 +5,14 @@
   functions) exports but the page does not document with a ``::: msm...`` block is appended
   under "Other exports", so a new export appears in the reference even before someone places it.
   The names are read from the source with ``ast``: nothing is imported.
-* **The tutorial runs the example.**  Before the build, ``examples/jdm_ivig.py`` runs (seed 1,
-  50 bootstrap replicates) with its figures written to ``docs/img/`` (gitignored) and its
-  printout captured; in ``tutorial.md`` a marker ``<!-- jdm-output: N -->`` becomes the
-  printout of the example's section ``== N. ...`` (``summary`` for the final table, ``intro``
-  for what comes before section 1).  The numbers and figures on the page are therefore those
-  of the code being documented.  ``MSM_DOCS_SKIP_EXAMPLE=1`` skips the run.
+* **The tutorials run the examples.**  Before the build, each example of ``EXAMPLES`` runs
+  (``examples/jdm_ivig.py`` for ``tutorial.md``, ``examples/jdm_target_trial.py`` for
+  ``target_trial.md``; seed 1) with its figures written to ``docs/img/`` (gitignored) and its
+  printout captured; on any page a marker ``<!-- PREFIX-output: N -->`` (``jdm`` or
+  ``trial``) becomes the printout of that example's section ``== N. ...`` (``summary`` for
+  the final table, ``intro`` for what comes before section 1).  The numbers and figures on
+  the pages are therefore those of the code being documented.  ``MSM_DOCS_SKIP_EXAMPLE=1``
+  skips the runs.
 * **Figures not generated.**  An image link to ``img/...`` whose file is absent becomes a
   visible placeholder instead of a broken image, so ``mkdocs build --strict`` still checks
   every other link.
@@ -30,52 +32,70 @@ from pathlib import Path
 log = logging.getLogger("mkdocs.hooks.msm")
 
 _IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\((?P<src>img/[^)\s]+)\)")
-_OUTPUT = re.compile(r"<!-- jdm-output: (?P<key>\w+) -->")
-_SECTIONS: dict[str, str] = {}
+_OUTPUT = re.compile(r"<!-- (?P<example>[a-z_]+)-output: (?P<key>\w+) -->")
+# marker prefix -> (script in examples/, its arguments besides --out)
+EXAMPLES: dict[str, tuple[str, list[str]]] = {
+    "jdm": ("jdm_ivig.py", ["--seed", "1", "--n-boot", "50", "--no-progress"]),
+    "trial": ("jdm_target_trial.py", ["--seed", "1", "--n-boot", "200"]),
+}
+_SECTIONS: dict[str, dict[str, str]] = {}  # marker prefix -> section key -> printout
 
 
-def on_pre_build(config) -> None:
-    """Run the JDM example: figures into docs/img, the printout by section into _SECTIONS."""
-    if os.environ.get("MSM_DOCS_SKIP_EXAMPLE") == "1":
-        return
-    root = Path(config["config_file_path"]).resolve().parent
-    spec = importlib.util.spec_from_file_location("jdm_ivig", root / "examples" / "jdm_ivig.py")
+def split_sections(printout: str) -> dict[str, str]:
+    """An example's printout by section: ``intro``, ``1``, ``2``, ..., ``summary``.
+
+    A section starts at a line ``== N. ...`` (``== Summary...``); the run's timing and
+    "written to" lines are left out.
+    """
+    sections, key, lines = {}, "intro", []
+    for line in printout.splitlines():
+        heading = re.match(r"^== (?:(\d+)\.|(Summary))", line)
+        if heading:
+            sections[key] = "\n".join(lines).strip("\n")
+            key, lines = (heading[1] or "summary"), []
+            continue
+        if not line.startswith(("done in", "plots written", "plot written")):
+            lines.append(line)
+    sections[key] = "\n".join(lines).strip("\n")
+    return sections
+
+
+def run_example(root: Path, script: str, arguments: list[str]) -> str:
+    """Run ``examples/<script>``'s ``main(arguments)``; return what it printed."""
+    spec = importlib.util.spec_from_file_location(Path(script).stem, root / "examples" / script)
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        example.main(
-            [
-                "--seed",
-                "1",
-                "--n-boot",
-                "50",
-                "--no-progress",
-                "--out",
-                str(Path(config["docs_dir"]) / "img"),
-            ]
-        )
+        example.main(arguments)
+    return printed.getvalue()
+
+
+def on_pre_build(config) -> None:
+    """Run the examples: figures into docs/img, each printout by section into _SECTIONS."""
+    if os.environ.get("MSM_DOCS_SKIP_EXAMPLE") == "1":
+        return
+    root = Path(config["config_file_path"]).resolve().parent
+    out = ["--out", str(Path(config["docs_dir"]) / "img")]
     _SECTIONS.clear()
-    key, lines = "intro", []
-    for line in printed.getvalue().splitlines():
-        heading = re.match(r"^== (?:(\d+)\.|(Summary))", line)
-        if heading:
-            _SECTIONS[key] = "\n".join(lines).strip("\n")
-            key, lines = (heading[1] or "summary"), []
-            continue
-        if not line.startswith("done in") and not line.startswith("plots written"):
-            lines.append(line)
-    _SECTIONS[key] = "\n".join(lines).strip("\n")
-    log.info("ran examples/jdm_ivig.py for the tutorial: sections %s", ", ".join(_SECTIONS))
+    for prefix, (script, arguments) in EXAMPLES.items():
+        _SECTIONS[prefix] = split_sections(run_example(root, script, arguments + out))
+        log.info("ran examples/%s: sections %s", script, ", ".join(_SECTIONS[prefix]))
 
 
-def _insert_output(markdown: str, src: str) -> str:
+def insert_output(markdown: str, src: str, sections: dict[str, dict[str, str]]) -> str:
+    """Replace each ``<!-- PREFIX-output: KEY -->`` marker by that section's printout."""
+
     def block(match: re.Match) -> str:
-        text = _SECTIONS.get(match["key"])
-        if text is None:
-            if _SECTIONS:
-                raise KeyError(f"{src}: the example printed no section {match['key']!r}")
+        prefix, key = match["example"], match["key"]
+        if prefix not in EXAMPLES:
+            raise KeyError(f"{src}: no example has the marker prefix {prefix!r}")
+        if not sections:
             return "*[Output not generated: the example was not run for this build]*"
+        text = sections[prefix].get(key)
+        if text is None:
+            script = EXAMPLES[prefix][0]
+            raise KeyError(f"{src}: examples/{script} printed no section {key!r}")
         return "```text\n" + text + "\n```"
 
     return _OUTPUT.sub(block, markdown)
@@ -138,7 +158,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
                 + blocks
                 + "\n"
             )
-    markdown = _insert_output(markdown, src)
+    markdown = insert_output(markdown, src, _SECTIONS)
     docs_dir = Path(config["docs_dir"])
     page_dir = Path(src).parent
 

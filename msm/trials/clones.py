@@ -150,19 +150,27 @@ class CloneCensor:
     def followup_max(self) -> int | None:
         return self.spec.followup_max
 
-    def hazards(self, method: str = "nonparametric", hazard_model: str | None = None):
+    def hazards(
+        self,
+        method: str = "nonparametric",
+        hazard_model: str | None = None,
+        *,
+        weighted: bool = True,
+    ):
         """Weighted hazard per interval and strategy (index ``followup``).
 
         ``method="nonparametric"``: ``h_k = sum(weight * outcome) / sum(weight)`` over the
         clones of the strategy kept at interval k.  ``"pooled_logistic"``: the fitted
         probabilities of a weighted logistic model of the outcome on ``hazard_model`` (a
         right-hand side in ``followup`` only, default ``"followup + I(followup**2)"``),
-        fitted separately on each strategy's clone rows.
+        fitted separately on each strategy's clone rows.  ``weighted=False``: every kept
+        clone row counts 1 (see ``risk_curves``).
         """
         method, terms = check_method(method, hazard_model, self.expanded)
         return _hazards(
-            self.expanded, self.outcome, list(self.strategies), self._horizon(), method, terms
-        )
+            self.expanded, self.outcome, list(self.strategies), self._horizon(), method, terms,
+            _check_weighted(weighted),
+        )  # fmt: skip
 
     def _horizon(self) -> int:
         if self.followup_max is not None:
@@ -181,6 +189,7 @@ class CloneCensor:
         alpha: float = 0.05,
         n_jobs: int | None = 1,
         progress: bool = False,
+        weighted: bool = True,
     ) -> pd.DataFrame:
         """Cumulative incidence per strategy at ``times``, their difference and ratio.
 
@@ -211,6 +220,13 @@ class CloneCensor:
             Worker processes of the bootstrap (1: this process).
         progress : bool
             Show the bootstrap's progress bar.
+        weighted : bool
+            Weight the clones (the default: the clone-censor-weight estimate).  ``False``
+            counts every kept clone row once: the naive per-protocol analysis, artificial
+            censoring without its inverse-probability weights, biased when who deviates from
+            a strategy depends on prognosis (the sicker ``never()`` clones start treatment and
+            are censored, so the ones kept are healthier).  For comparison only; the
+            bootstrap re-runs the same unweighted analysis.
 
         Returns
         -------
@@ -220,8 +236,9 @@ class CloneCensor:
         """
         times = check_times(times, self.followup_max, self._horizon())
         method, terms = check_method(method, hazard_model, self.expanded)
+        weighted = _check_weighted(weighted)
         names = list(self.strategies)
-        estimate = _risk_table(self.expanded, self.outcome, names, times, method, terms)
+        estimate = _risk_table(self.expanded, self.outcome, names, times, method, terms, weighted)
         table = estimate.to_frame("estimate")
         if not ci:
             return table
@@ -233,7 +250,9 @@ class CloneCensor:
 
         def statistic(frame: pd.DataFrame) -> pd.Series:
             cc = compute_clones(frame, spec, store=False)
-            return _flat(_risk_table(cc.expanded, cc.outcome, names, times, method, terms))
+            return _flat(
+                _risk_table(cc.expanded, cc.outcome, names, times, method, terms, weighted)
+            )
 
         boot = bootstrap(
             statistic,
@@ -311,6 +330,12 @@ def check_method(method, hazard_model, expanded) -> tuple[str, Terms | None]:
     return method, terms
 
 
+def _check_weighted(weighted) -> bool:
+    if not isinstance(weighted, (bool, np.bool_)):
+        raise ValueError(f"weighted must be True or False, got {weighted!r}")
+    return bool(weighted)
+
+
 def nonparametric_hazards(events: np.ndarray, at_risk: np.ndarray) -> np.ndarray:
     """``h_k = sum(weight * outcome) / sum(weight)`` per interval (NaN where none at risk)."""
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -326,12 +351,12 @@ def pooled_hazards(fit, terms: Terms, seen: np.ndarray, horizon: int) -> np.ndar
     return np.where(np.arange(horizon) <= np.flatnonzero(seen).max(), h, np.nan)
 
 
-def _hazards(expanded, outcome, names, horizon, method="nonparametric", terms=None):
+def _hazards(expanded, outcome, names, horizon, method="nonparametric", terms=None, weighted=True):
     index = pd.Index(np.arange(horizon), name=FOLLOWUP)
     out = {}
     for name in names:
         rows = expanded[expanded[STRATEGY] == name]
-        w = rows[WEIGHT].to_numpy()
+        w = rows[WEIGHT].to_numpy() if weighted else np.ones(len(rows))
         k = rows[FOLLOWUP].to_numpy()
         y = rows[outcome].to_numpy(dtype=np.float64)
         if method == "pooled_logistic":
@@ -351,8 +376,8 @@ def _hazards(expanded, outcome, names, horizon, method="nonparametric", terms=No
     return pd.DataFrame(out, index=index)
 
 
-def _risk_table(expanded, outcome, names, times, method="nonparametric", terms=None):
-    h = _hazards(expanded, outcome, names, max(times), method, terms)
+def _risk_table(expanded, outcome, names, times, method="nonparametric", terms=None, weighted=True):
+    h = _hazards(expanded, outcome, names, max(times), method, terms, weighted)
     return risk_table(h, names, times)
 
 
