@@ -47,6 +47,7 @@ from msm.trials.clones import (
     check_grace_periods,
     check_method,
     check_times,
+    check_weighted,
     clone_censor_spec,
     clone_frame,
     clone_rows,
@@ -225,7 +226,8 @@ def _expanded_part(part, spec, fitted, meta):
 
 
 def _hazard_sums(part, spec, fitted, meta) -> dict:
-    """Per strategy: sum(weight * outcome), sum(weight) and the rows at each interval."""
+    """Per strategy: sum(weight * outcome), sum(weight), the rows and the outcomes at each
+    interval (the last two for ``weighted=False``)."""
     expanded = _expanded_part(part, spec, fitted, meta)
     out = {}
     for name in spec.strategies:
@@ -233,7 +235,12 @@ def _hazard_sums(part, spec, fitted, meta) -> dict:
         w = rows[WEIGHT].to_numpy()
         k = rows[FOLLOWUP].to_numpy()
         y = rows[spec.outcome].to_numpy(dtype=np.float64)
-        out[name] = (np.bincount(k, weights=w * y), np.bincount(k, weights=w), np.bincount(k))
+        out[name] = (
+            np.bincount(k, weights=w * y),
+            np.bincount(k, weights=w),
+            np.bincount(k),
+            np.bincount(k, weights=y),
+        )
     return out
 
 
@@ -242,8 +249,9 @@ class HazardDesigns:
     columns: Columns
 
 
-def _hazard_designs(part, spec, fitted, meta, terms: Terms) -> HazardDesigns:
-    """Each strategy's pooled-logistic hazard design on its clone rows, with the weights."""
+def _hazard_designs(part, spec, fitted, meta, terms: Terms, weighted: bool = True):
+    """Each strategy's pooled-logistic hazard design on its clone rows, with the weights
+    (1 with ``weighted=False``)."""
     expanded = _expanded_part(part, spec, fitted, meta)
     columns = Columns(len(expanded))
     for name in spec.strategies:
@@ -251,7 +259,7 @@ def _hazard_designs(part, spec, fitted, meta, terms: Terms) -> HazardDesigns:
         rows = expanded[mask]
         design = design_matrix(terms, rows)
         y = rows[spec.outcome].to_numpy(dtype=np.float64)
-        w = rows[WEIGHT].to_numpy(dtype=np.float64)
+        w = rows[WEIGHT].to_numpy(dtype=np.float64) if weighted else np.ones(len(rows))
         columns.add(f"hazard:{name}", design.matrix, list(design.names), y, rows=mask, w=w)
     return HazardDesigns(columns)
 
@@ -341,30 +349,38 @@ class DaskCloneCensor:
         longest = max((s[2].size for s in self.sums.values()), default=0)
         return longest
 
-    def hazards(self, method: str = "nonparametric", hazard_model: str | None = None):
+    def hazards(
+        self,
+        method: str = "nonparametric",
+        hazard_model: str | None = None,
+        *,
+        weighted: bool = True,
+    ):
         """Weighted hazard per interval and strategy, as ``CloneCensor.hazards``: the
         nonparametric ones from the partitions' sums, the pooled-logistic ones from models
-        fitted on Dask."""
+        fitted on Dask (``weighted=False``: every clone row counts 1)."""
         method, terms = check_method(method, hazard_model, self._meta())
-        return self._hazards(self._horizon(), method, terms)
+        return self._hazards(self._horizon(), method, terms, check_weighted(weighted))
 
-    def _hazards(self, horizon: int, method: str, terms) -> pd.DataFrame:
+    def _hazards(self, horizon: int, method: str, terms, weighted: bool = True) -> pd.DataFrame:
         index = pd.Index(np.arange(horizon), name=FOLLOWUP)
         names = list(self.strategies)
         out = {}
         if method == "pooled_logistic":
-            fits = self._hazard_models(terms)
+            fits = self._hazard_models(terms, weighted)
         for name in names:
-            events, at_risk, count = (_length(a, horizon) for a in self.sums[name])
+            events, at_risk, count, ycount = (_length(a, horizon) for a in self.sums[name])
             if method == "pooled_logistic":
                 out[name] = pooled_hazards(fits[name], terms, count > 0, horizon)
-            else:
+            elif weighted:
                 out[name] = nonparametric_hazards(events, at_risk)
+            else:
+                out[name] = nonparametric_hazards(ycount, count.astype(np.float64))
         return pd.DataFrame(out, index=index)
 
-    def _hazard_models(self, terms: Terms) -> dict:
+    def _hazard_models(self, terms: Terms, weighted: bool = True) -> dict:
         prepared = persist_each(_hazard_designs, self.data, self.spec, self.fitted, self._meta(),
-                                terms)  # fmt: skip
+                                terms, weighted)  # fmt: skip
         outcome = str(self.outcome)
         tasks = [
             ModelTask(f"hazard:{name}", BINOMIAL,
@@ -390,6 +406,7 @@ class DaskCloneCensor:
         alpha: float = 0.05,
         n_jobs: int | None = 1,
         progress: bool = False,
+        weighted: bool = True,
     ) -> pd.DataFrame:
         """Cumulative incidence per strategy at ``times``, as ``CloneCensor.risk_curves``;
         ``ci=True`` (the patient bootstrap, in memory) is refused: pass ``ci=False``.
@@ -413,7 +430,7 @@ class DaskCloneCensor:
         times = check_times(times, self.followup_max, self._horizon())
         method, terms = check_method(method, hazard_model, self._meta())
         names = list(self.strategies)
-        h = self._hazards(max(times), method, terms)
+        h = self._hazards(max(times), method, terms, check_weighted(weighted))
         return risk_table(h, names, times).to_frame("estimate")
 
     def __repr__(self) -> str:
@@ -575,7 +592,7 @@ def clone_censor(
     parts = compute_each(_hazard_sums, frame, spec, fitted, meta)
     sums = {}
     for name in spec.strategies:
-        total = [np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)]
+        total = [np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0)]
         for i in order:
             total = [_padded_sum(t, p) for t, p in zip(total, parts[i][name])]
         sums[name] = tuple(total)

@@ -169,7 +169,7 @@ class CloneCensor:
         method, terms = check_method(method, hazard_model, self.expanded)
         return _hazards(
             self.expanded, self.outcome, list(self.strategies), self._horizon(), method, terms,
-            _check_weighted(weighted),
+            check_weighted(weighted),
         )  # fmt: skip
 
     def _horizon(self) -> int:
@@ -236,7 +236,7 @@ class CloneCensor:
         """
         times = check_times(times, self.followup_max, self._horizon())
         method, terms = check_method(method, hazard_model, self.expanded)
-        weighted = _check_weighted(weighted)
+        weighted = check_weighted(weighted)
         names = list(self.strategies)
         estimate = _risk_table(self.expanded, self.outcome, names, times, method, terms, weighted)
         table = estimate.to_frame("estimate")
@@ -330,7 +330,8 @@ def check_method(method, hazard_model, expanded) -> tuple[str, Terms | None]:
     return method, terms
 
 
-def _check_weighted(weighted) -> bool:
+def check_weighted(weighted) -> bool:
+    """``weighted=`` of the risk curves: True or False (ValueError)."""
     if not isinstance(weighted, (bool, np.bool_)):
         raise ValueError(f"weighted must be True or False, got {weighted!r}")
     return bool(weighted)
