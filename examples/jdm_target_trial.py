@@ -22,7 +22,6 @@ against the truth; the risk curves go to ``--out``.
 from __future__ import annotations
 
 import argparse
-import textwrap
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 import msm
+from msm.trials.clones import protocol_text
 
 # The strategies, from each child's time zero (interval 0; one interval is one month).  The
 # difference reported is the first against the second.
@@ -112,16 +112,6 @@ def naive_estimates(cohort: pd.DataFrame) -> pd.Series:
     out = {f"{PER_PROTOCOL}|{t}|{q}": v for (t, q), v in plain["estimate"].items() if q != "ratio"}
     out.update({f"{INITIATORS}|{k}": v for k, v in initiators(cohort).items()})
     return pd.Series(out)
-
-
-def show_protocol(protocol: pd.DataFrame, width: int = 100) -> str:
-    """The protocol table, one item per paragraph (the specifications are long)."""
-    lines = []
-    for item, text in protocol["specification"].items():
-        wrapped = textwrap.wrap(text, width - 24)
-        lines.append(f"{item:<22}  {wrapped[0]}")
-        lines += [" " * 24 + rest for rest in wrapped[1:]]
-    return "\n".join(lines)
 
 
 def grace_period_weights(cc: msm.CloneCensor, cohort: pd.DataFrame) -> pd.DataFrame:
@@ -212,7 +202,7 @@ def analyse(
     cc = emulate(cohort)
 
     say("\n== 1. The target trial ==")
-    say(show_protocol(cc.protocol))
+    say(protocol_text(cc.protocol))
 
     say("\n== 2. Eligibility and time zero ==")
     n = cohort["id"].nunique()

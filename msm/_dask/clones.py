@@ -58,6 +58,7 @@ from msm.trials.clones import (
     nonparametric_hazards,
     pooled_hazards,
     protocol_table,
+    protocol_text,
     risk_table,
     strategy_decisions,
 )
@@ -443,7 +444,7 @@ class DaskCloneCensor:
             + ", ".join(f"{k} {int(self.n_clone_rows.get(k, 0))}" for k in self.strategies),
             "",
             "protocol of the emulated target trial:",
-            self.protocol.to_string(),
+            protocol_text(self.protocol),
         ]
         if self.notes:
             lines += ["", "notes:", *(f"- {n}" for n in self.notes)]

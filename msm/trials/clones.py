@@ -280,11 +280,24 @@ class CloneCensor:
             + ", ".join(f"{k} {int(counts.get(k, 0))}" for k in self.strategies),
             "",
             "protocol of the emulated target trial:",
-            self.protocol.to_string(),
+            protocol_text(self.protocol),
         ]
         if self.notes:
             lines += ["", "notes:", *(f"- {n}" for n in self.notes)]
         return "\n".join(lines)
+
+
+def protocol_text(protocol: pd.DataFrame, width: int = 100) -> str:
+    """The protocol table as text, one item per paragraph: the item's name, then its
+    specification wrapped to ``width`` columns (the specifications are long)."""
+    import textwrap
+
+    lines = []
+    for item, text in protocol["specification"].items():
+        wrapped = textwrap.wrap(str(text), width - 24) or [""]
+        lines.append(f"{item:<22}  {wrapped[0]}")
+        lines += [" " * 24 + rest for rest in wrapped[1:]]
+    return "\n".join(lines)
 
 
 def _flat(table: pd.Series) -> pd.Series:
