@@ -26,6 +26,7 @@ from msm.diagnostics import (
     reweighted_association,
     weight_summary,
 )
+from msm.imputation import Imputations, impute
 from msm.inference import BootstrapResults, BootstrapWarning, bootstrap
 from msm.models import ConvergenceWarning, LogitFit, SeparationWarning
 from msm.outcome import CoxResults, GLMResults, cox, risk_curves
@@ -48,6 +49,7 @@ __all__ = [
     "DataWarning",
     "GLMResults",
     "HistoryBalance",
+    "Imputations",
     "LogitFit",
     "ModelComparison",
     "SeparationWarning",
@@ -64,6 +66,7 @@ __all__ = [
     "ess",
     "glm",
     "history_balance",
+    "impute",
     "iptw",
     "never",
     "plot",
