@@ -288,9 +288,17 @@ def _draw_coefficients(fit, rng: np.random.Generator) -> np.ndarray:
     return fit.coef_ + root @ rng.standard_normal(fit.coef_.size)
 
 
-def _match(predicted_obs, predicted_mis, observed, donors, rng) -> np.ndarray:
+def match_donors(predicted_obs, predicted_mis, observed, donors, rng) -> np.ndarray:
     """Predictive mean matching: each missing cell gets the observed value of one of the
-    ``donors`` observed rows with the closest predictions, chosen at random."""
+    ``donors`` observed rows with the closest predictions, chosen at random.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> match_donors(np.array([0.0, 1.0, 2.0]), np.array([0.9, 2.2]), np.array([10, 11, 12]),
+    ...              1, rng).tolist()
+    [11, 12]
+    """
     k = min(donors, predicted_obs.size)
     order = np.argsort(predicted_obs, kind="stable")
     sorted_pred = predicted_obs[order]
@@ -364,7 +372,7 @@ def _impute_once(s: _Setup, rng, method, donors, max_iter, neighbours):
             drawn = fit.intercept_ + centre @ (fit.coef_ - beta) + mis @ beta
             if method == "pmm":
                 fitted = fit.intercept_ + x[obs] @ fit.coef_
-                values = _match(fitted, drawn, target[obs], donors, rng)
+                values = match_donors(fitted, drawn, target[obs], donors, rng)
             else:
                 values = drawn + rng.normal(0.0, np.sqrt(1.0 / fit.alpha_), drawn.size)
                 values = np.clip(values, s.low[j], s.high[j])
