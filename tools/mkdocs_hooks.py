@@ -11,6 +11,9 @@
   printout of the example's section ``== N. ...`` (``summary`` for the final table, ``intro``
   for what comes before section 1).  The numbers and figures on the page are therefore those
   of the code being documented.  ``MSM_DOCS_SKIP_EXAMPLE=1`` skips the run.
+* **Other pages from other examples.**  Each entry of ``EXAMPLE_PAGES`` (example, its
+  arguments, page, marker) runs the same way; on its page ``<!-- marker: N -->`` becomes the
+  printout of the example's section ``N`` (``intro``, a number, ``summary``).
 * **Figures not generated.**  An image link to ``img/...`` whose file is absent becomes a
   visible placeholder instead of a broken image, so ``mkdocs build --strict`` still checks
   every other link.
@@ -32,6 +35,58 @@ log = logging.getLogger("mkdocs.hooks.msm")
 _IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\((?P<src>img/[^)\s]+)\)")
 _OUTPUT = re.compile(r"<!-- jdm-output: (?P<key>\w+) -->")
 _SECTIONS: dict[str, str] = {}
+
+# pages generated from an example's printout: (example, arguments, page, marker)
+EXAMPLE_PAGES = [
+    ("examples/jdm_missing_data.py", ["--seed", "1", "--m", "10"], "missing_data.md", "mi-output"),
+]
+_PAGE_SECTIONS: dict[str, dict[str, str]] = {}  # page -> section -> printout
+
+
+def split_sections(printout: str) -> dict[str, str]:
+    """An example's printout by section: ``== N. ...`` -> "N", ``== Summary`` -> "summary",
+    what comes first -> "intro"; the closing "done in" and "plots written" lines dropped."""
+    sections, key, lines = {}, "intro", []
+    for line in printout.splitlines():
+        heading = re.match(r"^== (?:(\d+)\.|(Summary))", line)
+        if heading:
+            sections[key] = "\n".join(lines).strip("\n")
+            key, lines = (heading[1] or "summary"), []
+            continue
+        if not line.startswith("done in") and not line.startswith("plots written"):
+            lines.append(line)
+    sections[key] = "\n".join(lines).strip("\n")
+    return sections
+
+
+def _run_example_pages(root: Path) -> None:
+    _PAGE_SECTIONS.clear()
+    for example, arguments, page, _marker in EXAMPLE_PAGES:
+        spec = importlib.util.spec_from_file_location(Path(example).stem, root / example)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            module.main(list(arguments))
+        _PAGE_SECTIONS[page] = split_sections(printed.getvalue())
+        log.info("ran %s for %s: sections %s", example, page, ", ".join(_PAGE_SECTIONS[page]))
+
+
+def _insert_page_output(markdown: str, src: str) -> str:
+    for _example, _arguments, page, marker in EXAMPLE_PAGES:
+        if page != src:
+            continue
+        sections = _PAGE_SECTIONS.get(page)
+
+        def block(match: re.Match, sections=sections) -> str:
+            if sections is None:
+                return "*[Output not generated: the example was not run for this build]*"
+            if match["key"] not in sections:
+                raise KeyError(f"{src}: the example printed no section {match['key']!r}")
+            return "```text\n" + sections[match["key"]] + "\n```"
+
+        markdown = re.sub(rf"<!-- {re.escape(marker)}: (?P<key>\w+) -->", block, markdown)
+    return markdown
 
 
 def on_pre_build(config) -> None:
@@ -67,6 +122,7 @@ def on_pre_build(config) -> None:
             lines.append(line)
     _SECTIONS[key] = "\n".join(lines).strip("\n")
     log.info("ran examples/jdm_ivig.py for the tutorial: sections %s", ", ".join(_SECTIONS))
+    _run_example_pages(root)
 
 
 def _insert_output(markdown: str, src: str) -> str:
@@ -139,6 +195,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
                 + "\n"
             )
     markdown = _insert_output(markdown, src)
+    markdown = _insert_page_output(markdown, src)
     docs_dir = Path(config["docs_dir"])
     page_dir = Path(src).parent
 
