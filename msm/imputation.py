@@ -85,7 +85,7 @@ def _positive_int(name: str, value) -> int:
     return int(value)
 
 
-def missing_summary(data: pd.DataFrame, id: str, time: str, imputed: Sequence[str]):
+def _missing_summary(data: pd.DataFrame, id: str, time: str, imputed: Sequence[str]):
     """The missing values of a long frame: per column, and per visit.
 
     Returns
@@ -335,6 +335,8 @@ def _design(s: _Setup, y: np.ndarray, j: int, neighbours: bool, rows: np.ndarray
         x = x[rows]
     sd = x.std(axis=0)
     keep = sd > 1e-12 * np.maximum(1.0, np.abs(x).max(axis=0))
+    if not keep.any():  # nothing varies (one fixed predictor, constant on first rows): a mean
+        return np.zeros((x.shape[0], 1))
     x = x[:, keep]
     return (x - x.mean(axis=0)) / sd[keep]
 
@@ -582,7 +584,7 @@ def impute(
                 list(pd.unique(ids[np.isinf(values)])),
             )
 
-    missing, missing_by_time = missing_summary(data, id, time, targets)
+    missing, missing_by_time = _missing_summary(data, id, time, targets)
     order = panel.order
     y = np.column_stack([_as_float(data[c])[order] for c in targets]) if targets else None
     setup = None

@@ -226,3 +226,17 @@ def test_bad_arguments():
         run(COHORT.to_numpy())
     with pytest.raises(TypeError, match="seed must be an integer"):
         run(seed=1.5)
+
+
+def test_a_baseline_column_with_nothing_to_predict_it_gets_observed_values():
+    data = pd.DataFrame({"id": np.repeat(np.arange(30), 3), "t": np.tile([0, 1, 2], 30),
+                         "age": np.repeat(np.arange(30.0), 3)})  # fmt: skip
+    data.loc[data["id"] < 5, "age"] = np.nan  # time, the only predictor, is 0 on first rows
+    imp = msm.impute(data, id="id", time="t", m=2, seed=1)
+    assert imp.levels == {"age": "subject"}
+    frame = imp[0]
+    assert frame.groupby("id")["age"].nunique().eq(1).all()
+    assert frame["age"].isin(set(data["age"].dropna())).all()
+    assert "Missing values before imputation:\n  none" in repr(
+        msm.impute(data.dropna(), id="id", time="t", m=2, seed=1)
+    )
