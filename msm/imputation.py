@@ -3,16 +3,25 @@
 Data path: check the frame once (id and time complete, (id, time) unique, the columns to
 impute numeric and observed somewhere), sort once by (id, time) (``msm.panel.build_panel``),
 summarize the missing values (per column, per visit), then for each of the ``m`` imputations,
-from its own seed: fill every missing cell with a random observed value of its column, and
-cycle ``max_iter`` times over the columns to impute.  Each step regresses one column, on the
-rows where it is observed, on the current values of everything else:
+from its own seed: fill every missing cell with the subject's nearest earlier (else later)
+observed value, or a random observed value of its column for a subject with none (so the
+chains start near the data), and cycle ``max_iter`` times over the columns to impute.  Each
+step regresses one column, on the rows where it is observed, on the current values of
+everything else:
 
 * the fixed predictors: by default every complete numeric column except the id (time, the
-  treatment, the outcome, baseline covariates, the always-measured scores);
+  treatment, the outcome, baseline covariates, the always-measured scores), and the
+  previous and next visit values of those that change within subjects (except time);
 * the other columns being imputed, at the same visit;
 * every imputed column's values at the previous and the next visit of the same subject
   (recomputed from the current imputations at every step), with indicators of a subject's
-  first and last visit, where there is no previous or next value;
+  first and last visit, where there is no previous or next value, and a slope of their
+  own for the one neighbour a first or last visit has;
+* every imputed column's mean over the subject's other visits (what all of a subject's
+  visits share: with a subject effect, the neighbours alone lose part of it; with a random
+  intercept, 4 visits and 40% of values missing at random, the correlation of successive
+  visits in the completed data is 0.635 with these means, 0.59 without them and 0.22 with
+  no neighbours at all, for a true 0.667: ``tests/test_imputation.py``);
 
 draws the regression's coefficients from their posterior (scikit-learn's ``BayesianRidge``,
 the estimator of its ``IterativeImputer``) and fills the missing cells by predictive mean
@@ -256,6 +265,7 @@ class _Setup:
     first: np.ndarray  # sorted rows: True on a subject's first row
     last: np.ndarray
     fixed: np.ndarray  # (n, p) fixed predictors, sorted
+    fixed_neighbours: np.ndarray  # previous and next values of the time-varying ones
     y: np.ndarray  # (n, k) columns to impute, sorted, NaN where missing
     missing: np.ndarray  # (n, k) bool
     subject: np.ndarray  # (k,) bool: imputed once per subject
@@ -315,21 +325,53 @@ def match_donors(predicted_obs, predicted_mis, observed, donors, rng) -> np.ndar
     return observed[order[chosen]]
 
 
+def _neighbour_values(values: np.ndarray, first: np.ndarray, last: np.ndarray, means):
+    """Each row's previous and next visit values of the columns of ``values`` (sorted rows);
+    a subject's first (last) row, which has none, gets the column's mean."""
+    previous = np.empty_like(values)
+    previous[1:] = values[:-1]
+    previous[first] = means
+    following = np.empty_like(values)
+    following[:-1] = values[1:]
+    following[last] = means
+    return np.column_stack([previous, following])
+
+
+def _varies_within(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Which columns of ``values`` (sorted rows, complete) change within some subject."""
+    if values.shape[1] == 0:
+        return np.zeros(0, dtype=bool)
+    low = np.minimum.reduceat(values, starts[:-1], axis=0)
+    high = np.maximum.reduceat(values, starts[:-1], axis=0)
+    return (high > low).any(axis=0)
+
+
+def _others_mean(values: np.ndarray, s: _Setup, means: np.ndarray) -> np.ndarray:
+    """The mean of each column over the subject's other visits (a subject seen once: the
+    column's mean): what the subject's visits share, beyond the neighbours."""
+    sizes = np.diff(s.starts)
+    totals = np.add.reduceat(values, s.starts[:-1], axis=0)
+    per_row = np.repeat(totals, sizes, axis=0) - values
+    others = np.repeat(sizes - 1, sizes)[:, None].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = per_row / others
+    return np.where(others > 0, out, means)
+
+
 def _design(s: _Setup, y: np.ndarray, j: int, neighbours: bool, rows: np.ndarray | None):
     """Predictors of column j: the fixed ones, the other imputed columns, and the previous
-    and next visit values of every visit-level imputed column (with first/last flags)."""
+    and next visit values of every time-varying fixed predictor and visit-level imputed
+    column (with first/last flags)."""
     parts = [s.fixed, np.delete(y, j, axis=1)]
     if neighbours and not s.subject[j]:
         visit = y[:, ~s.subject]
         means = np.nanmean(np.where(s.missing[:, ~s.subject], np.nan, visit), axis=0)
-        previous = np.empty_like(visit)
-        previous[1:] = visit[:-1]
-        previous[s.first] = means
-        following = np.empty_like(visit)
-        following[:-1] = visit[1:]
-        following[s.last] = means
         flags = np.column_stack([s.first, s.last]).astype(np.float64)
-        parts += [previous, following, flags]
+        around = _neighbour_values(visit, s.first, s.last, means)
+        k = visit.shape[1]
+        # at a first (last) visit only the next (previous) value is there: its own slope
+        edges = np.column_stack([around[:, k:] * s.first[:, None], around[:, :k] * s.last[:, None]])
+        parts += [s.fixed_neighbours, around, edges, flags, _others_mean(visit, s, means)]
     x = np.column_stack(parts)
     if rows is not None:
         x = x[rows]
@@ -341,6 +383,24 @@ def _design(s: _Setup, y: np.ndarray, j: int, neighbours: bool, rows: np.ndarray
     return (x - x.mean(axis=0)) / sd[keep]
 
 
+def _carried(values: np.ndarray, missing: np.ndarray, starts: np.ndarray):
+    """Missing cells filled with the subject's last earlier observed value, else its first
+    later one (sorted rows); also the mask of cells of subjects with no observed value."""
+    n = values.size
+    index = np.arange(n)
+    sizes = np.diff(starts)
+    earlier = np.maximum.accumulate(np.where(missing, -1, index))
+    later = np.minimum.accumulate(np.where(missing, n, index)[::-1])[::-1]
+    has_earlier = earlier >= np.repeat(starts[:-1], sizes)
+    has_later = later < np.repeat(starts[1:], sizes)
+    out = values.copy()
+    back = missing & has_earlier
+    out[back] = values[earlier[back]]
+    forward = missing & ~has_earlier & has_later
+    out[forward] = values[later[forward]]
+    return out, missing & ~has_earlier & ~has_later
+
+
 def _impute_once(s: _Setup, rng, method, donors, max_iter, neighbours):
     from sklearn.linear_model import BayesianRidge
 
@@ -348,7 +408,7 @@ def _impute_once(s: _Setup, rng, method, donors, max_iter, neighbours):
     k = y.shape[1]
     first_rows = np.flatnonzero(s.first)
     subject_of = np.repeat(np.arange(first_rows.size), np.diff(s.starts))
-    for j in range(k):  # start: random observed values (mice's initial imputation)
+    for j in range(k):  # the start: observed values (so the chains start near the data)
         hole = s.missing[:, j]
         seen = s.y[~hole, j]
         if s.subject[j]:
@@ -357,8 +417,10 @@ def _impute_once(s: _Setup, rng, method, donors, max_iter, neighbours):
             per_subject = y[first_rows, j].copy()
             per_subject[holes] = values
             y[:, j] = per_subject[subject_of]
-        else:
-            y[hole, j] = rng.choice(seen, hole.sum())
+        else:  # the subject's nearest earlier (else later) value; none: a random one
+            filled, rest = _carried(s.y[:, j], hole, s.starts)
+            filled[rest] = rng.choice(seen, rest.sum())
+            y[:, j] = filled
     chains = np.empty((max_iter, k, 2))
     for iteration in range(max_iter):
         for j in range(k):
@@ -407,11 +469,12 @@ def impute(
 
     Each column to impute is regressed, in turn and ``max_iter`` times, on time, the
     treatment, the outcome and the other complete numeric columns, on the other imputed
-    columns, and on every imputed column's previous and next visit values (the usual advice
-    for longitudinal data in long format); the coefficients are drawn from their posterior
-    (scikit-learn's ``BayesianRidge``) and the cells filled by predictive mean matching, so
-    that scores (CMAS 0-52, say), counts and 0/1 flags come back as values that were
-    observed.  Each imputation has its own seed.  The missing values are summarized (per
+    columns, on every time-varying column's previous and next visit values (the usual advice
+    for longitudinal data in long format) and on each imputed column's mean over the
+    subject's other visits (see the module docstring); the coefficients are drawn from their
+    posterior (scikit-learn's ``BayesianRidge``) and the cells filled by predictive mean
+    matching, so that scores (CMAS 0-52, say), counts and 0/1 flags come back as values
+    that were observed.  Each imputation has its own seed.  The missing values are summarized (per
     column and per visit) first, in the result's repr.  Imputations made with any other
     tool (R's mice, say) can be given to ``msm.mi.analyze`` as a list of DataFrames instead.
 
@@ -449,7 +512,8 @@ def impute(
     max_iter : int
         Cycles over the columns (mice's default is 5; 10 here).
     neighbours : bool
-        Use the previous and next visit values of the imputed columns as predictors.
+        Use the previous and next visit values (and the imputed columns' means over the
+        subject's other visits) as predictors.
 
     Returns
     -------
@@ -594,14 +658,21 @@ def impute(
             [_subject_level(y[:, j], hole[:, j], panel.starts) for j in range(len(targets))]
         )
         observed = [y[~hole[:, j], j] for j in range(len(targets))]
+        first, last = panel.first_rows(), panel.last_rows()
+        x = np.column_stack([_as_float(data[c])[order] for c in fixed]) if fixed else None
+        x = np.empty((len(data), 0)) if x is None else x
+        # the previous and next values of the fixed predictors that change within subjects
+        # (not of time itself: its neighbours are time -+ 1)
+        varying = _varies_within(x, panel.starts) & np.array([c != time for c in fixed], bool)
         setup = _Setup(
             order=order,
             starts=panel.starts,
-            first=panel.first_rows(),
-            last=panel.last_rows(),
-            fixed=np.column_stack([_as_float(data[c])[order] for c in fixed])
-            if fixed
-            else np.empty((len(data), 0)),
+            first=first,
+            last=last,
+            fixed=x,
+            fixed_neighbours=_neighbour_values(
+                x[:, varying], first, last, x[:, varying].mean(axis=0)
+            ),
             y=y,
             missing=hole,
             subject=subject,
