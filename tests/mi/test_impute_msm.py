@@ -5,8 +5,8 @@ hidden at random given the physician global and IVIG (``simulate_jdm(missing=Tru
 truth ``jdm_truth().msm_log_or`` (0.674) unchanged.  For seeds 0..7 (500 patients each): the
 example's analysis (stabilized treatment and censoring weights, the pooled logistic MSM,
 cluster-robust variance) on the rows with every score (complete case), and within each of 5
-imputations of ``msm.impute`` (3 iterations) pooled by ``msm.mi.analyze``.  Numbers from the run that set the
-thresholds (log odds ratio of IVIG; truth 0.674):
+imputations of ``msm.impute`` (3 iterations) pooled by ``msm.mi.analyze``.  Numbers from the
+run that set the thresholds (log odds ratio of IVIG; truth 0.674):
 
     seed   complete case   MI      MI 95% CI        the cohort before hiding
     0       0.207          0.405   -0.27 .. 1.08    0.415
