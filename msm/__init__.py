@@ -27,6 +27,7 @@ from msm.diagnostics import (
     reweighted_association,
     weight_summary,
 )
+from msm.imputation import Imputations, impute
 from msm.inference import BootstrapResults, BootstrapWarning, bootstrap
 from msm.inference.evalue import evalue
 from msm.models import ConvergenceWarning, LogitFit, SeparationWarning
@@ -51,6 +52,7 @@ __all__ = [
     "DataWarning",
     "GLMResults",
     "HistoryBalance",
+    "Imputations",
     "LogitFit",
     "ModelComparison",
     "SeparationWarning",
@@ -68,6 +70,7 @@ __all__ = [
     "ess",
     "glm",
     "history_balance",
+    "impute",
     "iptw",
     "never",
     "plot",

@@ -3243,6 +3243,109 @@ def _():
     call(msm.to_long, wide_frame(), id="id", treatment="sex")
 
 
+# msm.impute: chained equations on the long frame
+
+
+@functools.cache
+def _impute_panel() -> pd.DataFrame:
+    d = _panel(40, seed=2)
+    d = d.assign(l=d["l"].where(d.index % 5 != 1))  # l missing on every fifth row
+    return d
+
+
+def impute_panel() -> pd.DataFrame:
+    return _impute_panel().copy()
+
+
+def impute(data, **overrides):
+    args = dict(id="id", time="time", treatment="a", outcome="y", m=2, seed=1, max_iter=2)
+    return call(msm.impute, data, **{**args, **overrides})
+
+
+@case("msm.impute", "a missing id", Raises("id", ids=(3,)))
+def _():
+    d = impute_panel().astype({"id": float})
+    d.loc[3, "id"] = np.nan
+    impute(d)
+
+
+@case("msm.impute", "a missing time", Raises("time", ids=(2,)))
+def _():
+    d = impute_panel().astype({"time": float})
+    d.loc[d.index[d["id"] == 2][1], "time"] = np.nan
+    impute(d)
+
+
+@case("msm.impute", "duplicated (id, time)", Raises("time", ids=(0,)))
+def _():
+    d = impute_panel()
+    impute(pd.concat([d, d.iloc[[0]]], ignore_index=True))
+
+
+@case("msm.impute", "imputing the time", Raises("time", contains=("never imputed",)))
+def _():
+    impute(impute_panel(), columns=["l", "time"])
+
+
+@case("msm.impute", "a column both imputed and protected", Raises("l"))
+def _():
+    impute(impute_panel(), columns=["l"], protected=["l"])
+
+
+@case("msm.impute", "a text column to impute", Raises("site", contains=("numeric",)))
+def _():
+    d = impute_panel()
+    impute(d.assign(site=np.where(d.index % 3 == 0, None, "a")), columns=["l", "site"])
+
+
+@case("msm.impute", "a column missing on every row", Raises("z"))
+def _():
+    impute(impute_panel().assign(z=np.nan), columns=["z"])
+
+
+@case("msm.impute", "a column observed on one row", Raises("z"))
+def _():
+    d = impute_panel()
+    impute(d.assign(z=np.where(d.index == 0, 1.0, np.nan)), columns=["z"])
+
+
+@case("msm.impute", "an infinite value to impute", Raises("l", ids=(4,)))
+def _():
+    d = impute_panel()
+    d.loc[d.index[d["id"] == 4][2], "l"] = np.inf
+    impute(d)
+
+
+@case("msm.impute", "a text predictor", Raises("site", contains=("predictor",)))
+def _():
+    impute(impute_panel().assign(site="a"), predictors=["x", "site"])
+
+
+@case("msm.impute", "a predictor with missing values", Raises("x", ids=(5,)))
+def _():
+    d = impute_panel()
+    d.loc[d.index[d["id"] == 5][0], "x"] = np.nan
+    impute(d, columns=["l"], predictors=["x", "time"])
+
+
+@case("msm.impute", "an infinite predictor", Raises("x", ids=(6,)))
+def _():
+    d = impute_panel()
+    d.loc[d.index[d["id"] == 6][0], "x"] = np.inf
+    impute(d)
+
+
+@case("msm.impute", "m of 0", Raises(exc=ValueError, contains=("m must be",)))
+def _():
+    impute(impute_panel(), m=0)
+
+
+@case("msm.impute", "a column without missing values asked for (nothing to impute)")
+def _():
+    imp = impute(impute_panel(), columns=["x"])
+    assert imp.columns == [] and imp[0].equals(impute_panel())
+
+
 def cases_by_id() -> dict[str, Case]:
     ids = [c.id for c in CASES]
     assert len(ids) == len(set(ids)), "case ids must be unique"

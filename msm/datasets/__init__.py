@@ -4,6 +4,7 @@ from msm.datasets._panel import simulate_panel
 from msm.datasets.cyclophosphamide import CYCParameters, CYCTruth, cyc_truth, simulate_cyc
 from msm.datasets.jdm import (
     JDMEligibility,
+    JDMMissingness,
     JDMParameters,
     JDMStrategyTruth,
     JDMTruth,
@@ -16,6 +17,7 @@ __all__ = [
     "CYCParameters",
     "CYCTruth",
     "JDMEligibility",
+    "JDMMissingness",
     "JDMParameters",
     "JDMStrategyTruth",
     "JDMTruth",

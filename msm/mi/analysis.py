@@ -177,13 +177,17 @@ def check_imputations(
 
     DataError naming the column (and the ids or rows) when an imputation has other
     columns, another number of rows, or other ids or times row by row (rows reordered or
-    dropped would misalign the analyses); ValueError for fewer than 2 imputations.
+    dropped would misalign the analyses); ValueError for fewer than 2 imputations.  With
+    ``msm.impute``'s result, ``id`` and ``time`` default to the ones it was given.
     """
     if isinstance(imputations, pd.DataFrame) or not isinstance(imputations, Sequence):
         raise TypeError(
             "imputations must be a list of DataFrames (the completed data sets), got "
             f"{type(imputations).__name__}"
         )
+    # msm.impute's result names its id and time: check the alignment on them by default
+    id = getattr(imputations, "id", None) if id is None else id
+    time = getattr(imputations, "time", None) if time is None else time
     frames = list(imputations)
     if len(frames) < 2:
         raise ValueError(

@@ -20,6 +20,7 @@ import msm
 from msm.datasets import (
     CYCParameters,
     JDMEligibility,
+    JDMMissingness,
     JDMParameters,
     cyc_truth,
     jdm_strategy_truth,
@@ -111,6 +112,11 @@ CASES = {
     "jdm_strategy_truth(20000, within 3 vs never)": lambda: jdm_strategy_truth(
         {"IVIG within 3": msm.start_within(3), "no IVIG": msm.never()}, 20_000, seed=1
     ),
+    # scores hidden at random given pga and IVIG (drawn after everything else)
+    "simulate_jdm(300, seed=4, missing)": lambda: simulate_jdm(300, seed=4, missing=True),
+    "simulate_jdm(200, seed=5, JDMMissingness(cmas, ck))": lambda: simulate_jdm(
+        200, seed=5, missing=JDMMissingness(columns=("cmas", "ck"), first_month=0, ivig=0.0)
+    ),
     # simulate_cyc: the defaults (400 patients, 36 months), options, overrides
     "simulate_cyc(seed=1)": lambda: simulate_cyc(seed=1),
     "simulate_cyc(300, 24 months, seed=2, latent)": lambda: simulate_cyc(
@@ -160,6 +166,8 @@ PINNED = {
     "simulate_jdm(300, 30 months, seed=4, eligible)": "8143c9800bd71436a11d69c6aa337cf3",
     "simulate_jdm(300, 30 months, seed=4, start_within(3))": "719ce0691503490feb7a0d931db19852",
     "jdm_strategy_truth(20000, within 3 vs never)": "56e1310ac9d8eea4327f4c0a43d0e22e",
+    "simulate_jdm(300, seed=4, missing)": "63aa7d4fe32486523136663aefa93258",
+    "simulate_jdm(200, seed=5, JDMMissingness(cmas, ck))": "45824fe1ba1797f04d657a8782911424",
     "simulate_cyc(seed=1)": "346125830d2942edf368c01a5c01a54f",
     "simulate_cyc(300, 24 months, seed=2, latent)": "608d4fce614d7065e606dd7e87af1ff5",
     "simulate_cyc(100, seed=0, parameters, overrides)": "310b1ebe822198ceb7bb912173ae1044",
