@@ -9,7 +9,7 @@ truncate, and hand everything back in the caller's row order.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -73,7 +73,10 @@ class Weights:
     models : dict of str to fitted model
         The fitted models (``LogitFit``, ``CategoricalFit``, ``GaussianFit``, ``LearnerFit``),
         each with ``summary()``: ``"denominator"``, ``"numerator"`` (stabilized weights only),
-        ``"censor_denominator"``, ``"censor_numerator"`` (with ``censor=``).
+        ``"censor_denominator"``, ``"censor_numerator"`` (with ``censor=``).  Per-time models
+        (a mapping of time to formula, or ``by_time=True``) are one entry per time, the key
+        naming the time column and value: ``"denominator[time=1]"``, ``"denominator[time=2]"``,
+        ...; ``models_at(time)`` gives the models of one time.
     truncated : pandas.Series of bool
         Rows whose weight truncation changed.
     truncation_bounds : pandas.DataFrame or None
@@ -92,8 +95,10 @@ class Weights:
     categories: list | None  # treatment levels (multinomial, ordinal), code k is categories[k]
     n_censored: int
     panel: Panel = field(repr=False)
-    log_factors: dict[str, np.ndarray] = field(repr=False)  # sorted order, one per model
-    fitted_rows: dict[str, np.ndarray] = field(repr=False)  # sorted-order masks per model
+    # sorted order, one per part (denominator, ...): each row's factor from the model fitted
+    # on it (per-time models: the model of its time)
+    log_factors: dict[str, np.ndarray] = field(repr=False)
+    fitted_rows: dict[str, np.ndarray] = field(repr=False)  # sorted-order masks per model key
     # the weights are kept once, as arrays; the Series are built when asked for
     final: np.ndarray = field(repr=False)  # caller order
     truncated_rows: np.ndarray = field(repr=False)  # caller order, bool
@@ -160,7 +165,31 @@ class Weights:
         With ``absorbing=True`` each subject's rows up to and including the first treated
         one; otherwise every row.
         """
-        return self.panel.unsort(self.fitted_rows["denominator"])
+        rows = np.zeros(self.panel.n_rows, dtype=bool)
+        for m in self.spec.parts("denominator"):
+            rows |= self.fitted_rows.get(m.key, False)
+        return self.panel.unsort(rows)
+
+    def models_at(self, time) -> dict[str, object]:
+        """The per-time models fitted at ``time``, by part (``"denominator"``, ...).
+
+        Examples
+        --------
+        >>> rng = np.random.default_rng(0)
+        >>> wide = pd.DataFrame({"id": range(60), "X_0": rng.normal(size=60),
+        ...                      "A_1": rng.integers(0, 2, 60), "X_1": rng.normal(size=60),
+        ...                      "A_2": rng.integers(0, 2, 60)})
+        >>> long = msm.to_long(wide, id="id", treatment="A")
+        >>> w = msm.iptw(long, id="id", time="time", treatment="A",
+        ...              denominator={1: "X_lag1", 2: "X_lag1 + A_lag1"})
+        >>> list(w.models), list(w.models_at(2))
+        (['denominator[time=1]', 'denominator[time=2]'], ['denominator'])
+        """
+        return {
+            m.part: self.models[m.key]
+            for m in self.spec.models
+            if m.time is not None and m.time == time and m.key in self.models
+        }
 
     @cached_property
     def weights(self) -> pd.Series:
@@ -248,9 +277,12 @@ class Weights:
                 if self.panel.time_name is None
                 else f"{self.panel.time_name} {_span(self.panel.time)}"
             ),
-            f" - treatment {s['treatment']!r}: {s['model']}; denominator {s['denominator']}"
-            + (f"; numerator {s['numerator']}" if s["stabilized"] else ""),
+            f" - treatment {s['treatment']!r}: {s['model']}; denominator "
+            + _rhs_text(s["denominator"])
+            + (f"; numerator {_rhs_text(s['numerator'])}" if s["stabilized"] else ""),
         ]
+        if self.spec.per_time:
+            lines.extend(self._per_time_lines())
         if s["censor"] and "censor_denominator" not in self.models:
             lines.append(
                 f" - censoring {s['censor']!r}: no subject censored; censoring weights are 1 "
@@ -259,7 +291,7 @@ class Weights:
         elif s["censor"]:
             lines.append(
                 f" - censoring {s['censor']!r}: {s['n_censored']} subjects censored; "
-                f"denominator {s['censor_denominator']}"
+                f"denominator {_rhs_text(s['censor_denominator'])}"
             )
         if s["bound"] is not None:
             lines.append(
@@ -273,6 +305,31 @@ class Weights:
             )
         lines.append(self.summary().to_string())
         return "\n".join(lines)
+
+    def _per_time_lines(self) -> list[str]:
+        """One line per time: each per-time model's right-hand side and rows."""
+        lines = []
+        times = list(dict.fromkeys(m.time for m in self.spec.models if m.time is not None))
+        for t in times:
+            parts = []
+            for m in self.spec.models:
+                if m.time is None or m.time != t:
+                    continue
+                fit = self.models.get(m.key)
+                n = getattr(fit, "n", None)
+                rows = f"{n} rows" if n is not None else "fitted"
+                if fit is None:
+                    rows = "nobody censored: not fitted" if m.censoring else "no rows at risk"
+                parts.append(f"{m.part} {m.formula} ({rows})")
+            lines.append(f"     {self.panel.time_name}={_time_text(t)}: " + "; ".join(parts))
+        return lines
+
+
+def _rhs_text(rhs) -> str:
+    """A right-hand side in the printout: the formula, or "by time" for per-time models."""
+    if isinstance(rhs, dict):
+        return f"one model per time ({len(rhs)})"
+    return str(rhs)
 
 
 _ESTIMAND_TEXT = {
@@ -315,9 +372,12 @@ class ModelSpec:
     Attributes
     ----------
     key : str
-        ``"denominator"``, ``"numerator"``, ``"censor_denominator"`` or ``"censor_numerator"``.
+        ``"denominator"``, ``"numerator"``, ``"censor_denominator"`` or ``"censor_numerator"``
+        for a model pooled over time; a model of one time adds the time:
+        ``"denominator[time=2]"`` (the time column's name and value).
     role : str
-        ``"treatment denominator"``, ...: how messages call it.
+        ``"treatment denominator"``, ``"treatment denominator (time=2)"``, ...: how messages
+        call it.
     rhs : str or list of str
         The right-hand side as the user gave it.
     terms : Terms
@@ -326,6 +386,11 @@ class ModelSpec:
         The modelled column (the treatment, or the censor column).
     kind : msm.models.registry.ModelKind
         The model kind that fits it.
+    time : object
+        The time value whose rows the model is fitted on; None for a model pooled over time.
+    by_time : bool
+        Before the data's times are known (``iptw(..., by_time=True)``): the one formula to
+        fit separately at each time (``WeightSpec.at_times`` makes one model per time).
     """
 
     key: str
@@ -334,6 +399,18 @@ class ModelSpec:
     terms: Terms
     outcome: Hashable
     kind: registry.ModelKind
+    time: object = None
+    by_time: bool = False
+
+    @property
+    def part(self) -> str:
+        """``denominator``, ``numerator``, ``censor_denominator`` or ``censor_numerator``."""
+        return self.key.split("[", 1)[0]
+
+    @property
+    def per_time(self) -> bool:
+        """Fitted on the rows of one time (or, ``by_time``, to be at each time)."""
+        return self.time is not None or self.by_time
 
     @property
     def censoring(self) -> bool:
@@ -386,7 +463,16 @@ class WeightSpec:
 
     @property
     def stabilized(self) -> bool:
-        return any(m.key == "numerator" for m in self.models)
+        return any(m.part == "numerator" for m in self.models)
+
+    @property
+    def per_time(self) -> bool:
+        """Some model is fitted separately at each time (a mapping, or ``by_time=True``)."""
+        return any(m.per_time for m in self.models)
+
+    def parts(self, part: str) -> list[ModelSpec]:
+        """The models of ``part`` (``"denominator"``, ...): one pooled, or one per time."""
+        return [m for m in self.models if m.part == part]
 
     @property
     def censor_kind(self) -> registry.ModelKind:
@@ -404,13 +490,62 @@ class WeightSpec:
 
     @property
     def columns(self) -> tuple:
-        """Every column read: id, time, treatment, censor, start and the models' columns."""
+        """The columns read on every row (and checked there): id, time, treatment, censor,
+        start and the pooled models' columns.  A column read only by per-time models is
+        checked on the rows of the times whose models read it (``columns_at``)."""
         named = [self.id, self.time, self.treatment, self.censor]
         named += [self.start] if self.kind.needs_start else []
         used = [c for c in named if c is not None]
         for m in self.models:
-            used.extend(m.terms.columns)
+            if not m.per_time:
+                used.extend(m.terms.columns)
         return tuple(used)
+
+    def columns_at(self, time) -> tuple:
+        """The columns read by the models of ``time`` only (not in ``columns``)."""
+        every = set(self.columns)
+        used = [c for m in self.models if m.time is not None and m.time == time
+                for c in m.terms.columns]  # fmt: skip
+        return tuple(c for c in dict.fromkeys(used) if c not in every)
+
+    @property
+    def all_columns(self) -> tuple:
+        """Every column read: ``columns`` and the per-time models' columns."""
+        used = list(self.columns) + [c for m in self.models for c in m.terms.columns]
+        return tuple(dict.fromkeys(used))
+
+    def at_times(self, times: np.ndarray) -> WeightSpec:
+        """This spec with one model per time for every per-time part, on the data's times.
+
+        ``times``: the data's time values (sorted, unique).  A ``by_time`` formula becomes
+        one model per time; a mapping must give a formula for every time and no other
+        (DataError naming the time column otherwise).  Each model's ``time`` is the data's
+        own value and its key ``"denominator[time=2]"``.
+        """
+        if not self.per_time:
+            return self
+        models = []
+        for part in MODEL_ROLES:
+            given = self.parts(part)
+            if not given or not given[0].per_time:
+                models.extend(given)
+                continue
+            if given[0].by_time:
+                formulas = {t: given[0] for t in times}
+            else:
+                formulas = _match_times(given, times, self.time, MODEL_ROLES[part])
+            for t, m in formulas.items():
+                label = f"{self.time}={_time_text(t)}"
+                models.append(
+                    replace(
+                        m,
+                        key=f"{part}[{label}]",
+                        role=f"{MODEL_ROLES[part]} ({label})",
+                        time=t,
+                        by_time=False,
+                    )
+                )
+        return replace(self, models=tuple(models))
 
     def fit_options(self) -> dict:
         """The options every fitter reads (``ModelInput.options``), a fresh dict."""
@@ -423,8 +558,16 @@ class WeightSpec:
         }
 
     def settings(self, *, categories=None, n_censored: int = 0) -> dict:
-        """``Weights.settings``: what was asked for, in plain values."""
-        rhs = {m.key: m.formula for m in self.models}
+        """``Weights.settings``: what was asked for, in plain values.
+
+        A per-time model's right-hand side is a dict {time: formula}.
+        """
+        rhs: dict = {}
+        for m in self.models:
+            if m.time is not None:
+                rhs.setdefault(m.part, {})[_plain(m.time)] = m.formula
+            else:
+                rhs[m.part] = m.formula
         censoring = self.censor is not None
         return {
             "treatment": self.treatment,
@@ -445,6 +588,59 @@ class WeightSpec:
             "bound": self.bound,
             "policy": None if self.policy is None else _policy_text(self.policy),
         }
+
+
+def _plain(value):
+    """A time value as a plain Python value (a Timestamp for dates): dict keys and text."""
+    if isinstance(value, np.datetime64):
+        return pd.Timestamp(value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _time_text(value) -> str:
+    return str(_plain(value))
+
+
+def _match_times(given: list[ModelSpec], times: np.ndarray, column, role: str) -> dict:
+    """{data time: model} for the models of a mapping (``given``, keyed by the time asked).
+
+    DataError naming the time column when a time of the data has no formula, or a time
+    of the mapping is not in the data.
+    """
+    asked = {_plain(m.time): m for m in given}
+    found, missing = {}, []
+    for t in times:
+        m = asked.pop(_plain(t), None)
+        if m is None:
+            missing.append(t)
+        else:
+            found[t] = m
+    if missing:
+        other = (
+            f" (it gives {', '.join(map(repr, list(asked)[:SHOWN_IDS]))}, which are not times "
+            "of the data)"
+            if asked
+            else ""
+        )
+        raise DataError(
+            column,
+            f"the {role} mapping has no formula for {column}={_listed(missing)}{other}: give "
+            "one for every time in the data, or one formula with by_time=True to fit it "
+            "separately at each time",
+        )
+    if asked:
+        raise DataError(
+            column,
+            f"the {role} mapping gives formulas for {column}="
+            f"{', '.join(map(repr, list(asked)[:SHOWN_IDS]))}, which the data do not have "
+            f"(its times are {_listed(list(times))})",
+        )
+    return found
+
+
+def _listed(values: list) -> str:
+    shown = ", ".join(_time_text(v) for v in values[:SHOWN_IDS])
+    return shown + (f", ... ({len(values)} in all)" if len(values) > SHOWN_IDS else "")
 
 
 def _policy_text(policy) -> str:
@@ -477,6 +673,7 @@ def weight_spec(
     estimand: str = "ATE",
     bound=None,
     policy=None,
+    by_time: bool = False,
     columns_only: bool = False,
 ) -> WeightSpec:
     """Validate ``iptw``'s arguments and parse its formulas on ``data``'s columns.
@@ -485,7 +682,9 @@ def weight_spec(
     (``check_arguments``), what the model kind supports (``msm.models.registry``), that the
     named columns exist, and the formulas.  ``data`` is only read for its columns and
     dtypes, so the Dask front end passes its frame's ``_meta`` (with ``columns_only=True``:
-    no rows, and the empty-data check is the front end's).
+    no rows, and the empty-data check is the front end's).  Per-time models (a mapping of
+    time to formula, or ``by_time=True``) are parsed here; their times are matched to the
+    data's by ``WeightSpec.at_times`` once the rows are checked.
 
     Examples
     --------
@@ -520,11 +719,25 @@ def weight_spec(
     check_truncate(truncate, truncate_by)
     named = [id, treatment] if time is None else [id, time, treatment]
     check_columns_exist(data, named, "id/time/treatment")
+    if not isinstance(by_time, (bool, np.bool_)):
+        raise TypeError(f"by_time must be True or False, got {by_time!r}")
     rhs = {"denominator": denominator}
     if numerator is not None:
         rhs["numerator"] = numerator
+    per_time = bool(by_time) or any(isinstance(v, Mapping) for v in rhs.values())
+    if per_time or isinstance(censor_denominator, Mapping) or isinstance(censor_numerator, Mapping):
+        _check_per_time(time, kind, model)
     if censor is not None:
         check_columns_exist(data, [censor], "censor")
+        if per_time and (
+            censor_denominator is None or (numerator is not None and censor_numerator is None)
+        ):
+            raise ValueError(
+                "with per-time treatment models, give the censoring models' right-hand sides "
+                "(censor_denominator=" + (" and censor_numerator=" if numerator is not None
+                else "") + "): one formula for a model pooled over time, or a mapping of "
+                "time to formula for one model per time"
+            )  # fmt: skip
         # the censoring models default to the treatment models' right-hand sides
         rhs["censor_denominator"] = (
             denominator if censor_denominator is None else censor_denominator
@@ -536,15 +749,28 @@ def weight_spec(
     for key, given in rhs.items():
         role = MODEL_ROLES[key]
         censors = key.startswith("censor")
+        common = {
+            "outcome": censor if censors else treatment,
+            "kind": censoring if censors else kind,
+        }
+        if isinstance(given, Mapping):
+            if not given:
+                raise ValueError(f"{key}= is an empty mapping: give a formula for each time")
+            for t, formula in given.items():
+                if isinstance(formula, Mapping) or formula is None:
+                    raise TypeError(
+                        f"{key}[{t!r}] must be a formula or a list of column names, got {formula!r}"
+                    )
+                at = f"{role} ({time}={t!r})"
+                terms = parse_terms(formula, data, at)
+                models.append(
+                    ModelSpec(key=key, role=at, rhs=formula, terms=terms, time=t, **common)
+                )
+            continue
+        split = bool(by_time) and not censors
+        terms = parse_terms(given, data, role)
         models.append(
-            ModelSpec(
-                key=key,
-                role=role,
-                rhs=given,
-                terms=parse_terms(given, data, role),
-                outcome=censor if censors else treatment,
-                kind=censoring if censors else kind,
-            )
+            ModelSpec(key=key, role=role, rhs=given, terms=terms, by_time=split, **common)
         )
     _check_not_self_predicted(models)
     if kind.needs_start:
@@ -570,6 +796,20 @@ def weight_spec(
         bound=bound,
         policy=policy,
     )
+
+
+def _check_per_time(time, kind: registry.ModelKind, model) -> None:
+    """ValueError unless per-time models can be fitted: a time column, a kind that is not Cox."""
+    if time is None:
+        raise ValueError(
+            "per-time models (a mapping of time to formula, or by_time=True) need time= (the "
+            "time column); a point treatment (time=None) has one model"
+        )
+    if kind.needs_start:
+        raise ValueError(
+            f"model={model!r} models the hazard of treatment over all times at once; per-time "
+            "models (a mapping, or by_time=True) are for the other kinds"
+        )
 
 
 ESTIMANDS = ("ATE", "ATT", "ATC", "ATO")
@@ -653,8 +893,8 @@ def iptw(
     id: str,
     time: str | None,
     treatment: str,
-    denominator: Spec,
-    numerator: Spec = None,
+    denominator: Spec | Mapping,
+    numerator: Spec | Mapping = None,
     absorbing: bool = False,
     censor: str | None = None,
     censor_denominator: Spec = None,
@@ -671,16 +911,20 @@ def iptw(
     estimand: str = "ATE",
     bound: tuple | None = None,
     policy=None,
+    by_time: bool = False,
 ) -> Weights:
     """Inverse-probability-of-treatment weights for a point or time-varying treatment.
 
-    The treatment model ``P(A_t | covariates)`` is pooled over rows.  Each row's factor is the
-    fitted probability (or, for a continuous treatment, density) of the treatment actually
-    received; a subject's weight at time t is the product up to t of numerator over
-    denominator factors, accumulated in log space.  With ``absorbing=True`` (R ipw
-    ``type="first"``) the models are fitted on rows up to and including each subject's first
-    treated row, and later rows contribute a factor of 1.  A point treatment (one row per
-    subject) takes the same path.
+    The treatment model ``P(A_t | covariates)`` is pooled over rows, or fitted separately at
+    each time (``denominator={time: formula}``, or ``by_time=True``: WeightIt's
+    ``weightitMSM``).  Each row's factor is the fitted probability (or, for a continuous
+    treatment, density) of the treatment actually received; a subject's weight at time t is
+    the product up to t of numerator over denominator factors, accumulated in log space.
+    With ``absorbing=True`` (R ipw ``type="first"``) the models are fitted on rows up to and
+    including each subject's first treated row, and later rows contribute a factor of 1;
+    otherwise the treatment may switch on and off, and its history enters the models as
+    lagged columns (``msm.to_long`` makes them from wide data).  A point treatment (one row
+    per subject) takes the same path.
 
     Parameters
     ----------
@@ -693,21 +937,29 @@ def iptw(
     treatment : str
         The treatment column: 0/1 (binomial), levels (multinomial, ordinal) or a dose
         (gaussian).
-    denominator : str or list of str
+    denominator : str or list of str or dict
         Right-hand side of the denominator model: a formula (``"sex + age + I(t**2)"``) or a
-        list of column names.  An intercept is always included.
-    numerator : str or list of str or None
+        list of column names.  An intercept is always included.  A dict ``{time value:
+        formula}`` fits one model per time, each on the rows of its time: every time of the
+        data needs a formula, and no other time may be given (DataError naming the time
+        column).  A column a time's formula reads need only be finite on that time's rows
+        (a lag is missing at the first time).
+    numerator : str or list of str or dict or None
         Right-hand side of the numerator model for stabilized weights (``"1"`` for the
-        marginal distribution); ``None`` gives unstabilized weights (not allowed for
-        ``family="gaussian"``, whose unstabilized density weights have no scale).
+        marginal distribution; a dict for one model per time, e.g. WeightIt's saturated
+        numerators ``{1: "1", 2: "A_lag1", 3: "A_lag1 * A_lag2"}``); ``None`` gives
+        unstabilized weights (not allowed for ``family="gaussian"``, whose unstabilized
+        density weights have no scale).
     absorbing : bool
         Once treated, always treated (binary treatments).  A subject whose treatment goes
         from 1 back to 0 is an error.
     censor : str, optional
         0/1 column, 1 on a subject's last row if lost to follow-up there.  Censoring models
         are fitted on all rows and every row's factor is P(uncensored) (R ipw ``type="cens"``).
-    censor_denominator, censor_numerator : str or list of str, optional
-        Censoring model right-hand sides; default to ``denominator`` and ``numerator``.
+    censor_denominator, censor_numerator : str or list of str or dict, optional
+        Censoring model right-hand sides; default to ``denominator`` and ``numerator``.  A
+        censoring model is pooled over time unless given as a dict of time to formula
+        (``by_time`` does not split it); with per-time treatment models they must be given.
     truncate : (float, float), optional
         Lower and upper percentiles, e.g. ``(1, 99)``: weights at or below the lower quantile
         become it, weights above the upper quantile become it (R ipw's rule; quantiles of type
@@ -753,6 +1005,11 @@ def iptw(
         probability of treatment under the plan, a number or ``policy(data)`` returning one
         per row; the weights are ``(a p + (1-a)(1-p)) / P(A = a | X)`` (unstabilized), and
         ``msm.glm("y ~ 1", data, weights=w)`` estimates the mean outcome under the plan.
+    by_time : bool
+        Fit the treatment models (``denominator``, ``numerator``) given as one formula
+        separately at each time, on that time's rows (each time's own coefficients), as a
+        dict giving the same formula for every time would.  Not for ``model="cox"``.
+        ``Weights.models`` then holds one model per time (``"denominator[time=2]"``).
 
     Returns
     -------
@@ -768,6 +1025,25 @@ def iptw(
     True
     >>> bool(abs(w.weights.mean() - 1) < 0.1)
     True
+
+    One model per time, as WeightIt's ``weightitMSM`` fits them, on wide data made long by
+    ``msm.to_long`` (the treatment switches on and off; its history enters as lags):
+
+    >>> import pandas as pd
+    >>> rng = np.random.default_rng(2)
+    >>> n = 400
+    >>> wide = pd.DataFrame({"id": np.arange(n), "X_0": rng.normal(size=n)})
+    >>> wide["A_1"] = (rng.random(n) < 1 / (1 + np.exp(-wide.X_0))).astype(int)
+    >>> wide["X_1"] = wide.X_0 + wide.A_1 + rng.normal(size=n)
+    >>> wide["A_2"] = (rng.random(n) < 1 / (1 + np.exp(-wide.X_1 + wide.A_1))).astype(int)
+    >>> long = msm.to_long(wide, id="id", treatment="A")
+    >>> w = msm.iptw(long, id="id", time="time", treatment="A",
+    ...              denominator={1: "X_lag1", 2: "X_lag1 + A_lag1 + X_lag2"},
+    ...              numerator={1: "1", 2: "A_lag1"})
+    >>> list(w.models)
+    ['denominator[time=1]', 'denominator[time=2]', 'numerator[time=1]', 'numerator[time=2]']
+    >>> w.models["denominator[time=2]"].n
+    400
     """
     spec = weight_spec(
         data,
@@ -792,6 +1068,7 @@ def iptw(
         estimand=estimand,
         bound=bound,
         policy=policy,
+        by_time=by_time,
     )
     return compute_weights(data, spec)
 
@@ -816,6 +1093,9 @@ def compute_weights(data: pd.DataFrame, spec: WeightSpec) -> Weights:
         point=spec.point,
     )
 
+    if spec.per_time:  # one model per time, and their columns checked on their rows
+        spec = spec.at_times(np.unique(panel.time))
+        check_finite_at_times(data, panel, spec)
     options = spec.fit_options()
     interval_start = None
     row_time = panel.time  # the time each model sees; model="cox": the interval end, numeric
@@ -823,14 +1103,18 @@ def compute_weights(data: pd.DataFrame, spec: WeightSpec) -> Weights:
         interval_start, row_time = _interval_start(panel, data, spec.start)
         options["time_grid"] = np.unique(row_time)
     subject = panel.subject_of_row()
-    log_factors: dict[str, np.ndarray] = {}
+    log_factors: dict[str, np.ndarray] = {}  # by part: each row's factor from its model
     fitted_rows: dict[str, np.ndarray] = {}
     design_specs: dict[str, object] = {}
     models: dict[str, object] = {}
 
-    def fit_and_score(key, outcome, rows, levels=None):
-        model = spec.model(key)
+    def fit_and_score(model: ModelSpec, outcome, informing, levels=None):
         censoring = model.censoring
+        rows = informing if model.time is None else informing & (panel.time == model.time)
+        if model.time is not None and not (outcome[rows] if censoring else rows).any():
+            # absorbing: every subject was treated before this time; or nobody is censored
+            # at this time: nothing to model, its factors are 1
+            return rows, np.zeros(int(rows.sum()))
         inp = ModelInput(
             role=model.role,
             outcome_name=model.outcome,
@@ -851,26 +1135,31 @@ def compute_weights(data: pd.DataFrame, spec: WeightSpec) -> Weights:
         )
         # a censoring factor is P(uncensored) on every row, the censoring row included
         observed = np.zeros(inp.y.size) if censoring else inp.y
-        models[key], log_p = model.kind.fit(inp, observed)
-        design_specs[key] = inp.design_spec
-        factors = np.zeros(panel.n_rows)
-        factors[rows] = log_p
-        log_factors[key] = factors
-        fitted_rows[key] = rows
+        models[model.key], log_p = model.kind.fit(inp, observed)
+        design_specs[model.key] = inp.design_spec
+        fitted_rows[model.key] = rows
+        return rows, log_p
 
-    fit_and_score("denominator", a, treatment_rows, categories)
-    n_bounded = 0
-    if spec.bound is not None:
-        log_factors["denominator"], n_bounded = bound_probabilities(
-            log_factors["denominator"], a, treatment_rows, spec.bound
-        )
-    log_treatment = -log_factors["denominator"]
+    def fit_part(part, outcome, informing, levels=None, bound=None):
+        """Each model of ``part``; the factors of all its rows, and the rows bounded."""
+        factors = np.zeros(panel.n_rows)
+        changed = 0
+        for model in spec.parts(part):
+            rows, log_p = fit_and_score(model, outcome, informing, levels)
+            factors[rows] = log_p
+            if bound is not None:
+                factors, n = bound_probabilities(factors, a, rows, bound)
+                changed += n
+        log_factors[part] = factors
+        return factors, changed
+
+    log_denominator, n_bounded = fit_part("denominator", a, treatment_rows, categories, spec.bound)
+    log_treatment = -log_denominator
     if spec.estimand != "ATE" or spec.policy is not None:
         plan = None if spec.policy is None else _plan(spec.policy, data, panel)
-        log_treatment = estimand_log_weights(log_factors["denominator"], a, spec.estimand, plan)
+        log_treatment = estimand_log_weights(log_denominator, a, spec.estimand, plan)
     if stabilized:
-        fit_and_score("numerator", a, treatment_rows, categories)
-        log_treatment += log_factors["numerator"]
+        log_treatment += fit_part("numerator", a, treatment_rows, categories)[0]
 
     n_censored = 0
     log_censoring = None
@@ -879,11 +1168,9 @@ def compute_weights(data: pd.DataFrame, spec: WeightSpec) -> Weights:
     elif censor is not None:
         n_censored = int(c.sum())
         all_rows = np.ones(panel.n_rows, dtype=bool)
-        fit_and_score("censor_denominator", c, all_rows)
-        log_censoring = -log_factors["censor_denominator"]
+        log_censoring = -fit_part("censor_denominator", c, all_rows)[0]
         if stabilized:
-            fit_and_score("censor_numerator", c, all_rows)
-            log_censoring += log_factors["censor_numerator"]
+            log_censoring += fit_part("censor_numerator", c, all_rows)[0]
 
     log_treatment_w, log_censoring_w, log_total = accumulate(
         panel, log_treatment, log_censoring, spec.treatment
@@ -912,9 +1199,36 @@ def compute_weights(data: pd.DataFrame, spec: WeightSpec) -> Weights:
         untruncated_final=None if spec.truncate is None else untruncated,
         data=data,
         design_specs=design_specs,
-        columns_read={column: data[column] for column in dict.fromkeys(spec.columns)},
+        columns_read={column: data[column] for column in spec.all_columns},
         n_bounded=n_bounded,
     )
+
+
+def check_finite_at_times(data: pd.DataFrame, panel: Panel, spec: WeightSpec) -> None:
+    """``check_finite`` of each per-time model's columns on the rows of its time.
+
+    A column read only by the models of some times (a lag missing before the first time)
+    must be finite on those times' rows only; DataError naming the column, the time and the
+    ids otherwise.  Columns read on every row (``spec.columns``) are checked there already.
+    """
+    locate = data.columns.get_loc
+    for t in np.unique(panel.time):
+        columns = spec.columns_at(t)
+        if not columns:
+            continue
+        rows = panel.order[panel.time == t]
+        at = data.iloc[rows, [locate(c) for c in dict.fromkeys([spec.id, *columns])]]
+        try:
+            check_finite(at, columns, spec.id)
+        except DataError as error:
+            readers = [MODEL_ROLES[m.part] for m in spec.models
+                       if m.time == t and error.column in m.terms.columns]  # fmt: skip
+            raise DataError(
+                error.column,
+                f"at {spec.time}={_time_text(t)}, read by the {' and '.join(readers)} "
+                f"model(s): {error.rule}",
+                error.ids,
+            ) from None
 
 
 def bound_probabilities(log_p: np.ndarray, a: np.ndarray, rows: np.ndarray, bound: tuple):

@@ -3346,6 +3346,44 @@ def _():
     assert imp.columns == [] and imp[0].equals(impute_panel())
 
 
+# ---------------------------------------------------------------------------------------------
+# msm.iptw with one model per time (WeightIt's weightitMSM)
+
+
+def per_time_long() -> pd.DataFrame:
+    """msm.to_long of a small wide frame: times 1-2, X_lag1 and A_lag1 (missing at time 1)."""
+    rng = np.random.default_rng(4)
+    n = 40
+    x0 = rng.normal(size=n)
+    a1 = (rng.random(n) < 0.5).astype(int)
+    x1 = x0 + rng.normal(size=n)
+    a2 = (rng.random(n) < 0.5).astype(int)
+    wide = pd.DataFrame({"id": np.arange(n), "X_0": x0, "A_1": a1, "X_1": x1, "A_2": a2})
+    return msm.to_long(wide, id="id", treatment="A")
+
+
+@case("msm.iptw", "per-time models: a time without a formula", Raises("time", contains=("time=2",)))
+def _():
+    call(msm.iptw, per_time_long(), id="id", time="time", treatment="A",
+         denominator={1: "X_lag1"})  # fmt: skip
+
+
+@case("msm.iptw", "per-time models: a time not in the data", Raises("time", contains=("7",)))
+def _():
+    call(msm.iptw, per_time_long(), id="id", time="time", treatment="A",
+         denominator={1: "X_lag1", 2: "X_lag1", 7: "X_lag1"})  # fmt: skip
+
+
+@case(
+    "msm.iptw",
+    "per-time models: a lag missing at a time whose formula reads it",
+    Raises("A_lag1", ids=tuple(range(40)), contains=("at time=1",)),
+)
+def _():
+    call(msm.iptw, per_time_long(), id="id", time="time", treatment="A",
+         denominator="X_lag1 + A_lag1", by_time=True)  # fmt: skip
+
+
 def cases_by_id() -> dict[str, Case]:
     ids = [c.id for c in CASES]
     assert len(ids) == len(set(ids)), "case ids must be unique"

@@ -518,13 +518,15 @@ def iptw(
     estimand: str = "ATE",
     bound: tuple | None = None,
     policy=None,
+    by_time: bool = False,
 ) -> DaskWeights:
     """``msm.iptw`` for a dask DataFrame: binary treatment, logistic models.
 
     Same arguments and numbers as in memory (to rounding); the weights stay lazy.  With
     ``truncate=`` the bounds are the exact in-memory percentiles, found by distributed
     selection (``msm._dask.quantiles``) without bringing the weights to the client.  Not
-    supported here: other families and models, point treatments (``time=None``).
+    supported here: other families and models, point treatments (``time=None``), per-time
+    models (a mapping of time to formula, or ``by_time=True``).
     ``start``, ``crossfit``, ``clip`` and ``seed`` concern other models and are ignored, as in
     memory.
     """
@@ -553,6 +555,7 @@ def iptw(
         estimand=estimand,
         bound=bound,
         policy=policy,
+        by_time=by_time,
         columns_only=True,
     )
     registry.require_front_end(  # from the capability table
@@ -561,6 +564,7 @@ def iptw(
         point_treatment=core.point,
         convergence_r=convergence == "r",
         bound=core.bound is not None,
+        per_time=core.per_time,
     )
     spec = PartitionSpec(core)
     specs, columns = spec.specs, list(spec.columns)

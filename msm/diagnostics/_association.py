@@ -202,6 +202,12 @@ def reweighted_association(
         check_finite(data, [cluster], cluster)
     if adjust is None and isinstance(weights, Weights) and weights.settings["stabilized"]:
         adjust = weights.settings["numerator"]
+        if isinstance(adjust, dict):
+            raise ValueError(
+                "these weights have one numerator model per time "
+                f"({', '.join(f'{t}: {f}' for t, f in adjust.items())}); give adjust= (the "
+                "covariates to condition on, e.g. the numerators' columns) explicitly"
+            )
     adjust_terms = parse_terms(adjust, data, "reweighted_association adjust")
     covariate_terms = parse_terms(covariates, data, "reweighted_association covariates")
     rows = inputs.compared

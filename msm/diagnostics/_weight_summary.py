@@ -197,13 +197,15 @@ def _extreme(weights: Weights, k: int) -> tuple[pd.DataFrame, np.ndarray]:
 def _model_columns(weights: Weights, data: pd.DataFrame) -> list[str]:
     columns: list[str] = []
     for key in ("denominator", "censor_denominator"):
-        spec = weights.settings.get(key)
-        if spec is None:
-            continue
-        try:
-            columns.extend(parse_terms(spec, data, key).columns)
-        except DataError:  # a list of names joined with " + " that is not a valid formula
-            columns.extend(c.strip() for c in spec.split("+") if c.strip() in data.columns)
+        given = weights.settings.get(key)
+        # per-time models: {time: formula}, each time's columns
+        for spec in given.values() if isinstance(given, dict) else [given]:
+            if spec is None:
+                continue
+            try:
+                columns.extend(parse_terms(spec, data, key).columns)
+            except DataError:  # a list of names joined with " + " that is not a valid formula
+                columns.extend(c.strip() for c in spec.split("+") if c.strip() in data.columns)
     time = weights.panel.time_name
     return [c for c in dict.fromkeys(columns) if c != time]
 

@@ -244,6 +244,10 @@ FRONT_ENDS: dict[str, FrontEnd] = {
                 "bound= (bounded propensities)",
                 "not written for partitions yet: use pandas",
             ),
+            "per_time": (
+                "per-time models (a mapping of time to formula, or by_time=True)",
+                "each time's model is fitted on its rows in memory: use pandas",
+            ),
             "trial_bootstrap": (
                 "the subject bootstrap of target trial emulations (trial_sequence's "
                 "risk_curves(ci='bootstrap'), clone_censor's risk_curves(ci=True))",
@@ -261,7 +265,8 @@ def require_front_end(front_end: str, kind: ModelKind | None = None, **options: 
 
     ``kind``: the treatment model kind (its capability is checked); ``options``: whether each
     option of ``FrontEnd.unsupported`` is in use, by its keyword (``point_treatment=True``,
-    ``convergence_r=True``, ``variance_stacked=True``, ``trial_bootstrap=True``).
+    ``convergence_r=True``, ``variance_stacked=True``, ``trial_bootstrap=True``,
+    ``per_time=True``).
 
     Examples
     --------

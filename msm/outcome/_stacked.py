@@ -4,7 +4,8 @@ The treatment and censoring models' parameters ``alpha_m`` and the outcome model
 solve one stacked system ``sum_i Psi_i(alpha, beta) = 0`` over subjects i:
 
 * ``psi_m = sum_{rows r of i fitted by m} x_mr (y_mr - p_mr)`` for each logistic model m
-  (``y`` the treatment, or the censoring indicator);
+  (``y`` the treatment, or the censoring indicator; a model per time is one more model, on
+  the rows of its time);
 * ``psi_beta = sum_{outcome rows r of i} w_r(alpha) z_r (y_r - mu_r)``.
 
 The weight ``w_r = exp(sum_m s_m sum_{k <= r} log f_mk)`` (``s_m = +1`` for numerators,
@@ -109,6 +110,7 @@ def stacked_parts(
     residual = w * (y - mu)
     blocks_info, blocks_cross, blocks_scores, names, transforms = [], [], [], [], []
     for key, fit in weights.models.items():
+        part = weights.spec.model(key).part  # "denominator[time=2]": one time's denominator
         rows = weights.fitted_rows[key]
         spec = weights.design_specs.get(key)
         if spec is None:  # a direct design: gathered from the columns
@@ -133,7 +135,7 @@ def stacked_parts(
         observed_outcome = panel.sort(data[outcome_column].to_numpy())[rows].astype(np.float64)
         # the model's own score uses what it modelled; the weight's derivative uses what
         # the factor is the probability of (treatment received; "uncensored" = 0)
-        factor_outcome = observed_outcome if key in _TREATMENT_KEYS else np.zeros(p.size)
+        factor_outcome = observed_outcome if part in _TREATMENT_KEYS else np.zeros(p.size)
         blocks_info.append(_kernels.weighted_crossprod(X, p * (1.0 - p)))
         blocks_scores.append(
             _subject_sums(X * (observed_outcome - p)[:, None], subject[rows], n_subjects)
@@ -142,7 +144,7 @@ def stacked_parts(
         running[rows] = X * (factor_outcome - p)[:, None]
         for j in range(running.shape[1]):
             running[:, j] = _kernels.cumulative_log_weights(running[:, j], panel.starts)
-        blocks_cross.append(-_SIGN[key] * (Z * residual[:, None]).T @ running[outcome_rows])
+        blocks_cross.append(-_SIGN[part] * (Z * residual[:, None]).T @ running[outcome_rows])
         names.extend(f"{key}:{name}" for name in fit.params.index)
 
     sizes = [b.shape[0] for b in blocks_info]

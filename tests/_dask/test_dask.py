@@ -551,3 +551,8 @@ def test_what_dask_does_not_support_is_said_from_the_capability_table(cohort):
             msm.iptw(frame, **(KW | {"family": "gaussian", "treatment": "x",
                                      "denominator": "l", "numerator": "1",
                                      "absorbing": False}))  # fmt: skip
+        censoring = {"censor_denominator": "x", "censor_numerator": "1"}
+        with pytest.raises(NotImplementedError, match="does not support per-time models"):
+            msm.iptw(frame, **KW, **censoring, by_time=True)
+        with pytest.raises(NotImplementedError, match="does not support per-time models"):
+            msm.iptw(frame, **(KW | censoring | {"denominator": {t: "x" for t in range(10)}}))
