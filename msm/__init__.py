@@ -31,7 +31,7 @@ from msm.imputation import Imputations, impute
 from msm.inference import BootstrapResults, BootstrapWarning, bootstrap
 from msm.inference.evalue import evalue
 from msm.models import ConvergenceWarning, LogitFit, SeparationWarning
-from msm.outcome import CoxResults, GLMResults, cox, risk_curves
+from msm.outcome import CoxResults, GLMResults, bias_sensitivity, cox, risk_curves
 from msm.panel import DataError
 from msm.reshape import to_long
 from msm.strategies import never, start_when, start_within
@@ -60,6 +60,7 @@ __all__ = [
     "WeightSummary",
     "Weights",
     "balance",
+    "bias_sensitivity",
     "bootstrap",
     "clone_censor",
     "compare_models",

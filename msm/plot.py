@@ -514,3 +514,45 @@ def _check_curves(curves) -> None:
             "curves must be indexed by (regime, time), as msm.risk_curves returns them; "
             f"got an index with {curves.index.nlevels} level(s)",
         )
+
+
+def sensitivity(result, *, ax: Axes | None = None) -> Figure:
+    """The estimate and its interval against the strength of unmeasured confounding.
+
+    Parameters
+    ----------
+    result : BiasSensitivity
+        From :func:`msm.bias_sensitivity`.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import msm, numpy as np
+    >>> d = msm.datasets.simulate_panel(n_subjects=300, n_visits=3, seed=2)
+    >>> w = msm.iptw(d, id="id", time="time", treatment="a", denominator="x + l + time")
+    >>> s = msm.bias_sensitivity(lambda f: msm.glm("y ~ a", f, weights=w, cluster="id"), d,
+    ...                          weights=w, outcome="y", term="a",
+    ...                          bias=lambda f: np.where(f["a"] == 1, 0.05, -0.05))
+    >>> sensitivity(s).axes[0].get_xlabel()
+    'strength of the confounding function'
+    """
+    table = getattr(result, "table", None)
+    if table is None or not {"strength", "estimate", "lower", "upper"} <= set(table.columns):
+        raise TypeError("sensitivity() draws a BiasSensitivity from msm.bias_sensitivity")
+    fig, axis = _figure(ax, figsize=(6, 4))
+    x = table["strength"].to_numpy()
+    axis.plot(x, table["estimate"], color="C0", marker="o", label=f"{result.term}")
+    axis.fill_between(x, table["lower"], table["upper"], color="C0", alpha=0.2, linewidth=0)
+    axis.axhline(result.null, color="grey", linewidth=1, linestyle=":")
+    if result.tipping_point is not None and result.tipping_interpolated is not None:
+        axis.axvline(result.tipping_interpolated, color="C3", linestyle="--",
+                     label=f"tipping point ~{result.tipping_interpolated:.3g}")  # fmt: skip
+    axis.set_xlabel("strength of the confounding function")
+    axis.set_ylabel(f"estimate of {result.term!r}")
+    axis.set_title("Sensitivity to unmeasured confounding")
+    axis.legend(frameon=False)
+    return fig

@@ -198,3 +198,21 @@ def test_strategy_risk_curves_from_clone_censor():
     # without lower/upper: no bands
     fig = plot.strategy_risk_curves(table[["estimate"]])
     assert len(fig.axes[0].collections) == 0
+
+
+def test_sensitivity_plot():
+    d = msm.datasets.simulate_panel(n_subjects=300, n_visits=3, seed=2)
+    w = msm.iptw(d, id="id", time="time", treatment="a", denominator="x + l + time")
+    s = msm.bias_sensitivity(lambda f: msm.glm("y ~ a", f, weights=w, cluster="id"), d,
+                             weights=w, outcome="y", term="a",
+                             bias=lambda f: np.where(f["a"] == 1, 0.5, -0.5),
+                             strengths=np.linspace(0, 3, 7))  # fmt: skip
+    fig = plot.sensitivity(s)
+    line = fig.axes[0].lines[0]
+    npt.assert_allclose(line.get_ydata(), s.table.estimate)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    assert buf.getvalue()[:4] == b"\x89PNG"
+    plt.close(fig)
+    with pytest.raises(TypeError, match="BiasSensitivity"):
+        plot.sensitivity(s.table)
