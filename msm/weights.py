@@ -826,12 +826,16 @@ def check_estimand(estimand, bound, policy, *, kind, point: bool, numerator):
         raise ValueError(f"estimand must be one of {list(ESTIMANDS)}, got {estimand!r}")
     estimand = estimand.upper()
     binary = kind.family == "binomial"
+    # overlap weights for a multinomial treatment: (1 / p_a) / sum_k (1 / p_k), from the
+    # multinomial logit's probabilities of every level
+    multinomial_ato = estimand == "ATO" and kind.family == "multinomial" and kind.name == "logit"
     if estimand != "ATE" or policy is not None:
         what = f"estimand={estimand!r}" if policy is None else "policy="
-        if not binary:
+        if not binary and not multinomial_ato:
             raise ValueError(
-                f"{what} is defined here for a binary treatment (family='binomial'); "
-                f"family={kind.family!r} supports the ATE"
+                f"{what} is defined here for a binary treatment (family='binomial'"
+                + (", and the ATO for a multinomial logit" if policy is None else "")
+                + f"); family={kind.family!r} supports the ATE"
             )
         if not point:
             raise ValueError(f"{what} is for a point treatment (time=None, one row per subject)")
@@ -994,7 +998,8 @@ def iptw(
         WeightIt defines them): ``"ATE"`` 1/e for the treated and 1/(1-e) for controls
         (stabilized with ``numerator=``); ``"ATT"`` 1 and e/(1-e) (zEpid's SMR weights
         standardized to the exposed); ``"ATC"`` (1-e)/e and 1; ``"ATO"`` (overlap) 1-e and
-        e.  Only the ATE is stabilized.
+        e.  Only the ATE is stabilized.  A multinomial logit treatment model supports the
+        ATE and ``"ATO"``: (1/p_a) / sum_k (1/p_k).
     bound : (lower, upper), optional
         Bounds on the denominator model's fitted P(A = 1) of a binary treatment (zEpid's
         g-bounds; asymmetric such as ``(0.2, 0.9)``, either may be None): probabilities below
@@ -1155,7 +1160,9 @@ def compute_weights(data: pd.DataFrame, spec: WeightSpec) -> Weights:
 
     log_denominator, n_bounded = fit_part("denominator", a, treatment_rows, categories, spec.bound)
     log_treatment = -log_denominator
-    if spec.estimand != "ATE" or spec.policy is not None:
+    if spec.estimand == "ATO" and spec.family == "multinomial":
+        log_treatment = multinomial_overlap(models["denominator"], log_denominator, treatment_rows)
+    elif spec.estimand != "ATE" or spec.policy is not None:
         plan = None if spec.policy is None else _plan(spec.policy, data, panel)
         log_treatment = estimand_log_weights(log_denominator, a, spec.estimand, plan)
     if stabilized:
@@ -1260,6 +1267,17 @@ def estimand_log_weights(log_p: np.ndarray, a: np.ndarray, estimand: str, plan=N
     if estimand == "ATO":
         return log_other
     return -log_p
+
+
+def multinomial_overlap(fit, log_p: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Log overlap weights of a multinomial treatment: log((1 / p_a) / sum_k (1 / p_k)), from
+    the multinomial logit's probabilities of every level on its rows (sorted order)."""
+    probabilities = np.asarray(fit.result.predict(), dtype=np.float64)  # the fitted rows
+    out = np.zeros(log_p.size)
+    with np.errstate(divide="ignore"):
+        inverse_sum = np.log(np.sum(1.0 / probabilities, axis=1))
+    out[rows] = -log_p[rows] - inverse_sum
+    return out
 
 
 def _plan(policy, data: pd.DataFrame, panel: Panel) -> np.ndarray:

@@ -166,3 +166,25 @@ def test_bad_options():
     att = msm.iptw(d, **base, estimand="ATT")
     with pytest.raises(NotImplementedError, match="ATE weights"):
         msm.glm("y ~ a", d, weights=att, variance="stacked")
+
+
+def test_multinomial_overlap_weights():
+    """WeightIt's ATO for a multinomial treatment: (1/p_a) / sum_k (1/p_k), against
+    statsmodels' MNLogit probabilities."""
+    rng = np.random.default_rng(9)
+    n = 1500
+    x = rng.normal(size=n)
+    eta = np.column_stack([np.zeros(n), 0.5 + x, -0.3 - 0.8 * x])
+    p = np.exp(eta) / np.exp(eta).sum(axis=1, keepdims=True)
+    k = np.array([rng.choice(3, p=row) for row in p])
+    d = pd.DataFrame({"id": np.arange(n), "x": x, "k": k})
+    w = msm.iptw(d, id="id", time=None, treatment="k", denominator="x", family="multinomial",
+                 estimand="ATO")  # fmt: skip
+    fit = sm.MNLogit(d.k, sm.add_constant(d[["x"]])).fit(disp=False, method="newton")
+    probs = np.asarray(fit.predict())
+    expected = (1 / probs[np.arange(n), k]) / (1 / probs).sum(axis=1)
+    np.testing.assert_allclose(w.weights, expected, rtol=1e-7)
+    assert "estimand ATO" in repr(w)
+    with pytest.raises(ValueError, match="binary treatment"):
+        msm.iptw(d, id="id", time=None, treatment="k", denominator="x", family="multinomial",
+                 estimand="ATT")  # fmt: skip
