@@ -775,8 +775,7 @@ def _fit_link(
                 + f"): the {link_name} link cannot fit these rows; use the canonical link "
                 "(link=None), or a design with an intercept",
             )
-        state["left"] = False
-    state["left"] = False
+    state["left"] = False  # from here on: whether a Fisher-scoring step left the range
 
     def on_failure(beta: np.ndarray) -> str | None:
         if not state["left"]:
@@ -785,8 +784,8 @@ def _fit_link(
             f"{model_name}, {link_name} link, did not converge: Fisher scoring keeps stepping "
             f"outside {where}, the range of the mean; each step was halved until every fitted "
             "mean was back inside (as R's glm.fit does), and the estimate is pressed against "
-            "the boundary (the maximum-likelihood estimate lies on it: with this link the "
-            f"model has no fit with every mean inside {where}); the estimate returned is the "
+            f"the edge of {where} (the maximum-likelihood estimate with every mean inside lies "
+            "on the edge: the data ask for means beyond it); the estimate returned is the "
             "last one inside, and neither it nor its variance is a regular one; largest "
             f"coefficients: {suspects(beta, column_sd(), names)}; use the canonical link "
             "(link=None) or a simpler model"
@@ -1071,9 +1070,11 @@ def newton_iteration(
             or f"{model_name} did not converge{why}; largest coefficients: {suspects(beta)}",
             ConvergenceWarning,
         )
-    if not check_separation:
-        pass
-    elif family == BINOMIAL and (mu_min < PROBABILITY_EPS or mu_max > 1.0 - PROBABILITY_EPS):
+    if (
+        check_separation
+        and family == BINOMIAL
+        and (mu_min < PROBABILITY_EPS or mu_max > 1.0 - PROBABILITY_EPS)
+    ):
         warn(
             f"{model_name}: fitted probabilities numerically 0 or 1 occurred "
             f"(quasi-separation); look at {suspects(beta)}: a covariate or "
