@@ -1,4 +1,5 @@
-"""Canonical-link GLMs by Newton/IRLS on the numba pass: the one fitting engine.
+"""GLMs by Newton/IRLS (Fisher scoring for non-canonical links) on the numba pass: the one
+fitting engine.
 
 Private, arrays in and out.  Used by the logistic treatment and censoring models
 (``msm.models.logit``) and by the weighted outcome GLM (``msm.outcome.glm_model``), so there is one
@@ -8,6 +9,12 @@ Each iteration is one fused kernel pass (deviance, Pearson chi-square, score and
 together, ``msm._kernels.glm``).  Steps are halved until the deviance does not rise; the fit
 has converged when the next Newton step is below ``tol * (1 + max |beta|)``, so every quantity
 returned belongs to the returned ``beta``.
+
+A non-canonical link (``link=``: binomial identity, log, probit, cloglog; poisson identity)
+is fitted by Fisher scoring (the expected information, R's working weights
+``w mu'^2 / V(mu)``) from R's starting values, and a step whose fitted means leave the
+family's range (binomial (0, 1), poisson (0, inf)) is halved until they are back inside, as R's
+``glm.fit`` does (its ``validmu``).
 """
 
 from __future__ import annotations
@@ -28,6 +35,13 @@ from msm.panel import DataError
 GAUSSIAN = _kernels.GAUSSIAN
 BINOMIAL = _kernels.BINOMIAL
 POISSON = _kernels.POISSON
+IDENTITY = _kernels.IDENTITY
+LOG = _kernels.LOG
+LOGIT = _kernels.LOGIT
+PROBIT = _kernels.PROBIT
+CLOGLOG = _kernels.CLOGLOG
+#: the canonical link of each family (fitted by the canonical pass: ``link=None``)
+CANONICAL_LINK = {GAUSSIAN: IDENTITY, BINOMIAL: LOGIT, POISSON: LOG}
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,6 +108,10 @@ class GLMFit:
     # else None: a sandwich accurate to the same digits takes its meat from the centred
     # design and maps the covariance back (cov = A cov_centred A'; ``centring_transform``)
     centring: Centring | None = None
+    # a non-canonical link: each row's mu'(eta) / V(mu) at the estimate (its score row is
+    # w (y - mu) score_factor x, and ``information`` the expected one); None for a canonical
+    # link, where it is 1
+    score_factor: np.ndarray | None = None
 
     def inverse_information(self) -> np.ndarray:
         """The model-based covariance ``information^-1`` (a pseudo-inverse when singular).
@@ -229,8 +247,9 @@ def fit_glm(
     tol: float = 1e-10,
     convergence: str = "full",
     require_variance: bool = False,
+    link: int | None = None,
 ) -> GLMFit:
-    """Fit a weighted canonical-link GLM; warn (naming ``model_name``) when in trouble.
+    """Fit a weighted GLM; warn (naming ``model_name``) when in trouble.
 
     Raises DataError naming the columns when the design is collinear (or a column all zero)
     on the rows with positive weight, or when a column's magnitude is outside what double
@@ -254,8 +273,21 @@ def fit_glm(
     0 relative to its spread (``l + 1e5``) the fit is computed on the design centred at the
     weighted column means and transformed back, so only real collinearity is reported and
     the estimates keep their digits.
+
+    ``link``: a link code (``msm._kernels.IDENTITY``, ``LOG``, ``LOGIT``, ``PROBIT``,
+    ``CLOGLOG``); None or the family's canonical link fits the canonical model.  A
+    non-canonical link is fitted by Fisher scoring with steps halved to keep the fitted
+    means inside the family's range (``_fit_link``); ``convergence="r"`` is for canonical
+    links only (ValueError).
     """
     max_iter, tol, convergence = check_fit_options(max_iter, tol, convergence)
+    if link is not None and link == CANONICAL_LINK.get(family):
+        link = None
+    if link is not None and convergence == "r":
+        raise ValueError(
+            "convergence='r' replays R's IRLS path for canonical links only; a non-canonical "
+            "link is fitted to full convergence (convergence='full')"
+        )
     intercept = _intercept_column(X)
     check_magnitude(X, w, names, model_name, intercept)
     k = outcome_exponent(family, y, w, model_name) if family == GAUSSIAN else 0
@@ -276,10 +308,10 @@ def fit_glm(
         return _outcome_scaled_back(fit, k)
     args = (X, y, w, offset, family, names, model_name, max_iter, tol)
     try:
-        return _fit(*args, convergence, intercept, intercept is not None, require_variance)
+        return _fit(*args, convergence, intercept, intercept is not None, require_variance, link)
     except NeedsCentring:
         pass
-    return _fit_centred(*args, convergence, intercept, require_variance)
+    return _fit_centred(*args, convergence, intercept, require_variance, link)
 
 
 # A gaussian outcome whose largest |value| is below 2**-SMALL_OUTCOME has coefficients so
@@ -459,6 +491,7 @@ def _fit_centred(
     convergence,
     intercept,
     require_variance=False,
+    link=None,
 ) -> GLMFit:
     """``_fit`` on the design centred at the weighted column means, transformed back.
 
@@ -486,6 +519,7 @@ def _fit_centred(
         intercept,
         False,
         require_variance,
+        link,
     )
     return uncentre(fit, centre, intercept)
 
@@ -520,6 +554,7 @@ def uncentre(fit: GLMFit, centre: np.ndarray, intercept: int) -> GLMFit:
         mu_lagged=fit.mu_lagged,
         covariance=map_back(A, inverse(fit.information)),
         centring=Centring(centre, intercept, fit.beta, fit.information),
+        score_factor=fit.score_factor,
     )
 
 
@@ -537,9 +572,15 @@ def _fit(
     intercept,
     shifted_ok,
     require_variance=False,
+    link=None,
 ) -> GLMFit:
     """One fit on the design as given (``shifted_ok``: may raise ``NeedsCentring``)."""
     n, p = X.shape
+    if link is not None:
+        return _fit_link(
+            X, y, w, offset, family, link, names, model_name, max_iter, tol, intercept,
+            shifted_ok, require_variance,
+        )  # fmt: skip
     if convergence == "r":
         return _fit_like_r(
             X,
@@ -591,6 +632,210 @@ def _fit(
         mu_max=float(mu_max),
         converged=converged,
         n_iter=n_iter,
+    )
+
+
+#: link names by code, for messages
+LINK_NAMES = {IDENTITY: "identity", LOG: "log", LOGIT: "logit", PROBIT: "probit",
+              CLOGLOG: "cloglog"}  # fmt: skip
+
+
+def link_function(mu: np.ndarray, link: int) -> np.ndarray:
+    """``eta = g(mu)`` for a link code (``msm._kernels.IDENTITY`` ...), elementwise."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if link == IDENTITY:
+            return np.asarray(mu, dtype=np.float64).copy()
+        if link == LOG:
+            return np.log(mu)
+        if link == LOGIT:
+            return np.log(mu / (1.0 - mu))
+        if link == PROBIT:
+            return scipy.special.ndtri(mu)
+        return np.log(-np.log1p(-mu))  # CLOGLOG
+
+
+def link_mean(eta: np.ndarray, link: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(mu, dmu/deta)`` elementwise for a link code, with R's clamps for probit and cloglog
+    (as the kernel's ``link_mean``, in numpy)."""
+    eta = np.asarray(eta, dtype=np.float64)
+    eps = _kernels.DOUBLE_EPS
+    with np.errstate(over="ignore", under="ignore"):
+        if link == IDENTITY:
+            return eta.copy(), np.ones_like(eta)
+        if link == LOG:
+            mu = np.exp(eta)
+            return mu, mu
+        if link == LOGIT:
+            mu = scipy.special.expit(eta)
+            return mu, mu * scipy.special.expit(-eta)
+        if link == PROBIT:
+            thresh = _kernels.PROBIT_THRESH
+            mu = scipy.special.ndtr(np.clip(eta, -thresh, thresh))
+            return mu, np.maximum(np.exp(-0.5 * eta * eta) / np.sqrt(2.0 * np.pi), eps)
+        mu = np.clip(-np.expm1(-np.exp(eta)), eps, 1.0 - eps)  # CLOGLOG
+        capped = np.minimum(eta, 700.0)
+        return mu, np.maximum(np.exp(capped) * np.exp(-np.exp(capped)), eps)
+
+
+# a fitted mean this close to the edge of its range (relative to the mean outcome, for
+# poisson) puts the estimate on the boundary of the parameter space
+BOUNDARY_GAP = 1e-8
+
+
+def _near_boundary(family: int, link: int, mu, y, w) -> int:
+    """Rows with positive weight whose fitted mean is within ``BOUNDARY_GAP`` of an edge of
+    the range that ``link`` can cross (identity: both; log: 1 for the binomial)."""
+    fitted = mu[w > 0]
+    if family == BINOMIAL and link == IDENTITY:
+        return int(np.sum((fitted < BOUNDARY_GAP) | (fitted > 1.0 - BOUNDARY_GAP)))
+    if family == BINOMIAL and link == LOG:
+        return int(np.sum(fitted > 1.0 - BOUNDARY_GAP))
+    if family == POISSON and link == IDENTITY:
+        scale = max(float(np.average(y[w > 0], weights=w[w > 0])), 1e-300)
+        return int(np.sum(fitted < BOUNDARY_GAP * scale))
+    return 0
+
+
+def _range_of(family: int) -> str:
+    return "(0, 1)" if family == BINOMIAL else "(0, inf)" if family == POISSON else "the reals"
+
+
+def _r_link_start(X, y, w, offset, family, link, names, model_name, intercept, shifted_ok):
+    """R's start for a non-canonical link: one weighted least-squares step from
+    ``family$initialize``'s ``mustart`` (binomial ``(w y + 1/2) / (w + 1)``, poisson
+    ``y + 1/10``), at which the rank of the design is judged."""
+    if family == BINOMIAL:
+        mu0 = (w * y + 0.5) / (w + 1.0)
+    elif family == POISSON:
+        mu0 = y + 0.1
+    else:
+        mu0 = y.astype(np.float64)
+    eta0 = link_function(mu0, link)
+    _, d0 = link_mean(eta0, link)
+    W0 = w * d0 * d0 / variance_function(family, mu0)
+    info0 = _kernels.weighted_crossprod(X, W0)
+    _check_collinearity(info0, names, model_name, intercept, shifted_ok)
+    z = eta0 - offset + (y - mu0) / d0
+    try:
+        beta = np.linalg.solve(info0, X.T @ (W0 * z))
+    except np.linalg.LinAlgError:  # passed the rank check, yet singular to rounding
+        return None
+    return beta if np.all(np.isfinite(beta)) else None
+
+
+def _fit_link(
+    X, y, w, offset, family, link, names, model_name, max_iter, tol, intercept, shifted_ok,
+    require_variance,
+) -> GLMFit:  # fmt: skip
+    """Fisher scoring for a non-canonical link, keeping the fitted means inside the range.
+
+    Starts from R's start (``_r_link_start``) when its fitted means are inside the family's
+    range, else from the intercept-only fit (mean outcome), else raises DataError naming
+    the model.  Steps whose fitted means leave the range are halved (R's ``validmu``); a fit
+    that stays pressed against the boundary warns ``ConvergenceWarning`` naming the model.
+    """
+    n, p = X.shape
+    mu = np.empty(n)
+    factor = np.empty(n)
+    column_sd = functools.cache(lambda: X.std(axis=0) if n > 1 else np.ones(p))
+    state = {"at": None, "left": False}
+    link_name = LINK_NAMES[link]
+    where = _range_of(family)
+
+    def glm_pass(beta: np.ndarray) -> tuple:
+        dev, pearson, score, info, mu_min, mu_max, outside = _kernels.glm_link_pass(
+            X, y, w, offset, beta, family, link, mu, factor
+        )
+        state["at"] = beta
+        if outside:  # R's validmu fails: the step is halved (an infinite deviance)
+            state["left"] = True
+            dev = np.inf
+        return dev, pearson, score, info, mu_min, mu_max
+
+    start = _r_link_start(X, y, w, offset, family, link, names, model_name, intercept,
+                          shifted_ok)  # fmt: skip
+    if start is None or not np.isfinite(glm_pass(start)[0]):
+        start = None
+        if intercept is not None:
+            start = np.zeros(p)
+            total = w.sum()
+            ybar = (w * y).sum() / total
+            start[intercept] = float(link_function(np.array([ybar]), link)[0]) - (
+                (w * offset).sum() / total
+            )
+            if not np.isfinite(glm_pass(start)[0]):
+                start = None
+        if start is None:
+            raise DataError(
+                None,
+                f"{model_name}, {link_name} link: no starting values keep every fitted mean "
+                f"inside {where} (neither R's start, a weighted least-squares step from the "
+                "outcome, nor the mean outcome"
+                + ("" if intercept is not None else ", which needs an intercept")
+                + f"): the {link_name} link cannot fit these rows; use the canonical link "
+                "(link=None), or a design with an intercept",
+            )
+    state["left"] = False  # from here on: whether a Fisher-scoring step left the range
+
+    def on_failure(beta: np.ndarray) -> str | None:
+        if not state["left"]:
+            return None
+        return (
+            f"{model_name}, {link_name} link, did not converge: Fisher scoring keeps stepping "
+            f"outside {where}, the range of the mean; each step was halved until every fitted "
+            "mean was back inside (as R's glm.fit does), and the estimate is pressed against "
+            f"the edge of {where} (the maximum-likelihood estimate with every mean inside lies "
+            "on the edge: the data ask for means beyond it); the estimate returned is the "
+            "last one inside, and neither it nor its variance is a regular one; largest "
+            f"coefficients: {suspects(beta, column_sd(), names)}; use the canonical link "
+            "(link=None) or a simpler model"
+        )
+
+    beta, last, converged, n_iter = newton(
+        glm_pass,
+        start,
+        names,
+        model_name,
+        family,
+        suspects=lambda b: suspects(b, column_sd(), names),
+        max_iter=max_iter,
+        tol=tol,
+        intercept=intercept,
+        shifted_ok=shifted_ok,
+        on_singular=(
+            functools.partial(raise_monotone, column_sd, names, model_name)
+            if require_variance
+            else None
+        ),
+        keep_inside=True,
+        on_failure=on_failure,
+        check_separation=link in (PROBIT, CLOGLOG),
+    )
+    if state["at"] is not beta:  # the last pass was at a step not taken: the means at beta
+        last = glm_pass(beta)
+    deviance, pearson, _, info, mu_min, mu_max = last
+    near = _near_boundary(family, link, mu, y, w)
+    if converged and near:
+        warn(
+            f"{model_name}, {link_name} link: the estimate lies on the boundary of the "
+            f"parameter space: {near} fitted mean(s) within {BOUNDARY_GAP:g} of the edge of "
+            f"{where} (the maximum-likelihood estimate with every mean inside {where} is on "
+            "the edge: the data ask for means beyond it); standard errors there are not "
+            f"regular ones; largest coefficients: {suspects(beta, column_sd(), names)}; use "
+            "the canonical link (link=None) or a simpler model",
+            ConvergenceWarning,
+        )
+    return GLMFit(
+        beta=beta,
+        mu=mu,
+        deviance=float(deviance),
+        pearson=float(pearson),
+        information=info,
+        mu_min=float(mu_min),
+        mu_max=float(mu_max),
+        converged=converged,
+        n_iter=n_iter,
+        score_factor=factor,
     )
 
 
@@ -740,6 +985,9 @@ def newton_iteration(
     intercept: int | None = None,
     shifted_ok: bool = False,
     on_singular: Callable[[np.ndarray, int], None] | None = None,
+    keep_inside: bool = False,
+    on_failure: Callable[[np.ndarray], str | None] | None = None,
+    check_separation: bool = True,
 ) -> Generator[np.ndarray, tuple, tuple[np.ndarray, tuple, bool, int]]:
     """Newton/IRLS as a generator: the one copy of the iteration, for any implementation of
     the fused pass (in memory, or summed over partitions of a distributed frame, where one
@@ -760,6 +1008,12 @@ def newton_iteration(
     ``on_singular(beta, n_iter)``, when given, is called (and should raise) where Newton
     stops because the information at ``beta`` is not positive definite (separation: no
     variance exists there); without it the fit warns and returns.
+
+    ``keep_inside`` (non-canonical links, whose pass reports an infinite deviance where a
+    fitted mean leaves the family's range): a step still outside after halving to 1e-10 of
+    its length is not taken; the iteration stops at the last ``beta`` inside (not converged).
+    ``on_failure(beta)``, when given, returns the message of the non-convergence warning
+    (None: the usual one); ``check_separation=False`` skips the quasi-separation warning.
     """
     last = None
     if warm is not None:
@@ -799,6 +1053,8 @@ def newton_iteration(
             if shrink < 1e-10:
                 break
             shrink /= 2.0  # step halving: never accept a rise in the deviance
+        if keep_inside and not np.isfinite(new[0]):
+            break  # no step keeps the means inside: stay at the last beta inside
         beta = trial
         last = new
     mu_min, mu_max = last[4], last[5]
@@ -808,11 +1064,17 @@ def newton_iteration(
             if singular
             else f" in {max_iter} Newton iterations"
         )
+        message = None if on_failure is None else on_failure(beta)
         warn(
-            f"{model_name} did not converge{why}; largest coefficients: {suspects(beta)}",
+            message
+            or f"{model_name} did not converge{why}; largest coefficients: {suspects(beta)}",
             ConvergenceWarning,
         )
-    if family == BINOMIAL and (mu_min < PROBABILITY_EPS or mu_max > 1.0 - PROBABILITY_EPS):
+    if (
+        check_separation
+        and family == BINOMIAL
+        and (mu_min < PROBABILITY_EPS or mu_max > 1.0 - PROBABILITY_EPS)
+    ):
         warn(
             f"{model_name}: fitted probabilities numerically 0 or 1 occurred "
             f"(quasi-separation); look at {suspects(beta)}: a covariate or "

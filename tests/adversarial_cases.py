@@ -1059,6 +1059,26 @@ def _():
     close(got.bse, expected.bse, 1e-10)
 
 
+@case(
+    "msm.glm",
+    "link='identity' without an intercept and no start inside (0, 1)",
+    Raises(None, contains=("identity link: no starting values keep every fitted mean",)),
+)
+def _():
+    d = pd.DataFrame({"x": [-3.0, -2.0, -1.0, 0.0], "y": [1.0, 0.0, 1.0, 1.0]})
+    glm("y ~ 0 + x", d, family="binomial", link="identity")
+
+
+@case(
+    "msm.glm",
+    "link not one the family takes",
+    Raises(exc=ValueError, names="link for family='poisson' must be one of 'log', 'identity'"),
+)
+def _():
+    d, _ = outcome_setup()
+    glm("y ~ a", d, family="poisson", link="logit")
+
+
 @case("msm.glm", "weights Series with labels not in the data", Raises("weights"), defect=1)
 def _():
     d, w = outcome_setup()

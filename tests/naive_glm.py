@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.special
+import scipy.stats
 
 GAUSSIAN, BINOMIAL, POISSON = 0, 1, 2
 
@@ -71,3 +72,68 @@ def cluster_score_sums(X, r, codes, n_clusters):
     out = np.zeros((n_clusters, X.shape[1]))
     np.add.at(out, codes, r[:, None] * X)
     return out
+
+
+IDENTITY, LOG, LOGIT, PROBIT, CLOGLOG = 0, 1, 2, 3, 4
+EPS = np.finfo(float).eps  # R's .Machine$double.eps
+PROBIT_THRESH = -scipy.stats.norm.ppf(EPS)  # R's binomial()$linkinv for probit
+
+
+def link_mean(eta, link):
+    """``(mu, dmu/deta)`` as R's ``binomial()`` / ``poisson()`` family objects compute them."""
+    eta = np.asarray(eta, dtype=float)
+    if link == IDENTITY:
+        return eta.copy(), np.ones_like(eta)
+    if link == LOG:
+        return np.exp(eta), np.exp(eta)
+    if link == LOGIT:
+        mu = scipy.special.expit(eta)
+        return mu, mu * (1 - mu)
+    if link == PROBIT:
+        mu = scipy.stats.norm.cdf(np.clip(eta, -PROBIT_THRESH, PROBIT_THRESH))
+        return mu, np.maximum(scipy.stats.norm.pdf(eta), EPS)
+    mu = np.clip(-np.expm1(-np.exp(eta)), EPS, 1 - EPS)
+    e = np.minimum(eta, 700.0)
+    return mu, np.maximum(np.exp(e) * np.exp(-np.exp(e)), EPS)
+
+
+def glm_link_pass(X, y, w, offset, beta, family, link):
+    """Fisher-scoring pass: deviance, Pearson chi2, score, expected information, min and max
+    mu, rows outside the range (positive weights only), mu, mu' / V(mu)."""
+    eta = X @ beta + offset
+    mu, d = link_mean(eta, link)
+    if family == BINOMIAL:
+        inside = (mu > 0) & (mu < 1)
+        v = np.where(inside, mu * (1 - mu), 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            unit = 2 * (
+                np.where(y > 0, y * np.log(y / mu), 0.0)
+                + np.where(y < 1, (1 - y) * np.log((1 - y) / (1 - mu)), 0.0)
+            )
+    elif family == POISSON:
+        inside = (mu > 0) & np.isfinite(mu)
+        v = np.where(inside, mu, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            unit = 2 * (np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu))
+    else:
+        inside = np.isfinite(mu)
+        v = np.ones_like(mu)
+        unit = (y - mu) ** 2
+    factor = d / v
+    used = (w > 0) & inside
+    pearson = np.sum(w[used] * ((y - mu) ** 2 / v)[used])
+    deviance = np.sum(w[used] * unit[used])
+    score = X[used].T @ (w * (y - mu) * factor)[used]
+    info = (X[used] * (w * d * factor)[used][:, None]).T @ X[used]
+    mu_used = mu[used]
+    return (
+        deviance,
+        pearson,
+        score,
+        info,
+        mu_used.min(initial=np.inf),
+        mu_used.max(initial=-np.inf),
+        int(np.sum((w > 0) & ~inside)),
+        mu,
+        factor,
+    )

@@ -169,21 +169,23 @@ def glm(
     max_iter: int = 50,
     tol: float = 1e-10,
     convergence: str = "full",
+    link: str | None = None,
 ) -> GLMResults:
     """``msm.glm`` for a dask DataFrame; the same ``GLMResults`` (without row-level arrays).
 
     ``weights`` is a ``DaskWeights`` from ``msm.iptw`` on a dask frame, a column name, or
     None.  With ``cluster=``, each cluster must be one subject of the layout: rows are
     arranged so each cluster sits in one partition (shuffling when needed).  ``score_rows()``
-    and ``fitted_values`` need the rows in memory and are not available; nor is
-    ``variance="stacked"``.
+    and ``fitted_values`` need the rows in memory and are not available; nor are
+    ``variance="stacked"`` and a non-canonical ``link``.
     """
     options = check_glm_arguments(formula, family, variance, cluster, offset, max_iter, tol,
-                                  convergence)  # fmt: skip
+                                  convergence, link)  # fmt: skip
     registry.require_front_end(  # from the capability table
         "dask",
         convergence_r=options.convergence == "r",
         variance_stacked=options.estimator.name == "stacked",
+        link=options.family.link_code is not None,
     )
     require_dask()
     fam, outcome, rhs = options.family, options.outcome, options.rhs

@@ -1,8 +1,10 @@
 """Weighted GLM kernels: one fused IRLS/Newton pass, per-cluster score sums, weighted Gram.
 
-Canonical links only, so the observed and expected information coincide and a row's score is
-``w_i (y_i - mu_i) x_i``.  Family codes: ``GAUSSIAN`` (identity), ``BINOMIAL`` (logit),
-``POISSON`` (log).
+``glm_irls_pass`` is for canonical links, where the observed and expected information
+coincide and a row's score is ``w_i (y_i - mu_i) x_i``; family codes ``GAUSSIAN`` (identity),
+``BINOMIAL`` (logit), ``POISSON`` (log).  ``glm_link_pass`` is Fisher scoring for any link
+(codes ``IDENTITY``, ``LOG``, ``LOGIT``, ``PROBIT``, ``CLOGLOG``): a row's score is
+``w_i (y_i - mu_i) mu'_i / V(mu_i) x_i`` and the information is the expected one.
 
 Rows are split into fixed-size chunks (independent of the thread count); each chunk keeps its
 own partial sums and the partials are added in chunk order, so every result is the same number
@@ -292,3 +294,169 @@ def cluster_score_sums(X, r, codes, n_clusters):  # pragma: no cover - compiled
             for j in range(p):
                 acc[j] += ri * X[i, j]
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# non-canonical links (Fisher scoring)
+
+IDENTITY = 0
+LOG = 1
+LOGIT = 2
+PROBIT = 3
+CLOGLOG = 4
+
+DOUBLE_EPS = 2.220446049250313e-16  # R's .Machine$double.eps
+# R's binomial()$linkinv for probit clamps eta to +-thresh, thresh = -qnorm(.Machine$double.eps)
+PROBIT_THRESH = 8.125890664701906
+SQRT_HALF = 0.7071067811865476
+INV_SQRT_2PI = 0.3989422804014327
+
+
+@jit
+def link_mean(eta, link):  # pragma: no cover - compiled
+    """``(mu, dmu/deta)`` of one linear predictor under ``link``, as R's ``family`` objects.
+
+    Probit and cloglog are clamped as R's ``binomial()`` clamps them (``linkinv`` and
+    ``mu.eta`` kept away from 0 and 1 by ``.Machine$double.eps``), so a fitted probability is
+    never exactly 0 or 1 and the working weights stay positive.
+    """
+    if link == IDENTITY:
+        return eta, 1.0
+    if link == LOG:
+        mu = math.exp(eta)
+        return mu, mu
+    if link == LOGIT:
+        e = math.exp(-abs(eta))
+        if eta >= 0.0:
+            mu = 1.0 / (1.0 + e)
+            return mu, mu * (e / (1.0 + e))
+        mu = e / (1.0 + e)
+        return mu, mu / (1.0 + e)
+    if link == PROBIT:
+        clamped = min(max(eta, -PROBIT_THRESH), PROBIT_THRESH)
+        mu = 0.5 * math.erfc(-clamped * SQRT_HALF)
+        return mu, max(INV_SQRT_2PI * math.exp(-0.5 * eta * eta), DOUBLE_EPS)
+    # CLOGLOG: mu = 1 - exp(-exp(eta))
+    mu = max(min(-math.expm1(-math.exp(eta)), 1.0 - DOUBLE_EPS), DOUBLE_EPS)
+    capped = min(eta, 700.0)
+    return mu, max(math.exp(capped) * math.exp(-math.exp(capped)), DOUBLE_EPS)
+
+
+@jit
+def link_row(y, eta, family, link):  # pragma: no cover - compiled
+    """Mean, ``dmu/deta``, variance function, unit deviance, unit Pearson residual^2 and
+    whether the mean is inside the family's range (binomial (0, 1), poisson (0, inf))."""
+    mu, d = link_mean(eta, link)
+    if family == BINOMIAL:
+        if not (0.0 < mu < 1.0):
+            return mu, d, 1.0, 0.0, 0.0, False
+        v = mu * (1.0 - mu)
+        dev = 0.0
+        if y > 0.0:
+            dev += y * math.log(y / mu)
+        if y < 1.0:
+            dev += (1.0 - y) * math.log((1.0 - y) / (1.0 - mu))
+        r = y - mu
+        return mu, d, v, 2.0 * dev, r * r / v, True
+    if family == POISSON:
+        if not (0.0 < mu < math.inf):
+            return mu, d, 1.0, 0.0, 0.0, False
+        if y > 0.0:
+            dev = 2.0 * (y * math.log(y / mu) - (y - mu))
+        else:
+            dev = 2.0 * mu
+        r = y - mu
+        return mu, d, mu, dev, r * r / mu, True
+    r = y - mu
+    return mu, d, 1.0, r * r, r * r, math.isfinite(mu)
+
+
+@jit(parallel=True, serial_below=SERIAL_ROWS)
+def glm_link_pass(X, y, w, offset, beta, family, link, mu_out, factor_out):  # pragma: no cover
+    """One fused Fisher-scoring pass of a weighted GLM with any link at ``beta``.
+
+    As ``glm_irls_pass``, with ``link`` one of ``IDENTITY``, ``LOG``, ``LOGIT``, ``PROBIT``,
+    ``CLOGLOG``: ``score = X' w (y - mu) mu' / V(mu)`` (the score of the log-likelihood) and
+    ``information = X' diag(w mu'^2 / V(mu)) X`` (the EXPECTED information, Fisher scoring's
+    and R's working weights), ``mu' = dmu/deta``.  ``mu_out`` receives the fitted means and
+    ``factor_out`` each row's ``mu' / V(mu)`` (its score row is ``w (y - mu) factor x``).
+
+    Returns ``(deviance, pearson_chi2, score, information, mu_min, mu_max, n_outside)``:
+    ``n_outside`` counts rows with positive weight whose mean is outside the family's range
+    (R's ``validmu``: binomial (0, 1), poisson (0, inf)); they add nothing to the sums.
+    """
+    n, p = X.shape
+    n_chunks = (n + CHUNK_ROWS - 1) // CHUNK_ROWS
+    part_dev = np.zeros(n_chunks)
+    part_pearson = np.zeros(n_chunks)
+    part_score = np.zeros((n_chunks, p))
+    part_info = np.zeros((n_chunks, p, p))
+    part_min = np.full(n_chunks, np.inf)
+    part_max = np.full(n_chunks, -np.inf)
+    part_outside = np.zeros(n_chunks, dtype=np.int64)
+    for c in numba.prange(n_chunks):
+        lo = c * CHUNK_ROWS
+        hi = min(n, lo + CHUNK_ROWS)
+        dev = 0.0
+        pearson = 0.0
+        mu_min = np.inf
+        mu_max = -np.inf
+        outside = 0
+        score = part_score[c]
+        info = part_info[c]
+        resid = np.empty(BLOCK_ROWS)  # w (y - mu) mu' / V
+        varw = np.empty(BLOCK_ROWS)  # w mu'^2 / V
+        etas = np.empty(BLOCK_ROWS)
+        for i in range(lo, hi, BLOCK_ROWS):
+            m = min(BLOCK_ROWS, hi - i)
+            for t in range(m):
+                etas[t] = offset[i + t]
+            for j in range(p):
+                bj = beta[j]
+                for t in range(m):
+                    etas[t] += X[i + t, j] * bj
+            for t in range(m):
+                row = i + t
+                mu, d, v, unit_dev, r2, inside = link_row(y[row], etas[t], family, link)
+                mu_out[row] = mu
+                factor = d / v
+                factor_out[row] = factor
+                wi = w[row]
+                resid[t] = 0.0
+                varw[t] = 0.0
+                if wi == 0.0:
+                    continue
+                if not inside:
+                    outside += 1
+                    continue
+                mu_min = min(mu_min, mu)
+                mu_max = max(mu_max, mu)
+                dev += wi * unit_dev
+                pearson += wi * r2
+                resid[t] = wi * (y[row] - mu) * factor
+                varw[t] = wi * d * factor
+            accumulate_block(X, i, m, resid, varw, score, info)
+        part_dev[c] = dev
+        part_pearson[c] = pearson
+        part_min[c] = mu_min
+        part_max[c] = mu_max
+        part_outside[c] = outside
+    deviance = 0.0
+    pearson_chi2 = 0.0
+    score = np.zeros(p)
+    info = np.zeros((p, p))
+    mu_min = np.inf
+    mu_max = -np.inf
+    n_outside = 0
+    for c in range(n_chunks):  # fixed order: the same sums on any number of threads
+        deviance += part_dev[c]
+        pearson_chi2 += part_pearson[c]
+        score += part_score[c]
+        info += part_info[c]
+        mu_min = min(mu_min, part_min[c])
+        mu_max = max(mu_max, part_max[c])
+        n_outside += part_outside[c]
+    for j in range(p):
+        for k in range(j):
+            info[k, j] = info[j, k]
+    return deviance, pearson_chi2, score, info, mu_min, mu_max, n_outside

@@ -4,8 +4,11 @@ Notation, for an M-estimator ``theta`` solving ``sum_i psi_i(theta) = 0`` (every
 over rows, never averaged, so no ``n`` factors appear):
 
 * ``psi_i`` -- row ``i``'s estimating-function contribution (its *score row*); for a weighted
-  canonical-link GLM ``psi_i = w_i (y_i - mu_i) x_i``;
-* ``A = -sum_i d psi_i / d theta'`` -- the information; the *bread* is ``A^-1``;
+  canonical-link GLM ``psi_i = w_i (y_i - mu_i) x_i``, for any link
+  ``psi_i = w_i (y_i - mu_i) mu'_i / V(mu_i) x_i``;
+* ``A = -sum_i d psi_i / d theta'`` -- the information; the *bread* is ``A^-1`` (for a GLM
+  with a non-canonical link the expected information ``sum_i w_i mu'^2_i / V(mu_i) x_i x_i'``,
+  as R's ``sandwich`` takes it);
 * ``U_g = sum_{i in g} psi_i`` -- the cluster scores, and the *meat* ``B = sum_g U_g U_g'``
   (every row its own cluster when there is no cluster variable);
 * the sandwich ``A^-1 B A^-1``.
@@ -174,7 +177,8 @@ def glm_meat(
     """The meat of a GLM fitted by ``msm._glm.fit_glm`` on ``X``, ``y`` and weights ``w``.
 
     Score rows ``w (y - mu) x`` (R's ``estfun.glm`` working residuals with
-    ``convergence="r"``), summed within clusters (``codes`` 0..n_groups-1, or each row its own
+    ``convergence="r"``; ``w (y - mu) mu' / V(mu) x`` for a non-canonical link, from the
+    fit's ``score_factor``), summed within clusters (``codes`` 0..n_groups-1, or each row its own
     cluster when None) and crossed, on the design the fit was computed on (centred when a
     covariate lies far from 0 relative to its spread, so the sandwich keeps its digits).
     Shared by ``msm.glm`` and the diagnostics that fit logistic regressions.
@@ -191,6 +195,8 @@ def glm_meat(
     True
     """
     r = w * (y - fit.mu)
+    if fit.score_factor is not None:  # a non-canonical link: w (y - mu) mu' / V(mu)
+        r = r * fit.score_factor
     pearson = None
     if fit.mu_lagged is not None:
         # R's estfun.glm and summary.glm: working weights from the means at the start of the

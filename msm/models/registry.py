@@ -240,6 +240,11 @@ FRONT_ENDS: dict[str, FrontEnd] = {
                 "the stacked sandwich needs every weight model's score rows in memory: use "
                 "pandas, or msm.bootstrap",
             ),
+            "link": (
+                "a non-canonical link (msm.glm's link='identity', 'log', 'probit', 'cloglog')",
+                "the partitioned Newton pass fits canonical links only: use pandas (the outcome "
+                "model's rows usually fit in memory: data.compute())",
+            ),
             "bound": (
                 "bound= (bounded propensities)",
                 "not written for partitions yet: use pandas",

@@ -6,7 +6,8 @@ solve one stacked system ``sum_i Psi_i(alpha, beta) = 0`` over subjects i:
 * ``psi_m = sum_{rows r of i fitted by m} x_mr (y_mr - p_mr)`` for each logistic model m
   (``y`` the treatment, or the censoring indicator; a model per time is one more model, on
   the rows of its time);
-* ``psi_beta = sum_{outcome rows r of i} w_r(alpha) z_r (y_r - mu_r)``.
+* ``psi_beta = sum_{outcome rows r of i} w_r(alpha) z_r (y_r - mu_r) h_r``, with
+  ``h_r = mu'(eta_r) / V(mu_r)`` (1 for a canonical link).
 
 The weight ``w_r = exp(sum_m s_m sum_{k <= r} log f_mk)`` (``s_m = +1`` for numerators,
 ``-1`` for denominators; ``f_mk`` the probability of what happened at row k, ``1 - p`` for
@@ -16,8 +17,11 @@ treatment started at k, 0 otherwise, and 0 for censoring models).  The Jacobian
 ``A = -d Psi / d theta'`` is block lower-triangular:
 
 * ``A_mm`` = each model's information ``X_m' diag(p (1 - p)) X_m``;
-* ``A_beta,m = -s_m sum_r z_r w_r (y_r - mu_r) G_mr'``;
-* ``A_beta,beta`` = the weighted outcome model's information;
+* ``A_beta,m = -s_m sum_r z_r w_r (y_r - mu_r) h_r G_mr'`` (``h_r`` and ``mu_r`` do not
+  depend on ``alpha``);
+* ``A_beta,beta`` = the weighted outcome model's information (for a non-canonical link the
+  expected information, as ``WeightIt::glm_weightit`` takes it: the observed one differs by
+  ``sum_r w_r (y_r - mu_r) dh_r/deta z_r z_r'``, which is 0 for a saturated model);
 
 the meat is ``B = sum_i Psi_i Psi_i'`` and the covariance ``A^-1 B A^-T`` (Lunceford and
 Davidian, Stat Med 2004; Williamson, Forbes and White, Stat Med 2014, for the point case).
@@ -88,6 +92,7 @@ def stacked_parts(
     outcome_names: list[str],
     *,
     transform: np.ndarray | None = None,
+    score_factor: np.ndarray | None = None,
 ) -> StackedParts:
     """Stack the weight models of ``weights`` with a weighted GLM fitted on ``outcome_index``.
 
@@ -96,6 +101,7 @@ def stacked_parts(
     ``information`` its weighted information at the estimate.  ``transform``: ``Z`` and
     ``information`` are of a centred design whose coefficients map to the outcome model's
     by ``transform`` (``msm._glm.centring_transform``); None when not centred.
+    ``score_factor``: a non-canonical link's ``mu' / V(mu)`` on the outcome rows (None: 1).
     """
     _check_supported(weights)
     panel = weights.panel
@@ -108,6 +114,8 @@ def stacked_parts(
     n_subjects = panel.n_subjects
 
     residual = w * (y - mu)
+    if score_factor is not None:
+        residual = residual * score_factor
     blocks_info, blocks_cross, blocks_scores, names, transforms = [], [], [], [], []
     for key, fit in weights.models.items():
         part = weights.spec.model(key).part  # "denominator[time=2]": one time's denominator

@@ -3,12 +3,15 @@
 Data path: validate the columns the model reads, resolve the weights, build the design matrix
 (``msm._formula``), fit by Newton/IRLS with one fused numba pass per iteration (deviance, score
 and information together; ``msm._kernels.glm``), then sum score rows by cluster for the
-sandwich (``msm.inference``).  Canonical links only: identity (gaussian), logit (binomial),
-log (poisson).  Row order does not matter and the caller's DataFrame is only read.
+sandwich (``msm.inference``).  Canonical links by default (identity for gaussian, logit for
+binomial, log for poisson); ``link=`` fits binomial identity (risk differences), log (risk
+ratios), probit and cloglog, and poisson identity, by Fisher scoring.  Row order does not
+matter and the caller's DataFrame is only read.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass, field
@@ -53,12 +56,28 @@ class _Family:
     code: int
     link: str
     exp_label: str | None  # what exp(coefficient) is, or None when it means nothing
+    link_code: int | None = None  # a non-canonical link's code (None: the canonical link)
 
 
 FAMILIES = {
     "gaussian": _Family("gaussian", _kernels.GAUSSIAN, "identity", None),
     "binomial": _Family("binomial", _kernels.BINOMIAL, "logit", "odds ratio"),
     "poisson": _Family("poisson", _kernels.POISSON, "log", "rate ratio"),
+}
+
+#: the links each family takes, the first its canonical one: (code, what exp(coef) is);
+#: binomial identity gives risk differences, log risk ratios, cloglog (grouped-time
+#: proportional hazards) hazard ratios
+LINKS: dict[str, dict[str, tuple[int, str | None]]] = {
+    "gaussian": {"identity": (_kernels.IDENTITY, None)},
+    "binomial": {
+        "logit": (_kernels.LOGIT, "odds ratio"),
+        "identity": (_kernels.IDENTITY, None),
+        "log": (_kernels.LOG, "risk ratio"),
+        "probit": (_kernels.PROBIT, None),
+        "cloglog": (_kernels.CLOGLOG, "hazard ratio"),
+    },
+    "poisson": {"log": (_kernels.LOG, "rate ratio"), "identity": (_kernels.IDENTITY, None)},
 }
 
 
@@ -72,6 +91,8 @@ class _FitArrays:
     mu: np.ndarray
     codes: np.ndarray | None
     index: pd.Index
+    # a non-canonical link: each row's mu'(eta) / V(mu) (None: canonical, where it is 1)
+    score_factor: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # printing: CoefficientResults
@@ -164,7 +185,7 @@ class GLMResults(CoefficientResults):
     @property
     def exp_columns(self) -> tuple[str, str, str] | None:
         """The table's odds or rate ratio columns (binomial and poisson), None for gaussian."""
-        if FAMILIES[self.family].exp_label is None:
+        if family_of(self.family, self.link).exp_label is None:
             return None
         return ("exp_estimate", "exp_lower", "exp_upper")
 
@@ -172,6 +193,9 @@ class GLMResults(CoefficientResults):
 
     def bread(self) -> pd.DataFrame:
         """``A^-1``: the inverse of the information ``X' diag(w V(mu)) X``.
+
+        For a non-canonical link the expected information ``X' diag(w mu'^2 / V(mu)) X``
+        (``mu' = dmu/deta``), as R's ``sandwich`` and ``glm_weightit`` take it.
 
         On the scale of the weights given (``sandwich_parts`` holds the information of the
         weights rescaled by ``sandwich_parts.weight_scale``).
@@ -183,12 +207,17 @@ class GLMResults(CoefficientResults):
     def score_rows(self) -> pd.DataFrame:
         """Per-row estimating-function contributions ``w_i (y_i - mu_i) x_i``.
 
+        For a non-canonical link ``w_i (y_i - mu_i) mu'_i / V(mu_i) x_i`` (the score of the
+        log-likelihood; R's ``sandwich::estfun``).
+
         One row per input row (caller's index and order; rows with weight 0 are rows of 0).
         They sum to (numerically) zero at the estimate; summed within clusters and crossed
         they give the meat of the sandwich.
         """
         a = self._arrays
         r = a.w * (a.y - a.mu)
+        if a.score_factor is not None:
+            r = r * a.score_factor
         return pd.DataFrame(a.X * r[:, None], index=a.index, columns=self.params.index)
 
     @property
@@ -229,10 +258,11 @@ class GLMResults(CoefficientResults):
         zero = self.n_rows - self.nobs
         rows = f"{self.nobs} rows" + (f" (+{zero} with weight 0)" if zero else "")
         status = "converged" if self.converged else "NOT converged"
+        steps = "Newton" if self.link == FAMILIES[self.family].link else "Fisher scoring"
         return [
             f"GLM ({self.family}, {self.link} link): {self.outcome} ~ {self.formula}",
             f" - {rows}, {clusters}, sum of weights {self.sum_weights:.6g}",
-            f" - {status} in {self.n_iter} Newton iterations; deviance {self.deviance:.6g}, "
+            f" - {status} in {self.n_iter} {steps} iterations; deviance {self.deviance:.6g}, "
             f"Pearson chi2 {self.pearson_chi2:.6g}, dispersion {self.dispersion:.6g}",
         ]
 
@@ -251,7 +281,7 @@ class GLMArguments:
 
 
 def check_glm_arguments(
-    formula, family, variance, cluster, offset, max_iter, tol, convergence
+    formula, family, variance, cluster, offset, max_iter, tol, convergence, link=None
 ) -> GLMArguments:
     """Check ``glm``'s arguments that are not columns, before any work on the data.
 
@@ -264,7 +294,13 @@ def check_glm_arguments(
     'y'
     """
     max_iter, tol, convergence = check_fit_options(max_iter, tol, convergence)
-    fam = family_of(family)
+    fam = family_of(family, link)
+    if fam.link_code is not None and convergence == "r":
+        raise ValueError(
+            f"convergence='r' replays R's IRLS path for canonical links only; link={link!r} is "
+            "fitted to full convergence (convergence='full'), as R's glm with a tight "
+            "epsilon"
+        )
     estimator = covariance_estimator(variance)
     outcome, rhs = split_formula(formula)
     check_column_name(cluster, "cluster")
@@ -284,12 +320,13 @@ def glm(
     max_iter: int = 50,
     tol: float = 1e-10,
     convergence: str = "full",
+    link: str | None = None,
 ) -> GLMResults:
     """Weighted generalized linear model with cluster-robust variance: the MSM outcome model.
 
-    Fitted by Newton/IRLS (canonical links, so the two coincide) with step halving, to full
-    convergence: the largest coefficient change the next Newton step would make below
-    ``tol * (1 + max |beta|)``.
+    Fitted by Newton/IRLS (canonical links, so the two coincide; Fisher scoring for the
+    other links) with step halving, to full convergence: the largest coefficient change the
+    next step would make below ``tol * (1 + max |beta|)``.
 
     Parameters
     ----------
@@ -313,6 +350,22 @@ def glm(
     family : {"gaussian", "binomial", "poisson"}
         Canonical links: identity, logit, log.  A binomial outcome is 0/1 (or a proportion
         in [0, 1]); a poisson outcome a count (any value >= 0).
+    link : str or None
+        The link; None for the family's canonical one.  Binomial: ``"logit"``,
+        ``"identity"`` (coefficients are risk differences), ``"log"`` (``exp_params`` are
+        risk ratios), ``"probit"``, ``"cloglog"`` (``exp_params`` are grouped-time hazard
+        ratios); poisson: ``"log"``, ``"identity"`` (rate differences); gaussian:
+        ``"identity"``.  A non-canonical link is fitted by Fisher scoring from R's starting
+        values, as R's ``glm(family = binomial(link = ...))``; a step that takes a fitted
+        mean outside (0, 1) (binomial) or (0, inf) (poisson) is halved until every mean is
+        back inside, as R's ``glm.fit`` does, and a fit that stays pressed against that
+        boundary (its maximum-likelihood estimate lies on it) warns ``ConvergenceWarning``.
+        The information (the bread of every sandwich and the model-based variance) is the
+        expected one, ``X' diag(w mu'^2 / V(mu)) X``, as in R's ``summary.glm``,
+        ``sandwich`` and ``WeightIt::glm_weightit`` (statsmodels' ``GLM.fit(cov_type="HC0")``
+        takes the observed Hessian instead: see the variance page).  Rows with weight 0 do
+        not count: their fitted means may lie outside the range.  Not with
+        ``convergence="r"``, the Dask front end or ``risk_curves`` (a pooled logistic model).
     variance : {"robust", "cr1", "cr1s", "model", "stacked"} or CovarianceEstimator
         ``"robust"``: clustered sandwich without small-sample factor, as geepack's
         ``geeglm`` (HC0 without ``cluster=``).  ``"cr1"``: times ``G/(G-1)``, as
@@ -363,9 +416,20 @@ def glm(
     ('robust', 200)
     >>> bool(fit.exp_params["a"] > 1)
     True
+
+    The risk difference and risk ratio directly (``y ~ a`` is saturated: the difference and
+    ratio of the weighted means of ``y`` by ``a``):
+
+    >>> rd = glm("y ~ a", df, cluster="id", family="binomial", link="identity")
+    >>> risk = df.groupby("a")["y"].mean()
+    >>> bool(np.isclose(rd.params["a"], risk[1] - risk[0]))
+    True
+    >>> rr = glm("y ~ a", df, cluster="id", family="binomial", link="log")
+    >>> bool(np.isclose(rr.exp_params["a"], risk[1] / risk[0]))
+    True
     """
     options = check_glm_arguments(formula, family, variance, cluster, offset, max_iter, tol,
-                                  convergence)  # fmt: skip
+                                  convergence, link)  # fmt: skip
     outcome, rhs = options.outcome, options.rhs
     check_frame(data)
     check_outcome_column(data, outcome, formula)
@@ -421,7 +485,7 @@ def fit_terms(
     model_name = f"outcome model {outcome} ~ {rhs}"
     if fam.code == _kernels.GAUSSIAN:  # an outcome beyond double precision's reach, named
         outcome_exponent(fam.code, y, w, f"{model_name} ({fam.name})", column=outcome)
-    elif offset is not None:
+    elif offset is not None and fam.link_code != _kernels.IDENTITY:
         _check_offset_range(off, w, offset, fam, data.index)
 
     # Fit on the weights times a power of two that brings their mean near 1 (exact; the
@@ -443,6 +507,7 @@ def fit_terms(
         tol=tol,
         convergence=convergence,
         require_variance=True,  # the covariance is reported: separation is an error
+        link=fam.link_code,
     )
     beta, mu, info = fit.beta, fit.mu, fit.information
     converged, n_iter = fit.converged, fit.n_iter
@@ -480,6 +545,7 @@ def fit_terms(
                     data.index,
                     list(names),
                     transform=None if centred is None else centred.transform,
+                    score_factor=fit.score_factor,
                 )
             )
     return assemble_results(
@@ -501,7 +567,9 @@ def fit_terms(
         converged=converged,
         n_iter=n_iter,
         stacked=stacked,
-        arrays=_FitArrays(X=X, y=y, w=w, mu=mu, codes=codes, index=data.index),
+        arrays=_FitArrays(
+            X=X, y=y, w=w, mu=mu, codes=codes, index=data.index, score_factor=fit.score_factor
+        ),
         weight_scale=float(np.ldexp(1.0, -k)),
         centred=centred,
         centring=fit.centring,
@@ -595,14 +663,39 @@ def assemble_results(
 # validation
 
 
-def family_of(family: str) -> _Family:
-    """The family named ``family`` (case-insensitive); ValueError listing the choices."""
+def family_of(family: str, link: str | None = None) -> _Family:
+    """The family named ``family`` with ``link`` (case-insensitive; None: the canonical link).
+
+    ValueError listing the choices: the families, or the links ``family`` takes.
+
+    Examples
+    --------
+    >>> family_of("binomial", "identity").link
+    'identity'
+    >>> family_of("poisson", "probit")
+    Traceback (most recent call last):
+    ...
+    ValueError: link for family='poisson' must be one of 'log', 'identity'; got 'probit'
+    """
     try:
-        return FAMILIES[str(family).lower()]
+        fam = FAMILIES[str(family).lower()]
     except KeyError:
         raise ValueError(
             f"family must be one of {', '.join(map(repr, FAMILIES))}; got {family!r}"
         ) from None
+    if link is None:
+        return fam
+    links = LINKS[fam.name]
+    name = link.lower() if isinstance(link, str) else None
+    if name not in links:
+        raise ValueError(
+            f"link for family={fam.name!r} must be one of {', '.join(map(repr, links))}; "
+            f"got {link!r}"
+        )
+    if name == fam.link:
+        return fam
+    code, exp_label = links[name]
+    return dataclasses.replace(fam, link=name, exp_label=exp_label, link_code=code)
 
 
 _BACKTICK = re.compile(r"^`(.+)`$")

@@ -330,10 +330,10 @@ def cumulative_incidence(eta: np.ndarray) -> np.ndarray:
 def _check_fit(fit) -> np.ndarray:
     if not isinstance(fit, GLMResults):
         raise TypeError(f"fit must be a GLMResults from msm.glm, got {type(fit).__name__}")
-    if fit.family != "binomial":
+    if fit.family != "binomial" or fit.link != "logit":
         raise ValueError(
-            f"risk curves need a pooled logistic model of the hazard (family='binomial'); "
-            f"this fit is {fit.family!r}"
+            f"risk curves need a pooled logistic model of the hazard (family='binomial', "
+            f"link='logit'); this fit is {fit.family!r} with link {fit.link!r}"
         )
     return fit.params.to_numpy(dtype=np.float64)
 

@@ -266,3 +266,85 @@ def test_cluster_score_sums_same_numbers_on_any_thread_count(rng):
     finally:
         numba.set_num_threads(before)
     npt.assert_array_equal(one, many)
+
+
+# --- non-canonical links (Fisher scoring) ----------------------------------------------------
+
+LINKS = {"identity": K.IDENTITY, "log": K.LOG, "logit": K.LOGIT, "probit": K.PROBIT,
+         "cloglog": K.CLOGLOG}  # fmt: skip
+
+
+def link_kernel_pass(X, y, w, beta, family, link, offset=None):
+    offset = np.zeros(len(y)) if offset is None else offset
+    mu, factor = np.full(len(y), np.nan), np.full(len(y), np.nan)
+    out = K.glm_link_pass(X, y, w, offset, beta, family, link, mu, factor)
+    return (*out, mu, factor)
+
+
+def link_data(rng, n, family, link):
+    """A design and coefficients whose means are inside the family's range."""
+    x = rng.uniform(-1, 1, size=n)
+    X = np.ascontiguousarray(np.column_stack([np.ones(n), x, rng.integers(0, 2, n)]))
+    if family == K.POISSON:
+        beta = np.array([2.0, 0.5, 1.0]) if link == K.IDENTITY else np.array([0.3, 0.4, -0.2])
+        y = rng.poisson(np.maximum(X @ beta, 0.1) if link == K.IDENTITY else np.exp(X @ beta))
+        return X, y.astype(float), beta
+    beta = {
+        K.IDENTITY: [0.4, 0.1, 0.2],
+        K.LOG: [-1.2, 0.3, 0.4],
+        K.LOGIT: [-0.2, 0.8, 0.5],
+        K.PROBIT: [-0.1, 0.6, 0.3],
+        K.CLOGLOG: [-0.7, 0.5, 0.4],
+    }[link]
+    mu = naive.link_mean(X @ np.array(beta), link)[0]
+    return X, (rng.random(n) < mu).astype(float), np.array(beta)
+
+
+CASES = [(K.BINOMIAL, link) for link in LINKS.values()] + [
+    (K.POISSON, K.IDENTITY), (K.POISSON, K.LOG)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("family", "link"), CASES)
+@pytest.mark.parametrize("n", [1, 9, CHUNK + 3])
+def test_link_pass_matches_naive(family, link, n, rng):
+    X, y, beta = link_data(rng, n, family, link)
+    w = rng.exponential(size=n)
+    w[::5] = 0.0
+    got = link_kernel_pass(X, y, w, beta, family, link)
+    want = naive.glm_link_pass(X, y, w, np.zeros(n), beta, family, link)
+    assert got[6] == want[6] == 0
+    assert_pass_equal(got[:6] + got[7:8], want[:6] + want[7:8])
+    npt.assert_allclose(got[8], want[8], rtol=1e-11)
+
+
+@pytest.mark.parametrize(("family", "link"), [(K.BINOMIAL, K.IDENTITY), (K.BINOMIAL, K.LOG),
+                                              (K.POISSON, K.IDENTITY)])  # fmt: skip
+def test_link_pass_counts_means_outside_the_range(family, link, rng):
+    n = 40
+    X, y, beta = link_data(rng, n, family, link)
+    beta = {K.IDENTITY: [0.4, 1.0, 0.3], K.LOG: [-0.5, 1.0, 0.5]}[link]
+    beta = np.array([-1.0, 2.0, 0.0]) if family == K.POISSON else np.array(beta)
+    w = np.ones(n)
+    w[0] = 0.0
+    got = link_kernel_pass(X, y, w, beta, family, link)
+    want = naive.glm_link_pass(X, y, w, np.zeros(n), beta, family, link)
+    assert got[6] == want[6] > 0  # some means left the range; zero-weight rows not counted
+    assert_pass_equal(got[:6] + got[7:8], want[:6] + want[7:8])
+
+
+def test_link_pass_logit_equals_canonical_pass(rng):
+    X, y, w, beta = make_data(rng, 500, 3, K.BINOMIAL)
+    link = link_kernel_pass(X, y, w, beta, K.BINOMIAL, K.LOGIT)
+    canonical = kernel_pass(X, y, w, beta, K.BINOMIAL)
+    assert_pass_equal(link[:6] + link[7:8], canonical, rtol=1e-10)
+    npt.assert_allclose(link[8], 1.0, rtol=1e-12)  # mu' / V = 1: canonical
+
+
+def test_link_mean_clamps_as_r():
+    # R: binomial("probit")$linkinv(10) = 1 - 2^-52-ish, $mu.eta(40) = .Machine$double.eps
+    mu, d = K.link_mean(40.0, K.PROBIT)
+    assert 0.0 < mu < 1.0 and d == np.finfo(float).eps
+    mu, d = K.link_mean(5.0, K.CLOGLOG)
+    assert mu == 1.0 - np.finfo(float).eps and d == np.finfo(float).eps
+    mu, d = K.link_mean(-40.0, K.CLOGLOG)
+    assert mu == np.finfo(float).eps

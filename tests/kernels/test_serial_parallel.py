@@ -77,3 +77,30 @@ def test_the_wrapper_picks_by_rows(monkeypatch):
         kernel(np.zeros((n, 2)), np.ones(n))
     assert calls == ["serial", "serial", "parallel", "parallel"]
     assert SERIAL_ROWS >= CHUNK_ROWS  # one chunk always runs serially
+
+
+@pytest.mark.parametrize(
+    ("family", "link"),
+    [(_kernels.BINOMIAL, _kernels.IDENTITY), (_kernels.BINOMIAL, _kernels.LOG),
+     (_kernels.BINOMIAL, _kernels.PROBIT), (_kernels.BINOMIAL, _kernels.CLOGLOG),
+     (_kernels.POISSON, _kernels.IDENTITY)],
+)  # fmt: skip
+def test_glm_link_pass(design, family, link):
+    rng, X = design
+    n = X.shape[0]
+    beta = np.zeros(X.shape[1])
+    beta[0] = {_kernels.IDENTITY: 0.4, _kernels.LOG: -1.0}.get(link, 0.0)
+    if family == _kernels.POISSON:
+        beta[0] = 2.0
+    beta[1:] = rng.normal(scale=0.02, size=X.shape[1] - 1)
+    y = rng.poisson(1.0, n).astype(float) if family == _kernels.POISSON else (
+        (rng.random(n) < 0.4).astype(float))  # fmt: skip
+    w = rng.exponential(size=n)
+    w[::7] = 0.0
+    serial, parallel, copies = both(
+        _kernels.glm_link_pass, X, y, w, np.zeros(n), beta, family, link, np.empty(n),
+        np.empty(n),
+    )  # fmt: skip
+    same(serial, parallel)
+    same(copies[0][-1], copies[1][-1])  # the score factors written out
+    same(copies[0][-2], copies[1][-2])  # the fitted means written out

@@ -98,7 +98,7 @@ def test_stacked_variance_refuses_a_kind_without_it():
 
 
 @pytest.mark.parametrize(
-    "option", ["point_treatment", "convergence_r", "variance_stacked", "trial_bootstrap"]
+    "option", ["point_treatment", "convergence_r", "variance_stacked", "trial_bootstrap", "link"]
 )
 def test_front_end_refusals_come_from_the_table(option):
     with pytest.raises(NotImplementedError, match="a Dask DataFrame does not support"):
