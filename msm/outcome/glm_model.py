@@ -173,9 +173,12 @@ class GLMResults(CoefficientResults):
 
     @property
     def evalue_scale(self) -> str | None:
-        """``"OR"`` (logit), ``"RR"`` (log link), ``"OLS"`` (gaussian identity), else None."""
+        """``"OR"`` (logit), ``"RR"`` (log link), ``"HR"`` (cloglog: a discrete-time hazard
+        ratio), ``"OLS"`` (gaussian identity), else None (a risk difference has none)."""
         if self.family == "binomial" and self.link == "logit":
             return "OR"
+        if self.family == "binomial" and self.link == "cloglog":
+            return "HR"
         if self.link == "log":
             return "RR"
         if self.family == "gaussian" and self.link == "identity":

@@ -106,3 +106,20 @@ def test_bad_arguments():
         msm.evalue(1.0, 1.5, 3.0)
     with pytest.raises(ValueError, match="se= is for"):
         msm.evalue(2.0, se=0.1)
+
+
+def test_scale_follows_the_link():
+    rng = np.random.default_rng(5)
+    n = 3000
+    a = rng.integers(0, 2, n)
+    y = (rng.random(n) < np.where(a == 1, 0.3, 0.2)).astype(int)
+    df = pd.DataFrame({"a": a, "y": y})
+    assert msm.glm("y ~ a", df, family="binomial", link="log").evalue_scale == "RR"
+    assert msm.glm("y ~ a", df, family="binomial", link="cloglog").evalue_scale == "HR"
+    rd = msm.glm("y ~ a", df, family="binomial", link="identity")
+    assert rd.evalue_scale is None
+    with pytest.raises(ValueError, match="no ratio scale"):
+        rd.evalue("a")
+    rr = msm.glm("y ~ a", df, family="binomial", link="log")
+    ratio = np.mean(y[a == 1]) / np.mean(y[a == 0])
+    assert rr.evalue("a").loc["RR", "point"] == pytest.approx(ratio, rel=1e-8)
