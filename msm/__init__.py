@@ -30,7 +30,15 @@ from msm.diagnostics import (
 from msm.inference import BootstrapResults, BootstrapWarning, bootstrap
 from msm.inference.evalue import evalue
 from msm.models import ConvergenceWarning, LogitFit, SeparationWarning
-from msm.outcome import CoxResults, GLMResults, cox, risk_curves
+from msm.outcome import (
+    CoxResults,
+    CumulativeIncidence,
+    GLMResults,
+    cox,
+    cumulative_incidence,
+    risk_curves,
+    rmst,
+)
 from msm.panel import DataError
 from msm.reshape import to_long
 from msm.strategies import never, start_when, start_within
@@ -47,6 +55,7 @@ __all__ = [
     "CloneCensor",
     "ConvergenceWarning",
     "CoxResults",
+    "CumulativeIncidence",
     "DataError",
     "DataWarning",
     "GLMResults",
@@ -62,6 +71,7 @@ __all__ = [
     "clone_censor",
     "compare_models",
     "cox",
+    "cumulative_incidence",
     "datasets",
     "evalue",
     "mi",
@@ -73,6 +83,7 @@ __all__ = [
     "plot",
     "reweighted_association",
     "risk_curves",
+    "rmst",
     "start_when",
     "start_within",
     "to_long",

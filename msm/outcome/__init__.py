@@ -1,12 +1,24 @@
 """Weighted outcome models: the marginal structural model itself.
 
 ``glm_model`` (``glm``, ``GLMResults``), ``cox_model`` (``cox``, ``CoxResults``), ``risk``
-(``risk_curves``) and ``_stacked`` (the stacked estimating equations of ``variance="stacked"``).
+(``risk_curves``), ``aalen_johansen`` (``cumulative_incidence``, ``CumulativeIncidence``,
+``rmst``: competing risks on weighted counting-process rows) and ``_stacked`` (the stacked
+estimating equations of ``variance="stacked"``).
 The modules are named apart from the functions, so ``msm.outcome.glm`` is always the function.
 """
 
+from msm.outcome.aalen_johansen import CumulativeIncidence, cumulative_incidence, rmst
 from msm.outcome.cox_model import CoxResults, cox
 from msm.outcome.glm_model import GLMResults, glm
 from msm.outcome.risk import risk_curves
 
-__all__ = ["CoxResults", "GLMResults", "cox", "glm", "risk_curves"]
+__all__ = [
+    "CoxResults",
+    "CumulativeIncidence",
+    "GLMResults",
+    "cox",
+    "cumulative_incidence",
+    "glm",
+    "risk_curves",
+    "rmst",
+]
