@@ -440,8 +440,10 @@ def cumulative_incidence(
         lower, upper = limits["lower"].to_numpy(), limits["upper"].to_numpy()
     table["lower"] = lower
     table["upper"] = upper
+    table = table[list(TABLE_COLUMNS)]
+    table.attrs.update(origin=origin, by=by, alpha=float(alpha), ci=ci)
     return CumulativeIncidence(
-        table=table[list(TABLE_COLUMNS)],
+        table=table,
         states=tuple(state_names),
         groups=groups,
         n_subjects=n_subjects,
@@ -525,8 +527,8 @@ def rmst(
     alpha = fit.alpha if alpha is None else check_alpha(alpha)
     if ci not in CIS:
         raise ValueError(f"ci must be one of {CIS}, got {ci!r}")
-    if isinstance(tau, bool | np.bool_) or not isinstance(tau, int | float | np.integer |
-                                                           np.floating):  # fmt: skip
+    numbers = int | float | np.integer | np.floating
+    if isinstance(tau, bool | np.bool_) or not isinstance(tau, numbers):
         raise TypeError(f"tau must be a number, got {type(tau).__name__}")
     tau = float(tau)
     last = fit.table.groupby("group", sort=False)["time"].max()
