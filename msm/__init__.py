@@ -31,7 +31,16 @@ from msm.imputation import Imputations, impute
 from msm.inference import BootstrapResults, BootstrapWarning, bootstrap
 from msm.inference.evalue import evalue
 from msm.models import ConvergenceWarning, LogitFit, SeparationWarning
-from msm.outcome import CoxResults, GLMResults, bias_sensitivity, cox, risk_curves
+from msm.outcome import (
+    CoxResults,
+    CumulativeIncidence,
+    GLMResults,
+    bias_sensitivity,
+    cox,
+    cumulative_incidence,
+    risk_curves,
+    rmst,
+)
 from msm.panel import DataError
 from msm.reshape import to_long
 from msm.strategies import never, start_when, start_within
@@ -48,6 +57,7 @@ __all__ = [
     "CloneCensor",
     "ConvergenceWarning",
     "CoxResults",
+    "CumulativeIncidence",
     "DataError",
     "DataWarning",
     "GLMResults",
@@ -65,6 +75,7 @@ __all__ = [
     "clone_censor",
     "compare_models",
     "cox",
+    "cumulative_incidence",
     "datasets",
     "evalue",
     "mi",
@@ -77,6 +88,7 @@ __all__ = [
     "plot",
     "reweighted_association",
     "risk_curves",
+    "rmst",
     "start_when",
     "start_within",
     "to_long",

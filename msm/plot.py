@@ -556,3 +556,147 @@ def sensitivity(result, *, ax: Axes | None = None) -> Figure:
     axis.set_title("Sensitivity to unmeasured confounding")
     axis.legend(frameon=False)
     return fig
+
+
+def cumulative_incidence(
+    curves,
+    *,
+    kind: str = "states",
+    states=None,
+    bands: bool = True,
+    ncols: int = 3,
+    ax: Axes | None = None,
+) -> Figure:
+    """Cumulative incidence of competing events, from :func:`msm.cumulative_incidence`.
+
+    Parameters
+    ----------
+    curves : CumulativeIncidence or DataFrame
+        The result of ``msm.cumulative_incidence``, or its ``.table`` (columns ``group``,
+        ``state``, ``time``, ``probability``, and ``lower``, ``upper`` for the bands).
+    kind : {"states", "stacked"}
+        ``"states"``: one panel per state, one step curve per group with its pointwise band;
+        ``"stacked"``: one panel per group, the states stacked (each cause's cumulative
+        incidence, then event-free on top: they add up to 1), no bands.
+    states : list of str, optional
+        The states drawn with ``kind="states"`` (default: the competing events, not
+        ``"event-free"``).
+    bands : bool
+        Draw the ``lower``/``upper`` bands (``kind="states"``).
+    ncols : int
+        Panels per row.
+    ax : matplotlib Axes, optional
+        Draw a single panel here (one state, or one group when stacked).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import msm, msm.plot
+    >>> d = pd.DataFrame({"id": [1, 2, 3, 4, 5, 6], "start": 0.0,
+    ...                   "stop": [1.0, 2.0, 3.0, 2.5, 1.5, 4.0], "event": [1, 2, 0, 1, 1, 2],
+    ...                   "arm": [0, 0, 0, 1, 1, 1]})
+    >>> fit = msm.cumulative_incidence(d, id="id", start="start", stop="stop", event="event",
+    ...                                by="arm")
+    >>> [a.get_title() for a in msm.plot.cumulative_incidence(fit).axes]
+    ['1', '2']
+    >>> [a.get_title() for a in msm.plot.cumulative_incidence(fit, kind="stacked").axes]
+    ['arm = 0', 'arm = 1']
+    """
+    table = getattr(curves, "table", curves)
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(
+            "curves must be the result of msm.cumulative_incidence or its table, got "
+            f"{type(curves).__name__}"
+        )
+    check_unique_columns(table)
+    for column in ("group", "state", "time", "probability"):
+        if column not in table.columns:
+            raise DataError(
+                column,
+                f"curves must have a {column!r} column (the table of msm.cumulative_incidence); "
+                f"columns are {list(table.columns)!r}",
+            )
+    if kind not in ("states", "stacked"):
+        raise ValueError(f"kind must be 'states' or 'stacked', got {kind!r}")
+    state_order = (
+        list(table["state"].cat.categories)
+        if isinstance(table["state"].dtype, pd.CategoricalDtype)
+        else list(dict.fromkeys(table["state"]))
+    )
+    free = state_order[0]
+    groups = list(dict.fromkeys(table["group"]))
+    times = table["time"].to_numpy(dtype=float)
+    origin = float(table.attrs.get("origin", min(0.0, times.min())))
+    by = table.attrs.get("by")
+    with_bands = bands and {"lower", "upper"} <= set(table.columns)
+
+    def steps(part, column, start_value):
+        x = np.concatenate(([origin], part["time"].to_numpy(dtype=float)))
+        y = np.concatenate(([start_value], part[column].to_numpy(dtype=float)))
+        return x, y
+
+    panels = groups if kind == "stacked" else (state_order[1:] if states is None else list(states))
+    unknown = [s for s in panels if kind == "states" and s not in state_order]
+    if unknown:
+        raise ValueError(f"states {unknown} are not among the curves' states {state_order}")
+    if not panels:
+        raise ValueError("nothing to draw: the curves have no competing-event state")
+    if ax is not None and len(panels) > 1:
+        raise ValueError(
+            f"ax= draws one panel, and there are {len(panels)}: pick one with states=[...]"
+        )
+    if ax is not None:
+        fig, axes = ax.figure, [ax]
+    else:
+        plt = _pyplot()
+        ncols = max(1, min(ncols, len(panels)))
+        nrows = -(-len(panels) // ncols)
+        fig, grid = plt.subplots(
+            nrows, ncols, squeeze=False, sharey=True, figsize=(3.6 * ncols + 0.8, 3.2 * nrows),
+            layout="constrained",
+        )  # fmt: skip
+        axes = list(grid.flat)
+        for axis in axes[len(panels) :]:
+            axis.set_visible(False)
+    for axis, panel in zip(axes, panels):
+        if kind == "states":
+            for k, group in enumerate(groups):
+                part = table[(table["group"] == group) & (table["state"] == panel)]
+                start_value = 1.0 if panel == free else 0.0
+                color = f"C{k}"
+                x, y = steps(part, "probability", start_value)
+                axis.step(x, y, where="post", color=color, label=str(group))
+                if with_bands:
+                    _, lo = steps(part, "lower", start_value)
+                    _, hi = steps(part, "upper", start_value)
+                    axis.fill_between(
+                        x, lo, hi, step="post", color=color, alpha=0.2, linewidth=0
+                    )  # NaN limits (p = 0 on the log scale) leave the band out there
+            axis.set_title(str(panel))
+            axis.set_ylabel("cumulative incidence" if panel != free else "probability")
+            if len(groups) > 1:
+                axis.legend(frameon=False, fontsize="small", title=by)
+        else:
+            part = table[table["group"] == panel]
+            bottom = None
+            layers = [*state_order[1:], free]
+            for k, state in enumerate(layers):
+                rows = part[part["state"] == state]
+                x, y = steps(rows, "probability", 1.0 if state == free else 0.0)
+                base = np.zeros_like(y) if bottom is None else bottom
+                axis.fill_between(
+                    x, base, base + y, step="post", color=f"C{k}" if state != free else "0.9",
+                    label=str(state), linewidth=0,
+                )  # fmt: skip
+                bottom = base + y
+            axis.set_title(f"{by} = {panel}" if by is not None else str(panel))
+            axis.set_ylabel("probability")
+            axis.legend(frameon=False, fontsize="small", loc="upper left")
+        axis.set_xlabel("time")
+        axis.set_ylim(0, 1)
+    return fig

@@ -3404,6 +3404,148 @@ def _():
          denominator="X_lag1 + A_lag1", by_time=True)  # fmt: skip
 
 
+# ---------------------------------------------------------------------------------------------
+# msm.cumulative_incidence, msm.rmst, msm.plot.cumulative_incidence
+
+
+def competing_frame() -> pd.DataFrame:
+    """Eight subjects, 1-3 contiguous rows each, events 1 and 2 on last rows, weights, arm."""
+    return pd.DataFrame(
+        {
+            "id": [1, 1, 2, 3, 3, 3, 4, 5, 5, 6, 7, 8, 8],
+            "start": [0.0, 1, 0, 0, 1, 2, 0, 0, 1, 0, 0, 0, 1],
+            "stop": [1.0, 2, 1.5, 1, 2, 3, 2.5, 1, 3, 0.5, 2, 1, 2.5],
+            "event": [0, 1, 2, 0, 0, 0, 1, 0, 2, 1, 0, 0, 1],
+            "w": [1.0, 1.2, 0.8, 1, 1.1, 0.9, 1.3, 1, 0.7, 1.5, 1, 0.6, 0.9],
+            "arm": [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1],
+        }
+    )
+
+
+def cif(data, **kw):
+    kw = {"id": "id", "start": "start", "stop": "stop", "event": "event", **kw}
+    return call(msm.cumulative_incidence, data, **kw)
+
+
+@case("msm.cumulative_incidence", "rows shuffled and ids relabelled", tags=("numbers",))
+def _():
+    d = competing_frame()
+    fit = cif(d, weights="w", by="arm")
+    other = d.sample(frac=1.0, random_state=3).assign(id=lambda f: "s" + f["id"].astype(str))
+    again = cif(other, weights="w", by="arm")
+    pd.testing.assert_frame_equal(fit.table, again.table, check_exact=False, rtol=1e-13)
+
+
+@case("msm.cumulative_incidence", "weights of 0 equal dropping those subjects", tags=("numbers",))
+def _():
+    d = competing_frame()
+    kept = d["id"] != 4
+    fit = cif(d, weights=d["w"].where(kept, 0.0))
+    dropped = cif(d[kept], weights="w")
+    t = fit.table[fit.table["time"].isin(dropped.table["time"])].reset_index(drop=True)
+    close(t["probability"], dropped.table["probability"], 1e-13)
+    close(t["std_err"], dropped.table["std_err"], 1e-12)
+
+
+@case("msm.cumulative_incidence", "start column missing", Raises("begin"))
+def _():
+    cif(competing_frame(), start="begin")
+
+
+@case("msm.cumulative_incidence", "start= and stop= the same column", Raises("stop"))
+def _():
+    cif(competing_frame(), start="stop")
+
+
+@case("msm.cumulative_incidence", "NaN stop", Raises("stop", ids=(3,)))
+def _():
+    d = competing_frame()
+    d.loc[4, "stop"] = np.nan
+    cif(d)
+
+
+@case("msm.cumulative_incidence", "stop as text", Raises("stop"))
+def _():
+    d = competing_frame()
+    cif(d.assign(stop=d["stop"].astype(str)))
+
+
+@case("msm.cumulative_incidence", "stop not after start", Raises("stop", ids=(2,)))
+def _():
+    d = competing_frame()
+    d.loc[2, "stop"] = 0.0
+    cif(d)
+
+
+@case("msm.cumulative_incidence", "a subject's rows overlap", Raises("start", ids=(3,)))
+def _():
+    d = competing_frame()
+    d.loc[4, "start"] = 0.5
+    cif(d)
+
+
+@case("msm.cumulative_incidence", "a gap between a subject's rows", Raises("start", ids=(5,)))
+def _():
+    d = competing_frame()
+    d.loc[8, "start"] = 1.5
+    cif(d)
+
+
+@case(
+    "msm.cumulative_incidence",
+    "an event on a row the subject continues after",
+    Raises("event", ids=(1,)),
+)
+def _():
+    d = competing_frame()
+    d.loc[0, "event"] = 2
+    cif(d)
+
+
+@case("msm.cumulative_incidence", "negative event code", Raises("event", ids=(6,)))
+def _():
+    d = competing_frame()
+    d.loc[9, "event"] = -1
+    cif(d)
+
+
+@case("msm.cumulative_incidence", "event as text", Raises("event"))
+def _():
+    d = competing_frame()
+    cif(d.assign(event=d["event"].map({0: "none", 1: "death", 2: "relapse"})))
+
+
+@case("msm.cumulative_incidence", "group changes within a subject", Raises("arm", ids=(8,)))
+def _():
+    d = competing_frame()
+    d.loc[12, "arm"] = 0
+    cif(d, by="arm")
+
+
+@case("msm.cumulative_incidence", "negative weight", Raises("w"))
+def _():
+    d = competing_frame()
+    d.loc[3, "w"] = -1.0
+    cif(d, weights="w")
+
+
+@case("msm.cumulative_incidence", "unknown conf_type", Raises(exc=ValueError, names="conf_type"))
+def _():
+    cif(competing_frame(), conf_type="probit")
+
+
+@case("msm.rmst", "tau beyond a group's follow-up", Raises(exc=ValueError, names="tau"))
+def _():
+    fit = cif(competing_frame(), by="arm")
+    msm.rmst(fit, tau=3.5)
+
+
+@case("msm.plot.cumulative_incidence", "table without a probability column", Raises("probability"))
+def _():
+    table = cif(competing_frame()).table.drop(columns="probability")
+    _plot(msm.plot.cumulative_incidence, table)
+
+
 def cases_by_id() -> dict[str, Case]:
     ids = [c.id for c in CASES]
     assert len(ids) == len(set(ids)), "case ids must be unique"

@@ -216,3 +216,64 @@ def test_sensitivity_plot():
     plt.close(fig)
     with pytest.raises(TypeError, match="BiasSensitivity"):
         plot.sensitivity(s.table)
+
+
+def competing(seed=3, n=80):
+    rng = np.random.default_rng(seed)
+    time = rng.exponential(3.0, n).round(1) + 0.1
+    return pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "start": 0.0,
+            "stop": time,
+            "event": np.where(rng.random(n) < 0.8, rng.integers(1, 3, n), 0),
+            "arm": np.arange(n) % 2,
+            "w": rng.uniform(0.5, 2.0, n),
+        }
+    )
+
+
+def test_cumulative_incidence_per_state_with_bands():
+    fit = msm.cumulative_incidence(competing(), id="id", start="start", stop="stop",
+                                   event="event", weights="w", by="arm",
+                                   states={1: "relapse", 2: "death"})  # fmt: skip
+    fig = plot.cumulative_incidence(fit)
+    render(fig)
+    panels = [a for a in fig.axes if a.get_visible()]
+    assert [a.get_title() for a in panels] == ["relapse", "death"]
+    axis = panels[0]
+    assert [t.get_text() for t in axis.get_legend().get_texts()] == ["0", "1"]
+    part = fit.table[(fit.table["group"] == 0) & (fit.table["state"] == "relapse")]
+    line = axis.get_lines()[0]
+    npt.assert_allclose(line.get_xdata(), np.concatenate([[0.0], part["time"]]))
+    npt.assert_allclose(line.get_ydata(), np.concatenate([[0.0], part["probability"]]))
+    assert len(axis.collections) == 2  # one band per arm
+    band = axis.collections[0].get_paths()[0].vertices[:, 1]
+    assert np.isclose(np.nanmax(band), part["upper"].max())
+    # the table works as well as the result; bands off; one state into a given Axes
+    fig = plot.cumulative_incidence(fit.table, bands=False, states=["event-free"])
+    assert len(fig.axes[0].collections) == 0
+    assert fig.axes[0].get_lines()[0].get_ydata()[0] == 1.0
+    _, ax = plt.subplots()
+    assert plot.cumulative_incidence(fit, states=["death"], ax=ax).axes == [ax]
+    with pytest.raises(ValueError, match="one panel"):
+        plot.cumulative_incidence(fit, ax=ax)
+    with pytest.raises(ValueError, match="states"):
+        plot.cumulative_incidence(fit, states=["cure"])
+
+
+def test_cumulative_incidence_stacked_adds_up_to_one():
+    fit = msm.cumulative_incidence(competing(), id="id", start="start", stop="stop",
+                                   event="event", by="arm")  # fmt: skip
+    fig = plot.cumulative_incidence(fit, kind="stacked")
+    render(fig)
+    panels = [a for a in fig.axes if a.get_visible()]
+    assert [a.get_title() for a in panels] == ["arm = 0", "arm = 1"]
+    labels = [t.get_text() for t in panels[0].get_legend().get_texts()]
+    assert labels == ["1", "2", "event-free"]
+    top = panels[1].collections[-1].get_paths()[0].vertices[:, 1]
+    npt.assert_allclose(top.max(), 1.0)
+    with pytest.raises(ValueError, match="kind"):
+        plot.cumulative_incidence(fit, kind="pie")
+    with pytest.raises(TypeError, match="cumulative_incidence"):
+        plot.cumulative_incidence([1, 2])

@@ -3,9 +3,10 @@
 Each kernel has a naive numpy twin of the same name in ``tests/naive.py`` (GLM, Cox and
 diagnostics kernels: ``tests/naive_glm.py``, ``tests/naive_cox.py``,
 ``tests/naive_diagnostics.py``, trials and the streamed MSM (``msm._kernels.stream``):
-``tests/naive_trials.py``).
+``tests/naive_trials.py``; the Aalen-Johansen kernel: ``tests/naive_cif.py``).
 """
 
+from msm._kernels.aalen_johansen import aalen_johansen
 from msm._kernels.cox import (
     cox_baseline_hazard,
     cox_loglik_score_information,
@@ -45,6 +46,7 @@ from msm._kernels.trials import (
 from msm._kernels.weights import cumulative_log_weights, grouped_cumsum
 
 __all__ = [
+    "aalen_johansen",
     "column_abs_max",
     "BINOMIAL",
     "GAUSSIAN",
