@@ -484,8 +484,9 @@ def rmst(
 
     Parameters
     ----------
-    fit : CumulativeIncidence
-        From :func:`cumulative_incidence`.
+    fit : CumulativeIncidence or DataFrame
+        From :func:`cumulative_incidence`, or the risk curves of :func:`msm.risk_curves`
+        (indexed by regime and time, column ``risk``: see ``discrete_rmst``).
     tau : float
         The horizon: greater than the origin, and at most every group's last time (the
         curves are not estimated beyond their follow-up).
@@ -520,9 +521,17 @@ def rmst(
              1    rmtl      0.75
              2    rmtl      0.00
     """
+    if isinstance(fit, pd.DataFrame) and "risk" in fit.columns and fit.index.nlevels == 2:
+        if ci != "ij" or alpha is not None:
+            raise ValueError(
+                "risk curves carry no standard errors: for an interval, compute rmst inside "
+                "msm.bootstrap (the whole analysis per replicate)"
+            )
+        return discrete_rmst(fit, tau, reference=reference)
     if not isinstance(fit, CumulativeIncidence):
         raise TypeError(
-            f"rmst() takes the result of msm.cumulative_incidence, got {type(fit).__name__}"
+            "rmst() takes the result of msm.cumulative_incidence or of msm.risk_curves, got "
+            f"{type(fit).__name__}"
         )
     alpha = fit.alpha if alpha is None else check_alpha(alpha)
     if ci not in CIS:
@@ -808,3 +817,64 @@ def _table(curves, groups, state_names, k: int) -> tuple[pd.DataFrame, np.ndarra
     table.insert(0, "group", pd.Index(list(groups)).take(codes).to_numpy())
     table["state"] = pd.Categorical(table["state"], categories=state_names)
     return table, codes
+
+
+def discrete_rmst(curves: pd.DataFrame, tau, *, reference=None) -> pd.DataFrame:
+    """Restricted mean event-free time under each regime from discrete-time risk curves.
+
+    ``curves``: ``msm.risk_curves`` output, indexed by (regime, time) with ``risk`` = P(event
+    in an interval up to and including the one labelled t), intervals one time unit long
+    with the event at the interval's end.  The event-free time restricted to ``tau``
+    intervals from the first label t0 is the number of intervals entered event-free:
+    ``RMST = sum_{k = t0}^{t0 + tau - 1} (1 - risk(k - 1))`` with ``risk(t0 - 1) = 0``, and
+    the time lost is ``tau - RMST``.  No standard errors: put the whole analysis, weights
+    included, in ``msm.bootstrap`` for intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per regime: ``regime``, ``rmst``, ``rmtl`` (time lost), ``difference`` (RMST
+        minus the reference regime's; default the last, as ``risk_curves`` compares).
+
+    Examples
+    --------
+    >>> index = pd.MultiIndex.from_product([["always", "never"], [0, 1, 2]],
+    ...                                    names=["regime", "month"])
+    >>> curves = pd.DataFrame({"risk": [0.1, 0.2, 0.3, 0.2, 0.4, 0.5]}, index=index)
+    >>> discrete_rmst(curves, tau=3).round(2)
+       regime  rmst  rmtl  difference
+    0  always   2.7   0.3         0.3
+    1   never   2.4   0.6         0.0
+    """
+    numbers = int | float | np.integer | np.floating
+    if isinstance(tau, bool | np.bool_) or not isinstance(tau, numbers) or tau <= 0:
+        raise ValueError(f"tau must be a positive number of intervals, got {tau!r}")
+    if float(tau) != int(tau):
+        raise ValueError(f"tau counts whole intervals of discrete-time curves, got {tau!r}")
+    tau = int(tau)
+    regimes = list(dict.fromkeys(curves.index.get_level_values(0)))
+    if reference is None:
+        reference = regimes[-1]
+    elif reference not in regimes:
+        raise ValueError(f"reference {reference!r} is not one of the regimes {regimes}")
+    values = {}
+    for regime in regimes:
+        part = curves.loc[regime].sort_index()
+        times = part.index.to_numpy(dtype=np.float64)
+        if times.size < tau or np.any(np.diff(times[:tau]) != 1.0):
+            raise ValueError(
+                f"regime {regime!r}: rmst needs the first {tau} consecutive time labels of the "
+                f"curves (one per interval), got {list(part.index[: tau + 1])}"
+            )
+        risk = part["risk"].to_numpy(dtype=np.float64)[:tau]
+        before = np.concatenate(([0.0], risk[:-1]))  # risk by the start of each interval
+        values[regime] = float(np.sum(1.0 - before))
+    table = pd.DataFrame(
+        {
+            "regime": regimes,
+            "rmst": [values[r] for r in regimes],
+            "rmtl": [tau - values[r] for r in regimes],
+        }
+    )
+    table["difference"] = table["rmst"] - values[reference]
+    return table
