@@ -271,6 +271,11 @@ class CloneCensor:
         table["upper"] = np.nanquantile(reps, 1 - alpha / 2, axis=0)
         return table
 
+    @staticmethod
+    def evalues(table: pd.DataFrame, *, true: float = 1.0) -> pd.DataFrame:
+        """E-values of the risk ratios of a ``risk_curves`` table (``strategy_evalues``)."""
+        return strategy_evalues(table, true=true)
+
     def __repr__(self) -> str:
         names = ", ".join(f"{k}: {v!r}" for k, v in self.strategies.items())
         counts = self.expanded.groupby(STRATEGY, sort=False).size()
@@ -285,6 +290,57 @@ class CloneCensor:
         if self.notes:
             lines += ["", "notes:", *(f"- {n}" for n in self.notes)]
         return "\n".join(lines)
+
+
+def strategy_evalues(table: pd.DataFrame, *, true: float = 1.0) -> pd.DataFrame:
+    """The E-value of each time's risk ratio (first strategy over the second) in a
+    ``risk_curves`` table, and of its interval's limit nearest ``true`` (with ``ci``).
+
+    How strongly an unmeasured confounder would have to be associated with both following
+    the strategies and the outcome to explain the ratio away (``msm.evalue``, risk-ratio
+    scale).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``time``: ``ratio``, ``lower``, ``upper`` (missing without a CI), ``evalue``,
+        ``evalue_ci``.
+
+    Examples
+    --------
+    >>> index = pd.MultiIndex.from_tuples([(12, "w3"), (12, "never"), (12, "difference"),
+    ...                                    (12, "ratio")], names=["time", "quantity"])
+    >>> table = pd.DataFrame({"estimate": [0.36, 0.19, 0.17, 1.9],
+    ...                       "lower": [0.3, 0.15, 0.1, 1.5], "upper": [0.42, 0.23, 0.24, 2.5]},
+    ...                      index=index)
+    >>> strategy_evalues(table).round(2)
+          ratio  lower  upper  evalue  evalue_ci
+    time
+    12      1.9    1.5    2.5    3.21       2.37
+    """
+    from msm.inference.evalue import evalue
+
+    if "estimate" not in table.columns or "quantity" not in (table.index.names or []):
+        raise ValueError("strategy_evalues takes a CloneCensor.risk_curves table")
+    ratios = table.xs("ratio", level="quantity")
+    rows = {}
+    for time, row in ratios.iterrows():
+        lower = row.get("lower", np.nan)
+        upper = row.get("upper", np.nan)
+        has_ci = np.isfinite(lower) and np.isfinite(upper)
+        e = evalue(float(row["estimate"]), float(lower) if has_ci else None,
+                   float(upper) if has_ci else None, true=true)  # fmt: skip
+        limit = e.loc["E-value", ["lower", "upper"]]
+        rows[time] = {
+            "ratio": float(row["estimate"]),
+            "lower": lower,
+            "upper": upper,
+            "evalue": float(e.loc["E-value", "point"]),
+            "evalue_ci": float(limit.dropna().iloc[0]) if limit.notna().any() else np.nan,
+        }
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "time"
+    return out
 
 
 def protocol_text(protocol: pd.DataFrame, width: int = 100) -> str:

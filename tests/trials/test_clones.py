@@ -388,3 +388,20 @@ def test_dynamic_strategy_against_the_truth():
     assert truth.loc[24, "difference"] > 0.15
     with pytest.raises(ValueError, match="flare"):
         msm.datasets.simulate_jdm(n_patients=10, strategy=msm.start_when("pga"))
+
+
+def test_evalues_of_the_risk_ratio():
+    d = msm.datasets.simulate_jdm(n_patients=800, months=14, seed=2, eligible=True)
+    cc = msm.clone_censor(d, id="id", time="month", treatment="ivig", outcome="quiescence",
+                          eligible="eligible", strategies={"w3": W3, "never": NEVER},
+                          censor_denominator="pga", followup_max=10)  # fmt: skip
+    rc = cc.risk_curves(times=[5, 10], n_boot=20, seed=3)
+    e = cc.evalues(rc)
+    for t in (5, 10):
+        r = rc.loc[(t, "ratio")]
+        expected = msm.evalue(r.estimate, r.lower, r.upper)
+        assert e.loc[t, "evalue"] == pytest.approx(expected.loc["E-value", "point"])
+        limit = expected.loc["E-value", ["lower", "upper"]].dropna().iloc[0]
+        assert e.loc[t, "evalue_ci"] == pytest.approx(limit)
+    point = cc.evalues(cc.risk_curves(times=[10], ci=False))
+    assert np.isnan(point.loc[10, "evalue_ci"]) and point.loc[10, "evalue"] >= 1
