@@ -188,3 +188,11 @@ def test_multinomial_overlap_weights():
     with pytest.raises(ValueError, match="binary treatment"):
         msm.iptw(d, id="id", time=None, treatment="k", denominator="x", family="multinomial",
                  estimand="ATT")  # fmt: skip
+
+
+def test_estimand_in_the_balance_printout():
+    d = point_data()
+    w = msm.iptw(d, id="id", time=None, treatment="a", denominator="x + z", estimand="ATT")
+    assert "IPTW, ATT" in str(msm.balance(d, covariates=["x"], weights=w)).splitlines()[0]
+    ate = msm.iptw(d, id="id", time=None, treatment="a", denominator="x + z")
+    assert "ATT" not in str(msm.balance(d, covariates=["x"], weights=ate))

@@ -79,7 +79,10 @@ def describe_weights(weights) -> str | None:
         return None
     if isinstance(weights, Weights):
         kind = "stabilized" if weights.settings["stabilized"] else "unstabilized"
-        return f"{kind} IPTW"
+        estimand = weights.settings.get("estimand", "ATE")
+        if weights.settings.get("policy") is not None:
+            return f"{kind} IPTW, a stochastic plan"
+        return f"{kind} IPTW" + ("" if estimand == "ATE" else f", {estimand}")
     if isinstance(weights, str):
         return f"column {weights!r}"
     return "weights given as an array"
