@@ -3,11 +3,15 @@
 from msm.datasets._panel import simulate_panel
 from msm.datasets.cyclophosphamide import CYCParameters, CYCTruth, cyc_truth, simulate_cyc
 from msm.datasets.jdm import (
+    JDMCompeting,
+    JDMCompetingTruth,
     JDMEligibility,
     JDMMissingness,
     JDMParameters,
     JDMStrategyTruth,
     JDMTruth,
+    JDMUnmeasured,
+    jdm_competing_truth,
     jdm_strategy_truth,
     jdm_truth,
     simulate_jdm,
@@ -16,12 +20,16 @@ from msm.datasets.jdm import (
 __all__ = [
     "CYCParameters",
     "CYCTruth",
+    "JDMCompeting",
+    "JDMCompetingTruth",
     "JDMEligibility",
     "JDMMissingness",
     "JDMParameters",
     "JDMStrategyTruth",
     "JDMTruth",
+    "JDMUnmeasured",
     "cyc_truth",
+    "jdm_competing_truth",
     "jdm_strategy_truth",
     "jdm_truth",
     "simulate_cyc",

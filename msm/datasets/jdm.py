@@ -60,11 +60,15 @@ from msm import strategies as _strategies
 from msm.datasets import _course
 
 __all__ = [
+    "JDMCompeting",
+    "JDMCompetingTruth",
     "JDMEligibility",
     "JDMMissingness",
     "JDMParameters",
     "JDMStrategyTruth",
     "JDMTruth",
+    "JDMUnmeasured",
+    "jdm_competing_truth",
     "jdm_strategy_truth",
     "jdm_truth",
     "simulate_jdm",
@@ -206,6 +210,7 @@ class _Baseline:
     duration: np.ndarray
     frailty: np.ndarray
     methotrexate: np.ndarray
+    confounder: np.ndarray | None = None  # with an unmeasured confounder (JDMUnmeasured)
 
 
 @dataclass
@@ -228,6 +233,7 @@ class _Month:
     lost: np.ndarray
     eligible: np.ndarray | None = None  # with an eligibility definition
     interval: np.ndarray | None = None  # intervals since time zero (-1 before it)
+    failure: np.ndarray | None = None  # treatment failure this month (with JDMCompeting)
 
 
 @dataclass(frozen=True)
@@ -344,6 +350,143 @@ def _missingness(missing) -> JDMMissingness | None:
     raise TypeError(f"missing must be True, False or a JDMMissingness, got {missing!r}")
 
 
+@dataclass(frozen=True)
+class JDMCompeting:
+    """A competing event: treatment failure (switched to another agent, or death).
+
+    In every month of follow-up before quiescence a child may leave IVIG follow-up by
+    treatment failure, with probability
+
+        logit P(failure in month t) = intercept + pga * (pga_t - 5) + ivig * ivig_t
+
+    (active disease at the visit makes failure more likely; IVIG, by controlling the disease,
+    less likely).  Failure in month t comes before the visit of month t + 1 at which
+    quiescence would be seen, so a month has at most one event: a child who fails is not
+    quiescent that month, and leaves follow-up (the outcome is then ``failure = 1`` on that
+    row).  The hazard is logistic in measured variables only (``pga``, ``ivig``), so a
+    censoring model ``failure ~ pga + ivig`` for "failure eliminated" analyses is correctly
+    specified (unless ``JDMUnmeasured.failure`` is not 0).
+
+    The uniforms deciding failure come from a stream of their own (spawned from the
+    simulator's generator), so every other value is the one the same seed gives without
+    ``competing``, and under "failure eliminated" (``jdm_competing_truth``) the process is that
+    of ``simulate_jdm`` without it.
+
+    Attributes
+    ----------
+    intercept, pga, ivig : float
+        The logistic model of failure (defaults -4.0, 0.35, -0.8: about 2% a month at a
+        physician global of 5 off IVIG, 0.6% at 2; IVIG more than halves the odds).  With the
+        defaults, without loss to follow-up, 19% of the children fail before quiescence
+        within 24 months never given IVIG, 6% given it from diagnosis.
+    """
+
+    intercept: float = -4.0
+    pga: float = 0.35
+    ivig: float = -0.8
+
+    def __post_init__(self) -> None:
+        for name in ("intercept", "pga", "ivig"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise TypeError(f"JDMCompeting.{name} must be a number, got {value!r}")
+            if not np.isfinite(value):
+                raise ValueError(f"JDMCompeting.{name} must be finite, got {value!r}")
+
+
+@dataclass(frozen=True)
+class JDMUnmeasured:
+    """An unmeasured confounder C of IVIG and quiescence, of known strength.
+
+    C is drawn once per child at diagnosis (standard normal, or binary with P(C = 1) =
+    ``prevalence``) and enters
+
+        logit P(start IVIG at visit t)      ... + ivig * C
+        logit P(quiescence by visit t + 1)  ... + quiescence * C
+        logit P(failure in month t)         ... + failure * C   (with ``JDMCompeting``)
+
+    on top of the terms of ``JDMParameters`` (and ``JDMCompeting``).  C is not among the
+    output columns (``simulate_jdm(..., latent=True)`` adds it as ``confounder``), so IP
+    weights from the measured scores no longer remove all confounding: with ``ivig > 0`` and
+    ``quiescence < 0`` (the defaults: children with worse unmeasured prognosis get IVIG more
+    often) the weighted MSM underestimates IVIG's benefit, by an amount set by the two
+    log odds ratios, for checking sensitivity analyses.  The truth (``jdm_truth(...,
+    unmeasured=...)``, ``jdm_competing_truth``) is marginal over C.
+
+    C is drawn from a stream of its own, so every other random number is the one the same
+    seed gives without it.  ``unmeasured=s`` (a number) means ``JDMUnmeasured(ivig=s,
+    quiescence=-s)``.
+
+    Attributes
+    ----------
+    ivig : float
+        Log odds ratio of IVIG initiation per unit of C (default 0.7).
+    quiescence : float
+        Log odds ratio of quiescence per unit of C (default -0.7).
+    failure : float
+        Log odds ratio of treatment failure per unit of C (default 0).
+    distribution : {"normal", "binary"}
+        Standard normal (default) or 0/1.
+    prevalence : float
+        P(C = 1) when binary (default 0.5).
+    """
+
+    ivig: float = 0.7
+    quiescence: float = -0.7
+    failure: float = 0.0
+    distribution: str = "normal"
+    prevalence: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("ivig", "quiescence", "failure", "prevalence"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise TypeError(f"JDMUnmeasured.{name} must be a number, got {value!r}")
+            if not np.isfinite(value):
+                raise ValueError(f"JDMUnmeasured.{name} must be finite, got {value!r}")
+        if self.distribution not in ("normal", "binary"):
+            raise ValueError(
+                f"JDMUnmeasured.distribution must be 'normal' or 'binary', got "
+                f"{self.distribution!r}"
+            )
+        if not 0.0 < self.prevalence < 1.0:
+            raise ValueError(f"JDMUnmeasured.prevalence must be in (0, 1), got {self.prevalence!r}")
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """C for ``n`` children from ``rng``."""
+        if self.distribution == "binary":
+            return (rng.random(n) < self.prevalence).astype(np.float64)
+        return rng.standard_normal(n)
+
+
+def _competing(competing) -> JDMCompeting | None:
+    if competing is False or competing is None:
+        return None
+    if competing is True:
+        return JDMCompeting()
+    if isinstance(competing, JDMCompeting):
+        return competing
+    raise TypeError(f"competing must be True, False or a JDMCompeting, got {competing!r}")
+
+
+def _unmeasured(unmeasured) -> JDMUnmeasured | None:
+    if unmeasured is None or unmeasured is False:
+        return None
+    if unmeasured is True:
+        return JDMUnmeasured()
+    if isinstance(unmeasured, JDMUnmeasured):
+        return unmeasured
+    if isinstance(unmeasured, (int, float, np.number)) and not isinstance(unmeasured, bool):
+        strength = float(unmeasured)
+        if not np.isfinite(strength):
+            raise ValueError(f"unmeasured must be finite, got {unmeasured!r}")
+        return JDMUnmeasured(ivig=strength, quiescence=-strength)
+    raise TypeError(
+        f"unmeasured must be a number (the log odds ratio of C on IVIG, minus that on "
+        f"quiescence), True or a JDMUnmeasured, got {unmeasured!r}"
+    )
+
+
 def _hide(cohort: pd.DataFrame, spec: JDMMissingness, rng: np.random.Generator) -> pd.DataFrame:
     """Set the scores to NaN where ``spec`` says they went unrecorded (after every draw)."""
     n = len(cohort)
@@ -407,6 +550,8 @@ def _engine(
     baseline_out: list[_Baseline],
     eligibility: JDMEligibility | None = None,
     strategy: _strategies.Strategy | None = None,
+    competing: JDMCompeting | None = None,
+    unmeasured: JDMUnmeasured | None = None,
 ) -> Iterator[_Month]:
     """Yield one ``_Month`` per month for all n patients, whatever happened to them.
 
@@ -421,6 +566,11 @@ def _engine(
     ``ivig_from=None`` and an eligibility) then sets IVIG from time zero on where it
     prescribes it, and leaves the observational model (the same draws) where it is free.
     Loss and quiescence are tracked here only for eligibility (loss with ``censor``).
+
+    With ``competing`` each month also says who fails treatment (``failure``; ``event`` is
+    then quiescence without failure that month), and with ``unmeasured`` a confounder C acts
+    on IVIG, quiescence and failure.  Their draws come from two streams spawned from ``rng``
+    (failure's uniforms month by month, then C), which leave ``rng``'s own draws unchanged.
     """
     z, (u_sex, u_mtx) = _course.draw_baseline(rng, n, normals=4, uniforms=2)
     female, age = _course.sex_and_age(p, u_sex, z[0])
@@ -430,6 +580,11 @@ def _engine(
     log_delay = np.log(duration / p.duration_median)
     # a longer delay to diagnosis: more active at diagnosis and a higher untreated level
     course = _course.Course.at_diagnosis(p, frailty, z[3], shift=p.duration_activity * log_delay)
+    confounder = fail_rng = None
+    if competing is not None or unmeasured is not None:
+        fail_rng, confounder_rng = rng.spawn(2)  # their own streams: rng's draws unchanged
+        if unmeasured is not None:
+            confounder = unmeasured.draw(confounder_rng, n)
     ramp = max(int(p.ivig_ramp), 1)
     mtx = np.zeros(n)
     never = np.zeros(n, dtype=bool)
@@ -454,7 +609,9 @@ def _engine(
         if t == 0:  # methotrexate, chosen at diagnosis
             mtx_p = _course.expit(p.methotrexate_intercept + p.methotrexate_pga * (v.pga - 5.0))
             mtx = (u_mtx < mtx_p).astype(np.float64)
-            baseline_out.append(_Baseline(female, age, duration, frailty, mtx.astype(np.int64)))
+            baseline_out.append(
+                _Baseline(female, age, duration, frailty, mtx.astype(np.int64), confounder)
+            )
 
         # IVIG: started from measured variables only, or set by the regime
         if ivig_from is None:
@@ -467,6 +624,8 @@ def _engine(
                 + p.ivig_prednisone * v.prednisone
                 + p.ivig_month * t
             )
+            if confounder is not None:
+                eta = eta + unmeasured.ivig * confounder
             ivig = course.started | (u_ivig < _course.expit(eta))
         else:
             ivig = np.full(n, t >= ivig_from)
@@ -497,13 +656,24 @@ def _engine(
             + p.quiescence_frailty * frailty
             + p.quiescence_ivig * ivig
         )
+        if confounder is not None:
+            eta_q = eta_q + unmeasured.quiescence * confounder
         event = u_event < _course.expit(eta_q)
+        failure = None
+        if competing is not None:  # failure during the month, before the next visit
+            eta_f = competing.intercept + competing.pga * (v.pga - 5.0) + competing.ivig * ivig
+            if confounder is not None:
+                eta_f = eta_f + unmeasured.failure * confounder
+            failure = fail_rng.random(n) < _course.expit(eta_f)
+            event = event & ~failure
         lost = _course.lost(p, v.pga, u_lost) if censor and t < months - 1 else never
         if eligibility is not None:
             out = out | event | lost
+            if failure is not None:
+                out = out | failure
         yield _Month(
             t, v.activity, v.pga, v.pga_prev, cmas, mmt8, das_skin, das_muscle, ck,
-            v.flare, v.prednisone, ivig, event, lost, eligible, interval,
+            v.flare, v.prednisone, ivig, event, lost, eligible, interval, failure,
         )  # fmt: skip
 
 
@@ -546,6 +716,8 @@ def simulate_jdm(
     eligible: bool | JDMEligibility = False,
     strategy: _strategies.Strategy | None = None,
     missing: bool | JDMMissingness = False,
+    competing: bool | JDMCompeting = False,
+    unmeasured: float | JDMUnmeasured | None = None,
     **overrides: float,
 ) -> pd.DataFrame:
     """Simulate a juvenile dermatomyositis inception cohort with monthly visits and rescue IVIG.
@@ -604,6 +776,18 @@ def simulate_jdm(
         scores' columns are then float (with NaN).  Analysing only the complete rows is
         biased: the scores go missing when the disease is quiet, which is also when
         quiescence comes, and more often off IVIG than on it.
+    competing : bool or JDMCompeting
+        Add a competing event, treatment failure (``JDMCompeting``; True: its defaults): a
+        0/1 column ``failure`` after ``quiescence``, 1 on the month a child not yet
+        quiescent fails (that row's ``quiescence`` is 0; follow-up ends there).  The
+        failure draws come from a stream of their own: every other value is the one of the
+        same seed without it, up to the rows a failure ends.  Truth:
+        ``jdm_competing_truth``.
+    unmeasured : float or JDMUnmeasured, optional
+        Add an unmeasured confounder C of IVIG initiation and quiescence
+        (``JDMUnmeasured``; a number s: log odds ratios s on IVIG and -s on quiescence).  It
+        is not in the output unless ``latent=True`` (column ``confounder``).  The truth
+        (``jdm_truth(..., unmeasured=...)``, ``jdm_competing_truth``) is marginal over C.
     **overrides
         Individual parameters by name, e.g. ``ivig_activity=0.0`` for an IVIG without effect
         on activity; they override ``parameters``.
@@ -629,7 +813,9 @@ def simulate_jdm(
         - outcomes: ``quiescence`` (1 if clinically inactive disease is first reached by the
           next visit), ``lost`` (1 on the last row of a patient lost to follow-up: the month's
           outcome is known, nothing after it);
-        - with ``latent=True``: ``activity`` and ``frailty``;
+        - with ``competing``: ``failure`` (after ``quiescence``);
+        - with ``latent=True``: ``activity`` and ``frailty`` (and ``confounder`` with
+          ``unmeasured``);
         - with ``eligible`` or a ``strategy``: ``eligible`` (0/1, last).
 
     Notes
@@ -674,6 +860,8 @@ def simulate_jdm(
     _check_strategy(strategy)
     eligibility = _eligibility(eligible)
     hiding = _missingness(missing)
+    failing = _competing(competing)
+    confounding = _unmeasured(unmeasured)
     if strategy is not None and eligibility is None:
         eligibility = JDMEligibility()
     rng = np.random.default_rng(seed)
@@ -685,12 +873,15 @@ def simulate_jdm(
     ids = np.arange(n)
     engine = _engine(
         n, months, rng, p, ivig_from=None, censor=True, scores=True, baseline_out=baseline,
-        eligibility=eligibility, strategy=strategy,
+        eligibility=eligibility, strategy=strategy, competing=failing, unmeasured=confounding,
     )  # fmt: skip
     for m in engine:
         rows = np.flatnonzero(followed)
         first = m.event & ~quiesced
         lost = m.lost & ~(first & stop_at_quiescence)  # a quiescence ends follow-up first
+        if failing is not None:  # so does a failure (before quiescence only)
+            failed = m.failure & ~quiesced
+            lost = lost & ~failed
         values = {
             "id": ids,
             "month": np.full(n, m.t),
@@ -708,6 +899,8 @@ def simulate_jdm(
             "quiescence": first,
             "lost": lost,
         }
+        if failing is not None:
+            values["failure"] = failed
         if latent:
             values["activity"] = m.activity
         if eligibility is not None:
@@ -716,6 +909,8 @@ def simulate_jdm(
             pieces.setdefault(name, []).append(v[rows])
         quiesced |= m.event
         followed &= ~lost
+        if failing is not None:
+            followed &= ~failed
         if stop_at_quiescence:
             followed &= ~quiesced
         if not followed.any():
@@ -726,8 +921,15 @@ def simulate_jdm(
     extra["methotrexate"] = b.methotrexate
     if latent:
         extra["frailty"] = b.frailty
-    names = [*COLUMNS, *(["activity", "frailty"] if latent else [])]
-    integer = [*_INTEGER, *_BINARY]
+    names = list(COLUMNS)
+    if failing is not None:
+        names.insert(names.index("quiescence") + 1, "failure")
+    if latent:
+        names += ["activity", "frailty"]
+        if confounding is not None:
+            extra["confounder"] = b.confounder
+            names.append("confounder")
+    integer = [*_INTEGER, *_BINARY, "failure"]
     if eligibility is not None:
         names.append("eligible")
         integer.append("eligible")
@@ -821,7 +1023,12 @@ class JDMTruth:
 
 
 def _world(
-    n: int, months: int, seed: int | None, p: JDMParameters, ivig_from: int
+    n: int,
+    months: int,
+    seed: int | None,
+    p: JDMParameters,
+    ivig_from: int,
+    unmeasured: JDMUnmeasured | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Person-months at risk and first quiescences per month in one counterfactual world."""
     rng = np.random.default_rng(seed)
@@ -829,8 +1036,9 @@ def _world(
     n_risk = np.zeros(months)
     n_event = np.zeros(months)
     engine = _engine(
-        n, months, rng, p, ivig_from=ivig_from, censor=False, scores=False, baseline_out=[]
-    )
+        n, months, rng, p, ivig_from=ivig_from, censor=False, scores=False, baseline_out=[],
+        unmeasured=unmeasured,
+    )  # fmt: skip
     for m in engine:
         n_risk[m.t] = np.count_nonzero(at_risk)
         n_event[m.t] = np.count_nonzero(m.event & at_risk)
@@ -847,6 +1055,7 @@ def jdm_truth(
     parameters: JDMParameters | None = None,
     formula: str = DEFAULT_MSM,
     horizons: tuple[int, ...] = (12, 24),
+    unmeasured: float | JDMUnmeasured | None = None,
     **overrides: float,
 ) -> JDMTruth:
     """True risks of quiescence under "always IVIG" and "never IVIG", and the true MSM.
@@ -885,6 +1094,10 @@ def jdm_truth(
         ``"quiescence ~ ivig + month + I(month ** 2)"``.
     horizons : tuple of int
         Months at which ``table`` reports the risks (those beyond ``months`` are dropped).
+    unmeasured : float or JDMUnmeasured, optional
+        The unmeasured confounder of ``simulate_jdm(..., unmeasured=...)``: part of the
+        process, so the risks and the MSM are marginal over it (the returned object does not
+        record it).
 
     Returns
     -------
@@ -905,10 +1118,11 @@ def jdm_truth(
     _course.check_positive(n_patients=n_patients, months=months)
     if not 0 <= start_month < months:
         raise ValueError(f"start_month must be in 0..{months - 1}, got {start_month!r}")
+    confounding = _unmeasured(unmeasured)
     month = np.arange(months)
     hazards, risks, cells = {}, {}, []
     for regime, ivig_from in [("always", start_month), ("never", months)]:
-        n_risk, n_event = _world(n_patients, months, seed, p, ivig_from)
+        n_risk, n_event = _world(n_patients, months, seed, p, ivig_from, confounding)
         hazards[regime] = np.divide(n_event, n_risk, out=np.zeros(months), where=n_risk > 0)
         risks[regime] = 1.0 - np.cumprod(1.0 - hazards[regime])
         ivig = (month >= ivig_from).astype(np.float64)
@@ -1173,5 +1387,243 @@ def jdm_strategy_truth(
         months=months,
         seed=seed,
         eligibility=eligibility,
+        parameters=p,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# the truth with a competing event (treatment failure) and an unmeasured confounder
+
+HANDLINGS = ("total", "eliminate")
+"""How ``jdm_competing_truth`` treats failure: a competing state, or prevented."""
+
+
+@dataclass(frozen=True, repr=False)
+class JDMCompetingTruth:
+    """True cumulative incidences of quiescence and treatment failure (``jdm_competing_truth``).
+
+    Attributes
+    ----------
+    cif : pandas.DataFrame
+        Indexed by ``(handling, regime, month)``: ``handling`` ``"total"`` (failure a
+        competing state) or ``"eliminate"`` (failure prevented), ``regime`` ``"always"`` or
+        ``"never"``, ``month`` 0 .. months - 1 (row t = by the end of month t, that is by visit
+        t + 1).  Columns ``quiescence`` and ``failure`` (0 under ``"eliminate"``): the
+        proportion of children whose first event is that one, by month t.
+    hazard : pandas.DataFrame
+        Same index; the cause-specific monthly hazards among the children event-free at the
+        start of the month (``quiescence``, ``failure``) and ``at_risk``, their number.
+    table : pandas.DataFrame
+        One row per ``(handling, cause, months)`` for the ``horizons``: ``always``, ``never``,
+        their binomial Monte Carlo standard errors (``"always se"``, ``"never se"``),
+        ``difference`` (always - never) and ``difference se`` (paired, common random numbers).
+    n_patients, months, start_month : int
+    seed : int or None
+    competing : JDMCompeting
+    unmeasured : JDMUnmeasured or None
+    parameters : JDMParameters
+    """
+
+    cif: pd.DataFrame
+    hazard: pd.DataFrame
+    table: pd.DataFrame
+    n_patients: int
+    months: int
+    start_month: int
+    seed: int | None
+    competing: JDMCompeting
+    unmeasured: JDMUnmeasured | None
+    parameters: JDMParameters
+
+    def cif_at(
+        self, months: int, regime: str, cause: str = "quiescence", handling: str = "total"
+    ) -> float:
+        """True cumulative incidence of ``cause`` by ``months`` months (1 .. months).
+
+        Examples
+        --------
+        >>> truth = jdm_competing_truth(n_patients=5_000, seed=1)
+        >>> bool(truth.cif_at(24, "always") > truth.cif_at(24, "never"))
+        True
+        >>> truth.cif_at(24, "never", "failure", handling="eliminate")
+        0.0
+        """
+        if regime not in ("always", "never"):
+            raise ValueError(f"regime must be 'always' or 'never', got {regime!r}")
+        if cause not in ("quiescence", "failure"):
+            raise ValueError(f"cause must be 'quiescence' or 'failure', got {cause!r}")
+        if handling not in HANDLINGS:
+            raise ValueError(f"handling must be one of {list(HANDLINGS)}, got {handling!r}")
+        if not 1 <= months <= self.months:
+            raise ValueError(f"months must be in 1..{self.months}, got {months!r}")
+        return float(self.cif.loc[(handling, regime, months - 1), cause])
+
+    def __repr__(self) -> str:
+        start = "from diagnosis" if self.start_month == 0 else f"from month {self.start_month}"
+        return "\n".join(
+            [
+                f"JDMCompetingTruth: IVIG always ({start}) vs never, {self.n_patients} "
+                f"patients per world, {self.months} months, seed {self.seed}",
+                f"{self.competing!r}; unmeasured: {self.unmeasured!r}",
+                "cumulative incidence (total: failure a competing state; eliminate: failure "
+                "prevented):",
+                self.table.round(4).to_string(),
+            ]
+        )
+
+
+def _first_events(
+    n: int,
+    months: int,
+    seed: int | None,
+    p: JDMParameters,
+    ivig_from: int,
+    competing: JDMCompeting | None,
+    unmeasured: JDMUnmeasured | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each child's first event in one world without loss: its month (-1 none), its kind.
+
+    Kind 1 is quiescence, 2 treatment failure (only with ``competing``).
+    """
+    rng = np.random.default_rng(seed)
+    when = np.full(n, -1, dtype=np.int64)
+    kind = np.zeros(n, dtype=np.int8)
+    engine = _engine(
+        n, months, rng, p, ivig_from=ivig_from, censor=False, scores=False, baseline_out=[],
+        competing=competing, unmeasured=unmeasured,
+    )  # fmt: skip
+    for m in engine:
+        free = when < 0
+        new_q = free & m.event
+        when[new_q], kind[new_q] = m.t, 1
+        if m.failure is not None:
+            new_f = free & m.failure
+            when[new_f], kind[new_f] = m.t, 2
+    return when, kind
+
+
+def jdm_competing_truth(
+    n_patients: int = 200_000,
+    months: int = 24,
+    seed: int | None = 20_110_501,
+    *,
+    competing: bool | JDMCompeting = True,
+    unmeasured: float | JDMUnmeasured | None = None,
+    start_month: int = 0,
+    horizons: tuple[int, ...] = (12, 24),
+    parameters: JDMParameters | None = None,
+    **overrides: float,
+) -> JDMCompetingTruth:
+    """True cumulative incidences of quiescence and of treatment failure under always/never IVIG.
+
+    The process of ``simulate_jdm(..., competing=competing, unmeasured=unmeasured)`` is run
+    for the same ``n_patients`` with the same seed under "IVIG from month ``start_month``
+    on" (``always``) and "never IVIG" (``never``), each in two worlds (common random numbers
+    across all four): ``handling="total"``, where treatment failure happens as it would and
+    is a competing state (a child who fails never reaches quiescence in IVIG follow-up), and
+    ``handling="eliminate"``, where the failure hazard is set to 0 (failure prevented: the
+    process of ``simulate_jdm`` without ``competing``).  Nobody is lost to follow-up.  With
+    ``unmeasured`` the confounder C is part of the process and the truths are marginal over
+    it.
+
+    ``total`` is the target of cause-specific MSMs for quiescence and failure combined by
+    ``msm.risk_curves(..., competing=..., handling="total")`` (Young et al. 2020's total
+    effect); ``eliminate`` that of the quiescence MSM weighted also for failure as censoring
+    (``handling="eliminate"``; the controlled direct effect).
+
+    Parameters
+    ----------
+    n_patients, months : int
+        Size of each world and months of follow-up.
+    seed : int, optional
+        Seed shared by the worlds.
+    competing : True or JDMCompeting
+        The failure process (True: ``JDMCompeting()``).
+    unmeasured : float or JDMUnmeasured, optional
+        An unmeasured confounder, as in ``simulate_jdm``.
+    start_month : int
+        Month from which "always" gives IVIG, 0 .. months - 1.
+    horizons : tuple of int
+        Months at which ``table`` reports the incidences (those beyond ``months`` dropped).
+    parameters : JDMParameters, optional
+        The simulation's numbers (default ``JDMParameters()``); ``**overrides`` change some.
+
+    Returns
+    -------
+    JDMCompetingTruth
+
+    Examples
+    --------
+    >>> truth = jdm_competing_truth(n_patients=20_000, seed=1)
+    >>> truth.table.index.names
+    FrozenList(['handling', 'cause', 'months'])
+    >>> total = truth.cif_at(24, "never", "quiescence")
+    >>> bool(total < truth.cif_at(24, "never", "quiescence", handling="eliminate"))
+    True
+    """
+    p = _course.resolve(JDMParameters, parameters, overrides)
+    _course.check_positive(n_patients=n_patients, months=months)
+    if not 0 <= start_month < months:
+        raise ValueError(f"start_month must be in 0..{months - 1}, got {start_month!r}")
+    failing = _competing(competing)
+    if failing is None:
+        raise ValueError("competing must be True or a JDMCompeting: the truth is about failure")
+    confounding = _unmeasured(unmeasured)
+    regimes = {"always": start_month, "never": months}
+    month = np.arange(months)
+    cif_blocks, hazard_blocks = [], []
+    indicators = {}  # (handling, regime, cause) -> (n, horizons) event by horizon
+    keep = [h for h in horizons if 1 <= h <= months]
+    for handling in HANDLINGS:
+        for regime, ivig_from in regimes.items():
+            process = failing if handling == "total" else None
+            when, kind = _first_events(n_patients, months, seed, p, ivig_from, process, confounding)
+            counts = {}
+            for cause, code in (("quiescence", 1), ("failure", 2)):
+                hit = kind == code
+                counts[cause] = np.bincount(when[hit], minlength=months).astype(np.float64)
+                for h in keep:
+                    indicators[(handling, regime, cause, h)] = hit & (when < h)
+            events = counts["quiescence"] + counts["failure"]
+            at_risk = n_patients - np.concatenate([[0.0], np.cumsum(events)[:-1]])
+            index = pd.MultiIndex.from_product(
+                [[handling], [regime], month], names=["handling", "regime", "month"]
+            )
+            cif_blocks.append(
+                pd.DataFrame({c: np.cumsum(counts[c]) / n_patients for c in counts}, index=index)
+            )
+            with np.errstate(divide="ignore", invalid="ignore"):
+                hz = {c: np.where(at_risk > 0, counts[c] / at_risk, 0.0) for c in counts}
+            hazard_blocks.append(pd.DataFrame({**hz, "at_risk": at_risk}, index=index))
+    cif = pd.concat(cif_blocks)
+    hazard = pd.concat(hazard_blocks)
+    rows = {}
+    for handling in HANDLINGS:
+        for cause in ("quiescence", "failure"):
+            for h in keep:
+                row = {}
+                for regime in regimes:
+                    r = float(indicators[(handling, regime, cause, h)].mean())
+                    row[regime] = r
+                    row[f"{regime} se"] = float(np.sqrt(r * (1.0 - r) / n_patients))
+                diff = indicators[(handling, "always", cause, h)].astype(np.float64)
+                diff -= indicators[(handling, "never", cause, h)]
+                row["difference"] = float(diff.mean())
+                row["difference se"] = (
+                    float(diff.std(ddof=1) / np.sqrt(n_patients)) if n_patients > 1 else np.nan
+                )
+                rows[(handling, cause, h)] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["handling", "cause", "months"])
+    return JDMCompetingTruth(
+        cif=cif,
+        hazard=hazard,
+        table=table,
+        n_patients=n_patients,
+        months=months,
+        start_month=start_month,
+        seed=seed,
+        competing=failing,
+        unmeasured=confounding,
         parameters=p,
     )

@@ -19,6 +19,7 @@ import pandas as pd
 
 from msm._formula import design_matrix, parse_terms, rebuild
 from msm._glm import check_column_name
+from msm._warnings import DataWarning, warn
 from msm.outcome.glm_model import GLMResults
 from msm.panel import DataError, build_panel, check_columns_exist, check_finite, check_frame
 
@@ -30,6 +31,11 @@ DEFAULT_REGIMES: Mapping[str, Regime] = {"always": 1, "never": 0}
 HISTORY_KINDS = {
     "cumsum": "sum of the treatment over the visits up to and including t",
     "ever": "1 from the first treated visit on, else 0",
+}
+
+HANDLINGS = {
+    "total": "the competing events happen as they would: each cause a state of its own",
+    "eliminate": "the competing events are prevented: their hazards set to 0",
 }
 
 
@@ -45,6 +51,8 @@ def risk_curves(
     times=None,
     history: Mapping[str, History] | None = None,
     rows: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    competing: GLMResults | Mapping[str, GLMResults] | None = None,
+    handling: str = "total",
 ) -> pd.DataFrame:
     """Cumulative incidence by time under static treatment regimes, standardized.
 
@@ -87,6 +95,19 @@ def risk_curves(
         model's columns, treatment and history set) and returns a frame with the same rows
         in the same order.  With ``rows=`` the check that non-treatment, non-time covariates
         are constant within subject is skipped: the hook is responsible for them.
+    competing : GLMResults or mapping of name to GLMResults, optional
+        Competing events: for each, a weighted pooled logistic model of its cause-specific
+        hazard fitted on the same rows as ``fit`` (the person-intervals at risk of any event;
+        give weight 0 to rows that should not inform one of the fits).  A bare fit is named
+        by its outcome column.  ``fit`` is then the cause-specific hazard model of the event
+        of interest.
+    handling : {"total", "eliminate"}
+        With ``competing``: ``"total"`` (default), each competing event is a state of its
+        own, and the cumulative incidence of cause c by t is
+        ``sum_{k <= t} S(k-1) h_c(k)``, ``S(k) = prod_{j <= k} (1 - sum_c h_c(j))``;
+        ``"eliminate"``, the competing events are prevented (their hazards set to 0):
+        ``1 - prod (1 - h(k))`` from ``fit`` alone, which must then be weighted for the
+        competing events as censoring (see Notes).
 
     Returns
     -------
@@ -98,7 +119,11 @@ def risk_curves(
         - ``difference``: ``risk - risk of the reference regime`` at the same time,
         - ``ratio``: ``risk / risk of the reference regime``,
 
-        so the reference regime's rows have difference 0 and ratio 1.
+        so the reference regime's rows have difference 0 and ratio 1.  With ``competing``
+        and ``handling="total"``, ``risk`` is the cumulative incidence of ``fit``'s event
+        and each competing event c adds the columns ``c_risk``, ``c_difference`` and
+        ``c_ratio`` (its cumulative incidence, and its comparison with the reference);
+        ``attrs`` record ``"handling"`` and ``"competing"`` (the names).
         ``.reset_index()`` gives a flat table, ``["risk"].unstack("regime")`` one column per
         regime.  All numbers, so ``risk_curves`` can be the statistic of ``msm.bootstrap``.
 
@@ -121,6 +146,22 @@ def risk_curves(
     an ``offset`` are not supported (the fit does not record it).  Confidence intervals: run
     the whole analysis, weights included, in ``msm.bootstrap`` (example below).
 
+    Competing events (Young et al. 2020, Stat Med 39:1199).  In discrete time both hazards
+    of an interval are on the same at-risk set (those event-free at its start), and at most
+    one event happens in an interval: ``h_c(k)`` is the probability that the interval ends
+    with event c.  ``handling="total"`` estimates the total effect of treatment on the
+    event, part of it possibly through the competing event (a treatment that kills or
+    forces a switch lowers the risk of the event of interest); the weights need only
+    account for treatment (and loss to follow-up), the competing event is an outcome.
+    ``handling="eliminate"`` estimates the controlled direct effect: the risk in a world
+    where the competing event is prevented.  That world is only reached by weighting:
+    ``fit`` must be weighted by the inverse probability of remaining free of the competing
+    event (e.g. ``msm.iptw(..., censor="failure")``, with weight 0 on the rows where it
+    happens, since their outcome is not seen), under the assumption that the competing
+    event depends on the measured history only.  If ``h_1 + h_2 > 1`` somewhere (the
+    cause-specific logistic models do not exclude it), the survival factor is set to 0
+    there, with a DataWarning.
+
     Examples
     --------
     >>> cohort = msm.datasets.simulate_panel(n_subjects=500, n_visits=6, seed=3,
@@ -139,6 +180,20 @@ def risk_curves(
     ...                      progress=False)
     >>> boot.summary().xs("risk", level="column").columns.tolist()
     ['estimate', 'bias', 'std_error', 'lower', 'upper']
+
+    A competing event: quiescence and treatment failure of simulated JDM, one cause-specific
+    MSM each on the same rows, treatment failure a state of its own:
+
+    >>> jdm = msm.datasets.simulate_jdm(400, seed=2, competing=True)
+    >>> w = msm.iptw(jdm, id="id", time="month", treatment="ivig",
+    ...              denominator="pga + pga_prev + cmas + flare + prednisone + month",
+    ...              numerator="month", absorbing=True, censor="lost")
+    >>> q = msm.glm("quiescence ~ ivig + month", jdm, weights=w, cluster="id",
+    ...             family="binomial")
+    >>> f = msm.glm("failure ~ ivig + month", jdm, weights=w, cluster="id", family="binomial")
+    >>> cif = msm.risk_curves(q, jdm, id="id", time="month", treatment="ivig", competing=f)
+    >>> cif.columns.tolist()
+    ['risk', 'difference', 'ratio', 'failure_risk', 'failure_difference', 'failure_ratio']
     """
     # the arguments that are not data, before any work
     beta = _check_fit(fit)
@@ -152,6 +207,7 @@ def risk_curves(
     elif not isinstance(reference, str) or reference not in regimes:
         raise ValueError(f"reference {reference!r} is not one of the regimes {list(regimes)}")
     history = _check_history(history)
+    causes = _check_competing(competing, fit, handling)
     if rows is not None and not callable(rows):
         raise TypeError(f"rows must be a callable rows(frame) -> frame, got {type(rows).__name__}")
     for name in (id, time, treatment):
@@ -170,14 +226,18 @@ def risk_curves(
             f"the MSM ({fit.formula}) uses neither {treatment!r} nor a history column: every "
             "regime would have the same risk; name the treatment terms with history="
         )
-    check_finite(data, [id, time, *terms.columns], id)
+    fits = {None: (fit, beta, terms)}  # the event of interest, then the competing events
+    for name, other in causes.items():
+        other_terms = parse_terms(other.formula, data, f"risk curves: the MSM of {name!r}")
+        fits[name] = (other, other.params.to_numpy(dtype=np.float64), other_terms)
+    columns = list(dict.fromkeys(c for _, _, t in fits.values() for c in t.columns))
+    check_finite(data, [id, time, *columns], id)
     panel = build_panel(data, id, time)
     first = panel.order[panel.starts[:-1]]  # caller positions of each subject's first row
-    baseline = [c for c in terms.columns if c not in derived]
+    baseline = [c for c in columns if c not in derived]
     if rows is None:
         _check_baseline(data, panel, baseline)
     grid = _grid(data, time, times)
-    centring = fit.centring  # the fit's centred design, if it was computed on one
 
     n, k = panel.n_subjects, grid.size
     base = {c: data[c].to_numpy()[first] for c in baseline}
@@ -187,6 +247,44 @@ def risk_curves(
                history.items()}
         for name, a in treated.items()
     }  # fmt: skip
+    etas = {
+        cause: _regime_eta(
+            f, b, t, data, panel, base, treated, histories, grid, id, time, treatment, rows
+        )
+        for cause, (f, b, t) in fits.items()
+        if cause is None or handling == "total"
+    }
+    names = list(regimes)
+    iref = names.index(reference)
+    if len(etas) == 1:
+        risks = {None: cumulative_incidence(etas[None])}  # (regimes, times)
+    else:
+        risks = competing_incidence(etas)
+    index = pd.MultiIndex.from_product([names, grid], names=["regime", time])
+    table = {}
+    for cause, risk in risks.items():
+        prefix = "" if cause is None else f"{cause}_"
+        ref = risk[iref]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = risk / ref
+        table[f"{prefix}risk"] = risk.reshape(-1)
+        table[f"{prefix}difference"] = (risk - ref).reshape(-1)
+        table[f"{prefix}ratio"] = ratio.reshape(-1)
+    table = pd.DataFrame(table, index=index)
+    table.attrs["reference"] = reference
+    if causes:
+        table.attrs["handling"] = handling
+        table.attrs["competing"] = list(causes)
+    return table
+
+
+def _regime_eta(
+    fit, beta, terms, data, panel, base, treated, histories, grid, id, time, treatment, rows
+) -> np.ndarray:
+    """One fit's linear predictor on the regimes' person-time grid: (regimes, subjects, times)."""
+    n, k = panel.n_subjects, grid.size
+    centring = fit.centring  # the fit's centred design, if it was computed on one
+    history = next(iter(histories.values()), {})  # the history columns (any regime's)
     if terms.plain_columns is not None and rows is None:
         # intercept + numeric columns: the linear predictor by broadcasting, no design rows
         _check_names(["Intercept", *terms.plain_columns], fit)
@@ -194,7 +292,7 @@ def risk_curves(
         # as time + 1e5): gamma_0 + sum gamma_j (x_j - c_j), without the cancellation of a
         # large intercept against the covariate's term
         coef = beta if centring is None else centring.beta
-        eta = np.full((len(regimes), n, k), coef[0])
+        eta = np.full((len(treated), n, k), coef[0])
         for j, (b, column) in enumerate(zip(coef[1:], terms.plain_columns), start=1):
             if column == time:
                 values = grid.astype(np.float64)
@@ -212,21 +310,7 @@ def risk_curves(
             fit, beta, terms, data, panel, base, treated, histories, grid, id, time, treatment,
             rows,
         )  # fmt: skip
-    risk = cumulative_incidence(eta)  # (regimes, times)
-    ref = risk[list(regimes).index(reference)]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = risk / ref
-    index = pd.MultiIndex.from_product([list(regimes), grid], names=["regime", time])
-    table = pd.DataFrame(
-        {
-            "risk": risk.reshape(-1),
-            "difference": (risk - ref).reshape(-1),
-            "ratio": ratio.reshape(-1),
-        },
-        index=index,
-    )
-    table.attrs["reference"] = reference
-    return table
+    return eta
 
 
 def _linear_predictor(
@@ -323,6 +407,41 @@ def cumulative_incidence(eta: np.ndarray) -> np.ndarray:
     return 1.0 - np.exp(log_survival).mean(axis=-2)
 
 
+def competing_incidence(etas: Mapping) -> dict:
+    """Standardized cumulative incidence of each cause from cause-specific discrete hazards.
+
+    ``etas``: for each cause, linear predictors of shape ``(..., subjects, times)``, the
+    cause's hazard in interval ``k`` being ``h_c(k) = expit(eta_c(k))``, all on the same
+    at-risk set (free of every event at the start of the interval).  Returns, for each
+    cause, ``mean over subjects of sum_{k <= t} S(k-1) h_c(k)`` with ``S(k) = prod_{j <= k}
+    (1 - sum_c h_c(j))`` (``S(0) = 1`` before the first interval), shape ``(..., times)``:
+    the discrete-time Aalen-Johansen estimator of the cumulative incidence functions.
+    Where the hazards sum to more than 1 the survival factor is 0 (DataWarning).
+
+    Examples
+    --------
+    >>> logit = lambda p: np.log(p / (1 - p))
+    >>> cif = competing_incidence({"a": np.full((1, 2), logit(0.1)),
+    ...                            "b": np.full((1, 2), logit(0.3))})
+    >>> cif["a"].round(6).tolist(), cif["b"].round(6).tolist()
+    ([0.1, 0.16], [0.3, 0.48])
+    """
+    hazards = {c: np.exp(-np.logaddexp(0.0, -np.asarray(e, dtype=np.float64)))
+               for c, e in etas.items()}  # fmt: skip
+    free = 1.0 - sum(hazards.values())
+    if np.any(free < 0.0):
+        warn(
+            "risk curves: the cause-specific hazards sum to more than 1 in some interval "
+            f"(up to {1.0 - free.min():.3g}); event-free survival set to 0 there. The "
+            "cause-specific models extrapolate beyond their data",
+            DataWarning,
+        )
+        free = np.clip(free, 0.0, None)
+    survival = np.cumprod(free, axis=-1)
+    before = np.concatenate([np.ones_like(survival[..., :1]), survival[..., :-1]], axis=-1)
+    return {c: np.cumsum(before * h, axis=-1).mean(axis=-2) for c, h in hazards.items()}
+
+
 # ---------------------------------------------------------------------------------------------
 # validation and the regime rows
 
@@ -336,6 +455,56 @@ def _check_fit(fit) -> np.ndarray:
             f"link='logit'); this fit is {fit.family!r} with link {fit.link!r}"
         )
     return fit.params.to_numpy(dtype=np.float64)
+
+
+def _check_competing(competing, fit: GLMResults, handling) -> dict:
+    """``competing=`` as a dict of name to fit: each a logistic fit on ``fit``'s rows."""
+    if not isinstance(handling, str) or handling not in HANDLINGS:
+        raise ValueError(f"handling must be one of {list(HANDLINGS)}, got {handling!r}")
+    if competing is None:
+        return {}
+    if isinstance(competing, GLMResults):
+        competing = {competing.outcome: competing}
+    if not isinstance(competing, Mapping) or not competing:
+        raise TypeError(
+            "competing must be a GLMResults from msm.glm (the competing event's cause-specific "
+            "hazard model) or a mapping of name to such fits, e.g. {'failure': fit_failure}; "
+            f"got {type(competing).__name__}"
+        )
+    rows = None
+    out = {}
+    for name, other in competing.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"competing events must be named by strings, got {name!r}")
+        if not isinstance(other, GLMResults):
+            raise TypeError(
+                f"competing event {name!r}: the fit must be a GLMResults from msm.glm, got "
+                f"{type(other).__name__}"
+            )
+        if other.family != "binomial" or getattr(other, "link", "logit") != "logit":
+            raise ValueError(
+                f"competing event {name!r}: its model must be a pooled logistic model of the "
+                f"cause-specific hazard (family='binomial', logit link); this fit is "
+                f"{other.family!r} with the {getattr(other, 'link', '?')!r} link"
+            )
+        if other.outcome == fit.outcome:
+            raise ValueError(
+                f"competing event {name!r}: its fit models {other.outcome!r}, the outcome of "
+                "the event of interest; fit the competing event's own 0/1 column"
+            )
+        if name in ("risk", "difference", "ratio"):
+            raise ValueError(f"competing event name {name!r} clashes with a result column")
+        if rows is None:
+            rows = fit.score_rows().index
+        if other.n_rows != fit.n_rows or not other.score_rows().index.equals(rows):
+            raise ValueError(
+                f"competing event {name!r}: its fit has {other.n_rows} rows, the event of "
+                f"interest's {fit.n_rows} (or other row labels): the cause-specific models "
+                "must be fitted on the same person-intervals at risk (give weight 0 to rows "
+                "that should not inform a fit)"
+            )
+        out[name] = other
+    return out
 
 
 def _check_regimes(regimes: Mapping[str, Regime]) -> dict[str, Regime]:

@@ -22,7 +22,9 @@ from msm.datasets import (
     JDMEligibility,
     JDMMissingness,
     JDMParameters,
+    JDMUnmeasured,
     cyc_truth,
+    jdm_competing_truth,
     jdm_strategy_truth,
     jdm_truth,
     simulate_cyc,
@@ -117,6 +119,13 @@ CASES = {
     "simulate_jdm(200, seed=5, JDMMissingness(cmas, ck))": lambda: simulate_jdm(
         200, seed=5, missing=JDMMissingness(columns=("cmas", "ck"), first_month=0, ivig=0.0)
     ),
+    # a competing event (treatment failure) and an unmeasured confounder (own streams)
+    "simulate_jdm(300, seed=6, competing, unmeasured, latent)": lambda: simulate_jdm(
+        300, seed=6, competing=True, unmeasured=0.7, latent=True
+    ),
+    "jdm_competing_truth(20000, seed=2, unmeasured binary)": lambda: jdm_competing_truth(
+        20_000, seed=2, unmeasured=JDMUnmeasured(distribution="binary")
+    ),
     # simulate_cyc: the defaults (400 patients, 36 months), options, overrides
     "simulate_cyc(seed=1)": lambda: simulate_cyc(seed=1),
     "simulate_cyc(300, 24 months, seed=2, latent)": lambda: simulate_cyc(
@@ -168,6 +177,8 @@ PINNED = {
     "jdm_strategy_truth(20000, within 3 vs never)": "56e1310ac9d8eea4327f4c0a43d0e22e",
     "simulate_jdm(300, seed=4, missing)": "63aa7d4fe32486523136663aefa93258",
     "simulate_jdm(200, seed=5, JDMMissingness(cmas, ck))": "45824fe1ba1797f04d657a8782911424",
+    "simulate_jdm(300, seed=6, competing, unmeasured, latent)": "dbc7d0e2bd4a185ad2c30efb37b89a22",
+    "jdm_competing_truth(20000, seed=2, unmeasured binary)": "5000fefffd24d33c93cbb5800baa1457",
     "simulate_cyc(seed=1)": "346125830d2942edf368c01a5c01a54f",
     "simulate_cyc(300, 24 months, seed=2, latent)": "608d4fce614d7065e606dd7e87af1ff5",
     "simulate_cyc(100, seed=0, parameters, overrides)": "310b1ebe822198ceb7bb912173ae1044",
