@@ -826,15 +826,19 @@ def discrete_rmst(curves: pd.DataFrame, tau, *, reference=None) -> pd.DataFrame:
     in an interval up to and including the one labelled t), intervals one time unit long
     with the event at the interval's end.  The event-free time restricted to ``tau``
     intervals from the first label t0 is the number of intervals entered event-free:
-    ``RMST = sum_{k = t0}^{t0 + tau - 1} (1 - risk(k - 1))`` with ``risk(t0 - 1) = 0``, and
-    the time lost is ``tau - RMST``.  No standard errors: put the whole analysis, weights
-    included, in ``msm.bootstrap`` for intervals.
+    ``RMST = sum_{k = t0}^{t0 + tau - 1} (1 - F(k - 1))`` with ``F(t0 - 1) = 0``, F the
+    probability of any event by k, and the time lost is ``tau - RMST``.  With competing
+    events (``risk_curves(..., competing=..., handling="total")``: columns ``<cause>_risk``)
+    F sums every cause's cumulative incidence and each cause's restricted mean time lost is
+    reported (``rmtl_<cause>``; the event of interest's is ``rmtl``).  No standard errors:
+    put the whole analysis, weights included, in ``msm.bootstrap`` for intervals.
 
     Returns
     -------
     pandas.DataFrame
-        One row per regime: ``regime``, ``rmst``, ``rmtl`` (time lost), ``difference`` (RMST
-        minus the reference regime's; default the last, as ``risk_curves`` compares).
+        One row per regime: ``regime``, ``rmst``, ``rmtl`` (time lost to the event of
+        interest; with competing events also ``rmtl_<cause>``), ``difference`` (RMST minus
+        the reference regime's; default the last, as ``risk_curves`` compares).
 
     Examples
     --------
@@ -852,12 +856,14 @@ def discrete_rmst(curves: pd.DataFrame, tau, *, reference=None) -> pd.DataFrame:
     if float(tau) != int(tau):
         raise ValueError(f"tau counts whole intervals of discrete-time curves, got {tau!r}")
     tau = int(tau)
+    handling = curves.attrs.get("handling")
+    causes = list(curves.attrs.get("competing", [])) if handling == "total" else []
     regimes = list(dict.fromkeys(curves.index.get_level_values(0)))
     if reference is None:
         reference = regimes[-1]
     elif reference not in regimes:
         raise ValueError(f"reference {reference!r} is not one of the regimes {regimes}")
-    values = {}
+    rows = []
     for regime in regimes:
         part = curves.loc[regime].sort_index()
         times = part.index.to_numpy(dtype=np.float64)
@@ -866,15 +872,17 @@ def discrete_rmst(curves: pd.DataFrame, tau, *, reference=None) -> pd.DataFrame:
                 f"regime {regime!r}: rmst needs the first {tau} consecutive time labels of the "
                 f"curves (one per interval), got {list(part.index[: tau + 1])}"
             )
-        risk = part["risk"].to_numpy(dtype=np.float64)[:tau]
-        before = np.concatenate(([0.0], risk[:-1]))  # risk by the start of each interval
-        values[regime] = float(np.sum(1.0 - before))
-    table = pd.DataFrame(
-        {
-            "regime": regimes,
-            "rmst": [values[r] for r in regimes],
-            "rmtl": [tau - values[r] for r in regimes],
-        }
-    )
-    table["difference"] = table["rmst"] - values[reference]
+        risks = {"": part["risk"].to_numpy(dtype=np.float64)[:tau]}
+        for cause in causes:
+            risks[cause] = part[f"{cause}_risk"].to_numpy(dtype=np.float64)[:tau]
+        total = sum(risks.values())
+        before = np.concatenate(([0.0], total[:-1]))  # any event by the start of each interval
+        row = {"regime": regime, "rmst": float(np.sum(1.0 - before))}
+        for cause, risk in risks.items():
+            start = np.concatenate(([0.0], risk[:-1]))
+            # time lost to a cause: the intervals after it happened, within the horizon
+            row["rmtl" if cause == "" else f"rmtl_{cause}"] = float(np.sum(start))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table["difference"] = table["rmst"] - float(table.loc[regimes.index(reference), "rmst"])
     return table

@@ -43,3 +43,23 @@ def test_from_the_msm_risk_curves():
         msm.rmst(curves, 9)
     with pytest.raises(ValueError, match="whole intervals"):
         msm.rmst(curves, 2.5)
+
+
+def test_competing_causes_constant_hazards():
+    h1, h2, tau = 0.06, 0.03, 10
+    times = np.arange(12)
+    index = pd.MultiIndex.from_product([["always", "never"], times], names=["regime", "month"])
+    stay = 1 - h1 - h2
+    f1 = h1 / (h1 + h2) * (1 - stay ** (times + 1))
+    f2 = h2 / (h1 + h2) * (1 - stay ** (times + 1))
+    curves = pd.DataFrame({"risk": np.tile(f1, 2), "failure_risk": np.tile(f2, 2)}, index=index)
+    curves.attrs.update(handling="total", competing=["failure"])
+    table = msm.rmst(curves, tau).set_index("regime")
+    rmst = (1 - stay**tau) / (h1 + h2)
+    assert table.loc["always", "rmst"] == pytest.approx(rmst, rel=1e-12)
+    assert table.loc["always", "rmst"] + table.loc["always", "rmtl"] + table.loc[
+        "always", "rmtl_failure"
+    ] == pytest.approx(tau, rel=1e-12)
+    assert table.loc["always", "rmtl"] / table.loc["always", "rmtl_failure"] == pytest.approx(
+        h1 / h2, rel=1e-12
+    )
