@@ -7,9 +7,10 @@
   The names are read from the source with ``ast``: nothing is imported.
 * **The tutorials run the examples.**  Before the build, each example of ``EXAMPLES`` runs
   (``examples/jdm_ivig.py`` for ``tutorial.md``, ``examples/jdm_target_trial.py`` for
-  ``target_trial.md``, ``examples/jdm_missing_data.py`` for ``missing_data.md``; seed 1)
+  ``target_trial.md``, ``examples/jdm_missing_data.py`` for ``missing_data.md``,
+  ``examples/jdm_competing.py`` for ``competing_tutorial.md``; seed 1)
   with its figures written to ``docs/img/`` (gitignored) and its printout captured; on any
-  page a marker ``<!-- PREFIX-output: N -->`` (``jdm``, ``trial`` or ``mi``) becomes the
+  page a marker ``<!-- PREFIX-output: N -->`` (``jdm``, ``trial``, ``mi``, ``cr``) becomes the
   printout of that example's section ``== N. ...`` (``summary`` for the final table,
   ``intro`` for what comes before section 1).  The numbers and figures on the pages are
   therefore those of the code being documented.  ``MSM_DOCS_SKIP_EXAMPLE=1``
@@ -39,6 +40,7 @@ EXAMPLES: dict[str, tuple[str, list[str]]] = {
     "jdm": ("jdm_ivig.py", ["--seed", "1", "--n-boot", "50", "--no-progress"]),
     "trial": ("jdm_target_trial.py", ["--seed", "1", "--n-boot", "200"]),
     "mi": ("jdm_missing_data.py", ["--seed", "1", "--m", "10"]),
+    "cr": ("jdm_competing.py", ["--seed", "1", "--n-boot", "40"]),
 }
 _SECTIONS: dict[str, dict[str, str]] = {}  # marker prefix -> section key -> printout
 
