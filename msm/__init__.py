@@ -39,6 +39,7 @@ from msm.outcome import (
     cox,
     cumulative_incidence,
     risk_curves,
+    risk_evalues,
     rmst,
 )
 from msm.panel import DataError
@@ -88,6 +89,7 @@ __all__ = [
     "plot",
     "reweighted_association",
     "risk_curves",
+    "risk_evalues",
     "rmst",
     "start_when",
     "start_within",

@@ -11,7 +11,7 @@ The modules are named apart from the functions, so ``msm.outcome.glm`` is always
 from msm.outcome.aalen_johansen import CumulativeIncidence, cumulative_incidence, rmst
 from msm.outcome.cox_model import CoxResults, cox
 from msm.outcome.glm_model import GLMResults, glm
-from msm.outcome.risk import risk_curves
+from msm.outcome.risk import risk_curves, risk_evalues
 from msm.outcome.sensitivity import BiasSensitivity, bias_sensitivity
 
 __all__ = [
@@ -24,5 +24,6 @@ __all__ = [
     "cumulative_incidence",
     "glm",
     "risk_curves",
+    "risk_evalues",
     "rmst",
 ]

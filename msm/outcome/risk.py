@@ -656,3 +656,69 @@ def _check_names(names: list[str], fit: GLMResults) -> None:
             f"the MSM's design rebuilt on the regime rows has terms {list(names)}, but the fit "
             f"has {expected}; is data the frame the model was fitted on?"
         )
+
+
+def risk_evalues(
+    curves: pd.DataFrame,
+    lower: pd.Series | None = None,
+    upper: pd.Series | None = None,
+    *,
+    true: float = 1.0,
+) -> pd.DataFrame:
+    """E-values of the risk ratios of ``msm.risk_curves`` (each regime against the reference).
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame
+        ``msm.risk_curves`` output (index regime, time; column ``ratio``).
+    lower, upper : pandas.Series, optional
+        Confidence limits of the ratios with the same index (from ``msm.bootstrap`` of the
+        risk curves, say): then the E-value of the limit nearest ``true`` too.
+    true : float
+        The ratio to explain the estimate away to.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The index of ``curves`` without the reference regime's rows (ratio 1): ``ratio``,
+        ``evalue`` and, with limits, ``lower``, ``upper``, ``evalue_ci`` (``msm.evalue`` on
+        the risk-ratio scale).
+
+    Examples
+    --------
+    >>> index = pd.MultiIndex.from_product([["always", "never"], [0, 1]],
+    ...                                    names=["regime", "month"])
+    >>> curves = pd.DataFrame({"risk": [0.2, 0.4, 0.1, 0.2], "ratio": [2.0, 2.0, 1.0, 1.0]},
+    ...                       index=index)
+    >>> risk_evalues(curves).round(3)
+                  ratio  evalue
+    regime month
+    always 0        2.0   3.414
+           1        2.0   3.414
+    """
+    from msm.inference.evalue import evalue
+
+    if "ratio" not in curves.columns or curves.index.nlevels != 2:
+        raise ValueError("risk_evalues takes msm.risk_curves output (index regime, time)")
+    if (lower is None) != (upper is None):
+        raise ValueError("give both lower and upper limits, or neither")
+    ratio = curves["ratio"].astype(np.float64)
+    # the reference regime (ratio 1 at every time) has nothing to explain away
+    regimes = ratio.groupby(level=0, sort=False).apply(lambda r: bool(np.all(r == 1.0)))
+    keep = [key for key in ratio.index if not regimes[key[0]]]
+    out = []
+    for key in keep:
+        est = float(ratio[key])
+        lo = None if lower is None else float(lower[key])
+        hi = None if upper is None else float(upper[key])
+        if not np.isfinite(est) or est <= 0:
+            row = {"ratio": est, "evalue": np.nan}
+        else:
+            e = evalue(est, lo, hi, true=true)
+            row = {"ratio": est, "evalue": float(e.loc["E-value", "point"])}
+            if lower is not None:
+                limit = e.loc["E-value", ["lower", "upper"]].dropna()
+                row.update(lower=lo, upper=hi,
+                           evalue_ci=float(limit.iloc[0]) if len(limit) else np.nan)  # fmt: skip
+        out.append(row)
+    return pd.DataFrame(out, index=pd.MultiIndex.from_tuples(keep, names=ratio.index.names))

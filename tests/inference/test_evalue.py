@@ -123,3 +123,25 @@ def test_scale_follows_the_link():
     rr = msm.glm("y ~ a", df, family="binomial", link="log")
     ratio = np.mean(y[a == 1]) / np.mean(y[a == 0])
     assert rr.evalue("a").loc["RR", "point"] == pytest.approx(ratio, rel=1e-8)
+
+
+def test_risk_curve_evalues():
+    cohort = msm.datasets.simulate_panel(n_subjects=400, n_visits=5, seed=3, stop_at_event=True)
+    w = msm.iptw(cohort, id="id", time="time", treatment="a", denominator="x + l + time",
+                 numerator="x + time", absorbing=True)  # fmt: skip
+    fit = msm.glm("y ~ a + time", cohort, weights=w, cluster="id", family="binomial")
+    curves = msm.risk_curves(fit, cohort, id="id", time="time", treatment="a")
+    table = msm.risk_evalues(curves)
+    assert set(table.index.get_level_values(0)) == {"always"}  # the reference has none
+    for key, row in table.iterrows():
+        assert row.evalue == pytest.approx(msm.evalue(curves.loc[key, "ratio"]).loc[
+            "E-value", "point"])  # fmt: skip
+    lower = curves["ratio"] * 0.8
+    upper = curves["ratio"] * 1.25
+    with_ci = msm.risk_evalues(curves, lower, upper)
+    key = with_ci.index[-1]
+    e = msm.evalue(curves.loc[key, "ratio"], lower[key], upper[key])
+    limit = e.loc["E-value", ["lower", "upper"]].dropna().iloc[0]
+    assert with_ci.loc[key, "evalue_ci"] == pytest.approx(limit)
+    with pytest.raises(ValueError, match="both"):
+        msm.risk_evalues(curves, lower)
