@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from msm._bootstrap import resolve_n_jobs, run_tasks
 from msm.panel import (
     DataError,
     build_panel,
@@ -464,6 +465,8 @@ def impute(
     donors: int = 5,
     max_iter: int = 10,
     neighbours: bool = True,
+    n_jobs: int | None = 1,
+    progress: bool = False,
 ) -> Imputations:
     """Multiple imputation of long person-time data by chained equations.
 
@@ -514,6 +517,11 @@ def impute(
     neighbours : bool
         Use the previous and next visit values (and the imputed columns' means over the
         subject's other visits) as predictors.
+    n_jobs : int, optional
+        Worker processes, one imputation per task (1: this process; None: all CPUs); the
+        same imputations on any number of workers.
+    progress : bool
+        Show a progress bar.
 
     Returns
     -------
@@ -680,18 +688,22 @@ def impute(
             low=np.array([v.min() for v in observed]),
             high=np.array([v.max() for v in observed]),
         )
-    from threadpoolctl import threadpool_limits
-
     children = np.random.SeedSequence(seed).spawn(m)
     frames, chains = [], []
-    for child in children:
+    if setup is not None:
+        # one imputation per task, in worker processes with n_jobs (each from its own seed:
+        # the same imputations on any number of workers)
+        task = _ImputationTask(setup, method, donors, max_iter, neighbours)
+        workers = resolve_n_jobs(n_jobs, m)
+        outcomes = run_tasks(task, children, workers, progress, "imputations", "imputation")
+        failed = [o for o in outcomes if o.error is not None]
+        if failed:
+            kind, message = failed[0].error
+            raise RuntimeError(f"imputation {failed[0].task + 1} failed: {kind}: {message}")
+    for i in range(m):
         frame = data.copy()
         if setup is not None:
-            rng = np.random.default_rng(child)
-            # the regressions are small (rows x a few dozen columns): BLAS threads only
-            # contend with each other there (15x slower on a busy 2-core machine)
-            with threadpool_limits(limits=1, user_api="blas"):
-                completed, chain = _impute_once(setup, rng, method, donors, max_iter, neighbours)
+            completed, chain = outcomes[i].value
             chains.append(chain)
             for j, c in enumerate(targets):
                 values = np.empty(len(data))
@@ -725,6 +737,28 @@ def impute(
         seed=None if seed is None else int(seed),
         neighbours=bool(neighbours),
     )
+
+
+@dataclass(frozen=True, eq=False)
+class _ImputationTask:
+    """One imputation from its seed (picklable for the worker processes)."""
+
+    setup: object
+    method: str
+    donors: int
+    max_iter: int
+    neighbours: bool
+
+    def __call__(self, child: np.random.SeedSequence):
+        from threadpoolctl import threadpool_limits
+
+        rng = np.random.default_rng(child)
+        # the regressions are small (rows x a few dozen columns): BLAS threads only contend
+        # with each other there (15x slower on a busy 2-core machine)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _impute_once(
+                self.setup, rng, self.method, self.donors, self.max_iter, self.neighbours
+            )
 
 
 def _restore(values: np.ndarray, original: pd.Series) -> pd.Series:

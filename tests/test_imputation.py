@@ -264,3 +264,14 @@ def test_neighbours_keep_the_correlation_between_visits():
     true = 1.0 / 1.5
     assert abs(correlation() - true) < 0.06
     assert correlation(neighbours=False) < true - 0.3
+
+
+def test_same_imputations_on_any_number_of_workers():
+    d = msm.datasets.simulate_jdm(n_patients=200, months=10, seed=2, missing=True)
+    args = dict(id="id", time="month", m=3, seed=4, max_iter=2, treatment="ivig",
+                outcome="quiescence")  # fmt: skip
+    one = msm.impute(d, **args)
+    two = msm.impute(d, **args, n_jobs=2)
+    for a, b in zip(one, two):
+        pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(one.chains, two.chains)
