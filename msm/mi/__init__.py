@@ -6,14 +6,8 @@ Barnard-Rubin degrees of freedom (R ``mice::pool``); ``pool`` does the same on a
 ``iptw`` estimates weights within each imputation and averages their balance.
 """
 
-from msm.mi.analysis import (
-    Estimates,
-    MIAnalysisError,
-    MIResults,
-    analyze,
-    check_imputations,
-    estimates_of,
-)
+from msm.mi.analysis import Estimates, MIAnalysisError, MIResults, analyze, estimates_of
+from msm.mi.imputations import check_imputations
 from msm.mi.pooling import pool
 from msm.mi.weights import MIWeights, iptw
 

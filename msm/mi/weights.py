@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from msm.diagnostics import balance as _balance
+from msm.mi.imputations import check_imputations
 from msm.weights import Weights
 from msm.weights import iptw as _iptw
 
@@ -126,8 +127,6 @@ def iptw(imputations, **arguments) -> MIWeights:
     >>> bool((table["weighted_min"] <= table["weighted"]).all())
     True
     """
-    from msm.mi.analysis import check_imputations
-
     frames = check_imputations(imputations, id=arguments.get("id"), time=arguments.get("time"))
     weights: list[Weights] = [_iptw(frame, **arguments) for frame in frames]
     return MIWeights(imputations=frames, weights=weights)
