@@ -14,10 +14,9 @@ per partition (``trials``) and clone-censor-weight emulations (``clones``).
 
 from __future__ import annotations
 
+from msm._dask.partitions import is_dask
 
-def is_dask(data: object) -> bool:
-    """True for a dask DataFrame (or Series), judged without importing dask."""
-    return type(data).__module__.startswith("dask") and hasattr(data, "npartitions")
+__all__ = ["balance", "clone_censor", "glm", "iptw", "is_dask", "trial_sequence"]
 
 
 def iptw(data, **kwargs):

@@ -48,6 +48,11 @@ from msm._glm import (
 from msm.panel import DataError
 
 
+def is_dask(data: object) -> bool:
+    """True for a dask DataFrame (or Series), judged without importing dask."""
+    return type(data).__module__.startswith("dask") and hasattr(data, "npartitions")
+
+
 def require_dask():
     """Import dask (and dask.dataframe), or an ImportError saying how to install it."""
     try:

@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from msm import _kernels
-from msm._dask import is_dask
 from msm._dask.outcome import MODEL, GLMSpec, PreparedGLM, fit_prepared, prepare_rows
 from msm._dask.partitions import (
     Columns,
@@ -40,6 +39,7 @@ from msm._dask.partitions import (
     compute_each,
     fit_models,
     id_range,
+    is_dask,
     model_summaries,
     partitions_of,
     persist_each,
