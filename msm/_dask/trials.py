@@ -49,6 +49,7 @@ from msm._dask.quantiles import type7_quantiles
 from msm._dask.weights import in_memory_order
 from msm._formula import Terms, design_rows, intercept_columns, parse_terms
 from msm._glm import BINOMIAL
+from msm.inference import models_table
 from msm.models import registry
 from msm.models.logit import LogitFit, log_prob
 from msm.outcome import GLMResults
@@ -585,14 +586,7 @@ class DaskTrialSequence:
 
     def summary(self) -> pd.DataFrame:
         """The weight models' coefficients, as ``TrialSequence.summary``."""
-        tables = []
-        for key, fit in self.models.items():
-            table = fit.summary().rename_axis("term").reset_index()
-            table.insert(0, "model", key)
-            tables.append(table)
-        if not tables:
-            return pd.DataFrame(columns=["model", "term", "estimate", "std_error", "z", "p_value"])
-        return pd.concat(tables, ignore_index=True)
+        return models_table(self.models)
 
     def truncation_bounds(self, truncate) -> tuple:
         """``(lower, upper)`` weights at which ``truncate=(lower, upper)`` percentiles cut

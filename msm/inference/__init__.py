@@ -34,7 +34,12 @@ from msm.inference.resampling import (
     BootstrapWarning,
     bootstrap,
 )
-from msm.inference.results import CoefficientResults, ModelBasedResults, standard_errors
+from msm.inference.results import (
+    CoefficientResults,
+    ModelBasedResults,
+    models_table,
+    standard_errors,
+)
 
 __all__ = [
     "COVARIANCE_ESTIMATORS",
@@ -62,5 +67,6 @@ __all__ = [
     "meat",
     "sandwich",
     "singular_information",
+    "models_table",
     "standard_errors",
 ]

@@ -35,6 +35,23 @@ from msm.inference.covariance import CovarianceEstimator, check_alpha, covarianc
 _Results = TypeVar("_Results", bound="CoefficientResults")
 
 
+def models_table(models) -> pd.DataFrame:
+    """Several fits' coefficient tables stacked: one row per (model, term).
+
+    ``models``: a mapping of name to fit (each with ``summary()``, the coefficient table).
+    Columns ``model``, ``term`` and the tables' own; with no model, an empty frame with the
+    columns ``model``, ``term``, ``estimate``, ``std_error``, ``z``, ``p_value``.
+    """
+    tables = []
+    for key, fit in models.items():
+        table = fit.summary().rename_axis("term").reset_index()
+        table.insert(0, "model", key)
+        tables.append(table)
+    if not tables:
+        return pd.DataFrame(columns=["model", "term", "estimate", "std_error", "z", "p_value"])
+    return pd.concat(tables, ignore_index=True)
+
+
 def standard_errors(cov: pd.DataFrame) -> pd.Series:
     """Square roots of the diagonal of a labelled covariance, labelled like its rows.
 

@@ -28,6 +28,7 @@ from msm import _kernels
 from msm._formula import Terms, design_rows, intercept_columns, parse_terms
 from msm._glm import check_fit_options
 from msm._warnings import DataWarning, warn
+from msm.inference import models_table
 from msm.models.logit import LogitFit, fit_logit, log_prob
 from msm.outcome import GLMResults, glm
 from msm.outcome.glm_model import check_glm_arguments, fit_terms
@@ -402,14 +403,7 @@ class TrialSequence:
         Columns ``model``, ``term``, ``estimate``, ``std_error``, ``z``, ``p_value``; empty
         without censoring models.
         """
-        tables = []
-        for key, fit in self.models.items():
-            table = fit.summary().rename_axis("term").reset_index()
-            table.insert(0, "model", key)
-            tables.append(table)
-        if not tables:
-            return pd.DataFrame(columns=["model", "term", "estimate", "std_error", "z", "p_value"])
-        return pd.concat(tables, ignore_index=True)
+        return models_table(self.models)
 
     def analysis_weights(self, truncate: tuple | None = None) -> np.ndarray:
         """The expanded weights, truncated at percentiles of their own distribution.

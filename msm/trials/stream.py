@@ -43,7 +43,7 @@ from msm._glm import (
 )
 from msm._kernels import stream as kernel
 from msm._kernels.trials import trial_row_counts
-from msm.inference import CentredParts
+from msm.inference import CentredParts, models_table
 from msm.outcome.glm_model import (
     FAMILIES,
     GLMResults,
@@ -341,14 +341,7 @@ class StreamedTrials:
 
     def summary(self) -> pd.DataFrame:
         """The weight models' coefficients, as ``TrialSequence.summary``."""
-        tables = []
-        for key, fit in self.models.items():
-            table = fit.summary().rename_axis("term").reset_index()
-            table.insert(0, "model", key)
-            tables.append(table)
-        if not tables:
-            return pd.DataFrame(columns=["model", "term", "estimate", "std_error", "z", "p_value"])
-        return pd.concat(tables, ignore_index=True)
+        return models_table(self.models)
 
     def followup_values(self) -> np.ndarray:
         """The distinct follow-up times of the expansion, sorted."""
