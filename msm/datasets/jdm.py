@@ -340,14 +340,20 @@ class JDMMissingness:
             raise ValueError(f"single must be a probability in [0, 1), got {self.single!r}")
 
 
-def _missingness(missing) -> JDMMissingness | None:
-    if missing is False or missing is None:
+def _option(value, kind: type, name: str):
+    """An optional part of the process as given: False or None (off), True (``kind()``'s
+    defaults) or a ``kind``; TypeError naming ``name`` otherwise."""
+    if value is False or value is None:
         return None
-    if missing is True:
-        return JDMMissingness()
-    if isinstance(missing, JDMMissingness):
-        return missing
-    raise TypeError(f"missing must be True, False or a JDMMissingness, got {missing!r}")
+    if value is True:
+        return kind()
+    if isinstance(value, kind):
+        return value
+    raise TypeError(f"{name} must be True, False or a {kind.__name__}, got {value!r}")
+
+
+def _missingness(missing) -> JDMMissingness | None:
+    return _option(missing, JDMMissingness, "missing")
 
 
 @dataclass(frozen=True)
@@ -460,23 +466,13 @@ class JDMUnmeasured:
 
 
 def _competing(competing) -> JDMCompeting | None:
-    if competing is False or competing is None:
-        return None
-    if competing is True:
-        return JDMCompeting()
-    if isinstance(competing, JDMCompeting):
-        return competing
-    raise TypeError(f"competing must be True, False or a JDMCompeting, got {competing!r}")
+    return _option(competing, JDMCompeting, "competing")
 
 
 def _unmeasured(unmeasured) -> JDMUnmeasured | None:
-    if unmeasured is None or unmeasured is False:
-        return None
-    if unmeasured is True:
-        return JDMUnmeasured()
-    if isinstance(unmeasured, JDMUnmeasured):
-        return unmeasured
-    if isinstance(unmeasured, (int, float, np.number)) and not isinstance(unmeasured, bool):
+    if unmeasured is None or isinstance(unmeasured, bool | JDMUnmeasured):
+        return _option(unmeasured, JDMUnmeasured, "unmeasured")
+    if isinstance(unmeasured, (int, float, np.number)):
         strength = float(unmeasured)
         if not np.isfinite(strength):
             raise ValueError(f"unmeasured must be finite, got {unmeasured!r}")
@@ -511,13 +507,7 @@ def _hide(cohort: pd.DataFrame, spec: JDMMissingness, rng: np.random.Generator) 
 
 
 def _eligibility(eligible) -> JDMEligibility | None:
-    if eligible is False or eligible is None:
-        return None
-    if eligible is True:
-        return JDMEligibility()
-    if isinstance(eligible, JDMEligibility):
-        return eligible
-    raise TypeError(f"eligible must be True, False or a JDMEligibility, got {eligible!r}")
+    return _option(eligible, JDMEligibility, "eligible")
 
 
 SIMULATED_INDICATIONS = ("flare",)
