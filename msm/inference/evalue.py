@@ -23,7 +23,7 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["SCALES", "evalue", "to_risk_ratio"]
+__all__ = ["SCALES", "evalue", "ratio_evalues", "to_risk_ratio"]
 
 SCALES = ("RR", "OR", "HR", "SMD")
 
@@ -164,3 +164,16 @@ def evalue(
         index=["RR", "E-value"],
     )
     return table
+
+
+def ratio_evalues(
+    estimate: float, lower: float | None = None, upper: float | None = None, *, true: float = 1.0
+) -> tuple[float, float]:
+    """The E-values of a risk ratio and of its interval (``evalue``'s two numbers).
+
+    Returns ``(E-value of the estimate, E-value of the limit nearest true)``; the second is
+    NaN without limits.
+    """
+    e = evalue(estimate, lower, upper, true=true)
+    limit = e.loc["E-value", ["lower", "upper"]].dropna()
+    return float(e.loc["E-value", "point"]), float(limit.iloc[0]) if len(limit) else np.nan

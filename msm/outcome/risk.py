@@ -696,7 +696,7 @@ def risk_evalues(
     always 0        2.0   3.414
            1        2.0   3.414
     """
-    from msm.inference.evalue import evalue
+    from msm.inference.evalue import ratio_evalues
 
     if "ratio" not in curves.columns or curves.index.nlevels != 2:
         raise ValueError("risk_evalues takes msm.risk_curves output (index regime, time)")
@@ -714,11 +714,9 @@ def risk_evalues(
         if not np.isfinite(est) or est <= 0:
             row = {"ratio": est, "evalue": np.nan}
         else:
-            e = evalue(est, lo, hi, true=true)
-            row = {"ratio": est, "evalue": float(e.loc["E-value", "point"])}
+            point, ci = ratio_evalues(est, lo, hi, true=true)
+            row = {"ratio": est, "evalue": point}
             if lower is not None:
-                limit = e.loc["E-value", ["lower", "upper"]].dropna()
-                row.update(lower=lo, upper=hi,
-                           evalue_ci=float(limit.iloc[0]) if len(limit) else np.nan)  # fmt: skip
+                row.update(lower=lo, upper=hi, evalue_ci=ci)
         out.append(row)
     return pd.DataFrame(out, index=pd.MultiIndex.from_tuples(keep, names=ratio.index.names))

@@ -318,7 +318,7 @@ def strategy_evalues(table: pd.DataFrame, *, true: float = 1.0) -> pd.DataFrame:
     time
     12      1.9    1.5    2.5    3.21       2.37
     """
-    from msm.inference.evalue import evalue
+    from msm.inference.evalue import ratio_evalues
 
     if "estimate" not in table.columns or "quantity" not in (table.index.names or []):
         raise ValueError("strategy_evalues takes a CloneCensor.risk_curves table")
@@ -328,15 +328,14 @@ def strategy_evalues(table: pd.DataFrame, *, true: float = 1.0) -> pd.DataFrame:
         lower = row.get("lower", np.nan)
         upper = row.get("upper", np.nan)
         has_ci = np.isfinite(lower) and np.isfinite(upper)
-        e = evalue(float(row["estimate"]), float(lower) if has_ci else None,
-                   float(upper) if has_ci else None, true=true)  # fmt: skip
-        limit = e.loc["E-value", ["lower", "upper"]]
+        point, ci = ratio_evalues(float(row["estimate"]), float(lower) if has_ci else None,
+                                  float(upper) if has_ci else None, true=true)  # fmt: skip
         rows[time] = {
             "ratio": float(row["estimate"]),
             "lower": lower,
             "upper": upper,
-            "evalue": float(e.loc["E-value", "point"]),
-            "evalue_ci": float(limit.dropna().iloc[0]) if limit.notna().any() else np.nan,
+            "evalue": point,
+            "evalue_ci": ci,
         }
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "time"
