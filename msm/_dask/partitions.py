@@ -15,8 +15,9 @@ Fitting: ``fit_models`` runs ``msm._glm.newton_iteration`` -- the in-memory iter
 checks and its warnings -- for several models at once: each round is one task per partition
 that runs ``msm._kernels.glm_irls_pass`` for every model still iterating, and the client adds
 the results in a fixed partition order, so the answer is the same on any scheduler.  Newton
-starts where the in-memory fit starts: from the fit on the same subsample (every k-th row in
-the in-memory row order, ``msm._glm.warm_start``) when there are enough rows.
+starts where the in-memory fit starts: from the fit on the same subsample (the rows
+``msm._glm.warm_start_rows`` takes in the in-memory row order, ``msm._glm.warm_start``) when
+there are enough rows.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ from msm._glm import (
     suspects,
     uncentred_form,
     warm_start,
+    warm_start_rows,
     warm_start_step,
+    warm_start_stratified,
 )
 from msm.panel import DataError
 
@@ -308,6 +311,7 @@ def _summary(X, y, w, offset, names):
         "swexpo": float((w * np.exp(offset)).sum()),
         "swr": float((w * (y - offset)).sum()),
         "sy": float(y.sum()),
+        "n_ypos": int(np.count_nonzero(y > 0)),  # for the warm start's subsample
         "colsum": colsum,
         "colsq": np.einsum("ij,ij->j", X, X),
         # the intercept: a column of ones (the in-memory engine's rule, msm._glm)
@@ -340,11 +344,16 @@ def model_summaries(prepared, keys: Sequence[str], exponents: dict | None = None
 
 
 def _samples(prepared, takes: dict) -> dict:
-    """Every k-th row of each model's rows here, from its first sampled row."""
+    """The warm start's subsample of each model's rows here (``msm._glm.warm_start_rows``,
+    from the partition's first row's position in the in-memory order)."""
     out = {}
-    for key, (first, k, exponent) in takes.items():
-        built = prepared.columns.design(key, exponent)
-        out[key] = tuple(np.ascontiguousarray(a[first::k]) for a in built)
+    for key, (first, k, stratified, exponent) in takes.items():
+        X, y, w, offset = prepared.columns.design(key, exponent)
+        rows, factor = warm_start_rows(first, y, k, stratified)
+        sample = [np.ascontiguousarray(a[rows]) for a in (X, y, w, offset)]
+        if factor is not None:
+            sample[2] *= factor
+        out[key] = tuple(sample)
     return out
 
 
@@ -476,19 +485,21 @@ class _Model:
             np.sqrt(np.maximum(colsq / n - mean * mean, 0.0)) if n > 1 else np.ones(len(names))
         )
         self.sum_y = float(sum(s["sy"] for s in rows))
+        self.n_ypos = sum(s.get("n_ypos", 0) for s in rows)
         self.sample = None  # the warm start's subsample (X, y, w, offset), once gathered
         self.centring: Centring | None = None
         self.steps = None
 
     def takes(self) -> list:
-        """Per partition (in order), the first sampled row and the step, or None."""
+        """Per partition (in order), its first row's position, the step, whether the
+        subsample is stratified and the weights' exponent, or None (no warm start)."""
         k = warm_start_step(self.n)
         if k is None:
             return [None] * len(self.counts)
+        stratified = warm_start_stratified(self.task.family, self.n_ypos)
         out, offset = [], 0
         for count in self.counts:
-            first = (-offset) % k
-            out.append((first, k, self.task.exponent) if first < count else None)
+            out.append((offset, k, stratified, self.task.exponent) if count else None)
             offset += count
         return out
 
@@ -576,7 +587,7 @@ def fit_models(
     ``Columns`` holding every task's model); ``summaries`` their ``model_summaries``
     (computed here when None).
     ``order`` is the order of the partitions in the in-memory row order (default: as
-    given): the warm start's subsample is every k-th row in it, and the partitions' sums are
+    given): the warm start's subsample is taken in it, and the partitions' sums are
     added in it.  As in memory (``msm._glm.fit_glm``) Newton starts from the fit on that
     subsample when there are enough rows, else at zero with the intercept at the weighted
     mean outcome; the intercept is the design's column of ones, the rank is judged on the

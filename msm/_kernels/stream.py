@@ -238,6 +238,39 @@ def stream_scores(
     return out
 
 
+@jit
+def _sampled(k, y, step, stratified):  # pragma: no cover - compiled
+    """Expanded row ``k`` (outcome ``y``) is in the warm start's subsample
+    (``msm._glm.warm_start_rows``)."""
+    return k % step == 0 or (stratified and y > 0.0)
+
+
+@jit
+def stream_sample_offsets(
+    starts, eligible, stop, y, offsets, step, stratified
+):  # pragma: no cover - compiled
+    """Where each subject's rows of the warm start's subsample begin (subjects + 1; the last
+    is the subsample's size): ``offsets`` are the expansion's (``trial_row_counts``'s
+    running sums), ``step`` and ``stratified`` those of ``msm._glm.warm_start_rows``."""
+    n_subjects = starts.size - 1
+    out = np.zeros(n_subjects + 1, dtype=np.int64)
+    for g in range(n_subjects):
+        k = offsets[g]
+        taken = 0
+        end = starts[g + 1]
+        for t in range(starts[g], end):
+            if not eligible[t]:
+                continue
+            for s in range(t, end):
+                if s > t and stop[s]:
+                    break
+                if _sampled(k, y[s], step, stratified):
+                    taken += 1
+                k += 1
+        out[g + 1] = out[g] + taken
+    return out
+
+
 @jit(parallel=True, serial_below=SERIAL_ROWS)
 def stream_rows(
     log_cumulative,
@@ -257,19 +290,25 @@ def stream_rows(
     upper,
     offsets,
     step,
+    stratified,
+    sample_offsets,
     X_out,
     y_out,
     w_out,
 ):  # pragma: no cover - compiled
-    """Every ``step``-th expanded row, stored: design row, outcome and weight (untruncated
-    when ``lower``/``upper`` are -inf/inf).
+    """The expanded rows of the warm start's subsample, stored: design row, outcome and weight
+    (untruncated when ``lower``/``upper`` are -inf/inf; not yet times the subsample's
+    factor).
 
     ``offsets`` (subjects + 1) are the running sums of ``trial_row_counts``; expanded row
-    ``k`` (in the expansion's order) goes to position ``k // step`` when ``k % step == 0``.
-    With ``step`` 1 and no design columns this is the weight column of the expansion.
+    ``k`` (in the expansion's order) is taken when ``k % step == 0`` or, ``stratified``,
+    its outcome is positive (``msm._glm.warm_start_rows``), and subject ``g``'s taken rows
+    go, in order, from position ``sample_offsets[g]`` (``stream_sample_offsets``).  With
+    ``step`` 1 and no design columns this is the weight column of the expansion.
     """  # fmt: skip
     for g in numba.prange(starts.size - 1):
         k = offsets[g]
+        i = sample_offsets[g]
         end = starts[g + 1]
         for t in range(starts[g], end):
             if not eligible[t]:
@@ -278,12 +317,12 @@ def stream_rows(
             for s in range(t, end):
                 if s > t and stop[s]:
                     break
-                if k % step == 0:
-                    i = k // step
+                if _sampled(k, y[s], step, stratified):
                     w_out[i] = _truncated(np.exp(log_cumulative[s] - base), lower, upper)
                     y_out[i] = y[s]
                     design_row(values, t, s, vkind, vcol, fstart, fvar, fpow, centre,
                                intercept, X_out[i])  # fmt: skip
+                    i += 1
                 k += 1
     return X_out, y_out, w_out
 
@@ -309,14 +348,14 @@ def stream_stats(
     """Sums over the streamed expansion that the fit checks before Newton.
 
     Returns ``(counts, sums, column)``: ``counts`` = rows, rows with w > 0, of them outcome
-    0 and outcome 1; ``sums`` = sum of w, largest w and sum of w y (over w > 0);
-    ``column`` (4, p) = per design column the largest |x| and sum of w x over rows with
-    w > 0, and the sum of x and of x**2 over all rows.
+    0 and outcome 1, and rows (any w) with outcome > 0; ``sums`` = sum of w, largest w and
+    sum of w y (over w > 0); ``column`` (4, p) = per design column the largest |x| and sum
+    of w x over rows with w > 0, and the sum of x and of x**2 over all rows.
     """  # fmt: skip
     n_subjects = starts.size - 1
     p = fstart.size - 1
     n_chunks = (n_subjects + SUBJECTS - 1) // SUBJECTS
-    part_counts = np.zeros((n_chunks, 4), dtype=np.int64)
+    part_counts = np.zeros((n_chunks, 5), dtype=np.int64)
     part_sums = np.zeros((n_chunks, 3))
     part_column = np.zeros((n_chunks, 4, p))
     for c in numba.prange(n_chunks):
@@ -337,6 +376,8 @@ def stream_stats(
                     design_row(values, t, s, vkind, vcol, fstart, fvar, fpow, centre,
                                intercept, x)  # fmt: skip
                     counts[0] += 1
+                    if y[s] > 0.0:
+                        counts[4] += 1
                     for j in range(p):
                         column[2, j] += x[j]
                         column[3, j] += x[j] * x[j]
@@ -352,7 +393,7 @@ def stream_stats(
                         for j in range(p):
                             column[0, j] = max(column[0, j], abs(x[j]))
                             column[1, j] += w * x[j]
-    counts = np.zeros(4, dtype=np.int64)
+    counts = np.zeros(5, dtype=np.int64)
     sums = np.zeros(3)
     column = np.zeros((4, p))
     for c in range(n_chunks):

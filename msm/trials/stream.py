@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from formulaic import model_matrix
 
+from msm import _kernels
 from msm._formula import Design, Terms, parse_terms
 from msm._glm import (
     BINOMIAL,
@@ -40,6 +41,7 @@ from msm._glm import (
     uncentred_form,
     warm_start,
     warm_start_step,
+    warm_start_stratified,
 )
 from msm._kernels import stream as kernel
 from msm._kernels.trials import trial_row_counts
@@ -216,22 +218,19 @@ def msm_program(terms: Terms, frame: pd.DataFrame, allowed) -> MSMProgram:
 
 def expanded_design(program: MSMProgram, expanded: pd.DataFrame) -> Design:
     """The program's design on the materialized expansion: the matrix formulaic builds, bit
-    for bit (each factor computed with numpy in its column's dtype, the product taken in
-    formulaic's order), written straight into one C-contiguous float64 array."""
-    n = len(expanded)
-    X = np.empty((n, len(program.names)))
-    arrays: dict = {}
-    for j, factors in enumerate(program.factors):
-        if not factors:
-            X[:, j] = 1.0
-            continue
-        values = []
-        for name, power in factors:
-            if name not in arrays:
-                arrays[name] = expanded[name].to_numpy()
-            column = arrays[name]
-            values.append(column if power == 1 else column**power)
-        X[:, j] = functools.reduce(np.multiply, values)
+    for bit (products of powers of the columns' float64 values, in formulaic's order: the
+    integer columns' products are exact below 2**53 either way), written row by row into one
+    C-contiguous float64 array (``msm._kernels.product_design``)."""
+    used = list(dict.fromkeys(name for factors in program.factors for name, _ in factors))
+    variables = np.empty((len(used), len(expanded)))
+    for k, name in enumerate(used):
+        variables[k] = expanded[name].to_numpy()
+    position = {name: k for k, name in enumerate(used)}
+    fstart = np.cumsum([0] + [len(f) for f in program.factors]).astype(np.int64)
+    fvar = np.array([position[n] for f in program.factors for n, _ in f], dtype=np.int64)
+    fpow = np.array([e for f in program.factors for _, e in f], dtype=np.int64)
+    X = np.empty((len(expanded), len(program.names)))
+    _kernels.product_design(X, variables, fstart, fvar, fpow)
     return Design(X, list(program.names), program.spec)
 
 
@@ -458,7 +457,8 @@ def _weights(source: StreamSource, n_rows: int) -> np.ndarray:
                       empty, np.zeros(0), None, -np.inf, np.inf)  # fmt: skip
     offsets = _offsets(source)
     w = np.empty(n_rows)
-    kernel.stream_rows(*args, offsets, 1, np.empty((n_rows, 0)), np.empty(n_rows), w)
+    kernel.stream_rows(*args, offsets, 1, False, offsets, np.empty((n_rows, 0)),
+                       np.empty(n_rows), w)  # fmt: skip
     return w
 
 
@@ -528,7 +528,7 @@ def fit_streamed(seq: StreamedTrials, formula: str, *, truncate=None, variance="
         return _arguments(s, values, y, vkind, vcol, arrays, centre, intercept, lower, upper)
 
     counts, sums, column = kernel.stream_stats(*args(zero))
-    n_rows, n_obs, n_zero, n_one = (int(v) for v in counts)
+    n_rows, n_obs, n_zero, n_one, n_positive = (int(v) for v in counts)
     sum_w, w_max = float(sums[0]), float(sums[1])
     if n_obs == 0:
         raise DataError("weights", "every weight is 0: no rows to fit the outcome model on")
@@ -551,11 +551,17 @@ def fit_streamed(seq: StreamedTrials, formula: str, *, truncate=None, variance="
             start[intercept] = float(np.log(ybar / (1.0 - ybar)))
         step = warm_start_step(n_rows)
         warm = None
-        if step is not None:
-            n_sample = (n_rows + step - 1) // step
+        if step is not None:  # the rows msm._glm.warm_start_rows takes in memory
+            stratified = warm_start_stratified(BINOMIAL, n_positive)
+            offsets = _offsets(s)
+            taken = kernel.stream_sample_offsets(s.starts, s.eligible, s.stop, y, offsets,
+                                                 step, stratified)  # fmt: skip
+            n_sample = int(taken[-1])
             Xs, ys, ws = (np.empty((n_sample, p)), np.empty(n_sample), np.empty(n_sample))
-            kernel.stream_rows(*a, _offsets(s), step, Xs, ys, ws)
+            kernel.stream_rows(*a, offsets, step, stratified, taken, Xs, ys, ws)
             ws *= scale
+            if stratified:
+                ws[ys <= 0] *= step
             warm = warm_start(Xs, ys, ws, np.zeros(n_sample), BINOMIAL, names, model_name)
 
         def glm_pass(beta):

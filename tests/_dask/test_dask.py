@@ -422,8 +422,8 @@ def test_one_pass_serves_every_weight_model(cohort, monkeypatch):
 
 def test_same_newton_path_as_in_memory_with_a_warm_start(cohort, monkeypatch):
     """Above the warm-start size both front ends start Newton from the fit on the same
-    subsample (every k-th row in the in-memory order), so they agree to rounding (1e-12)
-    and take the same number of iterations, whatever the partitions' order."""
+    subsample (msm._glm.warm_start_rows in the in-memory order), so they agree to rounding
+    (1e-12) and take the same number of iterations, whatever the partitions' order."""
     monkeypatch.setattr(_glm, "WARM_START_ROWS", 1000)
     monkeypatch.setattr(_glm, "WARM_START_SAMPLE", 300)
     ids = np.array_split(np.unique(cohort["id"]), 4)[::-1]  # partitions out of id order
@@ -449,7 +449,10 @@ def test_same_newton_path_as_in_memory_with_a_warm_start(cohort, monkeypatch):
     close(f1.params, f2.params)
     close(f1.bse, f2.bse)
     assert f1.n_iter == f2.n_iter
-    close(f1.params, f0.params)
+    # in the cohort's own order the subsample differs, so the Newton paths do: both stop
+    # where the step is below 1e-10 (1 + max |beta|), and agree to that
+    limit = 1e-10 * (1 + np.abs(f0.params).max())
+    assert np.abs(f1.params - f0.params).max() <= limit
 
 
 # --- a worker lost mid-run ----------------------------------------------------------------

@@ -7,6 +7,7 @@ import numpy.testing as npt
 import pytest
 
 from msm import _kernels
+from msm._glm import warm_start_rows
 from msm._kernels import stream as kernel
 from tests import naive_trials
 
@@ -53,16 +54,22 @@ def test_stream_kernels_match_the_naive_twin(rng, n_subjects, max_rows, p_stop, 
     X, y, w, _ = naive_trials.stream_design(*args)
     counts = _kernels.trial_row_counts(args[2], args[1], args[3])
     offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-    for step in (1, 3):
-        m = (X.shape[0] + step - 1) // step
-        Xs, ys, ws = kernel.stream_rows(*args, offsets, step, np.empty((m, X.shape[1])),
-                                        np.empty(m), np.empty(m))  # fmt: skip
-        npt.assert_allclose(Xs, X[::step], rtol=1e-13, atol=1e-13)
-        npt.assert_array_equal(ys, y[::step])
-        npt.assert_allclose(ws, w[::step], rtol=1e-13)
+    for step, stratified in [(1, False), (3, False), (3, True), (7, True)]:
+        # the warm start's subsample: the rows msm._glm.warm_start_rows takes in memory
+        rows, _ = warm_start_rows(0, y, step, stratified)
+        taken = kernel.stream_sample_offsets(args[1], args[2], args[3], args[5], offsets, step,
+                                             stratified)  # fmt: skip
+        assert taken[-1] == rows.size and np.all(np.diff(taken) >= 0)
+        m = rows.size
+        Xs, ys, ws = kernel.stream_rows(*args, offsets, step, stratified, taken,
+                                        np.empty((m, X.shape[1])), np.empty(m),
+                                        np.empty(m))  # fmt: skip
+        npt.assert_allclose(Xs, X[rows], rtol=1e-13, atol=1e-13)
+        npt.assert_array_equal(ys, y[rows])
+        npt.assert_allclose(ws, w[rows], rtol=1e-13)
     counts, sums, column = kernel.stream_stats(*args)
     assert counts.tolist() == [X.shape[0], int((w > 0).sum()), int((y == 0).sum()),
-                               int((y == 1).sum())]  # fmt: skip
+                               int((y == 1).sum()), int((y > 0).sum())]  # fmt: skip
     npt.assert_allclose(sums, [w.sum(), w.max(initial=0.0), (w * y).sum()], rtol=1e-12)
     npt.assert_allclose(column[0], np.abs(X).max(axis=0, initial=0.0), rtol=1e-14)
     npt.assert_allclose(column[1], w @ X, rtol=1e-11, atol=1e-11)
