@@ -75,6 +75,16 @@ def gather_column(source, rows, out, j):
     return out
 
 
+def product_design(out, variables, fstart, fvar, fpow):
+    """Column j: the product of variables[fvar[k]] ** fpow[k] over k in fstart[j] .. (numpy)."""
+    for j in range(out.shape[1]):
+        column = np.ones(variables.shape[1])
+        for k in range(fstart[j], fstart[j + 1]):
+            column = column * variables[fvar[k]] ** fpow[k]
+        out[:, j] = column
+    return out
+
+
 def column_abs_max(X, w):
     fitted = np.abs(X[w > 0])
     return fitted.max(axis=0) if fitted.shape[0] else np.zeros(X.shape[1])

@@ -12,7 +12,7 @@ from msm._kernels.cox import (
     cox_loglik_score_information,
     cox_score_residuals,
 )
-from msm._kernels.design import column_abs_max, gather_column
+from msm._kernels.design import column_abs_max, gather_column, product_design
 from msm._kernels.diagnostics import (
     history_nodes,
     recent_history,
@@ -68,6 +68,7 @@ __all__ = [
     "weighted_crossprod",
     "cumulative_log_weights",
     "gather_column",
+    "product_design",
     "grouped_cumsum",
     "history_nodes",
     "logit_log_prob",

@@ -1,4 +1,5 @@
-"""Row-major design matrices: gathering rows of a column into one, and column magnitudes."""
+"""Row-major design matrices: gathering rows of a column into one, products of variables, and
+column magnitudes."""
 
 from __future__ import annotations
 
@@ -38,4 +39,31 @@ def column_abs_max(X, w):  # pragma: no cover - compiled
         for j in range(p):
             if partial[b, j] > out[j]:
                 out[j] = partial[b, j]
+    return out
+
+
+@jit(parallel=True, serial_below=SERIAL_ROWS)
+def product_design(out, variables, fstart, fvar, fpow):  # pragma: no cover - compiled
+    """Fill the row-major ``out`` (n, p; first, so that its rows choose the serial or the
+    parallel compilation) with products of powers of variables, row by row.
+
+    ``variables`` (n_variables, n): each variable's values, contiguous.  Column ``j`` is the
+    product, in order, of ``variables[fvar[k]] ** fpow[k]`` for ``k in fstart[j] ..
+    fstart[j + 1] - 1`` (1 for an empty product: an intercept); a square is ``x * x``, as
+    numpy's.  Writing whole rows is several times faster than assigning ``out[:, j]``
+    column by column, which strides through the matrix once per column.
+    """
+    n, p = out.shape
+    for i in numba.prange(n):
+        for j in range(p):
+            x = 1.0
+            for k in range(fstart[j], fstart[j + 1]):
+                value = variables[fvar[k], i]
+                e = fpow[k]
+                if e == 2:
+                    value = value * value
+                elif e != 1:
+                    value = value ** float(e)
+                x *= value
+            out[i, j] = x
     return out

@@ -92,6 +92,21 @@ def test_gather_column_matches_naive(dtype, n_rows, rng):
     npt.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("n_rows", [0, 1, 9, 40_000])
+def test_product_design_matches_naive(n_rows, rng):
+    variables = np.stack([rng.integers(0, 60, n_rows), rng.integers(0, 2, n_rows),
+                          rng.normal(size=n_rows)]).astype(np.float64)  # fmt: skip
+    # columns: 1, v0, v0**2, v1:v0, v2**3:v0, v2**2
+    factors = [[], [(0, 1)], [(0, 2)], [(1, 1), (0, 1)], [(2, 3), (0, 1)], [(2, 2)]]
+    fstart = np.cumsum([0] + [len(f) for f in factors]).astype(np.int64)
+    fvar = np.array([v for f in factors for v, _ in f], dtype=np.int64)
+    fpow = np.array([e for f in factors for _, e in f], dtype=np.int64)
+    got = K.product_design(np.empty((n_rows, len(factors))), variables, fstart, fvar, fpow)
+    want = naive.product_design(np.empty((n_rows, len(factors))), variables, fstart, fvar, fpow)
+    npt.assert_allclose(got, want, rtol=1e-15, atol=0)
+    npt.assert_array_equal(got[:, :4], want[:, :4])  # integers and squares: exact
+
+
 @pytest.mark.parametrize("n_rows", [0, 1, 5, 63, 64, 65, 10_001])
 @pytest.mark.parametrize("p", [0, 1, 4])
 def test_column_abs_max_matches_naive(n_rows, p, rng):
