@@ -454,12 +454,14 @@ def fit_terms(
     offset: str | None = None,
     design: Design | None = None,
     codes: tuple[np.ndarray, int] | None = None,
+    row_runs: np.ndarray | None = None,
 ) -> GLMResults:
     """``glm`` from its checked arguments and parsed right-hand side (the columns exist).
 
     ``design``: the design of ``terms`` on ``data`` when the caller has built it (it must be
     the matrix ``design_matrix(terms, data)`` gives); ``codes``: the cluster codes and their
-    number, as ``pandas.factorize(data[cluster], sort=False)`` gives them.  Both only save
+    number, as ``pandas.factorize(data[cluster], sort=False)`` gives them; ``row_runs``:
+    runs of rows on which columns may be constant (``msm._glm.fit_glm``).  They only save
     the work (``TrialSequence.fit`` builds them from the expansion).
     """
     max_iter, tol, convergence = options.max_iter, options.tol, options.convergence
@@ -511,6 +513,7 @@ def fit_terms(
         convergence=convergence,
         require_variance=True,  # the covariance is reported: separation is an error
         link=fam.link_code,
+        row_runs=row_runs,
     )
     beta, mu, info = fit.beta, fit.mu, fit.information
     converged, n_iter = fit.converged, fit.n_iter

@@ -48,6 +48,7 @@ from msm.trials.stream import (
     check_truncate,
     expansion_codes,
     fast_design,
+    trial_runs,
 )
 from msm.weights import not_varying, warn_no_censoring
 
@@ -488,10 +489,14 @@ class TrialSequence:
         # (the matrix formulaic gives, bit for bit), and the cluster codes from its id runs
         terms = parse_terms(options.rhs, expanded, "outcome model")
         ids = expanded[self.spec.id].to_numpy()
+        numeric = ids.dtype.kind in "biuf"
         return fit_terms(
             options, expanded, terms, weights=weights, cluster=self.spec.id,
             design=fast_design(terms, expanded),
-            codes=expansion_codes(ids) if ids.dtype.kind in "biuf" else None,
+            codes=expansion_codes(ids) if numeric else None,
+            # each trial's rows: the intercept, assigned, trial and the baseline covariates
+            # are constant on them, so a Newton pass sums them once per trial
+            row_runs=trial_runs(ids, expanded[TRIAL].to_numpy()) if numeric else None,
         )  # fmt: skip
 
     def risk_curves(

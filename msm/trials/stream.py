@@ -260,6 +260,15 @@ def expansion_codes(ids: np.ndarray) -> tuple[np.ndarray, int]:
     return codes, int(codes[-1]) + 1
 
 
+def trial_runs(ids: np.ndarray, trials: np.ndarray) -> np.ndarray:
+    """Boundaries (runs + 1, from 0 to n) of the expansion's runs of one subject's trial."""
+    n = ids.size
+    change = np.empty(max(n - 1, 0), dtype=bool)
+    np.not_equal(ids[1:], ids[:-1], out=change)
+    change |= trials[1:] != trials[:-1]
+    return np.concatenate(([0], np.flatnonzero(change) + 1, [n])).astype(np.int64)
+
+
 # ---------------------------------------------------------------------------------------------
 # the streamed sequence
 

@@ -348,3 +348,64 @@ def test_link_mean_clamps_as_r():
     assert mu == 1.0 - np.finfo(float).eps and d == np.finfo(float).eps
     mu, d = K.link_mean(-40.0, K.CLOGLOG)
     assert mu == np.finfo(float).eps
+
+
+# --- rows in runs with constant columns (glm_block_pass) ---------------------------------------
+
+
+def blocked_data(rng, n_blocks, family, p_constant=5, q=2, max_rows=40):
+    """A trial-sequence-like design: per run, constant columns (an intercept first) and q
+    columns that vary from row to row; some empty runs and zero weights."""
+    sizes = rng.integers(0, max_rows + 1, size=n_blocks)
+    starts = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+    n = int(starts[-1])
+    run = np.repeat(np.arange(n_blocks), sizes)
+    z = np.column_stack([np.ones(n_blocks), rng.normal(size=(n_blocks, p_constant - 1))])
+    u = rng.normal(size=(n, q))
+    X = np.ascontiguousarray(np.column_stack([z[run][:, :2], u[:, :1], z[run][:, 2:], u[:, 1:]]))
+    constant = np.array([0, 1, *range(3, 3 + p_constant - 2)], dtype=np.int64)
+    varying = np.array([2, *range(3 + p_constant - 2, X.shape[1])], dtype=np.int64)
+    beta = rng.normal(scale=0.3, size=X.shape[1])
+    eta = X @ beta
+    if family == K.BINOMIAL:
+        y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    elif family == K.POISSON:
+        y = rng.poisson(np.exp(eta)).astype(float)
+    else:
+        y = eta + rng.normal(size=n)
+    w = rng.exponential(size=n)
+    w[::5] = 0.0
+    return X, y, w, beta, starts, constant, varying
+
+
+@pytest.mark.parametrize("family", FAMILIES.values(), ids=FAMILIES.keys())
+@pytest.mark.parametrize("n_blocks", [1, 3, 300, 2000])
+def test_block_pass_matches_naive(family, n_blocks, rng):
+    X, y, w, beta, starts, constant, varying = blocked_data(rng, n_blocks, family)
+    n = X.shape[0]
+    offset = rng.normal(scale=0.1, size=n)
+    trial = beta + rng.normal(scale=0.3, size=beta.size)
+    mu = np.full(n, np.nan)
+    got = K.glm_block_pass(X, y, w, offset, trial, family, mu, starts, constant, varying)
+    want = naive.glm_irls_pass(X, y, w, offset, trial, family)
+    assert_pass_equal((*got, mu), want)
+    if n > 0:  # serial and parallel compilations: the same numbers
+        mu2 = np.empty(n)
+        args = (X, y, w, offset, trial, family)
+        serial = K.glm_block_pass.serial(*args, mu2, starts, constant, varying)
+        parallel = K.glm_block_pass.parallel(*args, np.empty(n), starts, constant, varying)
+        for a, b in zip(serial, parallel, strict=True):
+            npt.assert_array_equal(a, b)
+
+
+def test_constant_columns(rng):
+    X, *_, starts, constant, varying = blocked_data(rng, 50, K.GAUSSIAN, max_rows=6)
+    got = K.constant_columns(X, starts)
+    want = np.zeros(X.shape[1], dtype=bool)
+    want[constant] = True
+    npt.assert_array_equal(got, want)
+    b = int(np.flatnonzero(np.diff(starts) >= 2)[-1])  # the last run of two rows or more
+    X[starts[b] + 1, 1] += 1.0  # its second row steps off in column 1
+    npt.assert_array_equal(K.constant_columns(X, starts), want & (np.arange(X.shape[1]) != 1))
+    one_run = np.array([0, X.shape[0]], dtype=np.int64)
+    assert K.constant_columns(X, one_run).tolist() == [True] + [False] * (X.shape[1] - 1)
