@@ -1164,7 +1164,8 @@ def warm_start_rows(
     The distributed and streamed fits take the same rows with the same factors, so every
     front end starts Newton at the same point.
     """
-    keep = (np.arange(first, first + y.size) % k) == 0
+    keep = np.zeros(y.size, dtype=bool)
+    keep[(-first) % k :: k] = True  # positions first + j divisible by k
     if not stratified:
         return np.flatnonzero(keep), None
     positive = y > 0

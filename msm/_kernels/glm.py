@@ -222,19 +222,28 @@ def glm_irls_pass(X, y, w, offset, beta, family, mu_out):  # pragma: no cover - 
 BLOCKS_PER_CHUNK = 256  # row blocks per chunk of glm_block_pass (fixed: thread-independent)
 
 
-@jit
+@jit(parallel=True, serial_below=SERIAL_ROWS)
 def constant_columns(X, starts):  # pragma: no cover - compiled
     """Which columns of ``X`` hold one value on each run of rows ``starts[b] ..
     starts[b + 1] - 1`` (a bool per column; NaN is never constant).  One pass along the
-    rows (a row-major matrix read column by column would stride through it p times)."""
+    rows (a row-major matrix read column by column would stride through it p times), in
+    the fixed chunks of runs of ``glm_block_pass``."""
     n, p = X.shape
+    n_blocks = starts.size - 1
+    n_chunks = (n_blocks + BLOCKS_PER_CHUNK - 1) // BLOCKS_PER_CHUNK
+    part = np.ones((n_chunks, p), dtype=np.bool_)
+    for c in numba.prange(n_chunks):
+        flags = part[c]
+        for b in range(c * BLOCKS_PER_CHUNK, min(n_blocks, (c + 1) * BLOCKS_PER_CHUNK)):
+            lo = starts[b]
+            for i in range(lo, starts[b + 1]):
+                for j in range(p):
+                    if not X[i, j] == X[lo, j]:
+                        flags[j] = False
     out = np.ones(p, dtype=np.bool_)
-    for b in range(starts.size - 1):
-        lo = starts[b]
-        for i in range(lo, starts[b + 1]):
-            for j in range(p):
-                if not X[i, j] == X[lo, j]:
-                    out[j] = False
+    for c in range(n_chunks):
+        for j in range(p):
+            out[j] = out[j] and part[c, j]
     return out
 
 

@@ -409,3 +409,14 @@ def test_constant_columns(rng):
     npt.assert_array_equal(K.constant_columns(X, starts), want & (np.arange(X.shape[1]) != 1))
     one_run = np.array([0, X.shape[0]], dtype=np.int64)
     assert K.constant_columns(X, one_run).tolist() == [True] + [False] * (X.shape[1] - 1)
+
+
+def test_constant_columns_serial_and_parallel(rng):
+    X, *_, starts, constant, _ = blocked_data(rng, 3000, K.GAUSSIAN)
+    b = int(np.flatnonzero(np.diff(starts) >= 2)[-1])  # the last run of two rows or more
+    X[starts[b] + 1, 3] = np.nan  # NaN is never constant
+    want = np.zeros(X.shape[1], dtype=bool)
+    want[constant] = True
+    want[3] = False
+    npt.assert_array_equal(K.constant_columns.serial(X, starts), want)
+    npt.assert_array_equal(K.constant_columns.parallel(X, starts), want)
