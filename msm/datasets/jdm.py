@@ -9,7 +9,9 @@ For the target trial "rescue IVIG for JDM still active after three months of ste
 ``simulate_jdm(..., eligible=True)`` marks the eligible visits (``JDMEligibility``; time zero
 is each patient's first), ``simulate_jdm(..., strategy=msm.start_within(3))`` simulates the
 same patients with IVIG set by a strategy from time zero on, and ``jdm_strategy_truth()`` the
-true risks of quiescence by months since time zero under each strategy.
+true risks of quiescence by months since time zero under each strategy.  With an unmeasured
+confounder (``unmeasured=``), ``jdm_confounding_truth()`` gives the true confounding function
+(Brumback et al. 2004) of the decision at time zero, for checking ``msm.bias_sensitivity``.
 
 The process, month by month (row ``month = t`` is the interval from visit t to visit t + 1)::
 
