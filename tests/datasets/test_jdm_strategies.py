@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import msm
-from msm.datasets import JDMEligibility, jdm_strategy_truth, simulate_jdm
+from msm.datasets import JDMEligibility, JDMUnmeasured, jdm_strategy_truth, simulate_jdm
 
 N, SEED = 3_000, 7
 WITHIN3, NEVER = msm.start_within(3), msm.never()
@@ -128,18 +128,22 @@ def test_never_before_12_is_free_after_the_first_year():
     assert d.loc[d["interval"] >= 12, "ivig"].sum() > 0
 
 
-def test_truth_equals_the_risk_counted_in_simulated_cohorts():
-    """Two code paths (the cohort and the truth's worlds) give the same numbers.
+@pytest.mark.parametrize("unmeasured", [None, JDMUnmeasured(ivig=1.0, quiescence=-1.0)])
+def test_truth_equals_the_risk_counted_in_simulated_cohorts(unmeasured):
+    """Two code paths (the cohort and the truth's worlds) give the same numbers, with an
+    unmeasured confounder too (it moves eligibility and the natural starts).
 
     Without loss to follow-up (``lost_intercept=-inf``) every eligible patient of the cohort is
     followed to 12 months after time zero, so its risk is the plain proportion.
     """
     strategies = {"within 3": WITHIN3, "never": NEVER}
-    truth = jdm_strategy_truth(strategies, 2_000, seed=11, times=(6, 12), lost_intercept=-np.inf)
+    truth = jdm_strategy_truth(strategies, 2_000, seed=11, times=(6, 12), lost_intercept=-np.inf,
+                               unmeasured=unmeasured)  # fmt: skip
     assert truth.months == 5 + 12
+    assert truth.unmeasured == unmeasured and ("unmeasured" in repr(truth)) == bool(unmeasured)
     for name, s in strategies.items():
         d = _with_interval(simulate_jdm(2_000, months=17, seed=11, strategy=s,
-                                        lost_intercept=-np.inf))  # fmt: skip
+                                        lost_intercept=-np.inf, unmeasured=unmeasured))  # fmt: skip
         eligible = d.dropna(subset=["time_zero"])
         assert eligible["id"].nunique() == truth.n_eligible
         for h in (6, 12):
@@ -170,6 +174,16 @@ def test_the_strategies_risks_differ(truths):
         assert (d > 10 * se).all()
         assert 0.12 < d.loc[12] < 0.21 and 0.19 < d.loc[24] < 0.29
         assert (t.risk.diff().iloc[1:] >= 0).all().all()  # cumulative: never falls
+
+
+def test_truth_with_an_unmeasured_confounder_differs():
+    s = {"within 3": WITHIN3, "never": NEVER}
+    plain = jdm_strategy_truth(s, 5_000, seed=2, times=(12,))
+    hidden = jdm_strategy_truth(s, 5_000, seed=2, times=(12,), unmeasured=0.7)
+    assert hidden.unmeasured == JDMUnmeasured(ivig=0.7, quiescence=-0.7)
+    assert hidden.n_eligible != plain.n_eligible  # C moves who is still eligible
+    # and quiescence: higher C delays it, but the eligible (not yet on IVIG) have lower C
+    assert hidden.table.loc[12, "never"] != plain.table.loc[12, "never"]
 
 
 def test_truth_without_an_ivig_effect_has_no_difference():
