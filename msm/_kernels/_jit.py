@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import types
 
 # numba's OpenMP threads spin at every barrier by default; when other processes share the
 # cores (a laptop, a CI runner) that makes every parallel kernel up to 10x slower, and the
@@ -62,6 +63,24 @@ def jit(fn=None, *, parallel: bool = False, serial_below: int | None = None):
     def kernel(*args):
         return (kernel.serial if args[0].shape[0] < serial_below else kernel.parallel)(*args)
 
-    kernel.serial = _compile(fn, False)
-    kernel.parallel = _compile(fn, True)
+    kernel.serial = _compile(_renamed(fn, "serial"), False)
+    kernel.parallel = _compile(_renamed(fn, "parallel"), True)
     return kernel
+
+
+def _renamed(fn, compilation: str):
+    """``fn`` under a qualified name of its own for one of its two compilations.
+
+    numba's on-disk cache files a function's compilations by module, qualified name and
+    line, and its index keeps one entry per signature whatever the compile options: the
+    serial and the parallel compilation of one function overwrote each other there, and a
+    later process loaded whichever was saved last for both, so a "parallel" kernel ran on
+    one thread.  Distinct names give each compilation its own cache files.
+    """
+    twin = types.FunctionType(
+        fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
+    )
+    twin.__qualname__ = f"{fn.__qualname__}__{compilation}"
+    twin.__doc__ = fn.__doc__
+    twin.__module__ = fn.__module__
+    return twin

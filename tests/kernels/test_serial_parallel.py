@@ -104,3 +104,35 @@ def test_glm_link_pass(design, family, link):
     same(serial, parallel)
     same(copies[0][-1], copies[1][-1])  # the score factors written out
     same(copies[0][-2], copies[1][-2])  # the fitted means written out
+
+
+CACHED = """
+import sys
+import numpy as np
+from msm import _kernels
+X = np.ones((100, 2))
+getattr(_kernels.column_abs_max, sys.argv[1])(X, np.ones(100))
+"""
+
+
+def test_the_two_compilations_are_cached_apart(tmp_path):
+    """numba's cache keeps one entry per signature whatever the compile options, filed by
+    qualified name: the serial and the parallel compilation must have names of their own,
+    or a later process loads the serial one for both (and "parallel" runs on one thread)."""
+    import os
+    import subprocess
+    import sys
+
+    kernel = _kernels.glm_irls_pass
+    assert kernel.serial.py_func.__qualname__ != kernel.parallel.py_func.__qualname__
+    assert kernel.parallel.targetoptions.get("parallel") is True
+    assert not kernel.serial.targetoptions.get("parallel", False)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), MSM_NUMBA_CACHE="1")
+    env.pop("NUMBA_DISABLE_JIT", None)
+    for compilation in ("serial", "parallel"):  # the serial one cached first, in its own run
+        subprocess.run([sys.executable, "-c", CACHED, compilation], env=env, check=True,
+                       cwd=os.getcwd())  # fmt: skip
+    index = sorted(p.name for p in tmp_path.rglob("*column_abs_max*.nbi"))
+    assert len(index) == 2, index
+    assert any("__serial" in name for name in index)
+    assert any("__parallel" in name for name in index)
