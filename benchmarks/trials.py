@@ -252,7 +252,8 @@ def stream_child(size: str, mode: str, seed: int) -> dict:
         seq = msm.trial_sequence(frame, materialize=materialize, **SPEC)
         return seq, seq.fit(MSM_FORMULA)
 
-    run(simulate(200, periods, start, seed))  # compile / load the kernels
+    # compile / load the kernels, serial and parallel (above msm's serial threshold)
+    run(simulate(2_000, periods, start, seed))
     data = simulate(n, periods, start, seed)
     times, (seq, fit) = best_of(lambda: run(data), 1)
     n_rows = len(seq.expanded) if materialize else seq.n_rows

@@ -2007,8 +2007,8 @@ def jdm_competing_truth(
             with np.errstate(divide="ignore", invalid="ignore"):
                 hz = {c: np.where(at_risk > 0, counts[c] / at_risk, 0.0) for c in counts}
             hazard_blocks.append(pd.DataFrame({**hz, "at_risk": at_risk}, index=index))
-    cif = pd.concat(cif_blocks)
-    hazard = pd.concat(hazard_blocks)
+    cif = pd.concat(cif_blocks).sort_index()  # lexsorted: fast, warning-free .loc lookups
+    hazard = pd.concat(hazard_blocks).sort_index()
     rows = {}
     for handling in HANDLINGS:
         for cause in ("quiescence", "failure"):
