@@ -75,12 +75,14 @@ def gather_column(source, rows, out, j):
     return out
 
 
-def product_design(out, variables, fstart, fvar, fpow):
-    """Column j: the product of variables[fvar[k]] ** fpow[k] over k in fstart[j] .. (numpy)."""
+def product_design(out, integers, floats, fkind, fvar, fstart, fpow):
+    """Column j: the product of factors fstart[j] .. (variable fvar[k] of integers or floats
+    by fkind[k], to the power fpow[k]), in float64 (numpy)."""
     for j in range(out.shape[1]):
-        column = np.ones(variables.shape[1])
+        column = np.ones(out.shape[0])
         for k in range(fstart[j], fstart[j + 1]):
-            column = column * variables[fvar[k]] ** fpow[k]
+            source = integers if fkind[k] == 0 else floats
+            column = column * source[fvar[k]].astype(np.float64) ** fpow[k]
         out[:, j] = column
     return out
 

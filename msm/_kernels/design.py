@@ -43,22 +43,28 @@ def column_abs_max(X, w):  # pragma: no cover - compiled
 
 
 @jit(parallel=True, serial_below=SERIAL_ROWS)
-def product_design(out, variables, fstart, fvar, fpow):  # pragma: no cover - compiled
+def product_design(out, integers, floats, fkind, fvar, fstart, fpow):  # pragma: no cover - compiled
     """Fill the row-major ``out`` (n, p; first, so that its rows choose the serial or the
     parallel compilation) with products of powers of variables, row by row.
 
-    ``variables`` (n_variables, n): each variable's values, contiguous.  Column ``j`` is the
-    product, in order, of ``variables[fvar[k]] ** fpow[k]`` for ``k in fstart[j] ..
-    fstart[j + 1] - 1`` (1 for an empty product: an intercept); a square is ``x * x``, as
-    numpy's.  Writing whole rows is several times faster than assigning ``out[:, j]``
-    column by column, which strides through the matrix once per column.
+    The variables are the caller's own columns, not copied into one matrix: ``integers`` a
+    tuple of int64 arrays and ``floats`` of float64 arrays (each of n values, or a first
+    placeholder of none: neither tuple may be empty).  Factor ``k`` is variable ``fvar[k]``
+    of ``integers`` (``fkind[k] == 0``) or of ``floats`` (1), to the power ``fpow[k]``;
+    column ``j`` is the product, in order, of factors ``fstart[j] .. fstart[j + 1] - 1`` (1
+    for an empty product: an intercept); a square is ``x * x``, as numpy's.  Writing whole
+    rows is several times faster than assigning ``out[:, j]`` column by column, which
+    strides through the matrix once per column.
     """
     n, p = out.shape
     for i in numba.prange(n):
         for j in range(p):
             x = 1.0
             for k in range(fstart[j], fstart[j + 1]):
-                value = variables[fvar[k], i]
+                if fkind[k] == 0:
+                    value = float(integers[fvar[k]][i])
+                else:
+                    value = floats[fvar[k]][i]
                 e = fpow[k]
                 if e == 2:
                     value = value * value

@@ -218,20 +218,37 @@ def msm_program(terms: Terms, frame: pd.DataFrame, allowed) -> MSMProgram:
 
 def expanded_design(program: MSMProgram, expanded: pd.DataFrame) -> Design:
     """The program's design on the materialized expansion: the matrix formulaic builds, bit
-    for bit (products of powers of the columns' float64 values, in formulaic's order: the
+    for bit (products of powers of the columns' values as float64, in formulaic's order: the
     integer columns' products are exact below 2**53 either way), written row by row into one
-    C-contiguous float64 array (``msm._kernels.product_design``)."""
-    used = list(dict.fromkeys(name for factors in program.factors for name, _ in factors))
-    variables = np.empty((len(used), len(expanded)))
-    for k, name in enumerate(used):
-        variables[k] = expanded[name].to_numpy()
-    position = {name: k for k, name in enumerate(used)}
+    C-contiguous float64 array (``msm._kernels.product_design``, reading the columns where
+    they are)."""
+    # the columns as they are (views of the frame's blocks): int64 or float64, others cast;
+    # all read-only, as the frame's views are, so that each tuple has one numba type
+    integers: list = [_read_only(np.empty(0, dtype=np.int64))]  # placeholders: never empty
+    floats: list = [_read_only(np.empty(0))]
+    where = {}
+    for name in dict.fromkeys(n for factors in program.factors for n, _ in factors):
+        values = expanded[name].to_numpy()
+        if values.dtype.kind in "biu":
+            integers.append(_read_only(np.ascontiguousarray(values, dtype=np.int64)))
+            where[name] = (0, len(integers) - 1)
+        else:
+            floats.append(_read_only(np.ascontiguousarray(values, dtype=np.float64)))
+            where[name] = (1, len(floats) - 1)
+    factors = [where[n] + (e,) for f in program.factors for n, e in f]
+    fkind = np.array([k for k, _, _ in factors], dtype=np.int64)
+    fvar = np.array([v for _, v, _ in factors], dtype=np.int64)
+    fpow = np.array([e for _, _, e in factors], dtype=np.int64)
     fstart = np.cumsum([0] + [len(f) for f in program.factors]).astype(np.int64)
-    fvar = np.array([position[n] for f in program.factors for n, _ in f], dtype=np.int64)
-    fpow = np.array([e for f in program.factors for _, e in f], dtype=np.int64)
     X = np.empty((len(expanded), len(program.names)))
-    _kernels.product_design(X, variables, fstart, fvar, fpow)
+    _kernels.product_design(X, tuple(integers), tuple(floats), fkind, fvar, fstart, fpow)
     return Design(X, list(program.names), program.spec)
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    view = values.view()
+    view.flags.writeable = False
+    return view
 
 
 def fast_design(terms: Terms, expanded: pd.DataFrame) -> Design | None:

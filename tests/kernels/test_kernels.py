@@ -94,17 +94,23 @@ def test_gather_column_matches_naive(dtype, n_rows, rng):
 
 @pytest.mark.parametrize("n_rows", [0, 1, 9, 40_000])
 def test_product_design_matches_naive(n_rows, rng):
-    variables = np.stack([rng.integers(0, 60, n_rows), rng.integers(0, 2, n_rows),
-                          rng.normal(size=n_rows)]).astype(np.float64)  # fmt: skip
-    # columns: 1, v0, v0**2, v1:v0, v2**3:v0, v2**2
-    factors = [[], [(0, 1)], [(0, 2)], [(1, 1), (0, 1)], [(2, 3), (0, 1)], [(2, 2)]]
+    # the caller's columns as they are: int64 (a placeholder first) and float64 tuples
+    integers = (np.empty(0, np.int64), rng.integers(0, 60, n_rows), rng.integers(0, 2, n_rows))
+    floats = (np.empty(0), rng.normal(size=n_rows))
+    # columns: 1, v0, v0**2, v1:v0, v2**3:v0, v2**2 (v0, v1 integers 1, 2; v2 float 1)
+    factors = [[], [(0, 1, 1)], [(0, 1, 2)], [(0, 2, 1), (0, 1, 1)], [(1, 1, 3), (0, 1, 1)],
+               [(1, 1, 2)]]  # fmt: skip
     fstart = np.cumsum([0] + [len(f) for f in factors]).astype(np.int64)
-    fvar = np.array([v for f in factors for v, _ in f], dtype=np.int64)
-    fpow = np.array([e for f in factors for _, e in f], dtype=np.int64)
-    got = K.product_design(np.empty((n_rows, len(factors))), variables, fstart, fvar, fpow)
-    want = naive.product_design(np.empty((n_rows, len(factors))), variables, fstart, fvar, fpow)
+    fkind, fvar, fpow = (np.array([t[i] for f in factors for t in f], dtype=np.int64)
+                         for i in range(3))  # fmt: skip
+    args = (integers, floats, fkind, fvar, fstart, fpow)
+    got = K.product_design(np.empty((n_rows, len(factors))), *args)
+    want = naive.product_design(np.empty((n_rows, len(factors))), *args)
     npt.assert_allclose(got, want, rtol=1e-15, atol=0)
     npt.assert_array_equal(got[:, :4], want[:, :4])  # integers and squares: exact
+    if n_rows > 10:  # serial and parallel compilations: the same numbers
+        serial = K.product_design.serial(np.empty((n_rows, len(factors))), *args)
+        npt.assert_array_equal(serial, got)
 
 
 @pytest.mark.parametrize("n_rows", [0, 1, 5, 63, 64, 65, 10_001])
