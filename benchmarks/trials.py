@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "pandas":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                t_pd, (ex, sm_fit) = best_of(lambda d=data: run_pandas_all(d), max(1, repeats - 2))
+                t_pd, (ex, sm_fit) = best_of(lambda d=data: run_pandas_all(d), repeats)
             entry.update(
                 pandas_s=min(t_pd),
                 pandas_times=t_pd,

@@ -676,9 +676,17 @@ def weight_exponent(w: np.ndarray) -> int:
     >>> weight_exponent(np.array([0.9, 1.2])), weight_exponent(np.array([3e10, 0.0]))
     (0, 35)
     """
-    positive = w[w > 0]
+    mask = w > 0
+    positive = w if mask.all() else w[mask]  # no copy when every weight is positive
     if positive.size == 0:
         return 0
-    top = int(np.frexp(positive.max())[1])
-    mantissa, exponent = np.frexp(np.ldexp(positive, -top).mean())  # no overflow
+    low, high = positive.min(), positive.max()
+    top = int(np.frexp(high)[1])
+    if 2.0**-500 <= low and high <= 2.0**500:
+        # every value, partial sum and the mean stay normal numbers scaled by 2**-top, so
+        # scaling the mean is exactly the mean of the scaled values (without their copy)
+        mean = np.ldexp(positive.mean(), -top)
+    else:
+        mean = np.ldexp(positive, -top).mean()  # no overflow
+    mantissa, exponent = np.frexp(mean)
     return top + int(exponent) - (1 if mantissa < np.sqrt(0.5) else 0)

@@ -213,7 +213,11 @@ def glm_meat(
     else:
         U = _kernels.cluster_score_sums(X_fit, r, codes, n_groups)
         meat = U.T @ U
-        n_clusters = int(np.count_nonzero(np.bincount(codes[positive], minlength=n_groups)))
+        # clusters with a row of positive weight: all of them when every weight is
+        if positive.all():
+            n_clusters = int(np.count_nonzero(np.bincount(codes, minlength=n_groups)))
+        else:
+            n_clusters = int(np.count_nonzero(np.bincount(codes[positive], minlength=n_groups)))
     centred = None
     if fit.centring is not None:
         A = fit.centring.transform()

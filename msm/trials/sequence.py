@@ -417,11 +417,17 @@ class TrialSequence:
         type 7, numpy's default; TrialEmulation's ``pmin(w, quantile(w, 0.99))`` is
         ``(None, 99)``).  None: the weights as they are.
         """
+        w = self._weights(truncate)
+        return w.copy() if truncate is None else w
+
+    def _weights(self, truncate: tuple | None) -> np.ndarray:
+        """``analysis_weights`` without its copy when nothing is truncated (a read-only view
+        of the weight column then: ``msm.glm`` copies the weights it is given)."""
         w = self.expanded[WEIGHT].to_numpy(dtype=np.float64)
         if SAMPLE_WEIGHT in self.expanded.columns and self.sampling is not None:
             w = w * self.expanded[SAMPLE_WEIGHT].to_numpy(dtype=np.float64)
         if truncate is None:
-            return w.copy()
+            return w
         lower, upper = check_truncate(truncate)
         out = w.copy()
         if upper is not None:
@@ -478,7 +484,7 @@ class TrialSequence:
         ['Intercept', 'assigned', 'followup', 'trial', 'x']
         """
         check_sequence_variance(variance)
-        weights = self.analysis_weights(truncate)
+        weights = self._weights(truncate)
         expanded = self.expanded
         options = check_glm_arguments(formula, "binomial", variance, self.spec.id, None, 50,
                                       1e-10, convergence)  # fmt: skip
