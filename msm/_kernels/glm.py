@@ -138,6 +138,33 @@ def accumulate_block(X, i, m, a, b, score, info):  # pragma: no cover - compiled
                 info[j, k] += bx * X[row, k]
 
 
+@jit
+def add_chunks(
+    part_dev, part_pearson, part_score, part_info, part_min, part_max
+):  # pragma: no cover - compiled
+    """A fused pass's result from its chunks' partial sums, added in chunk order (the same
+    numbers on any number of threads): ``(deviance, pearson_chi2, score, information,
+    mu_min, mu_max)``, the information made symmetric from its lower triangle."""
+    n_chunks, p = part_score.shape
+    deviance = 0.0
+    pearson_chi2 = 0.0
+    score = np.zeros(p)
+    info = np.zeros((p, p))
+    mu_min = np.inf
+    mu_max = -np.inf
+    for c in range(n_chunks):
+        deviance += part_dev[c]
+        pearson_chi2 += part_pearson[c]
+        score += part_score[c]
+        info += part_info[c]
+        mu_min = min(mu_min, part_min[c])
+        mu_max = max(mu_max, part_max[c])
+    for j in range(p):
+        for k in range(j):
+            info[k, j] = info[j, k]
+    return deviance, pearson_chi2, score, info, mu_min, mu_max
+
+
 @jit(parallel=True, serial_below=SERIAL_ROWS)
 def glm_irls_pass(X, y, w, offset, beta, family, mu_out):  # pragma: no cover - compiled
     """One fused pass of weighted IRLS/Newton for a canonical-link GLM at ``beta``.
@@ -200,23 +227,7 @@ def glm_irls_pass(X, y, w, offset, beta, family, mu_out):  # pragma: no cover - 
         part_pearson[c] = pearson
         part_min[c] = mu_min
         part_max[c] = mu_max
-    deviance = 0.0
-    pearson_chi2 = 0.0
-    score = np.zeros(p)
-    info = np.zeros((p, p))
-    mu_min = np.inf
-    mu_max = -np.inf
-    for c in range(n_chunks):  # fixed order: the same sums on any number of threads
-        deviance += part_dev[c]
-        pearson_chi2 += part_pearson[c]
-        score += part_score[c]
-        info += part_info[c]
-        mu_min = min(mu_min, part_min[c])
-        mu_max = max(mu_max, part_max[c])
-    for j in range(p):
-        for k in range(j):
-            info[k, j] = info[j, k]
-    return deviance, pearson_chi2, score, info, mu_min, mu_max
+    return add_chunks(part_dev, part_pearson, part_score, part_info, part_min, part_max)
 
 
 BLOCKS_PER_CHUNK = 256  # row blocks per chunk of glm_block_pass (fixed: thread-independent)
@@ -360,23 +371,7 @@ def glm_block_pass(
         part_pearson[c] = pearson
         part_min[c] = mu_min
         part_max[c] = mu_max
-    deviance = 0.0
-    pearson_chi2 = 0.0
-    score = np.zeros(p)
-    info = np.zeros((p, p))
-    mu_min = np.inf
-    mu_max = -np.inf
-    for c in range(n_chunks):  # fixed order: the same sums on any number of threads
-        deviance += part_dev[c]
-        pearson_chi2 += part_pearson[c]
-        score += part_score[c]
-        info += part_info[c]
-        mu_min = min(mu_min, part_min[c])
-        mu_max = max(mu_max, part_max[c])
-    for j in range(p):
-        for k in range(j):
-            info[k, j] = info[j, k]
-    return deviance, pearson_chi2, score, info, mu_min, mu_max
+    return add_chunks(part_dev, part_pearson, part_score, part_info, part_min, part_max)
 
 
 @jit(parallel=True, serial_below=SERIAL_ROWS)
@@ -601,22 +596,7 @@ def glm_link_pass(X, y, w, offset, beta, family, link, mu_out, factor_out):  # p
         part_min[c] = mu_min
         part_max[c] = mu_max
         part_outside[c] = outside
-    deviance = 0.0
-    pearson_chi2 = 0.0
-    score = np.zeros(p)
-    info = np.zeros((p, p))
-    mu_min = np.inf
-    mu_max = -np.inf
-    n_outside = 0
-    for c in range(n_chunks):  # fixed order: the same sums on any number of threads
-        deviance += part_dev[c]
-        pearson_chi2 += part_pearson[c]
-        score += part_score[c]
-        info += part_info[c]
-        mu_min = min(mu_min, part_min[c])
-        mu_max = max(mu_max, part_max[c])
-        n_outside += part_outside[c]
-    for j in range(p):
-        for k in range(j):
-            info[k, j] = info[j, k]
-    return deviance, pearson_chi2, score, info, mu_min, mu_max, n_outside
+    deviance, pearson_chi2, score, info, mu_min, mu_max = add_chunks(
+        part_dev, part_pearson, part_score, part_info, part_min, part_max
+    )
+    return deviance, pearson_chi2, score, info, mu_min, mu_max, int(part_outside.sum())

@@ -28,7 +28,7 @@ import numba
 import numpy as np
 
 from msm._kernels._jit import SERIAL_ROWS, jit
-from msm._kernels.glm import BLOCK_ROWS, accumulate_block, glm_row
+from msm._kernels.glm import BLOCK_ROWS, accumulate_block, add_chunks, glm_row
 
 START = 0
 ROW = 1
@@ -167,23 +167,8 @@ def stream_pass(
                         m = 0
         if m:
             _flush(X, m, ys, ws, beta, family, etas, resid, varw, score, info, acc)
-    deviance = 0.0
-    pearson = 0.0
-    score = np.zeros(p)
-    info = np.zeros((p, p))
-    mu_min = np.inf
-    mu_max = -np.inf
-    for c in range(n_chunks):  # fixed order: the same sums on any number of threads
-        deviance += part_acc[c, 0]
-        pearson += part_acc[c, 1]
-        score += part_score[c]
-        info += part_info[c]
-        mu_min = min(mu_min, part_acc[c, 2])
-        mu_max = max(mu_max, part_acc[c, 3])
-    for j in range(p):
-        for k in range(j):
-            info[k, j] = info[j, k]
-    return deviance, pearson, score, info, mu_min, mu_max
+    return add_chunks(part_acc[:, 0], part_acc[:, 1], part_score, part_info, part_acc[:, 2],
+                      part_acc[:, 3])  # fmt: skip
 
 
 @jit(parallel=True, serial_below=SERIAL_ROWS)
