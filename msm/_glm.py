@@ -1133,10 +1133,7 @@ def _warm_start(X, y, w, offset, family, names, model_name, start) -> np.ndarray
     if k is None:
         return None
     stratified = warm_start_stratified(family, int(np.count_nonzero(y > 0)))
-    rows, factor = warm_start_rows(0, y, k, stratified)
-    sample = [np.ascontiguousarray(a[rows]) for a in (X, y, w, offset)]
-    if factor is not None:
-        sample[2] *= factor
+    sample = warm_start_sample(0, X, y, w, offset, k, stratified)
     return warm_start(*sample, family, names, model_name)
 
 
@@ -1166,11 +1163,26 @@ def warm_start_rows(
     """
     keep = np.zeros(y.size, dtype=bool)
     keep[(-first) % k :: k] = True  # positions first + j divisible by k
-    if not stratified:
-        return np.flatnonzero(keep), None
-    positive = y > 0
-    rows = np.flatnonzero(keep | positive)
-    return rows, np.where(positive[rows], 1.0, float(k))
+    if stratified:
+        keep |= y > 0
+    rows = np.flatnonzero(keep)
+    return rows, warm_start_factors(y[rows], k, stratified)
+
+
+def warm_start_factors(y_taken: np.ndarray, k: int, stratified: bool) -> np.ndarray | None:
+    """The weights' factors of the warm start's rows with outcomes ``y_taken`` (None: 1):
+    stratified, the rows with ``y > 0`` (all taken) weigh 1 and the others (one in k) k."""
+    return np.where(y_taken > 0, 1.0, float(k)) if stratified else None
+
+
+def warm_start_sample(first: int, X, y, w, offset, k: int, stratified: bool) -> tuple:
+    """``(X, y, w, offset)`` of the warm start's rows among rows ``first ..`` (positions in
+    the whole data; ``warm_start_rows``), the weights times their factors."""
+    rows, factor = warm_start_rows(first, y, k, stratified)
+    sample = [np.ascontiguousarray(a[rows]) for a in (X, y, w, offset)]
+    if factor is not None:
+        sample[2] *= factor
+    return tuple(sample)
 
 
 def warm_start(X, y, w, offset, family: int, names: list[str], model_name: str):

@@ -44,7 +44,7 @@ from msm._glm import (
     suspects,
     uncentred_form,
     warm_start,
-    warm_start_rows,
+    warm_start_sample,
     warm_start_step,
     warm_start_stratified,
 )
@@ -344,16 +344,12 @@ def model_summaries(prepared, keys: Sequence[str], exponents: dict | None = None
 
 
 def _samples(prepared, takes: dict) -> dict:
-    """The warm start's subsample of each model's rows here (``msm._glm.warm_start_rows``,
+    """The warm start's subsample of each model's rows here (``msm._glm.warm_start_sample``,
     from the partition's first row's position in the in-memory order)."""
     out = {}
     for key, (first, k, stratified, exponent) in takes.items():
-        X, y, w, offset = prepared.columns.design(key, exponent)
-        rows, factor = warm_start_rows(first, y, k, stratified)
-        sample = [np.ascontiguousarray(a[rows]) for a in (X, y, w, offset)]
-        if factor is not None:
-            sample[2] *= factor
-        out[key] = tuple(sample)
+        built = prepared.columns.design(key, exponent)
+        out[key] = warm_start_sample(first, *built, k, stratified)
     return out
 
 

@@ -40,6 +40,7 @@ from msm._glm import (
     suspects,
     uncentred_form,
     warm_start,
+    warm_start_factors,
     warm_start_step,
     warm_start_stratified,
 )
@@ -586,8 +587,9 @@ def fit_streamed(seq: StreamedTrials, formula: str, *, truncate=None, variance="
             Xs, ys, ws = (np.empty((n_sample, p)), np.empty(n_sample), np.empty(n_sample))
             kernel.stream_rows(*a, offsets, step, stratified, taken, Xs, ys, ws)
             ws *= scale
-            if stratified:
-                ws[ys <= 0] *= step
+            factor = warm_start_factors(ys, step, stratified)
+            if factor is not None:
+                ws *= factor
             warm = warm_start(Xs, ys, ws, np.zeros(n_sample), BINOMIAL, names, model_name)
 
         def glm_pass(beta):
