@@ -28,16 +28,20 @@ def assert_pass_equal(got, want, rtol=1e-11):
         npt.assert_allclose(a, b, rtol=rtol, atol=1e-12 * scale, err_msg=name)
 
 
+def draw_outcome(rng, eta, family):
+    """An outcome of the family with linear predictor ``eta`` (canonical link)."""
+    if family == K.BINOMIAL:
+        return (rng.random(eta.size) < 1 / (1 + np.exp(-eta))).astype(float)
+    if family == K.POISSON:
+        return rng.poisson(np.exp(eta)).astype(float)
+    return eta + rng.normal(size=eta.size)
+
+
 def make_data(rng, n, p, family, weight_scale=1.0):
     X = np.column_stack([np.ones(n), rng.normal(size=(n, p - 1))]) if p > 0 else np.ones((n, 0))
     beta = rng.normal(scale=0.5, size=p)
     eta = X @ beta
-    if family == K.BINOMIAL:
-        y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
-    elif family == K.POISSON:
-        y = rng.poisson(np.exp(eta)).astype(float)
-    else:
-        y = eta + rng.normal(size=n)
+    y = draw_outcome(rng, eta, family)
     w = rng.exponential(size=n) * weight_scale
     return np.ascontiguousarray(X), y, w, beta
 
@@ -367,12 +371,7 @@ def blocked_data(rng, n_blocks, family, p_constant=5, q=2, max_rows=40):
     varying = np.array([2, *range(3 + p_constant - 2, X.shape[1])], dtype=np.int64)
     beta = rng.normal(scale=0.3, size=X.shape[1])
     eta = X @ beta
-    if family == K.BINOMIAL:
-        y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
-    elif family == K.POISSON:
-        y = rng.poisson(np.exp(eta)).astype(float)
-    else:
-        y = eta + rng.normal(size=n)
+    y = draw_outcome(rng, eta, family)
     w = rng.exponential(size=n)
     w[::5] = 0.0
     return X, y, w, beta, starts, constant, varying
