@@ -93,6 +93,16 @@ def glm_row(y, eta, family):  # pragma: no cover - compiled
 
 
 @jit
+def add_linear_predictors(X, i, m, beta, etas):  # pragma: no cover - compiled
+    """``etas[t] += X[i + t] @ beta`` for the block of rows ``i .. i + m - 1`` (m <=
+    BLOCK_ROWS), the rows side by side, column by column (a fixed order)."""
+    for j in range(X.shape[1]):
+        bj = beta[j]
+        for t in range(m):
+            etas[t] += X[i + t, j] * bj
+
+
+@jit
 def accumulate_block(X, i, m, a, b, score, info):  # pragma: no cover - compiled
     """Add rows ``i .. i + m - 1`` (m <= BLOCK_ROWS) to ``score`` and ``info``.
 
@@ -203,10 +213,7 @@ def glm_irls_pass(X, y, w, offset, beta, family, mu_out):  # pragma: no cover - 
             m = min(BLOCK_ROWS, hi - i)
             for t in range(m):
                 etas[t] = offset[i + t]
-            for j in range(p):  # the block's linear predictors side by side
-                bj = beta[j]
-                for t in range(m):
-                    etas[t] += X[i + t, j] * bj
+            add_linear_predictors(X, i, m, beta, etas)
             for t in range(m):
                 row = i + t
                 mu, v, d, r2 = glm_row(y[row], etas[t], family)
@@ -566,10 +573,7 @@ def glm_link_pass(X, y, w, offset, beta, family, link, mu_out, factor_out):  # p
             m = min(BLOCK_ROWS, hi - i)
             for t in range(m):
                 etas[t] = offset[i + t]
-            for j in range(p):
-                bj = beta[j]
-                for t in range(m):
-                    etas[t] += X[i + t, j] * bj
+            add_linear_predictors(X, i, m, beta, etas)
             for t in range(m):
                 row = i + t
                 mu, d, v, unit_dev, r2, inside = link_row(y[row], etas[t], family, link)

@@ -28,7 +28,13 @@ import numba
 import numpy as np
 
 from msm._kernels._jit import SERIAL_ROWS, jit
-from msm._kernels.glm import BLOCK_ROWS, accumulate_block, add_chunks, glm_row
+from msm._kernels.glm import (
+    BLOCK_ROWS,
+    accumulate_block,
+    add_chunks,
+    add_linear_predictors,
+    glm_row,
+)
 
 START = 0
 ROW = 1
@@ -79,13 +85,9 @@ def _flush(
     X, m, ys, ws, beta, family, etas, resid, varw, score, info, acc
 ):  # pragma: no cover - compiled
     """Add the block's ``m`` rows to the pass's sums (``acc``: deviance, Pearson, min, max)."""
-    p = X.shape[1]
     for t in range(m):
         etas[t] = 0.0
-    for j in range(p):
-        bj = beta[j]
-        for t in range(m):
-            etas[t] += X[t, j] * bj
+    add_linear_predictors(X, 0, m, beta, etas)
     for t in range(m):
         mu, v, d, r2 = glm_row(ys[t], etas[t], family)
         wi = ws[t]
